@@ -1,0 +1,50 @@
+/* Quantized matrix products: y[n][m] = x[n][k] . W[m][k]^T, for n = 1 (decode) up to hundreds
+ * (prefill). Knows nothing of models.
+ *
+ * Bit-exactness contract: row i of a call with n rows is bit-identical to a call with that row alone,
+ * whatever n, the thread count, or the kernel chosen for that n (same operations in the same order per
+ * row). Speculative decoding's greedy losslessness rests on this. */
+#ifndef SD_GEMM_H
+#define SD_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qtypes.h"
+#include "threadpool.h"
+
+/* A weight matrix as it lies in a GGUF file: `rows` rows of `cols` elements of `type`, row-major. */
+typedef struct sd_weight {
+    sd_type type;
+    int64_t rows;     /* m: output features */
+    int64_t cols;     /* k: input features; a multiple of the type's block size */
+    const void *data; /* rows * row_bytes bytes, not owned (usually the mapped file) */
+    size_t row_bytes;
+    void *packed;     /* optional repacked copy made by sd_weight_init, owned by the weight */
+} sd_weight;
+
+/* Describes data as a weight matrix (and may build a repacked copy). Fails with SD_STATUS_UNSUPPORTED
+ * for a type the library cannot multiply, SD_STATUS_INVALID_ARGUMENT when cols is not a multiple of the
+ * block size. */
+int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const void *data, char *err,
+                   size_t err_len);
+void sd_weight_release(sd_weight *w);
+
+/* Scalar reference dequantization of n elements (n a multiple of the block size) of `type` to fp32. */
+void sd_dequantize_row_ref(sd_type type, const void *src, float *dst, int64_t n);
+
+/* Fast dequantization (SIMD where available); same results as the reference. */
+void sd_dequantize_row(sd_type type, const void *src, float *dst, int64_t n);
+
+/* Bytes of scratch memory sd_gemm needs for n rows of x against w (activation quantization buffers for
+ * every worker). */
+size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers);
+
+/* y[n][w->rows] = x[n][w->cols] . W^T. x and y are fp32 row-major; scratch holds at least
+ * sd_gemm_scratch_bytes(w, n, workers) bytes, 64-byte aligned. pool may be NULL (single thread). */
+void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool);
+
+/* The same product computed by the scalar reference kernels, single-threaded: the test oracle. */
+void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y);
+
+#endif

@@ -1,0 +1,177 @@
+/* Weight and activation element types, in ggml's numbering (the ids GGUF files store), with one block
+ * struct per quantized format and a traits table instead of scattered switch statements.
+ * This header knows nothing of models. */
+#ifndef SD_QTYPES_H
+#define SD_QTYPES_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef enum sd_type {
+    SD_TYPE_F32 = 0,
+    SD_TYPE_F16 = 1,
+    SD_TYPE_Q4_0 = 2,
+    SD_TYPE_Q4_1 = 3,
+    SD_TYPE_Q5_0 = 6,
+    SD_TYPE_Q5_1 = 7,
+    SD_TYPE_Q8_0 = 8,
+    SD_TYPE_Q8_1 = 9,
+    SD_TYPE_Q2_K = 10,
+    SD_TYPE_Q3_K = 11,
+    SD_TYPE_Q4_K = 12,
+    SD_TYPE_Q5_K = 13,
+    SD_TYPE_Q6_K = 14,
+    SD_TYPE_Q8_K = 15,
+    SD_TYPE_IQ2_XXS = 16,
+    SD_TYPE_IQ2_XS = 17,
+    SD_TYPE_IQ3_XXS = 18,
+    SD_TYPE_IQ1_S = 19,
+    SD_TYPE_IQ4_NL = 20,
+    SD_TYPE_IQ3_S = 21,
+    SD_TYPE_IQ2_S = 22,
+    SD_TYPE_IQ4_XS = 23,
+    SD_TYPE_I8 = 24,
+    SD_TYPE_I16 = 25,
+    SD_TYPE_I32 = 26,
+    SD_TYPE_I64 = 27,
+    SD_TYPE_F64 = 28,
+    SD_TYPE_IQ1_M = 29,
+    SD_TYPE_BF16 = 30,
+    SD_TYPE_TQ1_0 = 34,
+    SD_TYPE_TQ2_0 = 35,
+    SD_TYPE_MXFP4 = 39,
+    SD_TYPE_COUNT = 40, /* one past the largest id; ids without a traits entry are unknown */
+} sd_type;
+
+#define SD_QK4_0 32
+#define SD_QK8_0 32
+#define SD_QK_K 256 /* super-block size of the K-quants */
+#define SD_K_SCALE_SIZE 12
+
+/* Q4_0: 32 weights, value = (q - 8) * d, q in 0..15. Low nibbles hold elements 0..15, high 16..31. */
+typedef struct {
+    uint16_t d;              /* fp16 scale */
+    uint8_t qs[SD_QK4_0 / 2]; /* nibbles */
+} sd_block_q4_0;
+static_assert(sizeof(sd_block_q4_0) == 18, "Q4_0 block is 18 bytes");
+
+/* Q8_0: 32 weights, value = q * d. Also the per-row activation format for Q4_0/Q8_0 weights. */
+typedef struct {
+    uint16_t d;           /* fp16 scale */
+    int8_t qs[SD_QK8_0];  /* quants */
+} sd_block_q8_0;
+static_assert(sizeof(sd_block_q8_0) == 34, "Q8_0 block is 34 bytes");
+
+/* Q4_K: 256 weights in 8 sub-blocks of 32; value = d * sc * q - dmin * m, with 6-bit sc and m packed
+ * in `scales`. */
+typedef struct {
+    uint16_t d;                        /* fp16 super-block scale for the sub-block scales */
+    uint16_t dmin;                     /* fp16 super-block scale for the sub-block mins */
+    uint8_t scales[SD_K_SCALE_SIZE];   /* 8 scales + 8 mins, 6 bits each */
+    uint8_t qs[SD_QK_K / 2];           /* 4-bit quants */
+} sd_block_q4_k;
+static_assert(sizeof(sd_block_q4_k) == 144, "Q4_K block is 144 bytes");
+
+/* Q6_K: 256 weights in 16 sub-blocks of 16; value = d * scale * (q - 32), q 6 bits. */
+typedef struct {
+    uint8_t ql[SD_QK_K / 2];      /* low 4 bits */
+    uint8_t qh[SD_QK_K / 4];      /* high 2 bits */
+    int8_t scales[SD_QK_K / 16];  /* 8-bit sub-block scales */
+    uint16_t d;                   /* fp16 super-block scale */
+} sd_block_q6_k;
+static_assert(sizeof(sd_block_q6_k) == 210, "Q6_K block is 210 bytes");
+
+/* Q8_K: the per-row activation format for K-quant weights. */
+typedef struct {
+    float d;                       /* fp32 scale */
+    int8_t qs[SD_QK_K];            /* quants */
+    int16_t bsums[SD_QK_K / 16];   /* sums of each group of 16 quants */
+} sd_block_q8_k;
+static_assert(sizeof(sd_block_q8_k) == 292, "Q8_K block is 292 bytes");
+
+typedef struct sd_type_traits {
+    const char *name;   /* "q4_0", as ggml names it */
+    int64_t block_size; /* elements per block (1 for plain types) */
+    size_t type_size;   /* bytes per block */
+    bool supported;     /* specdec can dequantize and multiply it */
+} sd_type_traits;
+
+/* Traits of a type id as stored in a file; NULL for an id that names no known type. */
+const sd_type_traits *sd_type_traits_of(uint32_t type);
+
+/* Bytes of one row of n elements, or 0 if n is not a multiple of the block size or the type is unknown. */
+size_t sd_type_row_bytes(uint32_t type, int64_t n);
+
+/* IEEE half <-> single, exact scalar conversions (round to nearest even on the way down). */
+static inline float sd_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13); /* inf / nan */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112u) << 23) | (mant << 13);
+    } else if (mant == 0) {
+        bits = sign;
+    } else { /* subnormal: renormalise */
+        int shift = 0;
+        while ((mant & 0x400u) == 0) {
+            mant <<= 1;
+            shift++;
+        }
+        mant &= 0x3ffu;
+        bits = sign | ((uint32_t)(113 - shift) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline uint16_t sd_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) { /* inf or nan */
+        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
+    }
+    if (absx >= 0x477ff000u) { /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00u);
+    }
+    if (absx < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign; /* < 2^-25 rounds to zero */
+        uint32_t e = absx >> 23;
+        uint32_t m = (absx & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126u - e; /* 14 + (112 - e) + ... : bring to 2^-24 units */
+        uint32_t half = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u);
+        uint32_t mid = 1u << (shift - 1u);
+        if (rem > mid || (rem == mid && (half & 1u))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t h = ((absx >> 13) - (112u << 10));
+    uint32_t rem = absx & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
+    return (uint16_t)(sign | h);
+}
+
+/* bfloat16 <-> single: bf16 is the top half of an fp32; rounding to nearest even on the way down. */
+static inline float sd_bf16_to_fp32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static inline uint16_t sd_fp32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 64u); /* quiet nan */
+    return (uint16_t)((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
+}
+
+#endif

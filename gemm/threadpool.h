@@ -1,0 +1,25 @@
+/* A pool of worker threads pinned to a CPU set, for data-parallel loops with low-latency dispatch.
+ * Several pools can coexist (one per core cluster). The calling thread takes part as worker 0, so a
+ * pool of n threads starts n - 1 pthreads. */
+#ifndef SD_THREADPOOL_H
+#define SD_THREADPOOL_H
+
+#include <stddef.h>
+
+typedef struct sd_pool sd_pool;
+
+/* Work for one dispatch: called once on every worker with its index in [0, n_workers). */
+typedef void (*sd_pool_task)(void *ctx, int worker, int n_workers);
+
+/* Creates a pool of n_threads workers (>= 1). cpus[0..n_cpus) lists the CPUs to pin to (worker i on
+ * cpus[i % n_cpus]); cpus == NULL or n_cpus == 0 leaves threads unpinned. Pinning that the OS refuses is
+ * not an error. Returns SD_STATUS_* and fills err on failure. */
+int sd_pool_create(sd_pool **out, int n_threads, const int *cpus, int n_cpus, char *err, size_t err_len);
+void sd_pool_free(sd_pool *pool);
+int sd_pool_n_workers(const sd_pool *pool);
+
+/* Runs task(ctx, i, n) on every worker i and returns when all have finished. A NULL pool runs the task
+ * inline as a single worker. Not reentrant: one dispatch at a time per pool. */
+void sd_pool_run(sd_pool *pool, sd_pool_task task, void *ctx);
+
+#endif
