@@ -40,20 +40,20 @@ typedef struct sd_gguf_kv {
         sd_gguf_str str;
     } value;
     /* type == SD_GGUF_ARRAY: */
-    sd_gguf_type arr_type;  /* element type; never ARRAY (nested arrays are rejected) */
-    uint64_t arr_len;       /* number of elements */
-    const void *arr_data;   /* packed little-endian elements in the file (numeric arrays) */
+    sd_gguf_type arr_type;       /* element type; never ARRAY (nested arrays are rejected) */
+    uint64_t arr_len;            /* number of elements */
+    const void *arr_data;        /* packed little-endian elements in the file (numeric arrays) */
     const sd_gguf_str *arr_strs; /* arr_len strings (string arrays), owned by the sd_gguf */
 } sd_gguf_kv;
 
 typedef struct sd_gguf_tensor {
     sd_gguf_str name;
-    uint32_t n_dims;    /* 1..4 */
-    int64_t ne[4];      /* elements per dimension, ne[0] fastest-varying; unused dims are 1 */
-    uint32_t type;      /* ggml type id (see gemm/qtypes.h); a known type */
-    uint64_t offset;    /* from the start of the data section */
-    uint64_t n_bytes;   /* validated to lie inside the file */
-    const void *data;   /* points into the mapping */
+    uint32_t n_dims;  /* 1..4 */
+    int64_t ne[4];    /* elements per dimension, ne[0] fastest-varying; unused dims are 1 */
+    uint32_t type;    /* ggml type id (see gemm/qtypes.h); a known type */
+    uint64_t offset;  /* from the start of the data section */
+    uint64_t n_bytes; /* validated to lie inside the file */
+    const void *data; /* points into the mapping */
 } sd_gguf_tensor;
 
 typedef struct sd_gguf sd_gguf;
@@ -70,6 +70,8 @@ void sd_gguf_close(sd_gguf *g);
 
 uint32_t sd_gguf_version(const sd_gguf *g);
 uint64_t sd_gguf_file_size(const sd_gguf *g);
+uint32_t sd_gguf_alignment(const sd_gguf *g);   /* general.alignment, or the default 32 */
+uint64_t sd_gguf_data_offset(const sd_gguf *g); /* start of the data section, from the start of the file */
 uint64_t sd_gguf_n_kv(const sd_gguf *g);
 const sd_gguf_kv *sd_gguf_kv_at(const sd_gguf *g, uint64_t i);
 uint64_t sd_gguf_n_tensors(const sd_gguf *g);
