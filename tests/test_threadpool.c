@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/sd_common.h"
 #include "gemm/threadpool.h"
@@ -183,6 +184,29 @@ static void test_pinning(const int *cpus, int n_cpus, int n) {
     pthread_setaffinity_np(pthread_self(), sizeof saved, &saved); /* undo sd_pool_pin_caller */
 }
 
+/* Workers that outlasted their spin sleep on the condition variable; a dispatch must still wake them all. */
+static void test_wake_from_sleep(void) {
+    const int n = 2, rounds = 20;
+    sd_pool *pool = make_pool(n, NULL, 0);
+    if (!pool) return;
+    count_ctx *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    double total = 0;
+    for (int r = 1; r <= rounds; r++) {
+        struct timespec pause = {0, 3000000}; /* 3 ms: far beyond the spin phase */
+        nanosleep(&pause, NULL);
+        c->dispatch = r;
+        double t0 = sd_time_seconds();
+        sd_pool_run(pool, count_task, c);
+        total += sd_time_seconds() - t0;
+        for (int w = 0; w < n; w++)
+            CHECK(c->slot[w].last_seen == r, "after sleep: worker %d missed round %d", w, r);
+    }
+    printf("  n=%d: mean round trip from sleeping workers %.1f us\n", n, total / rounds * 1e6);
+    free(c);
+    sd_pool_free(pool);
+}
+
 static void empty_task(void *arg, int worker, int n_workers) {
     (void)arg;
     (void)worker;
@@ -219,6 +243,7 @@ int main(void) {
     printf("latency:\n");
     measure_latency(1);
     measure_latency(2);
+    test_wake_from_sleep();
     if (failures) {
         fprintf(stderr, "test_threadpool: %d failure(s)\n", failures);
         return 1;
