@@ -18,6 +18,11 @@ int sd_pool_create(sd_pool **out, int n_threads, const int *cpus, int n_cpus, ch
 void sd_pool_free(sd_pool *pool);
 int sd_pool_n_workers(const sd_pool *pool);
 
+/* Pins the calling thread (worker 0 of sd_pool_run) to the pool's cpus[0]. sd_pool_create leaves the
+ * caller's affinity alone because it outlives the pool; call this from the thread that will dispatch.
+ * Returns 1 if pinned, 0 if the pool is unpinned or the OS refused. */
+int sd_pool_pin_caller(const sd_pool *pool);
+
 /* Runs task(ctx, i, n) on every worker i and returns when all have finished. A NULL pool runs the task
  * inline as a single worker. Not reentrant: one dispatch at a time per pool. */
 void sd_pool_run(sd_pool *pool, sd_pool_task task, void *ctx);

@@ -1,0 +1,543 @@
+/* `specdec bench-gemm`: how the cost of y[n][m] = x[n][k] . W[m][k]^T grows with the batch n, against
+ * the machine's streaming read bandwidth and against OpenBLAS sgemm on the dequantized matrix.
+ *
+ * Method: enough distinct random matrices of the asked shape that together they exceed the last-level
+ * cache (so every call streams its weights from memory, as decode does), called in a cycle. A sample is
+ * the mean time per call over whole cycles lasting about SAMPLE_SECONDS; repeats are interleaved across
+ * batch sizes (and with the bandwidth measurement) so that machine noise hits all of them alike, and the
+ * median of the repeats is reported. */
+#include "bench.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/sd_common.h"
+#include "gemm/gemm.h"
+
+#define MAX_BATCHES 32
+#define MAX_BATCH 4096
+#define MAX_CPUS 256
+#define SAMPLE_SECONDS 0.03
+#define LLC_FALLBACK (32u << 20)
+
+typedef struct bench_opts {
+    sd_type type;
+    int64_t m, k;
+    int batch[MAX_BATCHES];
+    int n_batch;
+    int threads;
+    int repeats;
+    int cpus[MAX_CPUS];
+    int n_cpus;
+    size_t llc_bytes; /* 0: detect */
+    int blas;
+    int json;
+} bench_opts;
+
+/* Results per batch size; times are seconds per call (median over repeats). */
+typedef struct bench_result {
+    double seconds[MAX_BATCHES];
+    double blas_seconds[MAX_BATCHES];
+    double stream_gbps;
+} bench_result;
+
+typedef struct bench_state {
+    const bench_opts *o;
+    sd_pool *pool;
+    sd_weight *w;  /* [n_mats] */
+    void **w_data; /* [n_mats], 64-byte aligned, owned */
+    int n_mats;
+    size_t mat_bytes; /* quantized bytes of one matrix */
+    float **blas_w;   /* [n_blas][m][k] fp32 dequantized copies */
+    int n_blas;
+    float *x; /* [max_n][k] */
+    float *y; /* [max_n][m] */
+    void *scratch;
+    int passes[MAX_BATCHES]; /* cycles over the matrix set per sample, per batch size */
+    int blas_passes[MAX_BATCHES];
+} bench_state;
+
+static void usage(FILE *f, const char *prog) {
+    fprintf(
+        f,
+        "usage: %s [--type q4_0] [--m ROWS --k COLS] [--batch 1,2,4,8,16] [-t THREADS] [--repeat N]\n"
+        "          [--cpus LIST] [--llc-mb MB] [--no-blas] [--json]\n"
+        "Times y[n][m] = x[n][k] . W[m][k]^T for each batch size n over a set of random matrices larger\n"
+        "than the last-level cache, and reports seconds per call (median of N interleaved repeats), GB/s\n"
+        "of weight bytes read, GMAC/s and t(n)/t(n0) (n0 = first batch size), next to the machine's\n"
+        "streaming read bandwidth with the same threads and OpenBLAS sgemm on the dequantized matrix.\n"
+        "  --type T      weight type: q4_0 (default), q8_0, q4_K, q6_K, f32, f16, bf16\n"
+        "  --m, --k      matrix rows (outputs) and columns (inputs); default 4096 x 4096\n"
+        "  --batch LIST  comma-separated batch sizes; default 1,2,4,8,16\n"
+        "  -t N          threads (default: the CPUs this process may use)\n"
+        "  --repeat N    repeats per batch size (default 15)\n"
+        "  --cpus LIST   pin worker i to CPU LIST[i %% len] (default: unpinned)\n"
+        "  --llc-mb MB   last-level cache size to exceed (default: read from /sys, else 32)\n"
+        "  --no-blas     skip the OpenBLAS comparison\n"
+        "  --json        print one JSON object instead of a table\n",
+        prog);
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parses "1,2,4" into list[0..*n); returns -1 on a malformed or out-of-range entry. */
+static int parse_list(const char *s, long lo, long hi, int *list, int cap, int *n) {
+    char buf[512];
+    if (strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    *n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (*n >= cap || parse_int(tok, lo, hi, &v) != 0) return -1;
+        list[(*n)++] = (int)v;
+    }
+    return *n > 0 ? 0 : -1;
+}
+
+static int parse_type(const char *name, sd_type *out) {
+    for (uint32_t t = 0; t < SD_TYPE_COUNT; t++) {
+        const sd_type_traits *tr = sd_type_traits_of(t);
+        if (tr && strcasecmp(tr->name, name) == 0) {
+            *out = (sd_type)t;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int allowed_cpus(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+}
+
+/* Fills o from argv; on failure writes a one-line reason to msg and returns -1 (or 1 for --help). */
+static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t msg_len) {
+    *o = (bench_opts){.type = SD_TYPE_Q4_0,
+                      .m = 4096,
+                      .k = 4096,
+                      .batch = {1, 2, 4, 8, 16},
+                      .n_batch = 5,
+                      .threads = allowed_cpus(),
+                      .repeats = 15,
+                      .blas = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-blas") == 0) {
+            o->blas = 0;
+            continue;
+        }
+        if (!v) return sd_error(msg, msg_len, -1, "unknown flag or missing value: %s", a);
+        i++;
+        if (strcmp(a, "--type") == 0) {
+            if (parse_type(v, &o->type) != 0) return sd_error(msg, msg_len, -1, "unknown --type %s", v);
+        } else if (strcmp(a, "--m") == 0) {
+            if (parse_int(v, 1, 1L << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --m %s", v);
+            o->m = n;
+        } else if (strcmp(a, "--k") == 0) {
+            if (parse_int(v, 1, 1L << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --k %s", v);
+            o->k = n;
+        } else if (strcmp(a, "--batch") == 0) {
+            if (parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
+                return sd_error(msg, msg_len, -1, "bad --batch %s (want e.g. 1,2,4, each 1..%d)", v,
+                                MAX_BATCH);
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+            if (parse_int(v, 1, 256, &n) != 0) return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
+            o->threads = (int)n;
+        } else if (strcmp(a, "--repeat") == 0) {
+            if (parse_int(v, 1, 10000, &n) != 0) return sd_error(msg, msg_len, -1, "bad --repeat %s", v);
+            o->repeats = (int)n;
+        } else if (strcmp(a, "--cpus") == 0) {
+            if (parse_list(v, 0, CPU_SETSIZE - 1, o->cpus, MAX_CPUS, &o->n_cpus) != 0)
+                return sd_error(msg, msg_len, -1, "bad --cpus %s", v);
+        } else if (strcmp(a, "--llc-mb") == 0) {
+            if (parse_int(v, 1, 1 << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --llc-mb %s", v);
+            o->llc_bytes = (size_t)n << 20;
+        } else {
+            return sd_error(msg, msg_len, -1, "unknown flag %s", a);
+        }
+    }
+    const sd_type_traits *tr = sd_type_traits_of(o->type);
+    if (o->k % tr->block_size != 0)
+        return sd_error(msg, msg_len, -1, "--k %lld is not a multiple of %s's block size %lld",
+                        (long long)o->k, tr->name, (long long)tr->block_size);
+    return 0;
+}
+
+/* splitmix64: a fixed seed keeps runs comparable. */
+static uint64_t next_random(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi). */
+static float random_float(uint64_t *state, float lo, float hi) {
+    return lo + (hi - lo) * (float)(next_random(state) >> 40) * (1.0f / 16777216.0f);
+}
+
+static void fill_random_bytes(uint64_t *state, uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)next_random(state);
+}
+
+/* A sane fp16 scale: values of order 1e-2, like trained weights. */
+static uint16_t random_scale(uint64_t *state) {
+    return sd_fp32_to_fp16(random_float(state, 0.002f, 0.02f));
+}
+
+/* Fills one row of random but valid blocks of type t (random quants, sane scales). */
+static void fill_random_row(uint64_t *st, sd_type t, uint8_t *row, int64_t k) {
+    switch (t) {
+    case SD_TYPE_Q4_0:
+        for (sd_block_q4_0 *b = (sd_block_q4_0 *)row, *e = b + k / SD_QK4_0; b < e; b++) {
+            b->d = random_scale(st);
+            fill_random_bytes(st, b->qs, sizeof b->qs);
+        }
+        break;
+    case SD_TYPE_Q8_0:
+        for (sd_block_q8_0 *b = (sd_block_q8_0 *)row, *e = b + k / SD_QK8_0; b < e; b++) {
+            b->d = random_scale(st);
+            for (int i = 0; i < SD_QK8_0; i++)
+                b->qs[i] = (int8_t)((int)(next_random(st) % 255) - 127);
+        }
+        break;
+    case SD_TYPE_Q4_K:
+        for (sd_block_q4_k *b = (sd_block_q4_k *)row, *e = b + k / SD_QK_K; b < e; b++) {
+            b->d = random_scale(st);
+            b->dmin = random_scale(st);
+            fill_random_bytes(st, b->scales, sizeof b->scales);
+            fill_random_bytes(st, b->qs, sizeof b->qs);
+        }
+        break;
+    case SD_TYPE_Q6_K:
+        for (sd_block_q6_k *b = (sd_block_q6_k *)row, *e = b + k / SD_QK_K; b < e; b++) {
+            fill_random_bytes(st, b->ql, sizeof b->ql);
+            fill_random_bytes(st, b->qh, sizeof b->qh);
+            for (int i = 0; i < SD_QK_K / 16; i++)
+                b->scales[i] = (int8_t)((int)(next_random(st) % 127) - 63);
+            b->d = sd_fp32_to_fp16(random_float(st, 0.0001f, 0.001f));
+        }
+        break;
+    case SD_TYPE_F32:
+        for (int64_t i = 0; i < k; i++)
+            ((float *)row)[i] = random_float(st, -1.0f, 1.0f);
+        break;
+    case SD_TYPE_F16:
+        for (int64_t i = 0; i < k; i++)
+            ((uint16_t *)row)[i] = sd_fp32_to_fp16(random_float(st, -1.0f, 1.0f));
+        break;
+    case SD_TYPE_BF16:
+        for (int64_t i = 0; i < k; i++)
+            ((uint16_t *)row)[i] = sd_fp32_to_bf16(random_float(st, -1.0f, 1.0f));
+        break;
+    default: /* unreachable: bench_setup rejects other types first */
+        memset(row, 0, sd_type_row_bytes(t, k));
+        break;
+    }
+}
+
+static int type_fillable(sd_type t) {
+    return t == SD_TYPE_Q4_0 || t == SD_TYPE_Q8_0 || t == SD_TYPE_Q4_K || t == SD_TYPE_Q6_K ||
+           t == SD_TYPE_F32 || t == SD_TYPE_F16 || t == SD_TYPE_BF16;
+}
+
+static void *alloc64(size_t bytes) {
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+/* Matrices needed for the set to be at least twice the LLC (at least 2). */
+static int set_size(size_t llc, size_t one) {
+    size_t n = (2 * llc + one - 1) / one;
+    return (int)SD_MAX(n, (size_t)2);
+}
+
+static void bench_release(bench_state *s) {
+    for (int i = 0; i < s->n_mats; i++) {
+        if (s->w_data && s->w_data[i]) sd_weight_release(&s->w[i]);
+        if (s->w_data) free(s->w_data[i]);
+    }
+    for (int i = 0; i < s->n_blas; i++)
+        free(s->blas_w[i]);
+    free(s->blas_w);
+    free(s->w);
+    free(s->w_data);
+    free(s->x);
+    free(s->y);
+    free(s->scratch);
+    sd_pool_free(s->pool);
+    memset(s, 0, sizeof *s);
+}
+
+/* Creates the pool, the random matrix set and the buffers. */
+static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *err, size_t err_len) {
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    int rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    sd_pool_pin_caller(s->pool);
+    if (!type_fillable(o->type))
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "bench-gemm cannot generate %s weights",
+                        sd_type_traits_of(o->type)->name);
+
+    size_t row_bytes = sd_type_row_bytes(o->type, o->k);
+    s->mat_bytes = row_bytes * (size_t)o->m;
+    int n_mats = set_size(llc, s->mat_bytes);
+    s->w = calloc((size_t)n_mats, sizeof *s->w);
+    s->w_data = calloc((size_t)n_mats, sizeof *s->w_data);
+    if (!s->w || !s->w_data) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    uint64_t seed = 42;
+    for (int i = 0; i < n_mats; i++) {
+        uint8_t *data = alloc64(s->mat_bytes);
+        if (!data) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for matrix %d", i);
+        s->n_mats = i + 1;
+        for (int64_t r = 0; r < o->m; r++)
+            fill_random_row(&seed, o->type, data + (size_t)r * row_bytes, o->k);
+        rc = sd_weight_init(&s->w[i], o->type, o->m, o->k, data, err, err_len);
+        if (rc != SD_STATUS_OK) {
+            free(data);
+            return rc;
+        }
+        s->w_data[i] = data;
+    }
+
+    int max_n = 1;
+    size_t scratch = 64;
+    for (int b = 0; b < o->n_batch; b++) {
+        max_n = SD_MAX(max_n, o->batch[b]);
+        scratch = SD_MAX(scratch, sd_gemm_scratch_bytes(&s->w[0], o->batch[b], o->threads));
+    }
+    s->x = alloc64(sizeof(float) * (size_t)max_n * (size_t)o->k);
+    s->y = alloc64(sizeof(float) * (size_t)max_n * (size_t)o->m);
+    s->scratch = alloc64(scratch);
+    if (!s->x || !s->y || !s->scratch) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < (size_t)max_n * (size_t)o->k; i++)
+        s->x[i] = random_float(&seed, -1.0f, 1.0f);
+    memset(s->y, 0, sizeof(float) * (size_t)max_n * (size_t)o->m);
+    return SD_STATUS_OK;
+}
+
+/* Dequantized fp32 copies for OpenBLAS, again enough to exceed the LLC. */
+static int blas_setup(bench_state *s, size_t llc, char *err, size_t err_len) {
+    const bench_opts *o = s->o;
+    size_t row_bytes = sd_type_row_bytes(o->type, o->k);
+    size_t bytes = sizeof(float) * (size_t)o->m * (size_t)o->k;
+    int n = set_size(llc, bytes);
+    s->blas_w = calloc((size_t)n, sizeof *s->blas_w);
+    if (!s->blas_w) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    for (int i = 0; i < n; i++) {
+        float *w = alloc64(bytes);
+        if (!w) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for fp32 matrix %d", i);
+        s->blas_w[i] = w;
+        s->n_blas = i + 1;
+        const uint8_t *src = s->w_data[i % s->n_mats];
+        for (int64_t r = 0; r < o->m; r++)
+            sd_dequantize_row(o->type, src + (size_t)r * row_bytes, w + (size_t)r * (size_t)o->k, o->k);
+    }
+    return SD_STATUS_OK;
+}
+
+/* Seconds per call of `passes` cycles over the set at batch size n. */
+static double time_quant(bench_state *s, int n, int passes) {
+    double t0 = sd_time_seconds();
+    for (int p = 0; p < passes; p++)
+        for (int i = 0; i < s->n_mats; i++)
+            sd_gemm(&s->w[i], s->x, n, s->y, s->scratch, s->pool);
+    return (sd_time_seconds() - t0) / ((double)passes * s->n_mats);
+}
+
+static double time_blas(bench_state *s, int n, int passes) {
+    const bench_opts *o = s->o;
+    int m = (int)o->m, k = (int)o->k;
+    double t0 = sd_time_seconds();
+    for (int p = 0; p < passes; p++)
+        for (int i = 0; i < s->n_blas; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.0f, s->x, k, s->blas_w[i], k,
+                        0.0f, s->y, m);
+    return (sd_time_seconds() - t0) / ((double)passes * s->n_blas);
+}
+
+typedef double (*time_fn)(bench_state *s, int n, int passes);
+
+/* Warms up each batch size once and picks passes so a sample lasts about SAMPLE_SECONDS. */
+static void calibrate(bench_state *s, time_fn fn, int n_set, int *passes) {
+    for (int b = 0; b < s->o->n_batch; b++) {
+        double per_call = fn(s, s->o->batch[b], 1);
+        double want = SAMPLE_SECONDS / (per_call * n_set);
+        passes[b] = (int)SD_MAX(1.0, SD_MIN(1000.0, ceil(want)));
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Repeats interleaved across batch sizes (and with a stream pass when `stream` is given); medians into
+ * out[] and *stream_gbps. samples holds repeats * (n_batch + 1) doubles. */
+static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *stream, double *samples,
+                    double *out, double *stream_gbps) {
+    const bench_opts *o = s->o;
+    int r_n = o->repeats;
+    for (int r = 0; r < r_n; r++) {
+        if (stream) samples[(size_t)o->n_batch * r_n + r] = sd_stream_read_pass(stream);
+        for (int b = 0; b < o->n_batch; b++)
+            samples[(size_t)b * r_n + r] = fn(s, o->batch[b], passes[b]);
+    }
+    for (int b = 0; b < o->n_batch; b++)
+        out[b] = median(samples + (size_t)b * r_n, r_n);
+    if (stream)
+        *stream_gbps =
+            (double)sd_stream_bytes(stream) / median(samples + (size_t)o->n_batch * r_n, r_n) / 1e9;
+}
+
+static void print_json_array(const char *name, const double *v, int n, double scale) {
+    printf("\"%s\":[", name);
+    for (int i = 0; i < n; i++)
+        printf("%s%.6g", i ? "," : "", v[i] * scale);
+    printf("],");
+}
+
+/* Derived figures for one timing series. */
+typedef struct series {
+    double gbps[MAX_BATCHES], gmacs[MAX_BATCHES], ratio[MAX_BATCHES];
+} series;
+
+static void derive(const bench_opts *o, const double *sec, size_t weight_bytes, series *out) {
+    for (int b = 0; b < o->n_batch; b++) {
+        out->gbps[b] = (double)weight_bytes / sec[b] / 1e9;
+        out->gmacs[b] = (double)o->batch[b] * (double)o->m * (double)o->k / sec[b] / 1e9;
+        out->ratio[b] = sec[b] / sec[0];
+    }
+}
+
+static void report(const bench_state *s, const bench_result *res, size_t llc) {
+    const bench_opts *o = s->o;
+    const char *tname = sd_type_traits_of(o->type)->name;
+    size_t blas_bytes = sizeof(float) * (size_t)o->m * (size_t)o->k;
+    series q, bl;
+    derive(o, res->seconds, s->mat_bytes, &q);
+    if (o->blas) derive(o, res->blas_seconds, blas_bytes, &bl);
+    double frac[MAX_BATCHES], batch[MAX_BATCHES], speedup[MAX_BATCHES];
+    for (int b = 0; b < o->n_batch; b++) {
+        frac[b] = q.gbps[b] / res->stream_gbps;
+        batch[b] = o->batch[b];
+        speedup[b] = o->blas ? res->blas_seconds[b] / res->seconds[b] : 0;
+    }
+    if (o->json) {
+        printf("{\"type\":\"%s\",\"m\":%lld,\"k\":%lld,\"threads\":%d,\"repeats\":%d,\"matrices\":%d,"
+               "\"weight_bytes\":%zu,\"llc_bytes\":%zu,",
+               tname, (long long)o->m, (long long)o->k, o->threads, o->repeats, s->n_mats, s->mat_bytes, llc);
+        print_json_array("batch", batch, o->n_batch, 1);
+        print_json_array("seconds", res->seconds, o->n_batch, 1);
+        print_json_array("gbps", q.gbps, o->n_batch, 1);
+        print_json_array("gmacs", q.gmacs, o->n_batch, 1);
+        print_json_array("ratio", q.ratio, o->n_batch, 1);
+        print_json_array("stream_fraction", frac, o->n_batch, 1);
+        if (o->blas) {
+            print_json_array("blas_seconds", res->blas_seconds, o->n_batch, 1);
+            print_json_array("blas_gbps", bl.gbps, o->n_batch, 1);
+            print_json_array("blas_gmacs", bl.gmacs, o->n_batch, 1);
+            print_json_array("blas_ratio", bl.ratio, o->n_batch, 1);
+            print_json_array("speedup_vs_blas", speedup, o->n_batch, 1);
+        }
+        printf("\"stream_gbps\":%.6g}\n", res->stream_gbps);
+        return;
+    }
+    printf("bench-gemm: %s m=%lld k=%lld, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), median of %d\n",
+           tname, (long long)o->m, (long long)o->k, o->threads, o->threads == 1 ? "" : "s", s->n_mats,
+           (double)s->mat_bytes / 1e6, (double)llc / (1 << 20), o->repeats);
+    printf("read bandwidth (stream, %d thread%s): %.1f GB/s\n", o->threads, o->threads == 1 ? "" : "s",
+           res->stream_gbps);
+    printf("%5s %10s %8s %8s %8s %9s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0");
+    if (o->blas) printf(" | %10s %8s %9s %8s", "blas ms", "GMAC/s", "t(n)/t0", "vs blas");
+    printf("\n");
+    for (int b = 0; b < o->n_batch; b++) {
+        printf("%5d %10.4f %8.2f %7.1f%% %8.2f %9.3f", o->batch[b], res->seconds[b] * 1e3, q.gbps[b],
+               100 * frac[b], q.gmacs[b], q.ratio[b]);
+        if (o->blas)
+            printf(" | %10.4f %8.2f %9.3f %7.2fx", res->blas_seconds[b] * 1e3, bl.gmacs[b], bl.ratio[b],
+                   speedup[b]);
+        printf("\n");
+    }
+}
+
+/* Runs the benchmark after argument parsing; returns an exit code. */
+static int bench_run(const bench_opts *o, const char *prog) {
+    char err[256] = "";
+    bench_state s;
+    bench_result res;
+    memset(&res, 0, sizeof res);
+    sd_stream *stream = NULL;
+    double *samples = NULL;
+    size_t llc = o->llc_bytes ? o->llc_bytes : sd_bench_llc_bytes(LLC_FALLBACK);
+    int rc = bench_setup(&s, o, llc, err, sizeof err);
+    if (rc == SD_STATUS_OK) rc = sd_stream_create(&stream, 8 * llc, s.pool, err, sizeof err);
+    samples = calloc((size_t)o->repeats * (size_t)(o->n_batch + 1), sizeof *samples);
+    if (rc == SD_STATUS_OK && !samples) rc = sd_error(err, sizeof err, SD_STATUS_NO_MEMORY, "out of memory");
+    if (rc == SD_STATUS_OK) {
+        /* Ours first: OpenBLAS threads spin for a while after each call and would perturb our samples. */
+        calibrate(&s, time_quant, s.n_mats, s.passes);
+        measure(&s, time_quant, s.passes, stream, samples, res.seconds, &res.stream_gbps);
+    }
+    if (rc == SD_STATUS_OK && o->blas) rc = blas_setup(&s, llc, err, sizeof err);
+    if (rc == SD_STATUS_OK && o->blas) {
+        openblas_set_num_threads(o->threads);
+        calibrate(&s, time_blas, s.n_blas, s.blas_passes);
+        measure(&s, time_blas, s.blas_passes, NULL, samples, res.blas_seconds, NULL);
+    }
+    if (rc == SD_STATUS_OK)
+        report(&s, &res, llc);
+    else
+        fprintf(stderr, "%s: %s\n", prog, err);
+    free(samples);
+    sd_stream_free(stream);
+    bench_release(&s);
+    return rc == SD_STATUS_OK ? 0 : 1;
+}
+
+int sd_bench_gemm_main(int argc, char **argv) {
+    const char *prog = argc > 0 && argv[0] ? argv[0] : "bench-gemm";
+    bench_opts o;
+    char msg[256] = "";
+    int rc = parse_args(argc, argv, &o, msg, sizeof msg);
+    if (rc == 1) {
+        usage(stdout, prog);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s (see --help)\n", prog, msg);
+        return 2;
+    }
+    return bench_run(&o, prog);
+}
