@@ -20,6 +20,8 @@
 
 #define GGUF_MAGIC "GGUF"
 #define FILL_CHUNK_BYTES (1u << 20)
+/* ggml keeps tensor names in char[64]: longer names make files that llama.cpp refuses. */
+#define GGML_MAX_NAME 64
 
 typedef struct wtensor {
     char *name;
@@ -141,6 +143,10 @@ static uint64_t elem_size(sd_gguf_type t) {
 static int kv_begin(sd_gguf_writer *w, const char *key, sd_gguf_type type, size_t *mark, char *err,
                     size_t err_len) {
     if (!w || !key) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "gguf writer: NULL key");
+    if (strcmp(key, "general.alignment") == 0 && type != SD_GGUF_UINT32) {
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "gguf writer: general.alignment must be a u32");
+    }
     for (uint64_t i = 0; i < w->n_kv; i++) {
         if (strcmp(w->keys[i], key) == 0) {
             return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "gguf writer: duplicate key '%s'", key);
@@ -357,6 +363,11 @@ static int add_tensor(sd_gguf_writer *w, const char *name, uint32_t type, uint32
                       const void *data, sd_gguf_fill_fn fill, void *ctx, char *err, size_t err_len) {
     if (!w || !name)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "gguf writer: NULL tensor name");
+    if (strlen(name) >= GGML_MAX_NAME) {
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "gguf writer: tensor name '%.*s...' is longer than %d bytes", 16, name,
+                        GGML_MAX_NAME - 1);
+    }
     for (uint64_t i = 0; i < w->n_tensors; i++) {
         if (strcmp(w->tensors[i].name, name) == 0) {
             return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "gguf writer: duplicate tensor '%s'",

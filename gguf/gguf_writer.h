@@ -56,8 +56,10 @@ int sd_gguf_writer_add_strn_arr(sd_gguf_writer *w, const char *key, const sd_ggu
                                 char *err, size_t err_len);
 
 /* Tensors, written in the order added. ne[0..n_dims) as in sd_gguf_tensor (ne[0] fastest-varying, a
- * multiple of the type's block size). The data, sd_type_row_bytes(type, ne[0]) * ne[1]*ne[2]*ne[3]
- * bytes, is NOT copied: `data` (or the fill callback's ctx) must stay valid until the write. */
+ * multiple of the type's block size); names at most 63 bytes (ggml's limit). Each tensor's data goes at
+ * the next aligned offset after the previous one, as llama.cpp expects. The data, sd_type_row_bytes(type,
+ * ne[0]) * ne[1]*ne[2]*ne[3] bytes, is NOT copied: `data` (or the fill callback's ctx) must stay valid until
+ * the write. */
 int sd_gguf_writer_add_tensor(sd_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                               const int64_t *ne, const void *data, char *err, size_t err_len);
 int sd_gguf_writer_add_tensor_fill(sd_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,

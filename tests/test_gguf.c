@@ -191,7 +191,31 @@ static void test_bundled_files(const char *models, const char *data) {
     CHECK(t && t->n_bytes == 256 / 32 * 18 * 704);
     uint32_t u = 0;
     CHECK(sd_gguf_get_u32(g, "llama.feed_forward_length", &u, err, sizeof err) == 1 && u == 704);
+    CHECK(sd_gguf_get_u32(g, "llama.embedding_length", &u, err, sizeof err) == 1 && u == 256);
     sd_gguf_close(g);
+    snprintf(path, sizeof path, "%s/codepair-target-q8_0.gguf", models);
+    if (sd_gguf_open(path, &g, err, sizeof err) == 0) {
+        t = sd_gguf_find_tensor(g, "blk.3.attn_q.weight");
+        CHECK(t && t->type == SD_TYPE_Q8_0 && t->ne[0] == 256 && t->ne[1] == 256 &&
+              t->n_bytes == 8 * 34 * 256);
+        sd_gguf_close(g);
+    } else {
+        fprintf(stderr, "open %s: %s\n", path, err);
+        failures++;
+    }
+    /* The draft: tied embeddings, so no output.weight; 6 blocks of width 96. */
+    snprintf(path, sizeof path, "%s/codepair-draft-f32.gguf", models);
+    if (sd_gguf_open(path, &g, err, sizeof err) == 0) {
+        CHECK(sd_gguf_find_tensor(g, "output.weight") == NULL);
+        CHECK(sd_gguf_get_u32(g, "llama.block_count", &u, err, sizeof err) == 1 && u == 6);
+        t = sd_gguf_find_tensor(g, "token_embd.weight");
+        CHECK(t && t->type == SD_TYPE_F32 && t->ne[0] == 96 && t->ne[1] == 4096);
+        CHECK(sd_gguf_alignment(g) == 32);
+        sd_gguf_close(g);
+    } else {
+        fprintf(stderr, "open %s: %s\n", path, err);
+        failures++;
+    }
 }
 
 /* ---- (b) writer round trip ---- */
@@ -518,6 +542,15 @@ static void test_writer_errors(void) {
     CHECK(sd_gguf_writer_add_arr(w, "a", SD_GGUF_ARRAY, data, 1, err, sizeof err) ==
           SD_STATUS_INVALID_ARGUMENT);
     CHECK(sd_gguf_writer_set_version(w, 1, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT);
+    CHECK(sd_gguf_writer_add_u64(w, "general.alignment", 64, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT &&
+          strstr(err, "must be a u32"));
+    CHECK(sd_gguf_writer_add_tensor(w, "0123456789012345678901234567890123456789012345678901234567890123",
+                                    SD_TYPE_F32, 1, (const int64_t[]){64}, data, err,
+                                    sizeof err) == SD_STATUS_INVALID_ARGUMENT &&
+          strstr(err, "longer than 63"));
+    CHECK_OK(sd_gguf_writer_add_tensor(w, "012345678901234567890123456789012345678901234567890123456789012",
+                                       SD_TYPE_F32, 1, (const int64_t[]){64}, data, err, sizeof err),
+             err);
     CHECK_OK(sd_gguf_writer_add_tensor(w, "t", SD_TYPE_F32, 1, (const int64_t[]){64}, data, err, sizeof err),
              err);
     CHECK(sd_gguf_writer_add_tensor(w, "t", SD_TYPE_F32, 1, (const int64_t[]){64}, data, err, sizeof err) ==
@@ -1016,7 +1049,13 @@ static void test_hostile_paths(void) {
     /* Real file I/O path for a bad file: a format error, not an I/O one. */
     CHECK(write_whole(path, "GGUF\x01\0\0\0", 8));
     CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_FORMAT && strstr(err, "version 1"));
+    /* A FIFO must be refused at once, not block waiting for a writer. */
+    CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
+    CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_IO && strstr(err, "not a regular file"));
     unlink(path);
+    /* Unprintable bytes in a path are escaped in the message. */
+    CHECK(sd_gguf_open("/nonexistent/\x1b[31mred", &g, err, sizeof err) == SD_STATUS_IO &&
+          strstr(err, "'/nonexistent/\\x1b[31mred'") && printable(err));
     CHECK(sd_gguf_open(NULL, &g, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT);
     CHECK(sd_gguf_open_memory(NULL, 10, &g, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT);
     CHECK(sd_gguf_open_memory("GGUF", 4, &g, NULL, 0) == SD_STATUS_FORMAT); /* err may be NULL */
