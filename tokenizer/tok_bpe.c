@@ -29,7 +29,8 @@ static const char RE_QWEN2[] =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
     "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-/* CJK ideographs (U+4E00..U+9FA5), U+0800..U+4E00 and Hangul syllables: deepseek's "[一-龥ࠀ-一가-퟿]+".
+/* CJK ideographs (U+4E00..U+9FA5), U+0800..U+4E00 and Hangul syllables: deepseek's
+ * "[一-龥ࠀ-一가-퟿]+".
  */
 static const char RE_DEEPSEEK_CJK[] = "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+";
 
@@ -404,6 +405,31 @@ int sd_tok_bpe_tokenize_fragment(const sd_vocab *v, const char *text, size_t len
             goto done;
         }
     }
+    rc = SD_STATUS_OK;
+done:
+    bpe_state_free(&st);
+    return rc;
+}
+
+int sd_tok_bpe_pretokenize(const sd_vocab *v, const char *text, size_t len, size_t **word_lens,
+                           size_t *n_words) {
+    bpe_state st = {.v = v};
+    int rc = SD_STATUS_NO_MEMORY;
+    *word_lens = NULL;
+    *n_words = 0;
+    if (len == 0) return SD_STATUS_OK;
+    st.md = pcre2_match_data_create(1, NULL);
+    if (!st.md || !sanitize(&st, text, len) || !span_push(&st.spans, 0, st.text.len)) goto done;
+    for (int i = 0; i < v->n_re; i++) {
+        rc = split_by_regex(&st, v->re[i]);
+        if (rc != SD_STATUS_OK) goto done;
+    }
+    rc = SD_STATUS_NO_MEMORY;
+    *word_lens = malloc((st.spans.len ? st.spans.len : 1) * sizeof(size_t));
+    if (!*word_lens) goto done;
+    for (size_t i = 0; i < st.spans.len; i++)
+        (*word_lens)[i] = st.spans.data[i].len;
+    *n_words = st.spans.len;
     rc = SD_STATUS_OK;
 done:
     bpe_state_free(&st);

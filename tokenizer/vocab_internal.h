@@ -137,6 +137,11 @@ SD_INTERNAL int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text
                                              idbuf *out);
 SD_INTERNAL int sd_tok_bpe_tokenize_fragment(const sd_vocab *v, const char *text, size_t len, idbuf *out);
 
+/* The pre-tokenizer alone (for tests): byte lengths of the words text splits into (text re-encoded as
+ * llama.cpp decodes it, so the lengths add up to len for valid UTF-8). *word_lens is malloc'd. */
+SD_INTERNAL int sd_tok_bpe_pretokenize(const sd_vocab *v, const char *text, size_t len, size_t **word_lens,
+                                       size_t *n_words);
+
 /* Compiles the pre-tokenizer regexes for v->pre into v->re. */
 SD_INTERNAL int sd_tok_bpe_compile_regexes(sd_vocab *v, char *err, size_t err_len);
 
