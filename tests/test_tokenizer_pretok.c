@@ -372,6 +372,65 @@ static void test_llama3_behaviour(void) {
     free(m2);
 }
 
+/* Every supported pre-tokenizer family: its regexes compile, long inputs of the shapes that make
+ * backtracking regexes slow finish quickly, and text round-trips (all 256 byte tokens exist). */
+static void test_all_pre_types(void) {
+    static const char *const pres[] = {"default",        "llama3",      "dbrx",      "deepseek-llm",
+                                       "deepseek-coder", "falcon",      "starcoder", "gpt-2",
+                                       "qwen2",          "chatglm-bpe", "smollm",    "olmo"};
+    static const char *const shapes[] = {
+        "  \n\n\t x'S 12345 \xC2\xA0 \xE2\x82\xAC\xE2\x82\xAC caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 !!?? ",
+        " \n",
+        " \t",
+        "!",
+        "\xE3\x80\x80",
+        "a1",
+        "        x",
+    };
+    const size_t big = 100 * 1024;
+    char *text = malloc(big + 64), *back = malloc(big + 64);
+    int32_t *ids = malloc(sizeof(int32_t) * (big + 64));
+    for (size_t p = 0; p < SD_ARRAY_LEN(pres); p++) {
+        sd_gguf *g = NULL;
+        void *mem = NULL;
+        sd_vocab *v = synthetic_vocab(pres[p], &g, &mem);
+        if (!v) continue;
+        if (strcmp(sd_vocab_pre_name(v), pres[p]) != 0) {
+            printf("FAIL pre name '%s' reported as '%s'\n", pres[p], sd_vocab_pre_name(v));
+            n_fail++;
+        }
+        double worst = 0;
+        for (size_t k = 0; k <= SD_ARRAY_LEN(shapes); k++) {
+            size_t n = 0;
+            if (k == SD_ARRAY_LEN(shapes)) { /* one 100 KB whitespace run, then a letter */
+                memset(text, ' ', big);
+                text[big - 1] = 'x';
+                n = big;
+            }
+            for (size_t sl = k < SD_ARRAY_LEN(shapes) ? strlen(shapes[k]) : 0; sl && n + sl <= big; n += sl)
+                memcpy(text + n, shapes[k], sl);
+            char err[256] = "";
+            double t0 = sd_time_seconds();
+            int nt = sd_tokenize(v, text, n, false, false, ids, (int)(big + 64), err, sizeof err);
+            double dt = sd_time_seconds() - t0;
+            worst = dt > worst ? dt : worst;
+            int nb = nt > 0 ? sd_detokenize(v, ids, nt, false, false, back, big + 64) : -1;
+            if (nt <= 0 || nb != (int)n || memcmp(back, text, n) != 0 || dt > 1.0) {
+                printf("FAIL pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s\n", pres[p], k,
+                       nt, nb, n, dt, err);
+                n_fail++;
+            }
+        }
+        printf("pre '%s': 100 KB inputs, slowest %.1f ms\n", pres[p], worst * 1e3);
+        sd_vocab_free(v);
+        sd_gguf_close(g);
+        free(mem);
+    }
+    free(text);
+    free(back);
+    free(ids);
+}
+
 int main(void) {
     int ec;
     PCRE2_SIZE eo;
@@ -404,6 +463,7 @@ int main(void) {
     free(m3);
     free(m2);
     test_llama3_behaviour();
+    test_all_pre_types();
 
     pcre2_code_free(re_letter);
     pcre2_code_free(re_number);

@@ -246,6 +246,10 @@ static int split_by_regex(bpe_state *st, const pcre2_code *re) {
         size_t pos = 0, gap_start = 0;
         while (pos < sp.len) {
             int rc = pcre2_match(re, subject, sp.len, pos, PCRE2_NO_UTF_CHECK, st->md, NULL);
+            /* JIT code runs on a 32 KiB machine stack; should an input need more, use the interpreter
+             * (heap frames) for this match. */
+            if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+                rc = pcre2_match(re, subject, sp.len, pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, st->md, NULL);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) return SD_STATUS_INTERNAL;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(st->md);

@@ -775,8 +775,8 @@ int sd_tokenize(const sd_vocab *v, const char *text, size_t len, bool add_specia
 done:
     if (rc == SD_STATUS_NO_MEMORY)
         sd_error(err, err_len, rc, "out of memory tokenizing %zu bytes", len);
-    else if (rc < 0 && err && err_len && !err[0])
-        sd_error(err, err_len, rc, "tokenization failed (status %d)", rc);
+    else if (rc == SD_STATUS_INTERNAL)
+        sd_error(err, err_len, rc, "pre-tokenizer '%s': regex matching failed on %zu bytes", v->pre_name, len);
     free(frags.data);
     free(ids.data);
     return rc;
