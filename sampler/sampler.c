@@ -23,7 +23,7 @@ struct sd_sampler {
 
     /* Scratch, [n_vocab] each, allocated at create. */
     float *logits; /* penalized copy of the input row */
-    cand *cands;   /* surviving candidates, sorted highest first when `sorted` */
+    cand *cands;   /* the candidates still in the running (build_candidates) */
     float *probs;  /* sd_sampler_sample's distribution */
     uint8_t *seen; /* per-token flag while applying the penalty; all 0 between calls */
 
@@ -311,32 +311,49 @@ static void cand_select(cand *c, int32_t n, int32_t k) {
     }
 }
 
-/* Softmax of c[0..n) at inverse temperature inv_temp into probs[0..n) (float, as llama.cpp): exp of
- * (logit - max) * inv_temp, normalized by the sum. If the max is +inf the result is uniform over the
- * +inf entries. `max` is the largest logit in c. */
+/* Unnormalized softmax weight of a logit at inverse temperature inv_temp, relative to the largest logit
+ * max: exp((logit - max) * inv_temp). The max itself always weighs 1, which also covers max == +inf
+ * (uniform over the +inf logits) and inv_temp == +inf from a denormal temperature (greedy limit). */
+static float cand_weight(float logit, float max, float inv_temp) {
+    if (logit == max) return 1.0f;
+    if (isinf(max)) return 0.0f;
+    return expf((logit - max) * inv_temp);
+}
+
+/* Softmax of c[0..n) at inverse temperature inv_temp into probs[0..n): float weights as llama.cpp, summed
+ * in double. `max` is the largest logit in c. */
 static void cand_softmax(const cand *c, int32_t n, float max, float inv_temp, float *probs) {
     double sum = 0.0;
     for (int32_t i = 0; i < n; i++) {
-        float e;
-        if (isinf(max) && max > 0) {
-            e = c[i].logit == max ? 1.0f : 0.0f;
-        } else {
-            e = expf((c[i].logit - max) * inv_temp);
-        }
-        probs[i] = e;
-        sum += e;
+        probs[i] = cand_weight(c[i].logit, max, inv_temp);
+        sum += probs[i];
     }
     for (int32_t i = 0; i < n; i++)
         probs[i] = (float)(probs[i] / sum);
 }
 
-/* Top-p on sorted c[0..n): the length of the smallest prefix whose temperature-1 probability mass is
- * >= top_p (at least 1). Like llama.cpp the running sum is in float. tmp is [n] scratch. */
-static int32_t top_p_keep(const cand *c, int32_t n, float top_p, float *tmp) {
-    cand_softmax(c, n, c[0].logit, 1.0f, tmp);
+/* Top-p on c[0..n) (any order): the length of the smallest prefix in cand order whose temperature-1
+ * probability mass is >= top_p (at least 1), and c[0..that) sorted in cand order. Like llama.cpp the
+ * running sum is in float. Sorting the whole vocabulary would dominate the cost when top-k is off, so
+ * the prefix is selected and sorted in growing chunks (256, then x4) until it holds enough mass. */
+static int32_t top_p_keep(cand *c, int32_t n, float top_p) {
+    float max = c[0].logit;
+    for (int32_t i = 1; i < n; i++)
+        max = SD_MAX(max, c[i].logit);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += cand_weight(c[i].logit, max, 1.0f);
+
+    int32_t sorted = 0; /* c[0..sorted) are the first `sorted` candidates, in order */
     float cum = 0.0f;
     for (int32_t i = 0; i < n; i++) {
-        cum += tmp[i];
+        if (i == sorted) {
+            int32_t m = (int32_t)SD_MIN((int64_t)n, sorted == 0 ? 256 : (int64_t)sorted * 4);
+            if (m < n) cand_select(c + sorted, n - sorted, m - sorted);
+            qsort(c + sorted, (size_t)(m - sorted), sizeof(*c), cand_cmp);
+            sorted = m;
+        }
+        cum += (float)(cand_weight(c[i].logit, max, 1.0f) / sum);
         if (cum >= top_p) return i + 1;
     }
     return n;
@@ -370,10 +387,8 @@ static int32_t build_candidates(sd_sampler *s) {
         n = p->top_k;
     }
     if (p->top_p < 1.0f) {
-        /* Sorting the whole vocabulary is the slow case; with top-k on it is only k entries. */
-        qsort(c, (size_t)n, sizeof(*c), cand_cmp);
+        n = top_p_keep(c, n, p->top_p);
         sorted = 1;
-        n = top_p_keep(c, n, p->top_p, s->probs);
     }
     if (p->min_p > 0.0f) {
         float max = c[0].logit;
@@ -408,6 +423,20 @@ int sd_sampler_probs(sd_sampler *s, const float *logits, float *probs) {
     for (int32_t i = 0; i < n; i++)
         probs[c[i].id] = s->probs[i];
     return SD_STATUS_OK;
+}
+
+int sd_sampler_probs_seq(sd_sampler *s, int32_t n, const float *logits, const int32_t *tokens, float *probs) {
+    if (n < 1 || n - 1 > SD_SAMPLER_MAX_ROLLBACK) return SD_STATUS_INVALID_ARGUMENT;
+    const int32_t len0 = s->hist_len;
+    const size_t row = (size_t)s->n_vocab;
+    int status = SD_STATUS_OK;
+    for (int32_t i = 0; i < n && status == SD_STATUS_OK; i++) {
+        status = sd_sampler_probs(s, logits + (size_t)i * row, probs + (size_t)i * row);
+        if (status == SD_STATUS_OK && i + 1 < n) status = sd_sampler_accept(s, tokens[i]);
+    }
+    /* Cannot fail: at most MAX_ROLLBACK tokens were appended since len0. */
+    sd_sampler_history_truncate(s, len0);
+    return status;
 }
 
 int32_t sd_sampler_sample_probs(sd_sampler *s, const float *probs) {
