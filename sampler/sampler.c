@@ -278,9 +278,34 @@ static void cand_swap(cand *a, cand *b) {
     *b = t;
 }
 
-/* Rearranges c[0..n) so that c[0..k) are the k first in cand order (unsorted), 0 < k < n.
- * Quickselect with a median-of-three pivot; deterministic. */
-static void cand_select(cand *c, int32_t n, int32_t k) {
+/* Restores the heap property below node i of the heap h[0..k) whose root is the *last* of its entries
+ * in cand order (each node comes after its children). */
+static void cand_heap_sift(cand *h, int32_t k, int32_t i) {
+    for (;;) {
+        int32_t last = i, l = 2 * i + 1, r = l + 1;
+        if (l < k && cand_before(&h[last], &h[l])) last = l;
+        if (r < k && cand_before(&h[last], &h[r])) last = r;
+        if (last == i) return;
+        cand_swap(&h[i], &h[last]);
+        i = last;
+    }
+}
+
+/* Selection for small k: c[0..k) is kept as a heap of the k first seen so far, its root the one to
+ * evict; each later entry costs one (well predicted) comparison with the root unless it enters. */
+static void cand_heap_select(cand *c, int32_t n, int32_t k) {
+    for (int32_t i = k / 2 - 1; i >= 0; i--)
+        cand_heap_sift(c, k, i);
+    for (int32_t j = k; j < n; j++) {
+        if (cand_before(&c[j], &c[0])) {
+            cand_swap(&c[j], &c[0]);
+            cand_heap_sift(c, k, 0);
+        }
+    }
+}
+
+/* Quickselect with a median-of-three pivot, for large k. */
+static void cand_quickselect(cand *c, int32_t n, int32_t k) {
     int32_t lo = 0, hi = n - 1;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo) / 2;
@@ -308,6 +333,16 @@ static void cand_select(cand *c, int32_t n, int32_t k) {
         } else {
             return;
         }
+    }
+}
+
+/* Rearranges c[0..n) so that c[0..k) are the k first in cand order (unsorted), 0 < k < n.
+ * Deterministic: cand order is total, so the chosen set does not depend on the method. */
+static void cand_select(cand *c, int32_t n, int32_t k) {
+    if (k <= 1024) {
+        cand_heap_select(c, n, k);
+    } else {
+        cand_quickselect(c, n, k);
     }
 }
 

@@ -200,7 +200,7 @@ static int cmp_sort(const void *a, const void *b) {
 }
 
 static void test_top_k_random(void) {
-    enum { N = 1000 };
+    enum { N = 3000 };
     static float l[N];
     static float probs[N];
     static int order[N];
@@ -215,7 +215,8 @@ static void test_top_k_random(void) {
         sort_logits = l;
         qsort(order, N, sizeof(order[0]), cmp_sort);
         sd_sampler_params p = plain_params();
-        p.top_k = 1 + (trial * 37) % 200;
+        /* small k: heap selection; k > 1024: quickselect */
+        p.top_k = trial % 4 == 3 ? 1025 + trial * 47 : 1 + (trial * 37) % 200;
         sd_sampler *s = make(&p, N);
         CHECK(sd_sampler_probs(s, l, probs) == 0, "probs failed");
         for (int r = 0; r < N; r++) {
