@@ -24,7 +24,7 @@ struct sd_sampler {
     /* Scratch, [n_vocab] each, allocated at create. */
     float *logits; /* penalized copy of the input row */
     cand *cands;   /* the candidates still in the running (build_candidates) */
-    float *probs;  /* survivors' probabilities, in cands order (softmax / top-p scratch) */
+    float *probs;  /* survivors' probabilities in cands order (final softmax scratch) */
     uint8_t *seen; /* per-token flag while applying the penalty; all 0 between calls */
 
     /* History: absolute positions [hist_base, hist_len) are held in hist[0 .. hist_len - hist_base).
