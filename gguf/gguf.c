@@ -35,6 +35,7 @@
 #define GGUF_MIN_STRING_BYTES 8u  /* u64 length */
 /* Room for one escaped, possibly shortened name in a message. */
 #define NAME_BUF 100
+#define PATH_BUF 1024
 
 struct sd_gguf {
     const uint8_t *base; /* the file's bytes */
@@ -56,16 +57,16 @@ struct sd_gguf {
 
 /* ---- messages ---- */
 
-/* Writes s into buf as printable ASCII: bytes outside 0x20..0x7e, the quote and the backslash are
- * escaped as \xNN; long names are cut with "...". Returns buf. */
-static const char *esc_name(sd_gguf_str s, char buf[NAME_BUF]) {
+/* Writes s into buf[0..cap) as printable ASCII: bytes outside 0x20..0x7e, the quote and the backslash
+ * are escaped as \xNN; long names are cut with "...". cap >= 8. Returns buf. */
+static const char *esc_into(sd_gguf_str s, char *buf, size_t cap) {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     for (uint64_t i = 0; i < s.len; i++) {
         uint8_t ch = (uint8_t)s.ptr[i];
         bool plain = ch >= 0x20 && ch <= 0x7e && ch != '\'' && ch != '\\';
         size_t need = plain ? 1 : 4;
-        if (o + need + 4 > NAME_BUF) { /* keep room for "..." and the NUL */
+        if (o + need + 4 > cap) { /* keep room for "..." and the NUL */
             memcpy(buf + o, "...", 3);
             o += 3;
             break;
@@ -81,6 +82,10 @@ static const char *esc_name(sd_gguf_str s, char buf[NAME_BUF]) {
     }
     buf[o] = '\0';
     return buf;
+}
+
+static const char *esc_name(sd_gguf_str s, char buf[NAME_BUF]) {
+    return esc_into(s, buf, NAME_BUF);
 }
 
 static sd_gguf_str cstr(const char *c) {
@@ -660,20 +665,23 @@ int sd_gguf_open(const char *path, sd_gguf **out, char *err, size_t err_len) {
     if (!out || !path)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "sd_gguf_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sd_error(err, err_len, SD_STATUS_IO, "cannot open '%s': %s", path, strerror(errno));
+    char shown[PATH_BUF]; /* the path as messages show it */
+    esc_into((sd_gguf_str){path, strlen(path)}, shown, sizeof shown);
+    /* O_NONBLOCK: opening a FIFO must not hang; it is then refused as not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return sd_error(err, err_len, SD_STATUS_IO, "cannot open '%s': %s", shown, strerror(errno));
     struct stat st;
     int rc = SD_STATUS_OK;
     if (fstat(fd, &st) != 0) {
-        rc = sd_error(err, err_len, SD_STATUS_IO, "cannot stat '%s': %s", path, strerror(errno));
+        rc = sd_error(err, err_len, SD_STATUS_IO, "cannot stat '%s': %s", shown, strerror(errno));
     } else if (S_ISDIR(st.st_mode)) {
-        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is a directory, not a GGUF file", path);
+        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is a directory, not a GGUF file", shown);
     } else if (!S_ISREG(st.st_mode)) {
-        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is not a regular file", path);
+        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is not a regular file", shown);
     } else if (st.st_size == 0) {
-        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is empty", path);
+        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is empty", shown);
     } else if ((uint64_t)st.st_size > SIZE_MAX) {
-        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is too large to map", path);
+        rc = sd_error(err, err_len, SD_STATUS_IO, "'%s' is too large to map", shown);
     }
     if (rc < 0) {
         close(fd);
@@ -684,7 +692,7 @@ int sd_gguf_open(const char *path, sd_gguf **out, char *err, size_t err_len) {
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) {
-        return sd_error(err, err_len, SD_STATUS_IO, "cannot map '%s': %s", path, strerror(map_errno));
+        return sd_error(err, err_len, SD_STATUS_IO, "cannot map '%s': %s", shown, strerror(map_errno));
     }
     return open_bytes(map, size, true, out, err, err_len);
 }

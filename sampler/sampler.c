@@ -23,8 +23,8 @@ struct sd_sampler {
 
     /* Scratch, [n_vocab] each, allocated at create. */
     float *logits; /* penalized copy of the input row */
-    cand *cands;   /* surviving candidates, sorted highest first when `sorted` */
-    float *probs;  /* sd_sampler_sample's distribution */
+    cand *cands;   /* the candidates still in the running (build_candidates) */
+    float *probs;  /* survivors' probabilities in cands order (final softmax scratch) */
     uint8_t *seen; /* per-token flag while applying the penalty; all 0 between calls */
 
     /* History: absolute positions [hist_base, hist_len) are held in hist[0 .. hist_len - hist_base).
@@ -278,9 +278,34 @@ static void cand_swap(cand *a, cand *b) {
     *b = t;
 }
 
-/* Rearranges c[0..n) so that c[0..k) are the k first in cand order (unsorted), 0 < k < n.
- * Quickselect with a median-of-three pivot; deterministic. */
-static void cand_select(cand *c, int32_t n, int32_t k) {
+/* Restores the heap property below node i of the heap h[0..k) whose root is the *last* of its entries
+ * in cand order (each node comes after its children). */
+static void cand_heap_sift(cand *h, int32_t k, int32_t i) {
+    for (;;) {
+        int32_t last = i, l = 2 * i + 1, r = l + 1;
+        if (l < k && cand_before(&h[last], &h[l])) last = l;
+        if (r < k && cand_before(&h[last], &h[r])) last = r;
+        if (last == i) return;
+        cand_swap(&h[i], &h[last]);
+        i = last;
+    }
+}
+
+/* Selection for small k: c[0..k) is kept as a heap of the k first seen so far, its root the one to
+ * evict; each later entry costs one (well predicted) comparison with the root unless it enters. */
+static void cand_heap_select(cand *c, int32_t n, int32_t k) {
+    for (int32_t i = k / 2 - 1; i >= 0; i--)
+        cand_heap_sift(c, k, i);
+    for (int32_t j = k; j < n; j++) {
+        if (cand_before(&c[j], &c[0])) {
+            cand_swap(&c[j], &c[0]);
+            cand_heap_sift(c, k, 0);
+        }
+    }
+}
+
+/* Quickselect with a median-of-three pivot, for large k. */
+static void cand_quickselect(cand *c, int32_t n, int32_t k) {
     int32_t lo = 0, hi = n - 1;
     while (lo < hi) {
         int32_t mid = lo + (hi - lo) / 2;
@@ -311,32 +336,59 @@ static void cand_select(cand *c, int32_t n, int32_t k) {
     }
 }
 
-/* Softmax of c[0..n) at inverse temperature inv_temp into probs[0..n) (float, as llama.cpp): exp of
- * (logit - max) * inv_temp, normalized by the sum. If the max is +inf the result is uniform over the
- * +inf entries. `max` is the largest logit in c. */
+/* Rearranges c[0..n) so that c[0..k) are the k first in cand order (unsorted), 0 < k < n.
+ * Deterministic: cand order is total, so the chosen set does not depend on the method. */
+static void cand_select(cand *c, int32_t n, int32_t k) {
+    if (k <= 1024) {
+        cand_heap_select(c, n, k);
+    } else {
+        cand_quickselect(c, n, k);
+    }
+}
+
+/* Unnormalized softmax weight of a logit at inverse temperature inv_temp, relative to the largest logit
+ * max: exp((logit - max) * inv_temp). The max itself always weighs 1, which also covers max == +inf
+ * (uniform over the +inf logits) and inv_temp == +inf from a denormal temperature (greedy limit). */
+static float cand_weight(float logit, float max, float inv_temp) {
+    if (logit == max) return 1.0f;
+    if (isinf(max)) return 0.0f;
+    return expf((logit - max) * inv_temp);
+}
+
+/* Softmax of c[0..n) at inverse temperature inv_temp into probs[0..n): float weights as llama.cpp, summed
+ * in double. `max` is the largest logit in c. */
 static void cand_softmax(const cand *c, int32_t n, float max, float inv_temp, float *probs) {
     double sum = 0.0;
     for (int32_t i = 0; i < n; i++) {
-        float e;
-        if (isinf(max) && max > 0) {
-            e = c[i].logit == max ? 1.0f : 0.0f;
-        } else {
-            e = expf((c[i].logit - max) * inv_temp);
-        }
-        probs[i] = e;
-        sum += e;
+        probs[i] = cand_weight(c[i].logit, max, inv_temp);
+        sum += probs[i];
     }
     for (int32_t i = 0; i < n; i++)
         probs[i] = (float)(probs[i] / sum);
 }
 
-/* Top-p on sorted c[0..n): the length of the smallest prefix whose temperature-1 probability mass is
- * >= top_p (at least 1). Like llama.cpp the running sum is in float. tmp is [n] scratch. */
-static int32_t top_p_keep(const cand *c, int32_t n, float top_p, float *tmp) {
-    cand_softmax(c, n, c[0].logit, 1.0f, tmp);
+/* Top-p on c[0..n) (any order): the length of the smallest prefix in cand order whose temperature-1
+ * probability mass is >= top_p (at least 1), and c[0..that) sorted in cand order. Like llama.cpp the
+ * running sum is in float. Sorting the whole vocabulary would dominate the cost when top-k is off, so
+ * the prefix is selected and sorted in growing chunks (256, then x4) until it holds enough mass. */
+static int32_t top_p_keep(cand *c, int32_t n, float top_p) {
+    float max = c[0].logit;
+    for (int32_t i = 1; i < n; i++)
+        max = SD_MAX(max, c[i].logit);
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += cand_weight(c[i].logit, max, 1.0f);
+
+    int32_t sorted = 0; /* c[0..sorted) are the first `sorted` candidates, in order */
     float cum = 0.0f;
     for (int32_t i = 0; i < n; i++) {
-        cum += tmp[i];
+        if (i == sorted) {
+            int32_t m = (int32_t)SD_MIN((int64_t)n, sorted == 0 ? 256 : (int64_t)sorted * 4);
+            if (m < n) cand_select(c + sorted, n - sorted, m - sorted);
+            qsort(c + sorted, (size_t)(m - sorted), sizeof(*c), cand_cmp);
+            sorted = m;
+        }
+        cum += (float)(cand_weight(c[i].logit, max, 1.0f) / sum);
         if (cum >= top_p) return i + 1;
     }
     return n;
@@ -370,10 +422,8 @@ static int32_t build_candidates(sd_sampler *s) {
         n = p->top_k;
     }
     if (p->top_p < 1.0f) {
-        /* Sorting the whole vocabulary is the slow case; with top-k on it is only k entries. */
-        qsort(c, (size_t)n, sizeof(*c), cand_cmp);
+        n = top_p_keep(c, n, p->top_p);
         sorted = 1;
-        n = top_p_keep(c, n, p->top_p, s->probs);
     }
     if (p->min_p > 0.0f) {
         float max = c[0].logit;
@@ -408,6 +458,20 @@ int sd_sampler_probs(sd_sampler *s, const float *logits, float *probs) {
     for (int32_t i = 0; i < n; i++)
         probs[c[i].id] = s->probs[i];
     return SD_STATUS_OK;
+}
+
+int sd_sampler_probs_seq(sd_sampler *s, int32_t n, const float *logits, const int32_t *tokens, float *probs) {
+    if (n < 1 || n - 1 > SD_SAMPLER_MAX_ROLLBACK) return SD_STATUS_INVALID_ARGUMENT;
+    const int32_t len0 = s->hist_len;
+    const size_t row = (size_t)s->n_vocab;
+    int status = SD_STATUS_OK;
+    for (int32_t i = 0; i < n && status == SD_STATUS_OK; i++) {
+        status = sd_sampler_probs(s, logits + (size_t)i * row, probs + (size_t)i * row);
+        if (status == SD_STATUS_OK && i + 1 < n) status = sd_sampler_accept(s, tokens[i]);
+    }
+    /* Cannot fail: at most MAX_ROLLBACK tokens were appended since len0. */
+    sd_sampler_history_truncate(s, len0);
+    return status;
 }
 
 int32_t sd_sampler_sample_probs(sd_sampler *s, const float *probs) {

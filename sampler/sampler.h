@@ -41,6 +41,9 @@
  *     sd_sampler_accept_many(t, x, res.n_accepted); // ... and keep what was emitted
  *     sd_sampler_accept(t, res.next_token);
  *
+ * (sd_sampler_probs_seq does the loop and the truncation in one call.) The draft's sampler rolls back
+ * the same way: its history holds the drafts it proposed, of which only the accepted ones stay.
+ *
  * A sampler is not thread-safe; use one per thread. It allocates its scratch (a few n_vocab-sized
  * arrays) at create; transforming and sampling allocate nothing. Functions that can fail return 0 or a
  * negative SD_STATUS_* code from common/sd_common.h. */
@@ -99,6 +102,13 @@ int sd_sampler_is_greedy(const sd_sampler *s);
  * history. Returns 0, or SD_STATUS_INVALID_ARGUMENT when no logit is above -inf (probs then untouched).
  * logits and probs may not overlap. */
 int sd_sampler_probs(sd_sampler *s, const float *logits, float *probs);
+
+/* The transform at n consecutive positions whose history grows by known tokens: row i of probs
+ * [n][n_vocab] is sd_sampler_probs of row i of logits [n][n_vocab] with tokens[0..i) appended to the
+ * history. This is the target's p_0..p_k in a verify round (n = k + 1 rows of batched logits, tokens =
+ * the k drafts). The history is as before on return. Returns 0, SD_STATUS_INVALID_ARGUMENT (a bad row
+ * or token, or n - 1 > SD_SAMPLER_MAX_ROLLBACK), or SD_STATUS_NO_MEMORY (whole-history window only). */
+int sd_sampler_probs_seq(sd_sampler *s, int32_t n, const float *logits, const int32_t *tokens, float *probs);
 
 /* The transform followed by one draw from the PRNG; greedy mode returns the argmax of the penalized
  * logits without using the PRNG. Returns the token id (>= 0) or a negative status as sd_sampler_probs.

@@ -19,7 +19,17 @@
  * argmax of the first p_i that disagrees, or of p_k. q is not read and the PRNG is not used.
  *
  * The draft must *sample* x_i from q_i: taking the draft's argmax instead breaks the guarantee (the
- * tests show it). Nothing here allocates. */
+ * tests show it). The draft side of a round, with the draft's own sampler d:
+ *
+ *     sd_sampler_probs(d, draft_logits_i, q[i]);   // q_i, kept for the verification
+ *     x[i] = sd_sampler_sample_probs(d, q[i]);      // x_i ~ q_i
+ *     sd_sampler_accept(d, x[i]);                   // truncated back after verification
+ *
+ * The draft's and the target's samplers must be seeded differently (e.g. the draft with seed ^ some
+ * constant): with equal seeds both PRNG streams are the same numbers, so the draw that picked x_i and
+ * the draw that accepts it are correlated, which biases the output.
+ *
+ * Nothing here allocates. */
 #ifndef SD_SPEC_ACCEPT_H
 #define SD_SPEC_ACCEPT_H
 

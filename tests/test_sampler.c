@@ -200,7 +200,7 @@ static int cmp_sort(const void *a, const void *b) {
 }
 
 static void test_top_k_random(void) {
-    enum { N = 1000 };
+    enum { N = 3000 };
     static float l[N];
     static float probs[N];
     static int order[N];
@@ -215,7 +215,8 @@ static void test_top_k_random(void) {
         sort_logits = l;
         qsort(order, N, sizeof(order[0]), cmp_sort);
         sd_sampler_params p = plain_params();
-        p.top_k = 1 + (trial * 37) % 200;
+        /* small k: heap selection; k > 1024: quickselect */
+        p.top_k = trial % 4 == 3 ? 1025 + trial * 47 : 1 + (trial * 37) % 200;
         sd_sampler *s = make(&p, N);
         CHECK(sd_sampler_probs(s, l, probs) == 0, "probs failed");
         for (int r = 0; r < N; r++) {
@@ -226,6 +227,53 @@ static void test_top_k_random(void) {
                 break;
             }
         }
+        sd_sampler_free(s);
+    }
+}
+
+/* Top-p over many candidates (top-k off), where the kept prefix is sorted in growing chunks: the kept
+ * set must be a prefix of the full ranking, of the length a float running sum over it gives. */
+static void test_top_p_large(void) {
+    enum { N = 5000 };
+    static float l[N], probs[N];
+    static int order[N];
+    uint64_t x = 9;
+    const float tops[4] = {0.05f, 0.5f, 0.9f, 0.999f};
+    for (int trial = 0; trial < 8; trial++) {
+        for (int i = 0; i < N; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            l[i] = (float)((x >> 33) % 1000) / (trial < 4 ? 1000.0f : 100.0f);
+            order[i] = i;
+        }
+        sort_logits = l;
+        qsort(order, N, sizeof(order[0]), cmp_sort);
+        double max = l[order[0]], sum = 0;
+        for (int i = 0; i < N; i++)
+            sum += expf((float)(l[i] - max));
+        sd_sampler_params p = plain_params();
+        p.top_p = tops[trial % 4];
+        int want = N;
+        float cum = 0;
+        for (int r = 0; r < N; r++) {
+            cum += (float)(expf((float)(l[order[r]] - max)) / sum);
+            if (cum >= p.top_p) {
+                want = r + 1;
+                break;
+            }
+        }
+        sd_sampler *s = make(&p, N);
+        CHECK(sd_sampler_probs(s, l, probs) == 0, "probs");
+        int kept = 0, prefix = 1;
+        for (int r = 0; r < N; r++) {
+            if (probs[order[r]] > 0.0f) {
+                prefix &= r == kept;
+                kept++;
+            }
+        }
+        CHECK(prefix, "trial %d: top-p kept set is not a prefix of the ranking", trial);
+        CHECK(abs(kept - want) <= 1, "trial %d top_p %g: kept %d, want %d", trial, (double)p.top_p, kept,
+              want);
+        if (trial == 2) printf("top-p %g over %d candidates kept %d\n", (double)p.top_p, N, kept);
         sd_sampler_free(s);
     }
 }
@@ -420,6 +468,33 @@ static void test_penalty_windows(void) {
     }
 }
 
+/* sd_sampler_probs_seq equals accepting the tokens one by one, and leaves the history as it was. */
+static void test_probs_seq(void) {
+    enum { V = 6, ROWS = 4 };
+    float l[ROWS][V], seq[ROWS][V], one[V];
+    for (int r = 0; r < ROWS; r++)
+        for (int i = 0; i < V; i++)
+            l[r][i] = (float)((r * 5 + i * 3) % 7) - 3.0f;
+    const int32_t tokens[ROWS - 1] = {2, 5, 2};
+    sd_sampler_params p = plain_params();
+    p.repeat_penalty = 1.5f;
+    p.repeat_last_n = 3;
+    sd_sampler *a = make(&p, V), *b = make(&p, V);
+    sd_sampler_accept(a, 1);
+    sd_sampler_accept(b, 1);
+    CHECK(sd_sampler_probs_seq(a, ROWS, &l[0][0], tokens, &seq[0][0]) == 0, "probs_seq");
+    CHECK(sd_sampler_history_len(a) == 1, "probs_seq changed the history length to %d",
+          sd_sampler_history_len(a));
+    for (int r = 0; r < ROWS; r++) {
+        CHECK(sd_sampler_probs(b, l[r], one) == 0, "probs");
+        CHECK(memcmp(one, seq[r], sizeof(one)) == 0, "probs_seq row %d differs", r);
+        if (r + 1 < ROWS) sd_sampler_accept(b, tokens[r]);
+    }
+    CHECK(sd_sampler_probs_seq(a, 0, &l[0][0], tokens, &seq[0][0]) == SD_STATUS_INVALID_ARGUMENT, "n 0");
+    sd_sampler_free(a);
+    sd_sampler_free(b);
+}
+
 static void test_greedy_and_special_logits(void) {
     sd_sampler_params p = plain_params();
     p.temp = 0.0f;
@@ -455,6 +530,13 @@ static void test_greedy_and_special_logits(void) {
     CHECK(sd_sampler_sample(g, dead) == SD_STATUS_INVALID_ARGUMENT, "all -inf sampled (greedy)");
     sd_sampler_free(s);
     sd_sampler_free(g);
+
+    /* A denormal temperature (1 / temp == inf) is the greedy limit, ties shared. */
+    sd_sampler_params cold = plain_params();
+    cold.temp = 1e-40f;
+    const float warm[4] = {1.0f, 3.0f, 2.0f, 3.0f};
+    const double split[4] = {0, 0.5, 0, 0.5};
+    expect_probs("denormal temperature", &cold, warm, 4, split);
 
     /* +inf logits: uniform over them. */
     const float pinf[4] = {INFINITY, 0.0f, INFINITY, 1.0f};
@@ -553,9 +635,11 @@ int main(void) {
     test_top_k();
     test_top_k_random();
     test_top_p();
+    test_top_p_large();
     test_min_p();
     test_penalty();
     test_penalty_windows();
+    test_probs_seq();
     test_greedy_and_special_logits();
     test_reproducible();
     test_sample_frequencies();

@@ -178,7 +178,9 @@ static void test_greedy(void) {
     for (int j = 0; j <= KMAX; j++)
         CHECK(sd_sampler_probs(g, logits[j], p[j]) == 0, "probs");
 
-    const double before = sd_sampler_uniform(make(0.0f, 5)); /* first draw of a fresh sampler */
+    sd_sampler *fresh = make(0.0f, 5);
+    const double before = sd_sampler_uniform(fresh); /* first draw of a fresh sampler */
+    sd_sampler_free(fresh);
     sd_spec_result res;
     const int32_t all_ok[KMAX] = {1, 3, 0, 6};
     CHECK(sd_spec_accept(g, 4, all_ok, NULL, &p[0][0], &res) == 0, "status");

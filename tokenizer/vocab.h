@@ -39,9 +39,9 @@ sd_vocab_kind sd_vocab_get_kind(const sd_vocab *v);
 const char *sd_vocab_model_name(const sd_vocab *v); /* "llama" or "gpt2" */
 const char *sd_vocab_pre_name(const sd_vocab *v);   /* pre-tokenizer name, "default" if none */
 int32_t sd_vocab_n_tokens(const sd_vocab *v);
-int32_t sd_vocab_bos(const sd_vocab *v);            /* -1 if none */
-int32_t sd_vocab_eos(const sd_vocab *v);            /* -1 if none */
-bool sd_vocab_add_bos(const sd_vocab *v);           /* prepend BOS when add_special */
+int32_t sd_vocab_bos(const sd_vocab *v);  /* -1 if none */
+int32_t sd_vocab_eos(const sd_vocab *v);  /* -1 if none */
+bool sd_vocab_add_bos(const sd_vocab *v); /* prepend BOS when add_special */
 bool sd_vocab_add_eos(const sd_vocab *v);
 bool sd_vocab_is_eog(const sd_vocab *v, int32_t id); /* end of generation: EOS, EOT, EOM, ... */
 sd_token_type sd_vocab_token_type(const sd_vocab *v, int32_t id);

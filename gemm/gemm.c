@@ -1,0 +1,254 @@
+/* GEMM driver: weight descriptors, kernel selection, activation quantization, and the split of output
+ * rows across pool workers. The arithmetic lives in the kernel sets (kernels.h). */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "gemm.h"
+#include "kernels.h"
+#include "quant.h"
+
+#define ACT_ALIGN 64
+
+static size_t align_up(size_t v, size_t a) {
+    return (v + a - 1) / a * a;
+}
+
+/* ---- weights ---- */
+
+int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const void *data, char *err,
+                   size_t err_len) {
+    memset(w, 0, sizeof *w);
+    const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
+    if (!t || !t->supported) {
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "weight type %s cannot be multiplied",
+                        t ? t->name : "(unknown)");
+    }
+    if (rows <= 0 || cols <= 0 || cols % t->block_size != 0) {
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "weight of %lld x %lld %s: cols must be a positive multiple of %lld", (long long)rows,
+                        (long long)cols, t->name, (long long)t->block_size);
+    }
+    if (!data) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "weight data is NULL");
+    w->type = type;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = data;
+    w->row_bytes = sd_type_row_bytes((uint32_t)type, cols);
+    w->packed = NULL; /* repacking measured no gain for the row-streaming kernels */
+    return SD_STATUS_OK;
+}
+
+void sd_weight_release(sd_weight *w) {
+    if (!w) return;
+    free(w->packed);
+    w->packed = NULL;
+}
+
+/* ---- scalar kernel set: the references, on ggml-format activations ---- */
+
+static size_t scalar_act_row_bytes(sd_type type, int64_t k) {
+    switch (type) {
+    case SD_TYPE_Q4_0:
+    case SD_TYPE_Q8_0:
+        return (size_t)(k / SD_QK8_0) * sizeof(sd_block_q8_0);
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q6_K:
+        return (size_t)(k / SD_QK_K) * sizeof(sd_block_q8_k);
+    default:
+        return 0;
+    }
+}
+
+static void scalar_quantize_act(sd_type type, const float *x, void *act, int64_t k) {
+    if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) sd_quantize_row_q8_0_ref(x, act, k);
+    if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) sd_quantize_row_q8_k_ref(x, act, k);
+}
+
+static float scalar_dot(const sd_weight *w, const void *wrow, const void *act, int64_t k) {
+    switch (w->type) {
+    case SD_TYPE_F32:
+        return sd_vec_dot_f32_ref(wrow, act, k);
+    case SD_TYPE_F16:
+        return sd_vec_dot_f16_f32_ref(wrow, act, k);
+    case SD_TYPE_BF16:
+        return sd_vec_dot_bf16_f32_ref(wrow, act, k);
+    case SD_TYPE_Q4_0:
+        return sd_vec_dot_q4_0_q8_0_ref(wrow, act, k);
+    case SD_TYPE_Q8_0:
+        return sd_vec_dot_q8_0_q8_0_ref(wrow, act, k);
+    case SD_TYPE_Q4_K:
+        return sd_vec_dot_q4_k_q8_k_ref(wrow, act, k);
+    case SD_TYPE_Q6_K:
+        return sd_vec_dot_q6_k_q8_k_ref(wrow, act, k);
+    default:
+        return NAN;
+    }
+}
+
+static void scalar_rows(const sd_weight *w, const void *act, size_t act_stride, int n, int64_t r0, int64_t r1,
+                        float *y, int64_t ldy) {
+    for (int64_t r = r0; r < r1; r++) {
+        const char *wrow = (const char *)w->data + (size_t)r * w->row_bytes;
+        for (int i = 0; i < n; i++) {
+            y[i * ldy + r] = scalar_dot(w, wrow, (const char *)act + (size_t)i * act_stride, w->cols);
+        }
+    }
+}
+
+const sd_kernel_set sd_kernels_scalar = {
+    .name = "scalar",
+    .act_row_bytes = scalar_act_row_bytes,
+    .quantize_act = scalar_quantize_act,
+    .rows = scalar_rows,
+    .dequantize = NULL,
+};
+
+/* ---- kernel selection ---- */
+
+int sd_gemm_kernel_sets(const sd_kernel_set **sets, int max) {
+    int n = 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    const bool avx2 =
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (avx2 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && n < max) {
+        sets[n++] = &sd_kernels_avx512vnni;
+    }
+    if (avx2 && n < max) sets[n++] = &sd_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+    if (n < max) sets[n++] = &sd_kernels_neon;
+#endif
+    if (n < max) sets[n++] = &sd_kernels_scalar;
+    return n;
+}
+
+static const sd_kernel_set *best_kernels(void) {
+    const sd_kernel_set *sets[1];
+    sd_gemm_kernel_sets(sets, 1);
+    return sets[0];
+}
+
+/* ---- dequantization ---- */
+
+void sd_dequantize_row(sd_type type, const void *src, float *dst, int64_t n) {
+    const sd_kernel_set *ks = best_kernels();
+    if (ks->dequantize) {
+        ks->dequantize(type, src, dst, n);
+    } else {
+        sd_dequantize_row_ref(type, src, dst, n);
+    }
+}
+
+/* ---- the product ---- */
+
+size_t sd_gemm_scratch_bytes_with(const sd_kernel_set *ks, const sd_weight *w, int n) {
+    const size_t row = align_up(ks->act_row_bytes(w->type, w->cols), ACT_ALIGN);
+    return row * (size_t)(n > 0 ? n : 0) + ACT_ALIGN;
+}
+
+size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers) {
+    (void)n_workers; /* activations are quantized once and shared by all workers */
+    size_t best = 0;
+    const sd_kernel_set *sets[8];
+    const int count = sd_gemm_kernel_sets(sets, 8);
+    for (int i = 0; i < count; i++)
+        best = SD_MAX(best, sd_gemm_scratch_bytes_with(sets[i], w, n));
+    return best;
+}
+
+typedef struct gemm_job {
+    const sd_kernel_set *ks;
+    const sd_weight *w;
+    const float *x;
+    int n;
+    float *y;
+    void *act;         /* n quantized rows, act_stride bytes apart (or x itself) */
+    size_t act_stride; /* bytes */
+    int64_t chunk;     /* output rows per work item */
+    atomic_llong next; /* first row of the next unclaimed work item */
+} gemm_job;
+
+static void quantize_task(void *ctx, int worker, int n_workers) {
+    gemm_job *job = ctx;
+    for (int i = worker; i < job->n; i += n_workers) {
+        job->ks->quantize_act(job->w->type, job->x + (size_t)i * (size_t)job->w->cols,
+                              (char *)job->act + (size_t)i * job->act_stride, job->w->cols);
+    }
+}
+
+/* Workers claim contiguous chunks of output rows: each streams its weight rows once for all n
+ * activation rows, and dynamic claiming absorbs a core slowed by other load. */
+static void rows_task(void *ctx, int worker, int n_workers) {
+    (void)worker;
+    (void)n_workers;
+    gemm_job *job = ctx;
+    const int64_t m = job->w->rows;
+    for (;;) {
+        const int64_t r0 = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
+        if (r0 >= m) break;
+        const int64_t r1 = SD_MIN(m, r0 + job->chunk);
+        job->ks->rows(job->w, job->act, job->act_stride, job->n, r0, r1, job->y, m);
+    }
+}
+
+static int64_t pick_chunk(int64_t m, int n_workers) {
+    /* About 4 items per worker, a multiple of 16 rows (the kernels' row groups). */
+    int64_t c = m / ((int64_t)n_workers * 4);
+    c = (c + 15) / 16 * 16;
+    return SD_MAX(c, 16);
+}
+
+void sd_gemm_with(const sd_kernel_set *ks, const sd_weight *w, const float *x, int n, float *y, void *scratch,
+                  sd_pool *pool) {
+    if (n <= 0) return;
+    const int n_workers = pool ? sd_pool_n_workers(pool) : 1;
+    gemm_job job = {
+        .ks = ks,
+        .w = w,
+        .x = x,
+        .n = n,
+        .y = y,
+        .chunk = pick_chunk(w->rows, n_workers),
+    };
+    atomic_init(&job.next, 0);
+    const size_t row_bytes = ks->act_row_bytes(w->type, w->cols);
+    if (row_bytes == 0) {
+        job.act = (void *)x;
+        job.act_stride = (size_t)w->cols * sizeof(float);
+    } else {
+        job.act = (void *)align_up((uintptr_t)scratch, ACT_ALIGN);
+        job.act_stride = align_up(row_bytes, ACT_ALIGN);
+        if (n >= 4 && n_workers > 1) {
+            sd_pool_run(pool, quantize_task, &job);
+        } else {
+            quantize_task(&job, 0, 1);
+        }
+    }
+    sd_pool_run(pool, rows_task, &job);
+}
+
+void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool) {
+    sd_gemm_with(best_kernels(), w, x, n, y, scratch, pool);
+}
+
+void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y) {
+    const sd_kernel_set *ks = &sd_kernels_scalar;
+    const size_t row_bytes = ks->act_row_bytes(w->type, w->cols);
+    void *act = row_bytes ? malloc(row_bytes) : NULL;
+    if (row_bytes && !act) { /* the oracle has no error path: make the failure impossible to miss */
+        for (size_t i = 0; i < (size_t)n * (size_t)w->rows; i++)
+            y[i] = NAN;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * (size_t)w->cols;
+        if (act) ks->quantize_act(w->type, xi, act, w->cols);
+        ks->rows(w, act ? act : xi, 0, 1, 0, w->rows, y + (size_t)i * (size_t)w->rows, w->rows);
+    }
+    free(act);
+}

@@ -1,0 +1,606 @@
+/* x86-64 kernels. This file is compiled twice: with -mavx2 -mfma -mf16c (SD_X86_VNNI=0, the "avx2" set)
+ * and additionally -mavx512vnni -mavx512vl -mavx512bw (SD_X86_VNNI=1, "avx512vnni": vpdpbusd on 256-bit
+ * vectors replaces maddubs+madd, and 32 vector registers). Both keep the 8-lane order of quant.h, so
+ * they agree bit for bit with each other and with the scalar references. The driver only calls a set
+ * when __builtin_cpu_supports says the CPU has it.
+ *
+ * Small-n design: output rows are processed in groups of R weight rows, activation rows in tiles of T;
+ * each weight block is loaded and unpacked once per tile and applied to all T activation rows while it
+ * is in registers, with R x T vector accumulators. A tile is the whole n for n <= 8, so for decode-size
+ * batches every weight byte is read and unpacked once per call. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "kernels.h"
+#include "quant.h"
+
+#if SD_X86_VNNI
+#define KSET sd_kernels_avx512vnni
+#define KNAME "avx512vnni"
+#else
+#define KSET sd_kernels_avx2
+#define KNAME "avx2"
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+#define TMAX 8 /* activation rows per tile */
+
+/* ---- activation layouts ---- */
+
+/* One Q8_0 block of an activation row: the quants and, per 4-element lane, -c * (sum of its quants),
+ * where c is the weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes shifted to unsigned) so
+ * that unsigned-by-signed products plus corr give the signed dot. The row is nb of these followed by
+ * nb fp32 scales (the fp16 scale of ggml's block, widened). */
+typedef struct {
+    int8_t qs[32];
+    int32_t corr[8];
+} act_q8_0;
+static_assert(sizeof(act_q8_0) == 64, "act_q8_0 is one cache line");
+
+/* One Q8_K block of an activation row, quants first so they are 32-byte aligned. */
+typedef struct {
+    int8_t qs[SD_QK_K];
+    int16_t bsums[SD_QK_K / 16];
+    float d;
+    int32_t pad[7];
+} act_q8_k;
+static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
+
+static size_t x86_act_row_bytes(sd_type type, int64_t k) {
+    switch (type) {
+    case SD_TYPE_Q4_0:
+    case SD_TYPE_Q8_0:
+        return (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float));
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q6_K:
+        return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
+    default:
+        return 0;
+    }
+}
+
+INLINE float hsum8(__m256 v) {
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* b0..b3 */
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));                                 /* b0+b2, b1+b3 */
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+INLINE float fp16_to_fp32(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+/* 32 int32 -> 32 int8 in order (values already in range). */
+INLINE __m256i pack_i32x4_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_packs_epi32(a, b);
+    __m256i cd = _mm256_packs_epi32(c, d);
+    __m256i abcd = _mm256_packs_epi16(ab, cd);
+    /* packs interleave the 128-bit halves: dwords come out as a0 b0 c0 d0 a1 b1 c1 d1 */
+    return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* Round half away from zero (roundf) for |v| < 2^23: truncate v + copysign(0.5 - 2^-25, v). */
+INLINE __m256i roundf_epi32(__m256 v) {
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    const __m256 half = _mm256_or_ps(sign, _mm256_set1_ps(0.49999997f));
+    return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
+}
+
+INLINE __m256 abs_ps(__m256 v) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+INLINE float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static void quantize_q8_0(const float *x, void *act, int64_t k, int zero_point_shift) {
+    const int64_t nb = k / 32;
+    act_q8_0 *blk = act;
+    float *ds = (float *)(blk + nb);
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        __m256 v[4];
+        __m256 mx = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(x + 8 * j);
+            mx = _mm256_max_ps(mx, abs_ps(v[j]));
+        }
+        const float amax = hmax8(mx);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        ds[b] = fp16_to_fp32(sd_fp32_to_fp16(d));
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int j = 0; j < 4; j++)
+            q[j] = roundf_epi32(_mm256_mul_ps(v[j], vid));
+        const __m256i qs = pack_i32x4_to_i8(q[0], q[1], q[2], q[3]);
+        _mm256_store_si256((__m256i *)blk[b].qs, qs);
+        const __m256i lane =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
+        const __m256i corr =
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
+        _mm256_store_si256((__m256i *)blk[b].corr, corr);
+    }
+}
+
+static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
+    for (int64_t b = 0; b < k / SD_QK_K; b++, x += SD_QK_K) {
+        __m256 mx = _mm256_setzero_ps();
+        for (int j = 0; j < SD_QK_K; j += 8)
+            mx = _mm256_max_ps(mx, abs_ps(_mm256_loadu_ps(x + j)));
+        const float amax = hmax8(mx);
+        memset(&y[b], 0, sizeof y[b]);
+        if (amax == 0.0f) continue;
+        /* the first element of largest magnitude decides the sign, as in the reference */
+        float max = 0.0f;
+        const __m256 vamax = _mm256_set1_ps(amax);
+        for (int j = 0; j < SD_QK_K; j += 8) {
+            const int mask =
+                _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ));
+            if (mask) {
+                max = x[j + __builtin_ctz((unsigned)mask)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m256 vis = _mm256_set1_ps(iscale);
+        const __m256i lim = _mm256_set1_epi32(127);
+        for (int j = 0; j < SD_QK_K; j += 32) {
+            __m256i q[4];
+            for (int u = 0; u < 4; u++) {
+                /* cvtps rounds half to even under the default MXCSR mode, as nearest_int */
+                q[u] = _mm256_min_epi32(
+                    _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * u), vis)), lim);
+            }
+            _mm256_store_si256((__m256i *)(y[b].qs + j), pack_i32x4_to_i8(q[0], q[1], q[2], q[3]));
+        }
+        for (int j = 0; j < SD_QK_K / 16; j++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++)
+                sum += y[b].qs[16 * j + l];
+            y[b].bsums[j] = (int16_t)sum;
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+static void x86_quantize_act(sd_type type, const float *x, void *act, int64_t k) {
+    switch (type) {
+    case SD_TYPE_Q4_0:
+        quantize_q8_0(x, act, k, 3);
+        break;
+    case SD_TYPE_Q8_0:
+        quantize_q8_0(x, act, k, 7);
+        break;
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q6_K:
+        quantize_q8_k(x, act, k);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Lane sums of unsigned-weight x signed-activation products plus the zero-point correction. */
+INLINE __m256i dot_u8s8(__m256i corr, __m256i wu, __m256i y) {
+#if SD_X86_VNNI
+    return _mm256_dpbusd_epi32(corr, wu, y);
+#else
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, y), _mm256_set1_epi16(1)), corr);
+#endif
+}
+
+/* ---- Q4_0 and Q8_0 tiles ---- */
+
+/* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
+ * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
+INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
+    __m256 acc[4][TMAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq[4], ws[4];
+        __m256 wd[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            if (q8) {
+                const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)blk->qs);
+#if SD_X86_VNNI
+                wq[r] = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
+                ws[r] = q;
+#else
+                wq[r] = _mm256_abs_epi8(q);
+                ws[r] = q;
+#endif
+                wd[r] = _mm256_set1_ps(fp16_to_fp32(blk->d));
+            } else {
+                const sd_block_q4_0 *blk = (const sd_block_q4_0 *)(w + (size_t)r * wstride) + b;
+                const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
+                wq[r] =
+                    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+                ws[r] = wq[r];
+                wd[r] = _mm256_set1_ps(fp16_to_fp32(blk->d));
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b;
+            const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
+            const __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
+            const __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
+            const __m256 dy = _mm256_broadcast_ss(ad + b);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m256i s;
+#if SD_X86_VNNI
+                s = dot_u8s8(corr, wq[r], yq);
+#else
+                if (q8) {
+                    s = _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], _mm256_sign_epi8(yq, ws[r])),
+                                          _mm256_set1_epi16(1));
+                } else {
+                    s = dot_u8s8(corr, wq[r], yq);
+                }
+#endif
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], dy), _mm256_cvtepi32_ps(s), acc[r][t]);
+            }
+        }
+        (void)ws;
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = hsum8(acc[r][t]);
+    }
+}
+
+/* ---- Q4_K tiles ---- */
+
+INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+                      float *y, int64_t ldy, const int R, const int T) {
+    __m256 acc[4][TMAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq[4][8];  /* unpacked nibbles, one vector per 32-element sub-block */
+        __m256i wsc[4][8]; /* sub-block scale broadcast to 16 int16 */
+        __m256i wmin[4];   /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7 */
+        float wdd[4], wdm[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const sd_block_q4_k *blk = (const sd_block_q4_k *)(w + (size_t)r * wstride) + b;
+            uint8_t sc[8], m[8];
+            sd_q4_k_scales(blk->scales, sc, m);
+            for (int j = 0; j < 4; j++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * j));
+                wq[r][2 * j] = _mm256_and_si256(raw, m4);
+                wq[r][2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+            }
+            for (int j = 0; j < 8; j++)
+                wsc[r][j] = _mm256_set1_epi16(sc[j]);
+            uint64_t m64;
+            memcpy(&m64, m, 8);
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
+            wmin[r] = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            wdd[r] = fp16_to_fp32(blk->d);
+            wdm[r] = fp16_to_fp32(blk->dmin);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
+            const __m256i bsums = _mm256_load_si256((const __m256i *)ab->bsums);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m256i s = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    const __m256i yq = _mm256_load_si256((const __m256i *)(ab->qs + 32 * j));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r][j], yq), wsc[r][j]));
+                }
+                const __m256i mins = _mm256_madd_epi16(bsums, wmin[r]);
+                const float d = wdd[r] * ab->d;
+                const float dmin = wdm[r] * ab->d;
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin), _mm256_cvtepi32_ps(mins), acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = hsum8(acc[r][t]);
+    }
+}
+
+/* ---- Q6_K tiles ---- */
+
+INLINE void tile_q6_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+                      float *y, int64_t ldy, const int R, const int T) {
+    __m256 acc[4][TMAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m2 = _mm256_set1_epi8(0x03);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq[4][8];  /* 6-bit quants 0..63, one vector per 32 elements */
+        __m256i wsc[4][8]; /* int16 scales: sc[2c] in the low half, sc[2c + 1] in the high half */
+        __m256i wsc16[4];  /* all 16 scales as int16, for the zero-point correction */
+        float wd[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const sd_block_q6_k *blk = (const sd_block_q6_k *)(w + (size_t)r * wstride) + b;
+            for (int h = 0; h < 2; h++) {
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk->ql + 64 * h));
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk->ql + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk->qh + 32 * h));
+                const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4);
+                const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4);
+                const __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4);
+                const __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4);
+                wq[r][4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), h0);
+                wq[r][4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), h1);
+                wq[r][4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
+                wq[r][4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
+            }
+            for (int c = 0; c < 8; c++) {
+                wsc[r][c] = _mm256_set_m128i(_mm_set1_epi16(blk->scales[2 * c + 1]),
+                                             _mm_set1_epi16(blk->scales[2 * c]));
+            }
+            wsc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
+            wd[r] = fp16_to_fp32(blk->d);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
+            const __m256i bsums = _mm256_load_si256((const __m256i *)ab->bsums);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m256i s = _mm256_setzero_si256();
+                for (int c = 0; c < 8; c++) {
+                    const __m256i yq = _mm256_load_si256((const __m256i *)(ab->qs + 32 * c));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r][c], yq), wsc[r][c]));
+                }
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, wsc16[r]), 5);
+                s = _mm256_sub_epi32(s, corr);
+                const float d = wd[r] * ab->d;
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = hsum8(acc[r][t]);
+    }
+}
+
+/* ---- float weights ---- */
+
+INLINE __m256 load_w8(const uint8_t *w, int64_t e, sd_type type) {
+    if (type == SD_TYPE_F32) return _mm256_loadu_ps((const float *)w + e);
+    const __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)w + e));
+    if (type == SD_TYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+INLINE float load_w1(const uint8_t *w, int64_t e, sd_type type) {
+    if (type == SD_TYPE_F32) return ((const float *)w)[e];
+    const uint16_t h = ((const uint16_t *)w)[e];
+    return type == SD_TYPE_F16 ? fp16_to_fp32(h) : sd_bf16_to_fp32(h);
+}
+
+/* a holds T fp32 rows of k elements, astride bytes apart. */
+INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t k,
+                       float *y, int64_t ldy, const int R, const int T, const sd_type type) {
+    __m256 acc[4][TMAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    const int64_t k8 = k / 8 * 8;
+    for (int64_t e = 0; e < k8; e += 8) {
+        __m256 wv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            wv[r] = load_w8(w + (size_t)r * wstride, e, type);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const __m256 xv = _mm256_loadu_ps((const float *)(a + (size_t)t * astride) + e);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc[r][t]);
+            const float *xr = (const float *)(a + (size_t)t * astride);
+            for (int64_t e = k8; e < k; e++) {
+                lanes[e % 8] = fmaf(load_w1(w + (size_t)r * wstride, e, type), xr[e], lanes[e % 8]);
+            }
+            y[t * ldy + r] = sd_hsum8(lanes);
+        }
+    }
+}
+
+/* ---- dispatch over (R, T) ---- */
+
+/* Rows per group for a tile of T activation rows: keep R x T accumulators plus R unpacked weight
+ * vectors within the register file. */
+static int group_rows(int T) {
+#if SD_X86_VNNI
+    return T <= 2 ? 4 : T <= 4 ? 2 : 1;
+#else
+    return T == 1 ? 4 : T <= 3 ? 2 : 1;
+#endif
+}
+
+typedef struct tile_args {
+    const uint8_t *w;
+    size_t wstride;
+    const uint8_t *a;
+    size_t astride;
+    int64_t len; /* blocks (quantized) or elements (float) */
+    float *y;
+    int64_t ldy;
+} tile_args;
+
+INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
+    switch (type) {
+    case SD_TYPE_Q4_0:
+        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
+        break;
+    case SD_TYPE_Q8_0:
+        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
+        break;
+    case SD_TYPE_Q4_K:
+        tile_q4_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
+        break;
+    case SD_TYPE_Q6_K:
+        tile_q6_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
+        break;
+    case SD_TYPE_F32:
+        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_F32);
+        break;
+    case SD_TYPE_F16:
+        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_F16);
+        break;
+    case SD_TYPE_BF16:
+        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_BF16);
+        break;
+    default:
+        break;
+    }
+}
+
+#define TILE_FN(R, T)                                                                                        \
+    static __attribute__((noinline)) void tile_r##R##_t##T(const tile_args *p, sd_type type) {               \
+        tile_any(p, type, R, T);                                                                             \
+    }
+TILE_FN(1, 1)
+TILE_FN(1, 2)
+TILE_FN(1, 3)
+TILE_FN(1, 4)
+TILE_FN(1, 5)
+TILE_FN(1, 6)
+TILE_FN(1, 7)
+TILE_FN(1, 8)
+TILE_FN(2, 2)
+TILE_FN(2, 3)
+TILE_FN(2, 4)
+TILE_FN(4, 1)
+TILE_FN(4, 2)
+
+typedef void (*tile_fn)(const tile_args *p, sd_type type);
+
+static tile_fn pick_tile(int R, int T) {
+    static const tile_fn one[TMAX + 1] = {NULL,       tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4,
+                                          tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
+    if (R == 4) return T == 1 ? tile_r4_t1 : tile_r4_t2;
+    if (R == 2) return T == 2 ? tile_r2_t2 : T == 3 ? tile_r2_t3 : tile_r2_t4;
+    return one[T];
+}
+
+static void x86_rows(const sd_weight *w, const void *act, size_t act_stride, int n, int64_t r0, int64_t r1,
+                     float *y, int64_t ldy) {
+    const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
+    const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
+    tile_args p = {
+        .wstride = w->row_bytes, .astride = act_stride, .len = is_float ? w->cols : w->cols / bs, .ldy = ldy};
+    /* n split into tiles of at most TMAX rows, as even as possible (9 -> 5 + 4, not 8 + 1) */
+    const int n_tiles = (n + TMAX - 1) / TMAX;
+    const int R_max = group_rows((n + n_tiles - 1) / n_tiles);
+    for (int64_t r = r0; r < r1;) {
+        const int R = r + R_max <= r1 ? R_max : 1;
+        p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
+            const int T = (n - i0) / (n_tiles - tile);
+            p.a = (const uint8_t *)act + (size_t)i0 * act_stride;
+            p.y = y + (int64_t)i0 * ldy + r;
+            pick_tile(R, T)(&p, w->type);
+            i0 += T;
+        }
+        r += R;
+    }
+}
+
+/* ---- dequantization ---- */
+
+static void x86_dequantize(sd_type type, const void *src, float *dst, int64_t n) {
+    switch (type) {
+    case SD_TYPE_F16:
+    case SD_TYPE_BF16: {
+        const int64_t n8 = n / 8 * 8;
+        for (int64_t e = 0; e < n8; e += 8)
+            _mm256_storeu_ps(dst + e, load_w8(src, e, type));
+        for (int64_t e = n8; e < n; e++)
+            dst[e] = load_w1(src, e, type);
+        break;
+    }
+    case SD_TYPE_Q4_0: {
+        const sd_block_q4_0 *x = src;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
+            const __m128i raw = _mm_loadu_si128((const __m128i *)x[b].qs);
+            const __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+            const __m128i hi =
+                _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+            const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+            for (int j = 0; j < 4; j++) {
+                const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[j]));
+                _mm256_storeu_ps(dst + 32 * b + 8 * j, _mm256_mul_ps(v, d));
+            }
+        }
+        break;
+    }
+    case SD_TYPE_Q8_0: {
+        const sd_block_q8_0 *x = src;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d));
+            for (int j = 0; j < 4; j++) {
+                const __m128i q = _mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * j));
+                const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+                _mm256_storeu_ps(dst + 32 * b + 8 * j, _mm256_mul_ps(v, d));
+            }
+        }
+        break;
+    }
+    default:
+        sd_dequantize_row_ref(type, src, dst, n);
+        break;
+    }
+}
+
+const sd_kernel_set KSET = {
+    .name = KNAME,
+    .act_row_bytes = x86_act_row_bytes,
+    .quantize_act = x86_quantize_act,
+    .rows = x86_rows,
+    .dequantize = x86_dequantize,
+};

@@ -1,0 +1,63 @@
+/* Scalar reference kernels of the GEMM library: activation quantizers and vector dot products in
+ * ggml's block formats. They are the test oracles of every SIMD kernel; sd_gemm_ref is built from them.
+ *
+ * Dot product order (the contract every SIMD kernel reproduces bit for bit):
+ * - Each dot keeps 8 fp32 lane accumulators acc[0..8) and ends with sd_hsum8 (fixed tree below).
+ * - Float weights (f32, f16, bf16): element e goes to lane e % 8, acc[l] = fmaf(w_e, x_e, acc[l]) in
+ *   increasing e. f16/bf16 weights are widened to fp32 exactly first; x stays fp32 (not quantized).
+ * - Quantized weights: within each 32-element chunk, lane l gets the integer sum of the 4 products
+ *   of elements 4l..4l+3 (exact int32 arithmetic, so any summation order gives the same integer).
+ *   Q4_0, Q8_0 (blocks of 32): acc[l] = fmaf(dx * dy, (float)S_l, acc[l]), one step per block.
+ *   Q4_K (super-blocks of 256): S_l = sum over the 8 sub-blocks j of sc_j * (lane-l sum of q * y), q in
+ *   0..15; M_l = m_l * (bsums[2l] + bsums[2l+1]); acc[l] = fmaf(d, S_l, acc[l]) then
+ *   acc[l] = fmaf(-dmin, M_l, acc[l]), with d = fp16(x.d) * y.d, dmin = fp16(x.dmin) * y.d.
+ *   Q6_K: S_l = sum over chunks of sc_(e/16) * (lane-l sum of q * y), q in 0..63, minus
+ *   32 * (bsums[2l] * sc[2l] + bsums[2l+1] * sc[2l+1]); acc[l] = fmaf(d, S_l, acc[l]).
+ * This lane layout is what AVX2 maddubs/madd, AVX-512 VNNI dpbusd and NEON sdot produce natively, so
+ * the SIMD kernels match these references exactly. */
+#ifndef SD_QUANT_H
+#define SD_QUANT_H
+
+#include <stdint.h>
+
+#include "qtypes.h"
+
+/* Sum of 8 lanes in the order the SIMD kernels use:
+ * ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). */
+static inline float sd_hsum8(const float a[8]) {
+    float b0 = a[0] + a[4], b1 = a[1] + a[5], b2 = a[2] + a[6], b3 = a[3] + a[7];
+    return (b0 + b2) + (b1 + b3);
+}
+
+/* Q4_K packs 8 6-bit scales and 8 6-bit mins in 12 bytes (ggml's get_scale_min_k4). */
+static inline void sd_q4_k_scales(const uint8_t q[SD_K_SCALE_SIZE], uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            sc[j] = q[j] & 63;
+            m[j] = q[j + 4] & 63;
+        } else {
+            sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+            m[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+        }
+    }
+}
+
+/* k fp32 values -> k/32 Q8_0 blocks: d = amax / 127 (stored as fp16), q = roundf(x * (1/d)), as
+ * ggml's quantize_row_q8_0_ref. */
+void sd_quantize_row_q8_0_ref(const float *x, sd_block_q8_0 *y, int64_t k);
+
+/* k fp32 values -> k/256 Q8_K blocks: iscale = -127 / (signed value of largest magnitude), q = round
+ * half to even of iscale * x clamped to 127, d = 1 / iscale, bsums over groups of 16 (ggml's
+ * quantize_row_q8_K_ref). */
+void sd_quantize_row_q8_k_ref(const float *x, sd_block_q8_k *y, int64_t k);
+
+/* Dot products of one weight row with one activation row of k elements, in the order described above. */
+float sd_vec_dot_q4_0_q8_0_ref(const sd_block_q4_0 *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_f32_ref(const float *w, const float *x, int64_t k);
+float sd_vec_dot_f16_f32_ref(const uint16_t *w, const float *x, int64_t k);
+float sd_vec_dot_bf16_f32_ref(const uint16_t *w, const float *x, int64_t k);
+
+#endif

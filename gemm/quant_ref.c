@@ -1,0 +1,250 @@
+/* Scalar reference kernels: dequantization bit-exact with ggml's dequantize_row_*, activation
+ * quantizers as ggml's *_ref, and the dot products whose order the SIMD kernels reproduce (quant.h). */
+#include <math.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "quant.h"
+
+/* ---- dequantization ---- */
+
+static void dequant_q4_0(const sd_block_q4_0 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < SD_QK4_0 / 2; j++) {
+            y[j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
+            y[j + SD_QK4_0 / 2] = (float)((x[i].qs[j] >> 4) - 8) * d;
+        }
+        y += SD_QK4_0;
+    }
+}
+
+static void dequant_q8_0(const sd_block_q8_0 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < SD_QK8_0; j++)
+            y[j] = (float)x[i].qs[j] * d;
+        y += SD_QK8_0;
+    }
+}
+
+static void dequant_q4_k(const sd_block_q4_k *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        const float dmin = sd_fp16_to_fp32(x[i].dmin);
+        uint8_t sc[8], m[8];
+        sd_q4_k_scales(x[i].scales, sc, m);
+        const uint8_t *q = x[i].qs;
+        for (int j = 0; j < 4; j++) { /* 64 elements: low nibbles then high nibbles of 32 bytes */
+            const float d1 = d * sc[2 * j], m1 = dmin * m[2 * j];
+            const float d2 = d * sc[2 * j + 1], m2 = dmin * m[2 * j + 1];
+            for (int l = 0; l < 32; l++)
+                y[l] = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                y[32 + l] = d2 * (float)(q[l] >> 4) - m2;
+            y += 64;
+            q += 32;
+        }
+    }
+}
+
+/* 6-bit quant of Q6_K element e (0..255): each 128-element half uses 64 ql bytes and 32 qh bytes;
+ * quarter c (32 elements) takes the low (c < 2) or high nibble of ql[l] (c even) or ql[l + 32] (c odd)
+ * and bits 2c..2c+1 of qh[l], l = e % 32. */
+static inline int q6_k_quant(const uint8_t *ql, const uint8_t *qh, int e) {
+    const int half = e / 128, r = e % 128, l = r % 32, quarter = r / 32;
+    ql += 64 * half;
+    qh += 32 * half;
+    const int lo = quarter & 1 ? ql[l + 32] : ql[l];
+    const int nib = quarter >= 2 ? lo >> 4 : lo & 0xF;
+    return nib | (((qh[l] >> (2 * quarter)) & 3) << 4);
+}
+
+static void dequant_q6_k(const sd_block_q6_k *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int e = 0; e < SD_QK_K; e++) {
+            const int q = q6_k_quant(x[i].ql, x[i].qh, e) - 32;
+            y[e] = d * (float)x[i].scales[e / 16] * (float)q;
+        }
+        y += SD_QK_K;
+    }
+}
+
+void sd_dequantize_row_ref(sd_type type, const void *src, float *dst, int64_t n) {
+    switch (type) {
+    case SD_TYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
+    case SD_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = sd_fp16_to_fp32(((const uint16_t *)src)[i]);
+        break;
+    case SD_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = sd_bf16_to_fp32(((const uint16_t *)src)[i]);
+        break;
+    case SD_TYPE_Q4_0:
+        dequant_q4_0(src, dst, n / SD_QK4_0);
+        break;
+    case SD_TYPE_Q8_0:
+        dequant_q8_0(src, dst, n / SD_QK8_0);
+        break;
+    case SD_TYPE_Q4_K:
+        dequant_q4_k(src, dst, n / SD_QK_K);
+        break;
+    case SD_TYPE_Q6_K:
+        dequant_q6_k(src, dst, n / SD_QK_K);
+        break;
+    default: /* unsupported types never get past sd_weight_init; write zeros rather than garbage */
+        memset(dst, 0, (size_t)n * sizeof(float));
+        break;
+    }
+}
+
+/* ---- activation quantization ---- */
+
+void sd_quantize_row_q8_0_ref(const float *x, sd_block_q8_0 *y, int64_t k) {
+    for (int64_t i = 0; i < k / SD_QK8_0; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < SD_QK8_0; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = sd_fp32_to_fp16(d);
+        for (int j = 0; j < SD_QK8_0; j++)
+            y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        x += SD_QK8_0;
+    }
+}
+
+/* Round half to even for |v| < 2^22, as ggml's nearest_int. */
+static inline int nearest_int(float v) {
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+void sd_quantize_row_q8_k_ref(const float *x, sd_block_q8_k *y, int64_t k) {
+    for (int64_t i = 0; i < k / SD_QK_K; i++) {
+        float max = 0.0f, amax = 0.0f;
+        for (int j = 0; j < SD_QK_K; j++) {
+            const float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        memset(&y[i], 0, sizeof y[i]);
+        if (amax == 0.0f) {
+            x += SD_QK_K;
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < SD_QK_K; j++) {
+            const int v = nearest_int(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int j = 0; j < SD_QK_K / 16; j++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++)
+                sum += y[i].qs[16 * j + l];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1.0f / iscale;
+        x += SD_QK_K;
+    }
+}
+
+/* ---- dot products ---- */
+
+float sd_vec_dot_q4_0_q8_0_ref(const sd_block_q4_0 *w, const sd_block_q8_0 *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK4_0; b++) {
+        const float s = sd_fp16_to_fp32(w[b].d) * sd_fp16_to_fp32(x[b].d);
+        for (int l = 0; l < 8; l++) {
+            int32_t sum = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++) {
+                const int q = e < 16 ? (w[b].qs[e] & 0xF) : (w[b].qs[e - 16] >> 4);
+                sum += (q - 8) * x[b].qs[e];
+            }
+            acc[l] = fmaf(s, (float)sum, acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK8_0; b++) {
+        const float s = sd_fp16_to_fp32(w[b].d) * sd_fp16_to_fp32(x[b].d);
+        for (int l = 0; l < 8; l++) {
+            int32_t sum = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                sum += w[b].qs[e] * x[b].qs[e];
+            acc[l] = fmaf(s, (float)sum, acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        uint8_t sc[8], m[8];
+        sd_q4_k_scales(w[b].scales, sc, m);
+        int32_t s[8] = {0};
+        for (int e = 0; e < SD_QK_K; e++) {
+            const uint8_t byte = w[b].qs[32 * (e / 64) + e % 32];
+            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            s[(e % 32) / 4] += sc[e / 32] * q * x[b].qs[e];
+        }
+        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
+        const float dmin = sd_fp16_to_fp32(w[b].dmin) * x[b].d;
+        for (int l = 0; l < 8; l++) {
+            const int32_t mins = m[l] * (x[b].bsums[2 * l] + x[b].bsums[2 * l + 1]);
+            acc[l] = fmaf(d, (float)s[l], acc[l]);
+            acc[l] = fmaf(-dmin, (float)mins, acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        int32_t s[8] = {0};
+        for (int e = 0; e < SD_QK_K; e++) {
+            s[(e % 32) / 4] += w[b].scales[e / 16] * q6_k_quant(w[b].ql, w[b].qh, e) * x[b].qs[e];
+        }
+        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
+        for (int l = 0; l < 8; l++) {
+            s[l] -= 32 *
+                    (x[b].bsums[2 * l] * w[b].scales[2 * l] + x[b].bsums[2 * l + 1] * w[b].scales[2 * l + 1]);
+            acc[l] = fmaf(d, (float)s[l], acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_f32_ref(const float *w, const float *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t e = 0; e < k; e++)
+        acc[e % 8] = fmaf(w[e], x[e], acc[e % 8]);
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_f16_f32_ref(const uint16_t *w, const float *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t e = 0; e < k; e++)
+        acc[e % 8] = fmaf(sd_fp16_to_fp32(w[e]), x[e], acc[e % 8]);
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_bf16_f32_ref(const uint16_t *w, const float *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t e = 0; e < k; e++)
+        acc[e % 8] = fmaf(sd_bf16_to_fp32(w[e]), x[e], acc[e % 8]);
+    return sd_hsum8(acc);
+}

@@ -1,0 +1,330 @@
+/* GEMM tests: every kernel set the CPU has (scalar, AVX2, AVX-512 VNNI, NEON) against sd_gemm_ref, bit
+ * for bit, for every supported weight type; row i of an n-row call equal to the single-row result for
+ * n = 1..64 and 1, 2, 3 threads; the reference itself against a double-precision product of the
+ * dequantized operands; adversarial weights and activations; argument errors of sd_weight_init. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "gemm/gemm.h"
+#include "gemm/kernels.h"
+#include "gemm/quant.h"
+
+#define MAX_N 64
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fprintf(stderr, "\n");                                                                           \
+            failures++;                                                                                      \
+        }                                                                                                    \
+    } while (0)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+/* Uniform in [-1, 1). */
+static float frnd(void) {
+    return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f;
+}
+
+static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16, SD_TYPE_Q4_0,
+                                    SD_TYPE_Q8_0, SD_TYPE_Q4_K, SD_TYPE_Q6_K};
+
+typedef enum { FILL_RANDOM, FILL_MAX, FILL_MIN, FILL_ZERO_SCALE } fill_mode;
+
+/* Random weights of a type; scales are finite and moderate so products stay finite. */
+static void fill_weights(sd_type type, void *data, int64_t rows, int64_t cols, fill_mode mode) {
+    const size_t row_bytes = sd_type_row_bytes((uint32_t)type, cols);
+    uint8_t *p = data;
+    for (size_t i = 0; i < row_bytes * (size_t)rows; i++)
+        p[i] = (uint8_t)rnd();
+    const int64_t n = rows * cols;
+    const uint16_t scale_lo = sd_fp32_to_fp16(0.01f * (1.0f + frnd()));
+    switch (type) {
+    case SD_TYPE_F32:
+        for (int64_t i = 0; i < n; i++)
+            ((float *)data)[i] = mode == FILL_RANDOM ? frnd() : 1.0f;
+        break;
+    case SD_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)data)[i] = sd_fp32_to_fp16(mode == FILL_RANDOM ? frnd() : -1.0f);
+        break;
+    case SD_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)data)[i] = sd_fp32_to_bf16(mode == FILL_RANDOM ? frnd() : 1.0f);
+        break;
+    case SD_TYPE_Q4_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            sd_block_q4_0 *blk = (sd_block_q4_0 *)data + b;
+            blk->d = mode == FILL_ZERO_SCALE ? 0 : sd_fp32_to_fp16(0.05f * frnd());
+            if (mode == FILL_MAX) memset(blk->qs, 0xFF, sizeof blk->qs);
+            if (mode == FILL_MIN) memset(blk->qs, 0x00, sizeof blk->qs);
+        }
+        break;
+    case SD_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            sd_block_q8_0 *blk = (sd_block_q8_0 *)data + b;
+            blk->d = mode == FILL_ZERO_SCALE ? 0 : sd_fp32_to_fp16(0.01f * frnd());
+            if (mode == FILL_MAX) memset(blk->qs, 127, sizeof blk->qs);
+            if (mode == FILL_MIN)
+                memset(blk->qs, 0x80, sizeof blk->qs); /* -128: not made by ggml, but legal */
+        }
+        break;
+    case SD_TYPE_Q4_K:
+        for (int64_t b = 0; b < n / SD_QK_K; b++) {
+            sd_block_q4_k *blk = (sd_block_q4_k *)data + b;
+            blk->d = mode == FILL_ZERO_SCALE ? 0 : scale_lo;
+            blk->dmin = mode == FILL_ZERO_SCALE ? 0 : sd_fp32_to_fp16(0.01f * frnd());
+            if (mode == FILL_MAX) {
+                memset(blk->qs, 0xFF, sizeof blk->qs);
+                memset(blk->scales, 0xFF, sizeof blk->scales);
+            }
+            if (mode == FILL_MIN) memset(blk->qs, 0x00, sizeof blk->qs);
+        }
+        break;
+    case SD_TYPE_Q6_K:
+        for (int64_t b = 0; b < n / SD_QK_K; b++) {
+            sd_block_q6_k *blk = (sd_block_q6_k *)data + b;
+            blk->d = mode == FILL_ZERO_SCALE ? 0 : sd_fp32_to_fp16(0.001f * frnd());
+            if (mode == FILL_MAX) {
+                memset(blk->ql, 0xFF, sizeof blk->ql);
+                memset(blk->qh, 0xFF, sizeof blk->qh);
+                memset(blk->scales, 127, sizeof blk->scales);
+            }
+            if (mode == FILL_MIN) {
+                memset(blk->ql, 0, sizeof blk->ql);
+                memset(blk->qh, 0, sizeof blk->qh);
+                memset(blk->scales, 0x80, sizeof blk->scales); /* -128 */
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+typedef enum { X_RANDOM, X_ZERO_ROWS, X_HUGE, X_TINY, X_HALVES } x_mode;
+
+static void fill_x(float *x, int n, int64_t k, x_mode mode) {
+    for (int i = 0; i < n; i++) {
+        for (int64_t e = 0; e < k; e++) {
+            float v = frnd();
+            switch (mode) {
+            case X_ZERO_ROWS:
+                if (i % 2 == 0) v = 0.0f;
+                break;
+            case X_HUGE:
+                v *= 1e15f;
+                break;
+            case X_TINY:
+                v *= 1e-30f;
+                break;
+            case X_HALVES: /* amax 127 per block so x * (1/d) lands on exact .5 ties */
+                v = e % 32 == 0 ? 127.0f : (float)((int)(rnd() % 255) - 127) + 0.5f;
+                break;
+            default:
+                break;
+            }
+            x[(size_t)i * (size_t)k + (size_t)e] = v;
+        }
+    }
+}
+
+static int first_mismatch(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) return (int)i;
+    }
+    return -1;
+}
+
+static sd_pool *pools[4]; /* pools[t]: t threads (pools[1] is NULL-pool inline execution) */
+
+/* Every kernel set, n rows, thread count: compare with the reference rows (bit for bit). */
+static void check_all_kernels(const sd_weight *w, const float *x, const float *yref, const int *ns, int n_ns,
+                              const char *what) {
+    const sd_kernel_set *sets[8];
+    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    const int64_t m = w->rows;
+    float *y = malloc(sizeof(float) * (size_t)m * MAX_N);
+    size_t scratch_bytes = sd_gemm_scratch_bytes(w, MAX_N, 3);
+    void *scratch = aligned_alloc(64, (scratch_bytes + 63) / 64 * 64);
+    for (int s = 0; s < n_sets; s++) {
+        CHECK(sd_gemm_scratch_bytes_with(sets[s], w, MAX_N) <= scratch_bytes, "scratch size of %s",
+              sets[s]->name);
+        for (int in = 0; in < n_ns; in++) {
+            const int n = ns[in];
+            for (int threads = 1; threads <= 3; threads++) {
+                for (size_t i = 0; i < (size_t)m * (size_t)n; i++)
+                    y[i] = NAN;
+                sd_gemm_with(sets[s], w, x, n, y, scratch, threads == 1 ? NULL : pools[threads]);
+                const int bad = first_mismatch(y, yref, (size_t)m * (size_t)n);
+                CHECK(bad < 0, "%s %s %s m=%lld k=%lld n=%d threads=%d: row %d col %d: %.9g != ref %.9g",
+                      what, sd_type_traits_of(w->type)->name, sets[s]->name, (long long)m, (long long)w->cols,
+                      n, threads, bad < 0 ? 0 : bad / (int)m, bad < 0 ? 0 : bad % (int)m,
+                      bad < 0 ? 0.0 : y[bad], bad < 0 ? 0.0 : yref[bad]);
+            }
+        }
+    }
+    /* the public entry point picks the best set */
+    sd_gemm(w, x, ns[n_ns - 1], y, scratch, pools[2]);
+    const int bad = first_mismatch(y, yref, (size_t)m * (size_t)ns[n_ns - 1]);
+    CHECK(bad < 0, "%s %s sd_gemm differs from reference at %d", what, sd_type_traits_of(w->type)->name, bad);
+    free(scratch);
+    free(y);
+}
+
+/* sd_gemm_ref against a double-precision product of the dequantized weight and the activations as the
+ * kernels see them (quantized per row, then dequantized). */
+static void check_ref_vs_double(const sd_weight *w, const float *x, int n, const float *yref) {
+    const int64_t k = w->cols, m = w->rows;
+    float *wf = malloc(sizeof(float) * (size_t)k);
+    float *xf = malloc(sizeof(float) * (size_t)k);
+    void *xq = malloc((size_t)(k / 32 + 1) * sizeof(sd_block_q8_k) * 8 + 64);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * (size_t)k;
+        switch (w->type) {
+        case SD_TYPE_Q4_0:
+        case SD_TYPE_Q8_0:
+            sd_quantize_row_q8_0_ref(xi, xq, k);
+            sd_dequantize_row_ref(SD_TYPE_Q8_0, xq, xf, k);
+            break;
+        case SD_TYPE_Q4_K:
+        case SD_TYPE_Q6_K:
+            sd_quantize_row_q8_k_ref(xi, xq, k);
+            for (int64_t b = 0; b < k / SD_QK_K; b++) {
+                const sd_block_q8_k *blk = (const sd_block_q8_k *)xq + b;
+                for (int e = 0; e < SD_QK_K; e++)
+                    xf[b * SD_QK_K + e] = blk->d * (float)blk->qs[e];
+            }
+            break;
+        default:
+            memcpy(xf, xi, sizeof(float) * (size_t)k);
+            break;
+        }
+        for (int64_t r = 0; r < m; r++) {
+            sd_dequantize_row_ref(w->type, (const char *)w->data + (size_t)r * w->row_bytes, wf, k);
+            double dot = 0.0, mag = 0.0;
+            for (int64_t e = 0; e < k; e++) {
+                dot += (double)wf[e] * (double)xf[e];
+                mag += fabs((double)wf[e] * (double)xf[e]);
+            }
+            const double got = yref[(size_t)i * (size_t)m + (size_t)r];
+            CHECK(fabs(got - dot) <= 1e-5 * mag + 1e-30,
+                  "%s ref row %d col %lld: %.9g vs double %.9g (mag %.3g)", sd_type_traits_of(w->type)->name,
+                  i, (long long)r, got, dot, mag);
+        }
+    }
+    free(wf);
+    free(xf);
+    free(xq);
+}
+
+static void run_case(sd_type type, int64_t m, int64_t k, fill_mode wmode, x_mode xmode, const int *ns,
+                     int n_ns, const char *what) {
+    const size_t row_bytes = sd_type_row_bytes((uint32_t)type, k);
+    void *data = malloc(row_bytes * (size_t)m);
+    fill_weights(type, data, m, k, wmode);
+    sd_weight w;
+    char err[128];
+    int rc = sd_weight_init(&w, type, m, k, data, err, sizeof err);
+    CHECK(rc == SD_STATUS_OK, "sd_weight_init %s: %s", sd_type_traits_of(type)->name, err);
+    if (rc == SD_STATUS_OK) {
+        const int n_max = ns[n_ns - 1];
+        float *x = malloc(sizeof(float) * (size_t)k * (size_t)n_max);
+        float *yref = malloc(sizeof(float) * (size_t)m * (size_t)n_max);
+        fill_x(x, n_max, k, xmode);
+        sd_gemm_ref(&w, x, n_max, yref);
+        if (xmode == X_RANDOM || xmode == X_HALVES) check_ref_vs_double(&w, x, SD_MIN(n_max, 3), yref);
+        check_all_kernels(&w, x, yref, ns, n_ns, what);
+        free(x);
+        free(yref);
+    }
+    sd_weight_release(&w);
+    free(data);
+}
+
+static void test_init_errors(void) {
+    sd_weight w;
+    char err[128] = "";
+    static const uint8_t dummy[4096];
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_1, 4, 32, dummy, err, sizeof err) == SD_STATUS_UNSUPPORTED, "q4_1");
+    CHECK(strlen(err) > 0, "no message for unsupported type");
+    CHECK(sd_weight_init(&w, (sd_type)5, 4, 32, dummy, err, sizeof err) == SD_STATUS_UNSUPPORTED,
+          "type id 5");
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 4, 48, dummy, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT,
+          "cols 48 for q4_0");
+    CHECK(sd_weight_init(&w, SD_TYPE_Q6_K, 4, 128, dummy, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT,
+          "cols 128 for q6_K");
+    CHECK(sd_weight_init(&w, SD_TYPE_F32, 0, 8, dummy, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT,
+          "rows 0");
+    CHECK(sd_weight_init(&w, SD_TYPE_F32, 1, 8, NULL, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT,
+          "NULL data");
+    CHECK(sd_weight_init(&w, SD_TYPE_F16, 3, 7, dummy, err, sizeof err) == SD_STATUS_OK, "f16 3 x 7");
+    CHECK(w.row_bytes == 14, "f16 row bytes %zu", w.row_bytes);
+    sd_weight_release(&w);
+}
+
+int main(void) {
+    char err[128];
+    for (int t = 2; t <= 3; t++) {
+        if (sd_pool_create(&pools[t], t, NULL, 0, err, sizeof err) != SD_STATUS_OK) {
+            fprintf(stderr, "FAIL pool of %d: %s\n", t, err);
+            return 1;
+        }
+    }
+    const sd_kernel_set *sets[8];
+    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    printf("kernel sets:");
+    for (int s = 0; s < n_sets; s++)
+        printf(" %s", sets[s]->name);
+    printf("\n");
+
+    test_init_errors();
+
+    /* n = 1..64: every count the contract covers up to 17, then the tile boundaries around 24, 32, 64 */
+    int ns_all[MAX_N], n_all = 0;
+    for (int n = 1; n <= 17; n++)
+        ns_all[n_all++] = n;
+    const int more[] = {23, 24, 25, 31, 32, 33, 40, 47, 48, 63, 64};
+    for (size_t j = 0; j < SD_ARRAY_LEN(more); j++)
+        ns_all[n_all++] = more[j];
+    const int ns_short[] = {1, 2, 5, 9};
+
+    for (size_t ti = 0; ti < SD_ARRAY_LEN(all_types); ti++) {
+        const sd_type type = all_types[ti];
+        const int64_t bs = sd_type_traits_of((uint32_t)type)->block_size;
+        const int64_t k_main = bs == 1 ? 517 : bs == 32 ? 320 : 512; /* f32 517: a tail of 5 past 8-wide */
+        run_case(type, 37, k_main, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random");
+        run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
+        run_case(type, 1, bs == 1 ? 3 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one row");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_MAX, X_RANDOM, ns_short, 4, "max quants");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_MIN, X_RANDOM, ns_short, 4, "min quants");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_ZERO_SCALE, X_RANDOM, ns_short, 4, "zero scales");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_RANDOM, X_ZERO_ROWS, ns_short, 4, "zero rows");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_RANDOM, X_HUGE, ns_short, 4, "huge x");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_RANDOM, X_TINY, ns_short, 4, "tiny x");
+        run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties");
+    }
+
+    sd_pool_free(pools[2]);
+    sd_pool_free(pools[3]);
+    if (failures) {
+        fprintf(stderr, "%d failure(s)\n", failures);
+        return 1;
+    }
+    printf("gemm: all passed\n");
+    return 0;
+}

@@ -1,0 +1,148 @@
+/* Internals shared by the tokenizer's files: the sd_vocab layout, a string->id hash map, growable
+ * buffers and the UTF-8 helpers that mirror llama.cpp's (lenient) decoding. Not part of the API. */
+#ifndef SD_VOCAB_INTERNAL_H
+#define SD_VOCAB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "tokenizer/vocab.h"
+
+/* Shared between the tokenizer's files only: hidden from libspecdec's exported symbols. */
+#define SD_INTERNAL __attribute__((visibility("hidden")))
+
+/* Token attribute bits, as llama.cpp keeps them (a token can be NORMAL and CONTROL after the EOG
+ * auto-detection promotes it). */
+enum {
+    TOK_ATTR_UNKNOWN = 1 << 0,
+    TOK_ATTR_UNUSED = 1 << 1,
+    TOK_ATTR_NORMAL = 1 << 2,
+    TOK_ATTR_CONTROL = 1 << 3,
+    TOK_ATTR_USER_DEFINED = 1 << 4,
+    TOK_ATTR_BYTE = 1 << 5,
+};
+
+/* Open-addressing hash map from a byte string (pointer into a pool the owner keeps alive) to an int32. */
+typedef struct strmap_slot {
+    const char *key; /* NULL: empty */
+    uint32_t len;
+    uint32_t hash;
+    int32_t value;
+} strmap_slot;
+
+typedef struct strmap {
+    strmap_slot *slots;
+    size_t cap; /* power of two */
+    size_t count;
+} strmap;
+
+SD_INTERNAL int sd_tok_strmap_init(strmap *m, size_t expected);
+SD_INTERNAL void sd_tok_strmap_free(strmap *m);
+/* Inserts key -> value unless key is present; returns 1 inserted, 0 already present (value untouched),
+ * -1 out of memory. */
+SD_INTERNAL int sd_tok_strmap_put(strmap *m, const char *key, size_t len, int32_t value);
+/* The value for key, or -1 when absent. */
+SD_INTERNAL int32_t sd_tok_strmap_get(const strmap *m, const char *key, size_t len);
+
+/* Growable byte / int32 buffers for per-call scratch space. */
+typedef struct bytebuf {
+    char *data;
+    size_t len, cap;
+} bytebuf;
+
+typedef struct idbuf {
+    int32_t *data;
+    size_t len, cap;
+} idbuf;
+
+SD_INTERNAL bool sd_tok_bytebuf_reserve(bytebuf *b, size_t extra);
+SD_INTERNAL bool sd_tok_bytebuf_append(bytebuf *b, const void *p, size_t n);
+SD_INTERNAL bool sd_tok_idbuf_push(idbuf *b, int32_t id);
+
+/* Pre-tokenizer families (llama.cpp's LLAMA_VOCAB_PRE_TYPE_* that this tokenizer implements). */
+typedef enum bpe_pre {
+    BPE_PRE_DEFAULT,
+    BPE_PRE_LLAMA3,
+    BPE_PRE_DBRX, /* llama3 regex, merges not ignored */
+    BPE_PRE_DEEPSEEK_LLM,
+    BPE_PRE_DEEPSEEK_CODER,
+    BPE_PRE_FALCON,
+    BPE_PRE_STARCODER,
+    BPE_PRE_GPT2,
+    BPE_PRE_QWEN2,
+    BPE_PRE_CHATGLM4,
+} bpe_pre;
+
+#define SD_VOCAB_MAX_REGEX 8
+#define SD_VOCAB_MAX_EOG 64
+
+struct sd_vocab {
+    sd_vocab_kind kind;
+    char pre_name[64];
+    bpe_pre pre;
+
+    int32_t n_tokens;
+    char *text_pool;     /* every token text, NUL-terminated */
+    uint32_t *text_off;  /* [n_tokens] offset into text_pool */
+    uint32_t *text_len;  /* [n_tokens] bytes */
+    float *scores;       /* [n_tokens] */
+    uint8_t *type;       /* [n_tokens] sd_token_type (after the EOG promotion to control) */
+    uint8_t *attr;       /* [n_tokens] TOK_ATTR_* bits */
+    char *piece_pool;    /* every token's piece with special=true (decoded bytes) */
+    uint32_t *piece_off; /* [n_tokens] */
+    uint32_t *piece_len; /* [n_tokens] */
+    strmap token_ids;    /* text -> id */
+
+    /* BPE merges: "left right" (as stored in the file) -> rank. */
+    char *merge_pool;
+    strmap merge_ranks;
+
+    int32_t bos, eos, eot, eom, unk, pad;
+    bool add_bos, add_eos, add_space_prefix, ignore_merges;
+
+    int32_t eog[SD_VOCAB_MAX_EOG];
+    int n_eog;
+
+    /* Control, user-defined and unknown tokens, longest text first (llama.cpp's cache_special_tokens). */
+    int32_t *special_ids;
+    int n_special;
+
+    int32_t byte_token[256]; /* SPM byte fallback: id of <0xXX> (or the 1-byte text), -1 if none */
+
+    /* BPE pre-tokenizer: regexes applied in order, each splitting the pieces the previous left. */
+    pcre2_code *re[SD_VOCAB_MAX_REGEX];
+    int n_re;
+};
+
+/* Lenient UTF-8 decoding exactly as llama.cpp's unicode_cpt_from_utf8: the lead byte's high bits give
+ * the length, continuation bytes must be 10xxxxxx, overlong forms and surrogates are accepted. Returns
+ * the code point and sets *n to the bytes used, or returns -1 (with *n = 1) for an invalid sequence. */
+SD_INTERNAL int32_t sd_tok_utf8_decode_lenient(const uint8_t *s, size_t len, size_t *n);
+/* Encodes cp (< 0x110000) as UTF-8 into out[4]; returns the byte count. */
+SD_INTERNAL size_t sd_tok_utf8_encode(uint32_t cp, char *out);
+/* llama.cpp's unicode_len_utf8: sequence length implied by a lead byte (1 for continuation bytes). */
+SD_INTERNAL size_t sd_tok_utf8_len_from_lead(uint8_t c);
+
+/* GPT-2 byte <-> unicode mapping (bytes that are printable map to themselves, the rest to U+0100+). */
+SD_INTERNAL uint32_t sd_tok_gpt2_byte_to_cp(uint8_t b);
+/* The byte a code point stands for, or -1 when it is not in the mapping. */
+SD_INTERNAL int sd_tok_gpt2_cp_to_byte(uint32_t cp);
+
+/* The tokenizers proper: append ids for one raw-text fragment (no special tokens inside). */
+SD_INTERNAL int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text, size_t len, bool add_prefix,
+                                             idbuf *out);
+SD_INTERNAL int sd_tok_bpe_tokenize_fragment(const sd_vocab *v, const char *text, size_t len, idbuf *out);
+
+/* The pre-tokenizer alone (for tests): byte lengths of the words text splits into (text re-encoded as
+ * llama.cpp decodes it, so the lengths add up to len for valid UTF-8). *word_lens is malloc'd. */
+SD_INTERNAL int sd_tok_bpe_pretokenize(const sd_vocab *v, const char *text, size_t len, size_t **word_lens,
+                                       size_t *n_words);
+
+/* Compiles the pre-tokenizer regexes for v->pre into v->re. */
+SD_INTERNAL int sd_tok_bpe_compile_regexes(sd_vocab *v, char *err, size_t err_len);
+
+#endif
