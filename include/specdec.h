@@ -1,4 +1,170 @@
-/* specdec public API: see the README. Filled in by the core inference work. */
+/* specdec: a speculative-decoding LLM runtime for CPUs.
+ *
+ * This header is the whole public API and its manual. Conventions:
+ * - Handles are opaque; each has a create/load function and an explicit free function.
+ * - Parameter structs come from *_default_params() and are then adjusted field by field.
+ * - Every function that can fail returns an int status: SD_OK (0) or a negative SD_ERR_* code, and writes
+ *   a one-line message into the caller's err buffer (err may be NULL). sd_status_name() names a code.
+ * - The library keeps no global state, never prints and never exits: two engines may run on two threads.
+ */
 #ifndef SPECDEC_H
 #define SPECDEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPECDEC_VERSION_MAJOR 0
+#define SPECDEC_VERSION_MINOR 1
+#define SPECDEC_VERSION_PATCH 0
+#define SPECDEC_VERSION_STRING "0.1.0"
+
+/* ---- Status codes ------------------------------------------------------------------------------- */
+enum {
+    SD_OK = 0,
+    SD_ERR_INVALID_ARGUMENT = -1, /* a parameter out of range */
+    SD_ERR_IO = -2,               /* a file could not be opened, read or mapped */
+    SD_ERR_FORMAT = -3,           /* a model file is corrupt, truncated or hostile */
+    SD_ERR_UNSUPPORTED = -4,      /* a valid file this build cannot run (architecture, weight type) */
+    SD_ERR_NO_MEMORY = -5,        /* an allocation failed or would be too large */
+    SD_ERR_CONTEXT_FULL = -6,     /* the prompt does not fit the context */
+    SD_ERR_MISMATCH = -7,         /* two models that must agree do not (draft vs target vocabulary) */
+    SD_ERR_INTERNAL = -8,         /* a bug: please report it */
+};
+
+/* "ok", "invalid argument", ... for a status code. */
+const char *sd_status_name(int status);
+
+/* ---- Models ------------------------------------------------------------------------------------- */
+typedef struct sd_model sd_model;
+
+/* Loads a GGUF model (architectures llama, qwen2, qwen3; weights F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
+ * The file is memory-mapped and validated before use. */
+int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
+void sd_model_free(sd_model *model);
+
+typedef struct sd_model_info {
+    const char *arch;        /* "llama", "qwen2", "qwen3" */
+    const char *name;        /* general.name, or "" */
+    const char *tokenizer;   /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const char *pre_tokenizer;
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    float rope_freq_base;
+    bool tied_output;
+    uint64_t n_params;       /* elements of all weight tensors */
+    uint64_t weight_bytes;   /* bytes of all weight tensors */
+    uint64_t file_bytes;
+    uint32_t gguf_version;
+    int32_t bos;             /* -1 if none */
+    int32_t eos;             /* -1 if none */
+} sd_model_info;
+
+void sd_model_get_info(const sd_model *model, sd_model_info *out);
+
+/* Counts of tensors per weight type name, for reports: calls fn(type_name, n_tensors, bytes, user) once
+ * per type present. */
+void sd_model_foreach_weight_type(const sd_model *model,
+                                  void (*fn)(const char *type_name, int n_tensors, uint64_t bytes, void *user),
+                                  void *user);
+
+/* ---- Tokenizer ---------------------------------------------------------------------------------- */
+
+/* Tokenizes text[0..len). add_special adds BOS (and EOS) as the model asks; parse_special maps control
+ * token texts such as "<s>" in the input to their ids. Writes at most max_tokens ids and returns the total
+ * number the text needs (call again with a bigger buffer if larger), or a negative status. */
+int sd_model_tokenize(const sd_model *model, const char *text, size_t len, bool add_special, bool parse_special,
+                      int32_t *tokens, int max_tokens, char *err, size_t err_len);
+
+/* The bytes of one token (may be part of a multi-byte UTF-8 character). Control tokens give nothing
+ * unless special. Returns the full length (may exceed buf_len), or a negative status. */
+int sd_model_token_to_piece(const sd_model *model, int32_t token, bool special, char *buf, size_t buf_len);
+
+/* The text of n tokens. Returns the full length in bytes (may exceed buf_len), or a negative status. */
+int sd_model_detokenize(const sd_model *model, const int32_t *tokens, int n, bool special, char *buf,
+                        size_t buf_len);
+
+/* True if token ends generation (EOS, EOT, ...). */
+bool sd_model_is_eog(const sd_model *model, int32_t token);
+
+/* ---- Sampling ----------------------------------------------------------------------------------- */
+typedef struct sd_sampling_params {
+    float temp;            /* <= 0: greedy (argmax) */
+    int32_t top_k;         /* <= 0: off */
+    float top_p;           /* >= 1: off */
+    float min_p;           /* <= 0: off */
+    float repeat_penalty;  /* 1: off */
+    int32_t repeat_last_n; /* tokens of history the penalty looks at; -1: all */
+    uint64_t seed;         /* the random stream is reproducible for a seed */
+} sd_sampling_params;
+
+/* llama.cpp's defaults: temp 0.8, top_k 40, top_p 0.95, min_p 0.05, no repetition penalty, seed 42. */
+sd_sampling_params sd_sampling_default_params(void);
+
+/* ---- Engines ------------------------------------------------------------------------------------ */
+typedef struct sd_engine sd_engine;
+
+typedef struct sd_engine_params {
+    int32_t n_ctx;      /* context length in tokens; 0: the model's trained context, at most 4096 */
+    int32_t n_batch;    /* prompt tokens per forward pass; 0: 64 */
+    int32_t n_threads;  /* worker threads; 0: one per online CPU */
+    sd_sampling_params sampling;
+} sd_engine_params;
+
+sd_engine_params sd_engine_default_params(void);
+
+/* Creates an engine that generates with `target`. The model must outlive the engine. Memory for the
+ * KV cache is allocated here; a context that does not fit is refused with the bytes it needs. */
+int sd_engine_create(sd_model *target, const sd_engine_params *params, sd_engine **out, char *err,
+                     size_t err_len);
+void sd_engine_free(sd_engine *engine);
+
+/* Called for each generated token with the text that became complete (multi-byte UTF-8 characters are
+ * held back until whole, so text may be empty). Return false to stop generation. */
+typedef bool (*sd_token_callback)(void *user, int32_t token, const char *text, size_t text_len);
+
+typedef enum sd_stop_reason {
+    SD_STOP_LENGTH = 0,       /* n_predict tokens generated */
+    SD_STOP_EOG = 1,          /* the model produced an end-of-generation token (not reported as text) */
+    SD_STOP_CALLBACK = 2,     /* the callback returned false */
+    SD_STOP_CONTEXT_FULL = 3, /* the context filled up */
+} sd_stop_reason;
+
+typedef struct sd_stats {
+    int32_t n_prompt;        /* prompt tokens processed */
+    int32_t n_gen;           /* tokens generated (including an end-of-generation token) */
+    double t_prompt_s;       /* seconds of prompt processing */
+    double t_gen_s;          /* seconds of generation */
+    double t_sample_s;       /* seconds of it spent sampling */
+    sd_stop_reason stop;
+} sd_stats;
+
+/* Generates up to n_predict tokens after the prompt (token ids, usually from sd_model_tokenize with
+ * add_special). Each call starts from an empty cache, so an engine can be reused for many prompts.
+ * tokens_out (may be NULL) receives up to max_out generated ids. Fails with SD_ERR_CONTEXT_FULL when the
+ * prompt does not leave room for one generated token. */
+int sd_engine_generate(sd_engine *engine, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                       sd_token_callback callback, void *user, int32_t *tokens_out, int32_t max_out,
+                       sd_stats *stats, char *err, size_t err_len);
+
+/* Logits [n_vocab] for the next token after the last generate or eval call (test and tool use). */
+const float *sd_engine_last_logits(const sd_engine *engine);
+
+/* Runs the prompt through a fresh cache and leaves its last logits for sd_engine_last_logits. */
+int sd_engine_eval(sd_engine *engine, const int32_t *prompt, int32_t n_prompt, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

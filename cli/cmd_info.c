@@ -1,0 +1,54 @@
+/* specdec info: describe a model file. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "commands.h"
+
+static void print_type(const char *type_name, int n_tensors, uint64_t bytes, void *user) {
+    (void)user;
+    printf("  %-8s %4d tensors  %10.2f MiB\n", type_name, n_tensors, (double)bytes / (1024.0 * 1024.0));
+}
+
+int cmd_info(int argc, char **argv) {
+    cli_args a = {argc, argv, 0, "info"};
+    const char *path = NULL;
+    for (a.i = 1; a.i < argc; a.i++) {
+        if (cli_flag_is(&a, "-h", "--help")) {
+            printf("usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
+                   "parameters, weight types, vocabulary, file size.\n");
+            return 0;
+        } else if (cli_flag_is(&a, "-m", "--model")) {
+            if (!cli_take_str(&a, &path)) return 2;
+        } else {
+            cli_unknown_flag(&a);
+            return 2;
+        }
+    }
+    if (!path && !(path = cli_bundled_model("codepair-target-q4_0.gguf"))) {
+        fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
+        return 1;
+    }
+    sd_model *m = cli_load_model(path);
+    if (!m) return 1;
+    sd_model_info in;
+    sd_model_get_info(m, &in);
+    printf("file:          %s\n", path);
+    printf("file size:     %.2f MiB (GGUF v%u)\n", (double)in.file_bytes / (1024.0 * 1024.0), in.gguf_version);
+    printf("architecture:  %s\n", in.arch);
+    if (in.name[0]) printf("name:          %s\n", in.name);
+    printf("parameters:    %" PRIu64 " (%.2f M), %.2f MiB of weights\n", in.n_params, (double)in.n_params / 1e6,
+           (double)in.weight_bytes / (1024.0 * 1024.0));
+    printf("layers:        %d\n", in.n_layer);
+    printf("width:         %d (feed-forward %d)\n", in.n_embd, in.n_ff);
+    printf("heads:         %d query, %d key/value, head dim %d\n", in.n_head, in.n_head_kv, in.head_dim);
+    printf("context:       %d tokens (trained)\n", in.n_ctx_train);
+    printf("rope base:     %g\n", (double)in.rope_freq_base);
+    printf("output:        %s\n", in.tied_output ? "tied to the token embedding" : "own matrix");
+    printf("vocabulary:    %d tokens, tokenizer %s (pre-tokenizer %s), BOS %d, EOS %d\n", in.n_vocab, in.tokenizer,
+           in.pre_tokenizer, in.bos, in.eos);
+    printf("weight types:\n");
+    sd_model_foreach_weight_type(m, print_type, NULL);
+    sd_model_free(m);
+    return 0;
+}

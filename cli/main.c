@@ -1,0 +1,44 @@
+/* specdec: command-line entry point; dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "commands.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "specdec %s - speculative decoding for LLMs on CPUs\n"
+            "\n"
+            "usage: specdec COMMAND [flags]   (specdec COMMAND --help for its flags)\n"
+            "\n"
+            "commands:\n"
+            "  generate     generate text from a prompt (default: the bundled model)\n"
+            "  tokenize     print the tokens of a text\n"
+            "  info         describe a GGUF model file\n"
+            "  bench-gemm   benchmark the quantized matrix products against memory bandwidth\n"
+            "  help         this text\n"
+            "  version      print the version\n",
+            SPECDEC_VERSION_STRING);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: specdec COMMAND [flags] (see specdec --help)\n");
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench-gemm") == 0) return sd_bench_gemm_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("specdec %s\n", SPECDEC_VERSION_STRING);
+        return 0;
+    }
+    fprintf(stderr, "specdec: unknown command '%s' (see specdec --help)\n", cmd);
+    return 2;
+}

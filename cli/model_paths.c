@@ -1,0 +1,27 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "commands.h"
+
+const char *cli_bundled_model(const char *file) {
+    static char path[4096];
+    const char *dirs[] = {getenv("SPECDEC_MODELS_DIR"), SD_SOURCE_MODELS_DIR, SD_INSTALLED_MODELS_DIR};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (!dirs[i] || !dirs[i][0]) continue;
+        snprintf(path, sizeof path, "%s/%s", dirs[i], file);
+        if (access(path, R_OK) == 0) return path;
+    }
+    return NULL;
+}
+
+sd_model *cli_load_model(const char *path) {
+    char err[512];
+    sd_model *m = NULL;
+    int rc = sd_model_load(path, &m, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "specdec: %s: %s\n", path, err);
+        return NULL;
+    }
+    return m;
+}

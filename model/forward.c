@@ -1,0 +1,349 @@
+/* The Llama-family forward pass: embeddings, n_layer blocks of (RMSNorm, attention with RoPE and GQA,
+ * RMSNorm, SwiGLU feed-forward) with residuals, final norm and the output projection. */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/sd_common.h"
+
+/* Rows of logits a state keeps (speculative verification needs k + 1 rows; prefill needs one). */
+#define MAX_LOGIT_ROWS 64
+
+struct sd_forward {
+    const sd_model *m;
+    sd_pool *pool;
+    int32_t n_ctx, max_batch, logit_rows, n_past;
+    int32_t last_n;        /* rows of the last run, for sd_forward_logits */
+    bool last_all_logits;
+    int n_workers;
+    /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them) but kept as fp32 so that
+     * attention needs no conversion: [n_layer][n_ctx][n_head_kv * head_dim] */
+    float *k_cache, *v_cache;
+    /* per-batch buffers, [max_batch][width] */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up;
+    float *rope_cos, *rope_sin; /* [max_batch][n_rot / 2] */
+    float *scores;              /* [n_workers][n_ctx] attention weights */
+    float *logits;              /* [logit_rows][n_vocab] */
+    void *gemm_scratch;
+    size_t gemm_scratch_bytes;
+};
+
+static size_t kv_dim(const sd_hparams *hp) {
+    return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+}
+
+static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
+    size_t best = sd_gemm_scratch_bytes(&m->output, SD_MIN(n, MAX_LOGIT_ROWS), n_workers);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const sd_layer *ly = &m->layers[il];
+        const sd_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < SD_ARRAY_LEN(ws); i++) best = SD_MAX(best, sd_gemm_scratch_bytes(ws[i], n, n_workers));
+    }
+    return best;
+}
+
+uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers) {
+    const sd_hparams *hp = &m->hp;
+    uint64_t dq = (uint64_t)hp->n_head * (uint64_t)hp->head_dim, dkv = kv_dim(hp);
+    uint64_t kv = 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * dkv;
+    uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv + 2ull * (uint64_t)hp->n_ff +
+                                            (uint64_t)hp->n_rot);
+    uint64_t rest = (uint64_t)n_workers * (uint64_t)n_ctx +
+                    (uint64_t)SD_MIN(max_batch, MAX_LOGIT_ROWS) * (uint64_t)hp->n_vocab;
+    return (kv + batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers);
+}
+
+static void *alloc_floats(size_t n, bool *failed) {
+    void *p = NULL;
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+        *failed = true;
+        return NULL;
+    }
+    return p;
+}
+
+int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_pool *pool, sd_forward **out,
+                      char *err, size_t err_len) {
+    *out = NULL;
+    const sd_hparams *hp = &m->hp;
+    if (n_ctx < 1 || max_batch < 1)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "context (%d) and batch (%d) must be positive",
+                        n_ctx, max_batch);
+    int n_workers = pool ? sd_pool_n_workers(pool) : 1;
+    uint64_t need = sd_forward_bytes_needed(m, n_ctx, max_batch, n_workers);
+    /* Refuse up front what physical memory cannot hold, rather than failing later or swapping. */
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0 && need > (uint64_t)pages * (uint64_t)page_size)
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY,
+                        "a context of %d tokens needs %.1f MiB (KV cache and buffers), more than this machine's "
+                        "%.1f MiB of memory",
+                        n_ctx, (double)need / (1024.0 * 1024.0),
+                        (double)pages * (double)page_size / (1024.0 * 1024.0));
+    sd_forward *f = calloc(1, sizeof *f);
+    if (!f) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    f->m = m;
+    f->pool = pool;
+    f->n_ctx = n_ctx;
+    f->max_batch = max_batch;
+    f->logit_rows = SD_MIN(max_batch, MAX_LOGIT_ROWS);
+    f->n_workers = n_workers;
+    size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)max_batch;
+    bool failed = need > (uint64_t)SIZE_MAX / 2;
+    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * dkv;
+    if (!failed) {
+        f->k_cache = alloc_floats(cache, &failed);
+        f->v_cache = alloc_floats(cache, &failed);
+        f->x = alloc_floats(mb * (size_t)hp->n_embd, &failed);
+        f->xn = alloc_floats(mb * (size_t)hp->n_embd, &failed);
+        f->q = alloc_floats(mb * dq, &failed);
+        f->att = alloc_floats(mb * dq, &failed);
+        f->k = alloc_floats(mb * dkv, &failed);
+        f->v = alloc_floats(mb * dkv, &failed);
+        f->gate = alloc_floats(mb * (size_t)hp->n_ff, &failed);
+        f->up = alloc_floats(mb * (size_t)hp->n_ff, &failed);
+        f->rope_cos = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
+        f->rope_sin = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
+        f->scores = alloc_floats((size_t)n_workers * (size_t)n_ctx, &failed);
+        f->logits = alloc_floats((size_t)f->logit_rows * (size_t)hp->n_vocab, &failed);
+        f->gemm_scratch_bytes = max_gemm_scratch(m, max_batch, n_workers);
+        if (!failed && posix_memalign(&f->gemm_scratch, 64, f->gemm_scratch_bytes ? f->gemm_scratch_bytes : 64))
+            failed = true;
+    }
+    if (failed) {
+        sd_forward_free(f);
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY,
+                        "cannot allocate %.1f MiB for a context of %d tokens (KV cache and buffers)",
+                        (double)need / (1024.0 * 1024.0), n_ctx);
+    }
+    *out = f;
+    return SD_STATUS_OK;
+}
+
+void sd_forward_free(sd_forward *f) {
+    if (!f) return;
+    float *bufs[] = {f->k_cache, f->v_cache, f->x,        f->xn,       f->q,      f->att,   f->k,
+                     f->v,       f->gate,    f->up,       f->rope_cos, f->rope_sin, f->scores, f->logits};
+    for (size_t i = 0; i < SD_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(f->gemm_scratch);
+    free(f);
+}
+
+int32_t sd_forward_n_past(const sd_forward *f) {
+    return f->n_past;
+}
+int32_t sd_forward_n_ctx(const sd_forward *f) {
+    return f->n_ctx;
+}
+int32_t sd_forward_max_batch(const sd_forward *f) {
+    return f->max_batch;
+}
+
+void sd_forward_truncate(sd_forward *f, int32_t n_keep) {
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < f->n_past) f->n_past = n_keep;
+}
+
+const float *sd_forward_logits(const sd_forward *f, int32_t row) {
+    int32_t kept = f->last_all_logits ? f->last_n : 1;
+    if (row < 0) row = kept - 1;
+    if (row < 0 || row >= kept) return NULL;
+    return f->logits + (size_t)row * (size_t)f->m->hp.n_vocab;
+}
+
+/* y = x / sqrt(mean(x^2) + eps) * w, sum in double as the reference does. */
+static void rms_norm(const float *x, const float *w, float *y, int n, float eps) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+    float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+/* cos/sin of each rotated pair's angle at position pos: theta_i = pos * scale * base^(-2i/n_rot) / factor_i */
+static void rope_angles(const sd_hparams *hp, const float *freq_factors, int32_t pos, float *cosv, float *sinv) {
+    int half = hp->n_rot / 2;
+    float theta_step = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < half; i++) {
+        float t = hp->rope_freq_scale * theta;
+        if (freq_factors) t /= freq_factors[i];
+        cosv[i] = cosf(t);
+        sinv[i] = sinf(t);
+        theta *= theta_step;
+    }
+}
+
+/* Rotates the first n_rot dimensions of one head in place. */
+static void rope_apply(const sd_hparams *hp, float *v, const float *cosv, const float *sinv) {
+    int half = hp->n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        int a = hp->rope_style == SD_ROPE_ADJACENT ? 2 * i : i;
+        int b = hp->rope_style == SD_ROPE_ADJACENT ? 2 * i + 1 : i + half;
+        float x0 = v[a], x1 = v[b];
+        v[a] = x0 * cosv[i] - x1 * sinv[i];
+        v[b] = x0 * sinv[i] + x1 * cosv[i];
+    }
+}
+
+static inline float round_to_fp16(float x) {
+    return sd_fp16_to_fp32(sd_fp32_to_fp16(x));
+}
+
+typedef struct attention_job {
+    sd_forward *f;
+    int layer;
+    int32_t n;    /* rows in the batch */
+    int32_t pos0; /* position of row 0 */
+} attention_job;
+
+/* One (row, head) pair: softmax(q k^T / sqrt(d)) v over positions 0..pos, causal by construction. */
+static void attend_one(sd_forward *f, int layer, int32_t row, int32_t pos, int head, float *scores) {
+    const sd_hparams *hp = &f->m->hp;
+    size_t hd = (size_t)hp->head_dim, dkv = kv_dim(hp), dq = (size_t)hp->n_head * hd;
+    int kvh = head / (hp->n_head / hp->n_head_kv);
+    const float *q = f->q + (size_t)row * dq + (size_t)head * hd;
+    const float *kc = f->k_cache + (size_t)layer * (size_t)f->n_ctx * dkv + (size_t)kvh * hd;
+    const float *vc = f->v_cache + (size_t)layer * (size_t)f->n_ctx * dkv + (size_t)kvh * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    float max = -INFINITY;
+    for (int32_t t = 0; t <= pos; t++) {
+        const float *kt = kc + (size_t)t * dkv;
+        float s = 0.0f;
+        for (size_t d = 0; d < hd; d++) s += q[d] * kt[d];
+        s *= scale;
+        scores[t] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0.0;
+    for (int32_t t = 0; t <= pos; t++) {
+        float e = expf(scores[t] - max);
+        scores[t] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    float *out = f->att + (size_t)row * dq + (size_t)head * hd;
+    memset(out, 0, hd * sizeof *out);
+    for (int32_t t = 0; t <= pos; t++) {
+        const float *vt = vc + (size_t)t * dkv;
+        float p = scores[t] * inv;
+        for (size_t d = 0; d < hd; d++) out[d] += p * vt[d];
+    }
+}
+
+static void attention_task(void *ctx, int worker, int n_workers) {
+    attention_job *job = ctx;
+    sd_forward *f = job->f;
+    int n_head = f->m->hp.n_head;
+    int64_t items = (int64_t)job->n * n_head;
+    float *scores = f->scores + (size_t)worker * (size_t)f->n_ctx;
+    for (int64_t it = worker; it < items; it += n_workers) {
+        int32_t row = (int32_t)(it / n_head);
+        attend_one(f, job->layer, row, job->pos0 + row, (int)(it % n_head), scores);
+    }
+}
+
+static void add_bias(float *y, const float *b, int32_t n, size_t width) {
+    if (!b) return;
+    for (int32_t i = 0; i < n; i++)
+        for (size_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
+}
+
+/* Per-head RMS norm (Qwen3's q/k norm), in place over [n * heads][head_dim]. */
+static void head_norm(float *y, const float *w, int32_t rows, int hd, float eps) {
+    if (!w) return;
+    for (int32_t r = 0; r < rows; r++) rms_norm(y + (size_t)r * (size_t)hd, w, y + (size_t)r * (size_t)hd, hd, eps);
+}
+
+static void gemm(sd_forward *f, const sd_weight *w, const float *x, int32_t n, float *y) {
+    sd_gemm(w, x, n, y, f->gemm_scratch, f->pool);
+}
+
+static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
+    const sd_hparams *hp = &f->m->hp;
+    const sd_layer *ly = &f->m->layers[il];
+    size_t d = (size_t)hp->n_embd, hd = (size_t)hp->head_dim, dq = (size_t)hp->n_head * hd, dkv = kv_dim(hp);
+    size_t ff = (size_t)hp->n_ff, half = (size_t)hp->n_rot / 2;
+
+    for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    gemm(f, &ly->wq, f->xn, n, f->q);
+    gemm(f, &ly->wk, f->xn, n, f->k);
+    gemm(f, &ly->wv, f->xn, n, f->v);
+    add_bias(f->q, ly->bq, n, dq);
+    add_bias(f->k, ly->bk, n, dkv);
+    add_bias(f->v, ly->bv, n, dkv);
+    head_norm(f->q, ly->q_norm, n * hp->n_head, (int)hd, hp->rms_eps);
+    head_norm(f->k, ly->k_norm, n * hp->n_head_kv, (int)hd, hp->rms_eps);
+
+    float *kc = f->k_cache + (size_t)il * (size_t)f->n_ctx * dkv;
+    float *vc = f->v_cache + (size_t)il * (size_t)f->n_ctx * dkv;
+    for (int32_t i = 0; i < n; i++) {
+        const float *c = f->rope_cos + (size_t)i * half, *s = f->rope_sin + (size_t)i * half;
+        for (int h = 0; h < hp->n_head; h++) rope_apply(hp, f->q + (size_t)i * dq + (size_t)h * hd, c, s);
+        for (int h = 0; h < hp->n_head_kv; h++) rope_apply(hp, f->k + (size_t)i * dkv + (size_t)h * hd, c, s);
+        float *kd = kc + (size_t)(pos0 + i) * dkv, *vd = vc + (size_t)(pos0 + i) * dkv;
+        for (size_t j = 0; j < dkv; j++) {
+            kd[j] = round_to_fp16(f->k[(size_t)i * dkv + j]);
+            vd[j] = round_to_fp16(f->v[(size_t)i * dkv + j]);
+        }
+    }
+    attention_job job = {f, il, n, pos0};
+    sd_pool_run(f->pool, attention_task, &job);
+    gemm(f, &ly->wo, f->att, n, f->xn);
+    for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
+
+    for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    gemm(f, &ly->w_gate, f->xn, n, f->gate);
+    gemm(f, &ly->w_up, f->xn, n, f->up);
+    for (size_t j = 0; j < (size_t)n * ff; j++) {
+        float g = f->gate[j];
+        f->gate[j] = g / (1.0f + expf(-g)) * f->up[j];
+    }
+    gemm(f, &ly->w_down, f->gate, n, f->xn);
+    for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
+}
+
+/* One chunk of at most max_batch tokens. */
+static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits) {
+    const sd_model *m = f->m;
+    const sd_hparams *hp = &m->hp;
+    size_t d = (size_t)hp->n_embd, half = (size_t)hp->n_rot / 2;
+    int32_t pos0 = f->n_past;
+    for (int32_t i = 0; i < n; i++) {
+        const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
+        sd_dequantize_row(m->tok_embd.type, row, f->x + (size_t)i * d, (int64_t)d);
+        rope_angles(hp, m->rope_freq_factors, pos0 + i, f->rope_cos + (size_t)i * half, f->rope_sin + (size_t)i * half);
+    }
+    for (int il = 0; il < hp->n_layer; il++) layer_forward(f, il, n, pos0);
+
+    int32_t first = all_logits ? 0 : n - 1, rows = n - first;
+    for (int32_t i = 0; i < rows; i++)
+        rms_norm(f->x + (size_t)(first + i) * d, m->output_norm, f->xn + (size_t)i * d, (int)d, hp->rms_eps);
+    gemm(f, &m->output, f->xn, rows, f->logits);
+    f->n_past += n;
+    f->last_n = n;
+    f->last_all_logits = all_logits;
+}
+
+int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err, size_t err_len) {
+    const sd_hparams *hp = &f->m->hp;
+    if (n < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no tokens to run");
+    if (all_logits && n > f->logit_rows)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "%d rows of logits requested, at most %d", n,
+                        f->logit_rows);
+    if (n > f->n_ctx - f->n_past)
+        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL,
+                        "context full: %d tokens do not fit after %d of %d positions", n, f->n_past, f->n_ctx);
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "token id %d out of range [0, %d)", tokens[i],
+                            hp->n_vocab);
+    for (int32_t done = 0; done < n;) {
+        int32_t chunk = SD_MIN(n - done, f->max_batch);
+        run_chunk(f, tokens + done, chunk, all_logits);
+        done += chunk;
+    }
+    return SD_STATUS_OK;
+}

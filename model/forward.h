@@ -1,0 +1,44 @@
+/* The transformer forward pass over a KV cache: one token (decode) or n tokens in one batched pass
+ * (prefill, speculative verification). Row i of a batched pass is bit-identical to running the same tokens
+ * one at a time: every per-row operation (GEMM rows, norms, RoPE, attention over positions 0..i) does the
+ * same arithmetic in the same order whatever n is. */
+#ifndef SD_FORWARD_H
+#define SD_FORWARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemm/threadpool.h"
+#include "model.h"
+
+typedef struct sd_forward sd_forward;
+
+/* State for one sequence: a KV cache of n_ctx positions and buffers for batches of up to max_batch
+ * tokens. The pool (may be NULL) runs the matrix products and attention; it must outlive the state.
+ * Refuses up front, with the byte count, a context whose cache cannot be allocated. */
+int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_pool *pool, sd_forward **out,
+                      char *err, size_t err_len);
+void sd_forward_free(sd_forward *f);
+
+/* Runs tokens[0..n) at positions n_past .. n_past + n - 1 and appends them to the cache. n may exceed
+ * max_batch (processed in chunks). With all_logits (n <= max_batch), logits of every row are kept;
+ * otherwise only the last row's. Fails with SD_STATUS_CONTEXT_FULL when the tokens do not fit, and
+ * SD_STATUS_INVALID_ARGUMENT for a token id out of range. */
+int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err, size_t err_len);
+
+/* Logits [n_vocab] of row `row` of the last run (row -1: its last row). */
+const float *sd_forward_logits(const sd_forward *f, int32_t row);
+
+/* Positions held in the cache. */
+int32_t sd_forward_n_past(const sd_forward *f);
+int32_t sd_forward_n_ctx(const sd_forward *f);
+int32_t sd_forward_max_batch(const sd_forward *f);
+
+/* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */
+void sd_forward_truncate(sd_forward *f, int32_t n_keep);
+
+/* Bytes a state with these sizes would allocate (KV cache and buffers). */
+uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers);
+
+#endif

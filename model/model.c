@@ -1,0 +1,337 @@
+/* Model loading: architecture and hyper-parameters from GGUF metadata, weights validated against them. */
+#include "model.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+
+typedef struct arch_desc {
+    const char *name; /* general.architecture value and key prefix */
+    sd_arch arch;
+    sd_rope_style rope_style;
+    bool qkv_bias;
+    bool qk_norm;
+} arch_desc;
+
+static const arch_desc known_archs[] = {
+    {"llama", SD_ARCH_LLAMA, SD_ROPE_ADJACENT, false, false},
+    {"qwen2", SD_ARCH_QWEN2, SD_ROPE_HALVES, true, false},
+    {"qwen3", SD_ARCH_QWEN3, SD_ROPE_HALVES, false, true},
+};
+
+const char *sd_arch_name(sd_arch a) {
+    for (size_t i = 0; i < SD_ARRAY_LEN(known_archs); i++)
+        if (known_archs[i].arch == a) return known_archs[i].name;
+    return "unknown";
+}
+
+/* Reads "<arch>.<suffix>" as a positive int32; `required` turns absence into an error. */
+static int get_arch_i32(const sd_gguf *g, const char *arch, const char *suffix, bool required,
+                        int32_t *out, char *err, size_t err_len) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = sd_gguf_get_i32(g, key, out, err, err_len);
+    if (rc < 0) return rc;
+    if (rc == 0) {
+        if (required) return sd_error(err, err_len, SD_STATUS_FORMAT, "missing required key '%s'", key);
+        return SD_STATUS_OK;
+    }
+    if (*out <= 0) return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' = %d must be positive", key, *out);
+    return SD_STATUS_OK;
+}
+
+static int get_arch_f32(const sd_gguf *g, const char *arch, const char *suffix, float *out, char *err,
+                        size_t err_len) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = sd_gguf_get_f32(g, key, out, err, err_len);
+    if (rc < 0) return rc;
+    if (rc == 1 && !isfinite(*out))
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' is not a finite number", key);
+    return SD_STATUS_OK;
+}
+
+static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, char *err, size_t err_len) {
+    const char *a = ad->name;
+    int rc;
+    memset(hp, 0, sizeof *hp);
+    hp->arch = ad->arch;
+    hp->rope_style = ad->rope_style;
+    if ((rc = get_arch_i32(g, a, "context_length", true, &hp->n_ctx_train, err, err_len)) < 0) return rc;
+    if ((rc = get_arch_i32(g, a, "embedding_length", true, &hp->n_embd, err, err_len)) < 0) return rc;
+    if ((rc = get_arch_i32(g, a, "block_count", true, &hp->n_layer, err, err_len)) < 0) return rc;
+    if ((rc = get_arch_i32(g, a, "feed_forward_length", true, &hp->n_ff, err, err_len)) < 0) return rc;
+    if ((rc = get_arch_i32(g, a, "attention.head_count", true, &hp->n_head, err, err_len)) < 0) return rc;
+    hp->n_head_kv = hp->n_head;
+    if ((rc = get_arch_i32(g, a, "attention.head_count_kv", false, &hp->n_head_kv, err, err_len)) < 0)
+        return rc;
+    /* The head width is embedding_length / head_count unless the file states it (Qwen3 does). */
+    hp->head_dim = 0;
+    if ((rc = get_arch_i32(g, a, "attention.key_length", false, &hp->head_dim, err, err_len)) < 0) return rc;
+    if (hp->head_dim == 0) {
+        if (hp->n_embd % hp->n_head != 0)
+            return sd_error(err, err_len, SD_STATUS_FORMAT,
+                            "embedding_length %d is not a multiple of head_count %d", hp->n_embd, hp->n_head);
+        hp->head_dim = hp->n_embd / hp->n_head;
+    }
+    int32_t value_len = hp->head_dim;
+    if ((rc = get_arch_i32(g, a, "attention.value_length", false, &value_len, err, err_len)) < 0) return rc;
+    if (value_len != hp->head_dim)
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "attention value_length %d != key_length %d",
+                        value_len, hp->head_dim);
+    if (hp->n_head_kv > hp->n_head || hp->n_head % hp->n_head_kv != 0)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "head_count %d is not a multiple of head_count_kv %d",
+                        hp->n_head, hp->n_head_kv);
+    if (hp->n_layer > 4096 || hp->n_embd > (1 << 20) || hp->n_ff > (1 << 22) || hp->head_dim > 4096)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "implausible dimensions (layers %d, width %d, ffn %d)",
+                        hp->n_layer, hp->n_embd, hp->n_ff);
+    hp->n_rot = hp->head_dim;
+    if ((rc = get_arch_i32(g, a, "rope.dimension_count", false, &hp->n_rot, err, err_len)) < 0) return rc;
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.dimension_count %d must be even and <= head dim %d",
+                        hp->n_rot, hp->head_dim);
+    hp->rope_freq_base = 10000.0f;
+    if ((rc = get_arch_f32(g, a, "rope.freq_base", &hp->rope_freq_base, err, err_len)) < 0) return rc;
+    hp->rms_eps = 1e-5f;
+    if ((rc = get_arch_f32(g, a, "attention.layer_norm_rms_epsilon", &hp->rms_eps, err, err_len)) < 0)
+        return rc;
+    if (hp->rope_freq_base <= 0.0f || hp->rms_eps < 0.0f)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.freq_base and rms epsilon must be positive");
+
+    /* Linear RoPE scaling (positions divided by the factor). Llama 3 style scaling arrives as the
+     * rope_freqs.weight tensor, read with the weights. */
+    hp->rope_freq_scale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    sd_gguf_str scaling;
+    rc = sd_gguf_get_str(g, key, &scaling, err, err_len);
+    if (rc < 0) return rc;
+    if (rc == 1 && !sd_gguf_str_eq(scaling, "none")) {
+        if (!sd_gguf_str_eq(scaling, "linear") && !sd_gguf_str_eq(scaling, "llama3"))
+            return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "unsupported rope scaling type '%.*s'",
+                            (int)SD_MIN(scaling.len, 32u), scaling.ptr);
+        if (sd_gguf_str_eq(scaling, "linear")) {
+            float factor = 1.0f;
+            if ((rc = get_arch_f32(g, a, "rope.scaling.factor", &factor, err, err_len)) < 0) return rc;
+            if (factor <= 0.0f)
+                return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.scaling.factor must be positive");
+            hp->rope_freq_scale = 1.0f / factor;
+        }
+    }
+    return SD_STATUS_OK;
+}
+
+typedef struct loader {
+    sd_model *m;
+    char *err;
+    size_t err_len;
+} loader;
+
+static const char *type_name(uint32_t t) {
+    const sd_type_traits *tr = sd_type_traits_of(t);
+    return tr ? tr->name : "unknown";
+}
+
+/* Finds a tensor and checks its shape (ne0 fastest), n_dims entries of want[]. */
+static int find_tensor(loader *L, const char *name, int n_dims, const int64_t *want, bool required,
+                       const sd_gguf_tensor **out) {
+    *out = NULL;
+    const sd_gguf_tensor *t = sd_gguf_find_tensor(L->m->gguf, name);
+    if (!t) {
+        if (!required) return SD_STATUS_OK;
+        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "missing tensor '%s'", name);
+    }
+    bool ok = true;
+    for (int d = 0; d < 4; d++) {
+        int64_t expect = d < n_dims ? want[d] : 1;
+        if (t->ne[d] != expect) ok = false;
+    }
+    if (!ok) {
+        char want_s[96], got_s[96];
+        int w = 0, gl = 0;
+        for (int d = 0; d < n_dims; d++)
+            w += snprintf(want_s + w, sizeof want_s - (size_t)w, "%s%" PRId64, d ? ", " : "", want[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            gl += snprintf(got_s + gl, sizeof got_s - (size_t)gl, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' has shape [%s], expected [%s]", name,
+                        got_s, want_s);
+    }
+    L->m->n_params += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    L->m->weight_bytes += t->n_bytes;
+    *out = t;
+    return SD_STATUS_OK;
+}
+
+/* A matrix [rows][cols] (GGUF ne = {cols, rows}). */
+static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, sd_weight *w) {
+    const sd_gguf_tensor *t;
+    int64_t want[2] = {cols, rows};
+    int rc = find_tensor(L, name, 2, want, true, &t);
+    if (rc < 0) return rc;
+    const sd_type_traits *tr = sd_type_traits_of(t->type);
+    if (!tr || !tr->supported)
+        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED, "tensor '%s' has unsupported weight type %s",
+                        name, type_name(t->type));
+    char msg[256];
+    rc = sd_weight_init(w, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
+    if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
+    return SD_STATUS_OK;
+}
+
+/* A vector [n] converted to an owned fp32 copy; *out stays NULL when absent and not required. */
+static int load_vector(loader *L, const char *name, int64_t n, bool required, float **out) {
+    const sd_gguf_tensor *t;
+    *out = NULL;
+    int rc = find_tensor(L, name, 1, &n, required, &t);
+    if (rc < 0 || !t) return rc;
+    const sd_type_traits *tr = sd_type_traits_of(t->type);
+    if (!tr || !tr->supported || n % tr->block_size != 0)
+        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED, "tensor '%s' has unsupported type %s", name,
+                        type_name(t->type));
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for tensor '%s'", name);
+    sd_dequantize_row_ref((sd_type)t->type, t->data, v, n);
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            free(v);
+            return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' holds a non-finite value", name);
+        }
+    }
+    *out = v;
+    return SD_STATUS_OK;
+}
+
+static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
+    const sd_hparams *hp = &L->m->hp;
+    int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    char name[96];
+    int rc;
+#define LAYER_NAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+    if ((rc = load_vector(L, LAYER_NAME("attn_norm.weight"), d, true, &ly->attn_norm)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("attn_q.weight"), dq, d, &ly->wq)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("attn_k.weight"), dkv, d, &ly->wk)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("attn_v.weight"), dkv, d, &ly->wv)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("attn_output.weight"), d, dq, &ly->wo)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME("attn_q.bias"), dq, ad->qkv_bias, &ly->bq)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME("attn_k.bias"), dkv, ad->qkv_bias, &ly->bk)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME("attn_v.bias"), dkv, ad->qkv_bias, &ly->bv)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME("attn_q_norm.weight"), hp->head_dim, ad->qk_norm, &ly->q_norm)) < 0)
+        return rc;
+    if ((rc = load_vector(L, LAYER_NAME("attn_k_norm.weight"), hp->head_dim, ad->qk_norm, &ly->k_norm)) < 0)
+        return rc;
+    if ((rc = load_vector(L, LAYER_NAME("ffn_norm.weight"), d, true, &ly->ffn_norm)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_gate.weight"), hp->n_ff, d, &ly->w_gate)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_up.weight"), hp->n_ff, d, &ly->w_up)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_down.weight"), d, hp->n_ff, &ly->w_down)) < 0) return rc;
+#undef LAYER_NAME
+    return SD_STATUS_OK;
+}
+
+static int load_weights(loader *L, const arch_desc *ad) {
+    sd_model *m = L->m;
+    sd_hparams *hp = &m->hp;
+    int rc;
+    /* The embedding fixes the vocabulary size; the tokenizer must agree with it. */
+    const sd_gguf_tensor *emb = sd_gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!emb) return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "missing tensor 'token_embd.weight'");
+    if (emb->n_dims != 2 || emb->ne[0] != hp->n_embd)
+        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
+                        "tensor 'token_embd.weight' has width %" PRId64 ", expected embedding_length %d", emb->ne[0],
+                        hp->n_embd);
+    if (emb->ne[1] != sd_vocab_n_tokens(m->vocab))
+        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
+                        "vocabulary has %d tokens but 'token_embd.weight' has %" PRId64 " rows",
+                        sd_vocab_n_tokens(m->vocab), emb->ne[1]);
+    hp->n_vocab = (int32_t)emb->ne[1];
+    if ((rc = load_matrix(L, "token_embd.weight", hp->n_vocab, hp->n_embd, &m->tok_embd)) < 0) return rc;
+    if ((rc = load_vector(L, "output_norm.weight", hp->n_embd, true, &m->output_norm)) < 0) return rc;
+    if (sd_gguf_find_tensor(m->gguf, "output.weight")) {
+        if ((rc = load_matrix(L, "output.weight", hp->n_vocab, hp->n_embd, &m->output)) < 0) return rc;
+    } else {
+        hp->tied_output = true;
+        m->output = m->tok_embd;
+        m->output.packed = NULL; /* tok_embd owns any repacked copy */
+    }
+    if ((rc = load_vector(L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freq_factors)) < 0) return rc;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for layers");
+    for (int il = 0; il < hp->n_layer; il++)
+        if ((rc = load_layer(L, ad, il, &m->layers[il])) < 0) return rc;
+    return SD_STATUS_OK;
+}
+
+int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_len) {
+    *out = NULL;
+    sd_model *m = calloc(1, sizeof *m);
+    if (!m) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    m->path = strdup(path);
+    int rc = m->path ? sd_gguf_open(path, &m->gguf, err, err_len) : SD_STATUS_NO_MEMORY;
+    if (rc < 0) goto fail;
+
+    sd_gguf_str arch;
+    rc = sd_gguf_get_str(m->gguf, "general.architecture", &arch, err, err_len);
+    if (rc == 0) rc = sd_error(err, err_len, SD_STATUS_FORMAT, "missing key 'general.architecture'");
+    if (rc < 0) goto fail;
+    const arch_desc *ad = NULL;
+    for (size_t i = 0; i < SD_ARRAY_LEN(known_archs); i++)
+        if (sd_gguf_str_eq(arch, known_archs[i].name)) ad = &known_archs[i];
+    if (!ad) {
+        rc = sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
+                      "unsupported architecture '%.*s' (supported: llama, qwen2, qwen3)", (int)SD_MIN(arch.len, 64u),
+                      arch.ptr);
+        goto fail;
+    }
+    if ((rc = read_hparams(m->gguf, ad, &m->hp, err, err_len)) < 0) goto fail;
+    sd_gguf_str name = {"", 0};
+    if ((rc = sd_gguf_get_str(m->gguf, "general.name", &name, err, err_len)) < 0) goto fail;
+    m->name = strndup(name.ptr, (size_t)SD_MIN(name.len, 256u));
+    if (!m->name) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    if ((rc = sd_vocab_load(m->gguf, &m->vocab, err, err_len)) < 0) goto fail;
+    loader L = {m, err, err_len};
+    if ((rc = load_weights(&L, ad)) < 0) goto fail;
+    *out = m;
+    return SD_STATUS_OK;
+fail:
+    sd_model_free_internal(m);
+    return rc;
+}
+
+static void free_layer(sd_layer *ly) {
+    free(ly->attn_norm);
+    free(ly->ffn_norm);
+    free(ly->bq);
+    free(ly->bk);
+    free(ly->bv);
+    free(ly->q_norm);
+    free(ly->k_norm);
+    sd_weight_release(&ly->wq);
+    sd_weight_release(&ly->wk);
+    sd_weight_release(&ly->wv);
+    sd_weight_release(&ly->wo);
+    sd_weight_release(&ly->w_gate);
+    sd_weight_release(&ly->w_up);
+    sd_weight_release(&ly->w_down);
+}
+
+void sd_model_free_internal(sd_model *m) {
+    if (!m) return;
+    if (m->layers)
+        for (int il = 0; il < m->hp.n_layer; il++) free_layer(&m->layers[il]);
+    free(m->layers);
+    free(m->output_norm);
+    free(m->rope_freq_factors);
+    if (!m->hp.tied_output) sd_weight_release(&m->output);
+    sd_weight_release(&m->tok_embd);
+    sd_vocab_free(m->vocab);
+    sd_gguf_close(m->gguf);
+    free(m->path);
+    free(m->name);
+    free(m);
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds specdec and runs the whole test suite three ways: a release build, a build under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the AArch64 NEON kernels cross-compiled and run under
+# qemu-user. Prints "N passed, M failed" last; exits non-zero if anything failed.
+set -u
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+
+# Adds the results of a finished `meson test` run (from its JSON log) to the totals.
+count_meson_results() {
+    local log="$1/meson-logs/testlog.json"
+    if [ ! -f "$log" ]; then
+        failed=$((failed + 1))
+        return
+    fi
+    read -r p f < <(python3 - "$log" <<'PY'
+import json, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL"):
+        p += 1
+    elif r != "SKIP":
+        f += 1
+print(p, f)
+PY
+)
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+# run_build NAME MESON_ARGS...: configure, build and test one build directory.
+run_build() {
+    local dir="$1"
+    shift
+    echo "== $dir: meson setup $*"
+    if ! { meson setup "$dir" --wipe "$@" >/dev/null 2>&1 || meson setup "$dir" "$@"; } ||
+       ! ninja -C "$dir"; then
+        echo "== $dir: build failed"
+        failed=$((failed + 1))
+        return
+    fi
+    rm -f "$dir/meson-logs/testlog.json"
+    meson test -C "$dir" --print-errorlogs --num-processes 2
+    count_meson_results "$dir"
+}
+
+run_build build
+# Sanitizers: every test again, with leaks reported and any UB fatal.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Db_lundef=false
+
+if [ -x tests/run-neon-tests.sh ]; then
+    echo "== NEON kernels under qemu-aarch64"
+    out=$(bash tests/run-neon-tests.sh 2>&1)
+    echo "$out"
+    line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+    if [ -n "$line" ]; then
+        passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+        failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The command line as a user meets it: help, bad flags and bad files give one-line errors and the right
+# exit codes; generate/tokenize/info produce well-formed output. Usage: test_cli.sh PATH/TO/specdec
+set -u
+SPECDEC="$1"
+M="$SD_MODELS_DIR"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    fails=$((fails + 1))
+}
+
+# expect CODE PATTERN -- command...: exit code CODE and stderr (one line when CODE != 0) matching PATTERN
+expect() {
+    local code="$1" pattern="$2"
+    shift 3
+    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+    local got=$?
+    if [ "$got" != "$code" ]; then
+        fail "'$*' exited $got, expected $code; stderr: $(head -c 300 "$TMP/err")"
+        return
+    fi
+    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$TMP/err" "$TMP/out"; then
+        fail "'$*': output does not match /$pattern/: $(head -c 300 "$TMP/err")"
+    fi
+    if [ "$code" != 0 ] && [ "$(wc -l <"$TMP/err")" -ne 1 ]; then
+        fail "'$*': error is not one line: $(cat "$TMP/err")"
+    fi
+}
+
+expect 0 "usage: specdec generate" -- "$SPECDEC" generate --help
+expect 0 "usage: specdec tokenize" -- "$SPECDEC" tokenize --help
+expect 0 "usage: specdec info" -- "$SPECDEC" info --help
+expect 0 "commands:" -- "$SPECDEC" --help
+expect 2 "unknown command 'frobnicate'" -- "$SPECDEC" frobnicate
+expect 2 "usage" -- "$SPECDEC"
+expect 2 "unknown flag '--bogus'" -- "$SPECDEC" generate -p hi --bogus
+expect 2 "flag '-n' needs an integer" -- "$SPECDEC" generate -p hi -n lots
+expect 2 "flag '--temp' needs a number" -- "$SPECDEC" generate -p hi --temp -1
+expect 2 "flag '-m' needs a value" -- "$SPECDEC" generate -p hi -m
+expect 2 "exactly one of -p" -- "$SPECDEC" generate
+expect 1 "nonexistent.gguf: .*(No such file|cannot open)" -- "$SPECDEC" info -m "$TMP/nonexistent.gguf"
+expect 1 "is a directory|not a regular file" -- "$SPECDEC" info -m "$TMP"
+head -c 100000 "$M/codepair-target-q4_0.gguf" >"$TMP/truncated.gguf"
+expect 1 "truncated.gguf: .*(past end of file|truncated)" -- "$SPECDEC" generate -m "$TMP/truncated.gguf" -p hi
+printf 'hello, not a model at all' >"$TMP/text.gguf"
+expect 1 "text.gguf: .*magic" -- "$SPECDEC" info -m "$TMP/text.gguf"
+: >"$TMP/empty.gguf"
+expect 1 "empty.gguf: " -- "$SPECDEC" info -m "$TMP/empty.gguf"
+expect 1 "gpt-2.gguf: unsupported architecture 'gpt2'" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-gpt-2.gguf" -p hi
+expect 1 "llama-spm.gguf: missing (key|tensor)" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p hi
+expect 1 "nope.txt: " -- "$SPECDEC" generate -f "$TMP/nope.txt"
+
+# A prompt longer than the context is refused with the sizes.
+long=$(for i in $(seq 1 200); do printf 'int x%d = %d;\n' "$i" "$i"; done)
+expect 1 "does not fit the context of 64 tokens" -- "$SPECDEC" generate -c 64 -p "$long" -n 4
+
+expect 0 "architecture: +llama" -- "$SPECDEC" info -m "$M/codepair-target-q4_0.gguf"
+expect 0 "q4_0" -- "$SPECDEC" info -m "$M/codepair-target-q4_0.gguf"
+expect 0 "tied to the token embedding" -- "$SPECDEC" info -m "$M/codepair-draft-f32.gguf"
+
+# tokenize --ids matches the golden prompt ids of stories260K ("Once upon a time").
+expect 0 "" -- "$SPECDEC" tokenize -m "$M/stories260K.gguf" -p "Once upon a time" --ids
+[ "$(cat "$TMP/out")" = "[1, 403, 407, 261, 378]" ] || fail "tokenize --ids printed $(cat "$TMP/out")"
+expect 0 "" -- "$SPECDEC" tokenize -m "$M/stories260K.gguf" -p "Once upon a time" --ids --no-bos
+[ "$(cat "$TMP/out")" = "[403, 407, 261, 378]" ] || fail "tokenize --no-bos printed $(cat "$TMP/out")"
+
+# generate --json: one JSON object with the documented fields; greedy is deterministic.
+expect 0 "" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 16 --temp 0 --json -t 1
+python3 - "$TMP/out" <<'PY' || fail "generate --json output is wrong: $(cat "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+for k in ("text", "tokens", "n_prompt", "n_gen", "prompt_tps", "tps", "mode"):
+    assert k in o, k
+assert o["mode"] == "plain" and o["n_prompt"] == 5 and o["n_gen"] == 16 and len(o["tokens"]) == 16
+assert o["tokens"][:4] == [432, 383, 286, 261], o["tokens"]
+assert isinstance(o["text"], str) and len(o["text"]) > 0
+PY
+cp "$TMP/out" "$TMP/first.json"
+expect 0 "" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 16 --temp 0.9 --seed 7 --json
+cp "$TMP/out" "$TMP/s1.json"
+expect 0 "" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 16 --temp 0.9 --seed 7 --json
+python3 - "$TMP/s1.json" "$TMP/out" <<'PY' || fail "the same seed gave different tokens"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["tokens"] == b["tokens"]
+PY
+
+# Streaming text mode with the bundled default model, and timings on stderr.
+expect 0 "generated 8 tokens" -- "$SPECDEC" generate -p "static int" -n 8 --temp 0
+[ -s "$TMP/out" ] || fail "generate printed no text"
+# -n 0 generates nothing; an empty prompt is just BOS.
+expect 0 "generated 0 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once" -n 0
+expect 0 "generated 4 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "" -n 4 --temp 0
+# Prompt bytes that are not UTF-8 are tokenized (byte fallback), not rejected or crashed on.
+printf 'int \xff\xfe x;\n' >"$TMP/bad-utf8.c"
+expect 0 "generated 4 tokens" -- "$SPECDEC" generate -f "$TMP/bad-utf8.c" -n 4 --temp 0
+
+if [ "$fails" -ne 0 ]; then
+    echo "test_cli: $fails check(s) failed"
+    exit 1
+fi
+echo "test_cli: all checks passed"
