@@ -264,6 +264,7 @@ static void read_caches(const char *root, cpu_info *c, sd_cpuset *scratch) {
 static void read_cpu(const char *root, cpu_info *c, sd_cpuset *scratch) {
     const int cpu = c->cpu;
     c->capacity = read_number(root, 0, "devices/system/cpu/cpu%d/cpu_capacity", cpu);
+    if (c->capacity > 1024) c->capacity = 0; /* the kernel scales capacity to 1..1024: garbage */
     c->max_freq_khz = read_number(root, 0, "devices/system/cpu/cpu%d/cpufreq/cpuinfo_max_freq", cpu);
     c->package =
         (int)read_number(root, UNKNOWN, "devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
@@ -449,7 +450,9 @@ static int build_clusters(sd_topology *t, int n_classes) {
     for (int i = 0; i < t->n_cpus; i++) {
         int node = t->cpus[i].node;
         if (node >= SD_CPUSET_MAX) node = t->cpus[i].node = UNKNOWN;
-        if (!used[t->cpus[i].cls * (SD_CPUSET_MAX + 1) + node + 1]++) t->n_clusters++;
+        unsigned char *slot = &used[t->cpus[i].cls * (SD_CPUSET_MAX + 1) + node + 1];
+        if (!*slot) t->n_clusters++;
+        *slot = 1;
     }
     t->clusters = calloc((size_t)t->n_clusters, sizeof *t->clusters);
     if (!t->clusters) {

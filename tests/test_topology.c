@@ -429,6 +429,15 @@ static void test_sparse_and_broken(void) {
         check_describe(topo, "4 CPUs, 1 cluster: uniform [0-2,4]", "online only");
         sd_topology_free(topo);
     }
+
+    /* Many CPUs in one cluster (more than fit a byte counter) stay one cluster. */
+    put_file(root, "0-299", "devices/system/cpu/online");
+    topo = detect(root, "300 CPUs");
+    if (topo) {
+        CHECK(sd_topology_n_cpus(topo) == 300 && sd_topology_n_clusters(topo) == 1, "300 CPUs: %d clusters",
+              sd_topology_n_clusters(topo));
+        sd_topology_free(topo);
+    }
     drop_root(root);
 }
 
