@@ -53,6 +53,7 @@ struct sd_gguf {
     uint64_t kv_cap;
     uint32_t *tensor_slots;
     uint64_t tensor_cap;
+    uint64_t hash_seed; /* differs between handles (from the handle's address) */
 };
 
 /* ---- messages ---- */
@@ -222,12 +223,20 @@ static uint64_t bytes_left(const cursor *c) {
 
 /* ---- hash tables over names ---- */
 
-static uint64_t hash_name(const char *p, uint64_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+/* FNV-1a, seeded per handle and finished with a full avalanche (murmur3's fmix64): without the mix the
+ * low bits that pick a slot depend only on the low bits of the bytes, so a hostile file could make
+ * every name collide and the parse quadratic. */
+static uint64_t hash_name(uint64_t seed, const char *p, uint64_t n) {
+    uint64_t h = 1469598103934665603ull ^ seed;
     for (uint64_t i = 0; i < n; i++) {
         h ^= (uint8_t)p[i];
         h *= 1099511628211ull;
     }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -258,7 +267,7 @@ static sd_gguf_str tensor_name(const sd_gguf *g, uint64_t i) {
 static int64_t table_find(const sd_gguf *g, const uint32_t *slots, uint64_t cap, name_of_fn name_of,
                           sd_gguf_str s, uint64_t *slot_out) {
     uint64_t mask = cap - 1;
-    uint64_t at = hash_name(s.ptr, s.len) & mask;
+    uint64_t at = hash_name(g->hash_seed, s.ptr, s.len) & mask;
     for (;;) {
         uint32_t v = slots[at];
         if (v == 0) {
@@ -640,6 +649,7 @@ static int open_bytes(const uint8_t *base, uint64_t size, bool mapped, sd_gguf *
     }
     g->base = base;
     g->size = size;
+    g->hash_seed = (uint64_t)(uintptr_t)g * 0x9e3779b97f4a7c15ull;
     g->mapped = mapped;
     parser ps = {g, {base, size, 0, 0, 0}, err, err_len};
     int rc = parse(&ps);

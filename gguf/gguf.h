@@ -63,7 +63,8 @@ typedef struct sd_gguf sd_gguf;
  * where one is involved, the key or tensor, e.g. "tensor 'blk.3.ffn_up.weight' extends past end of file". */
 int sd_gguf_open(const char *path, sd_gguf **out, char *err, size_t err_len);
 
-/* The same for a file already in memory (fuzzing, tests). data must outlive the handle. */
+/* The same for a file already in memory (fuzzing, tests). data must outlive the handle. Tensor data
+ * pointers are data + offsets, so they have the file's alignment only if data has it (malloc gives 16). */
 int sd_gguf_open_memory(const void *data, size_t size, sd_gguf **out, char *err, size_t err_len);
 
 void sd_gguf_close(sd_gguf *g);

@@ -527,6 +527,49 @@ static void test_round_trip(void) {
     sd_gguf_writer_free(w);
 }
 
+/* Many keys and tensors: every one found by name, absent names not found (the hash tables grow). */
+static void test_many_names(void) {
+    enum { N_KV = 3000, N_T = 700 };
+    char err[256] = "", name[32];
+    float one = 1.0f;
+    sd_gguf_writer *w = sd_gguf_writer_create();
+    for (int i = 0; i < N_KV; i++) {
+        snprintf(name, sizeof name, "key.%d", i);
+        CHECK_OK(sd_gguf_writer_add_i32(w, name, i, err, sizeof err), err);
+    }
+    for (int i = 0; i < N_T; i++) {
+        snprintf(name, sizeof name, "blk.%d.w", i);
+        CHECK_OK(
+            sd_gguf_writer_add_tensor(w, name, SD_TYPE_F32, 1, (const int64_t[]){1}, &one, err, sizeof err),
+            err);
+    }
+    void *mem = NULL;
+    size_t size = 0;
+    CHECK_OK(sd_gguf_writer_write_memory(w, &mem, &size, err, sizeof err), err);
+    sd_gguf_writer_free(w);
+    sd_gguf *g = NULL;
+    CHECK_OK(sd_gguf_open_memory(mem, size, &g, err, sizeof err), err);
+    if (g) {
+        int bad = 0;
+        for (int i = 0; i < N_KV; i++) {
+            int32_t v = -1;
+            snprintf(name, sizeof name, "key.%d", i);
+            bad += sd_gguf_get_i32(g, name, &v, err, sizeof err) != 1 || v != i;
+            snprintf(name, sizeof name, "key.%d", i + N_KV);
+            bad += sd_gguf_find_kv(g, name) != NULL;
+        }
+        for (int i = 0; i < N_T; i++) {
+            snprintf(name, sizeof name, "blk.%d.w", i);
+            bad += sd_gguf_find_tensor(g, name) != sd_gguf_tensor_at(g, (uint64_t)i);
+            snprintf(name, sizeof name, "blk.%d.x", i);
+            bad += sd_gguf_find_tensor(g, name) != NULL;
+        }
+        CHECK(bad == 0);
+        sd_gguf_close(g);
+    }
+    free(mem);
+}
+
 static void test_writer_errors(void) {
     char err[256] = "";
     sd_gguf_writer *w = sd_gguf_writer_create();
@@ -1283,6 +1326,7 @@ int main(void) {
     test_stories(models);
     test_bundled_files(models, data);
     test_round_trip();
+    test_many_names();
     test_writer_errors();
     test_hostile_header(&b);
     test_hostile_kv(&b);
