@@ -265,7 +265,7 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
     const sd_layer *ly = &f->m->layers[il];
     size_t d = (size_t)hp->n_embd, hd = (size_t)hp->head_dim, dq = (size_t)hp->n_head * hd, dkv = kv_dim(hp);
-    size_t ff = (size_t)hp->n_ff, half = (size_t)hp->n_rot / 2;
+    size_t ff = (size_t)ly->n_ff, half = (size_t)hp->n_rot / 2;
 
     for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     gemm(f, &ly->wq, f->xn, n, f->q);

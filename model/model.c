@@ -55,6 +55,37 @@ static int get_arch_f32(const sd_gguf *g, const char *arch, const char *suffix, 
     return SD_STATUS_OK;
 }
 
+/* "<arch>.feed_forward_length": one width for all layers, or (as llama.cpp also accepts) an array with
+ * one width per layer. hp->n_ff is the widest; sd_layer.n_ff each layer's own. */
+static int read_ff_length(const sd_gguf *g, const char *arch, sd_hparams *hp, char *err, size_t err_len) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+    const sd_gguf_kv *kv = sd_gguf_find_kv(g, key);
+    if (!kv || kv->type != SD_GGUF_ARRAY) return get_arch_i32(g, arch, "feed_forward_length", true, &hp->n_ff, err, err_len);
+    if (kv->arr_type != SD_GGUF_INT32 && kv->arr_type != SD_GGUF_UINT32)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' must hold 32-bit integers", key);
+    if (kv->arr_len != (uint64_t)hp->n_layer)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' has %llu entries for %d layers", key,
+                        (unsigned long long)kv->arr_len, hp->n_layer);
+    hp->n_ff = 0;
+    for (uint64_t i = 0; i < kv->arr_len; i++) {
+        int32_t v = sd_gguf_arr_i32(kv, i);
+        if (v <= 0 || v > (1 << 22))
+            return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s'[%llu] = %d is out of range", key,
+                            (unsigned long long)i, v);
+        hp->n_ff = SD_MAX(hp->n_ff, v);
+    }
+    return SD_STATUS_OK;
+}
+
+static int layer_ff_length(const sd_gguf *g, const char *arch, const sd_hparams *hp, int il) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+    const sd_gguf_kv *kv = sd_gguf_find_kv(g, key);
+    if (kv && kv->type == SD_GGUF_ARRAY) return sd_gguf_arr_i32(kv, (uint64_t)il);
+    return hp->n_ff;
+}
+
 static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, char *err, size_t err_len) {
     const char *a = ad->name;
     int rc;
@@ -64,7 +95,7 @@ static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, c
     if ((rc = get_arch_i32(g, a, "context_length", true, &hp->n_ctx_train, err, err_len)) < 0) return rc;
     if ((rc = get_arch_i32(g, a, "embedding_length", true, &hp->n_embd, err, err_len)) < 0) return rc;
     if ((rc = get_arch_i32(g, a, "block_count", true, &hp->n_layer, err, err_len)) < 0) return rc;
-    if ((rc = get_arch_i32(g, a, "feed_forward_length", true, &hp->n_ff, err, err_len)) < 0) return rc;
+    if ((rc = read_ff_length(g, a, hp, err, err_len)) < 0) return rc;
     if ((rc = get_arch_i32(g, a, "attention.head_count", true, &hp->n_head, err, err_len)) < 0) return rc;
     hp->n_head_kv = hp->n_head;
     if ((rc = get_arch_i32(g, a, "attention.head_count_kv", false, &hp->n_head_kv, err, err_len)) < 0)
@@ -224,9 +255,10 @@ static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
     if ((rc = load_vector(L, LAYER_NAME("attn_k_norm.weight"), hp->head_dim, ad->qk_norm, &ly->k_norm)) < 0)
         return rc;
     if ((rc = load_vector(L, LAYER_NAME("ffn_norm.weight"), d, true, &ly->ffn_norm)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_gate.weight"), hp->n_ff, d, &ly->w_gate)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_up.weight"), hp->n_ff, d, &ly->w_up)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_down.weight"), d, hp->n_ff, &ly->w_down)) < 0) return rc;
+    ly->n_ff = layer_ff_length(L->m->gguf, ad->name, hp, il);
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_gate.weight"), ly->n_ff, d, &ly->w_gate)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_up.weight"), ly->n_ff, d, &ly->w_up)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME("ffn_down.weight"), d, ly->n_ff, &ly->w_down)) < 0) return rc;
 #undef LAYER_NAME
     return SD_STATUS_OK;
 }

@@ -34,7 +34,7 @@ typedef struct sd_hparams {
     int32_t n_head;
     int32_t n_head_kv;     /* < n_head with grouped-query attention */
     int32_t head_dim;      /* per-head width of q and k (and v) */
-    int32_t n_ff;          /* SwiGLU hidden width */
+    int32_t n_ff;          /* SwiGLU hidden width (the widest layer's, when layers differ) */
     int32_t n_rot;         /* dimensions of a head that RoPE rotates (<= head_dim) */
     float rope_freq_base;
     float rope_freq_scale; /* 1 / linear scaling factor; 1 if none */
@@ -44,6 +44,7 @@ typedef struct sd_hparams {
 } sd_hparams;
 
 typedef struct sd_layer {
+    int32_t n_ff;       /* this layer's SwiGLU hidden width */
     float *attn_norm;   /* [n_embd] fp32 copy */
     sd_weight wq;       /* [n_head * head_dim][n_embd] */
     sd_weight wk;       /* [n_head_kv * head_dim][n_embd] */
@@ -53,9 +54,9 @@ typedef struct sd_layer {
     float *q_norm;      /* qwen3: [head_dim]; NULL if absent */
     float *k_norm;      /* qwen3: [head_dim]; NULL if absent */
     float *ffn_norm;    /* [n_embd] */
-    sd_weight w_gate;   /* [n_ff][n_embd] */
-    sd_weight w_up;     /* [n_ff][n_embd] */
-    sd_weight w_down;   /* [n_embd][n_ff] */
+    sd_weight w_gate;   /* [layer n_ff][n_embd] */
+    sd_weight w_up;     /* [layer n_ff][n_embd] */
+    sd_weight w_down;   /* [n_embd][layer n_ff] */
 } sd_layer;
 
 typedef struct sd_model {
