@@ -8,11 +8,16 @@
 #include "args.h"
 #include "commands.h"
 #include "json_writer.h"
+#include "report.h"
 
 #define DEFAULT_TARGET "codepair-target-q4_0.gguf"
+#define DEFAULT_DRAFT "codepair-draft-f32.gguf"
 
 typedef struct generate_opts {
     const char *model_path;
+    const char *draft_path;
+    bool no_draft;
+    bool compare;
     const char *prompt;
     const char *prompt_file;
     int32_t n_predict;
@@ -24,11 +29,24 @@ typedef struct generate_opts {
 
 static void generate_usage(FILE *out) {
     fprintf(out,
-            "usage: specdec generate [-m MODEL.gguf] (-p TEXT | -f FILE) [flags]\n"
+            "usage: specdec generate [-m MODEL.gguf] [-md DRAFT.gguf] (-p TEXT | -f FILE) [flags]\n"
             "\n"
-            "Streams the model's continuation of the prompt to stdout; timings go to stderr.\n"
+            "Streams the target model's continuation of the prompt to stdout; timings and, with a draft model,\n"
+            "a speed-up report go to stderr. Without -m and -md it uses the bundled pair (%s\n"
+            "and %s) speculatively.\n"
             "\n"
-            "  -m, --model FILE        GGUF model (default: the bundled %s)\n"
+            "  -m, --model FILE        target GGUF model\n"
+            "  -md, --model-draft FILE draft GGUF model: decode speculatively\n"
+            "      --no-draft          plain decoding even with the bundled pair\n"
+            "      --draft K           fixed draft length K (default: adaptive)\n"
+            "      --draft-min K       lower bound of the adaptive draft length (default 0)\n"
+            "      --draft-max K       upper bound of the adaptive draft length (default 16, at most 32)\n"
+            "      --draft-p-min P     stop drafting when the draft's top probability is below P (default 0)\n"
+            "      --schedule S        seq, pipe or auto (default auto)\n"
+            "      --draft-cpus LIST   CPUs for the draft, e.g. 0-3 (default: the efficiency cluster)\n"
+            "      --target-cpus LIST  CPUs for the target (default: the performance cluster)\n"
+            "  -td, --threads-draft N  draft worker threads (default: one per draft CPU)\n"
+            "      --compare           also decode plainly and report the measured speed-up\n"
             "  -p, --prompt TEXT       prompt text\n"
             "  -f, --file FILE         read the prompt from FILE\n"
             "  -n, --n-predict N       tokens to generate (default 128; -1: until end of text or context)\n"
@@ -45,7 +63,20 @@ static void generate_usage(FILE *out) {
             "      --parse-special     map control token texts in the prompt (e.g. <s>) to their ids\n"
             "      --json              print one JSON object instead of streaming text\n"
             "  -h, --help              this text\n",
-            DEFAULT_TARGET);
+            DEFAULT_TARGET, DEFAULT_DRAFT);
+}
+
+static bool take_schedule(cli_args *a, sd_schedule *out) {
+    const char *flag = a->argv[a->i], *v;
+    if (!cli_take_str(a, &v)) return false;
+    if (strcmp(v, "seq") == 0) *out = SD_SCHEDULE_SEQ;
+    else if (strcmp(v, "pipe") == 0) *out = SD_SCHEDULE_PIPE;
+    else if (strcmp(v, "auto") == 0) *out = SD_SCHEDULE_AUTO;
+    else {
+        fprintf(stderr, "specdec generate: flag '%s' needs seq, pipe or auto, got '%s'\n", flag, v);
+        return false;
+    }
+    return true;
 }
 
 /* Returns 0 to go on, or an exit code (help: 0 via *done; usage error: 2). */
@@ -59,6 +90,17 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
             *done = true;
             return 0;
         } else if (cli_flag_is(&a, "-m", "--model")) ok = cli_take_str(&a, &o->model_path);
+        else if (cli_flag_is(&a, "-md", "--model-draft")) ok = cli_take_str(&a, &o->draft_path);
+        else if (cli_flag_is(&a, "--no-draft", NULL)) o->no_draft = true;
+        else if (cli_flag_is(&a, "--compare", NULL)) o->compare = true;
+        else if (cli_flag_is(&a, "--draft", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_k);
+        else if (cli_flag_is(&a, "--draft-min", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_min);
+        else if (cli_flag_is(&a, "--draft-max", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_max);
+        else if (cli_flag_is(&a, "--draft-p-min", NULL)) ok = cli_take_float(&a, 0.0, 1.0, &o->engine.draft_p_min);
+        else if (cli_flag_is(&a, "--schedule", NULL)) ok = take_schedule(&a, &o->engine.schedule);
+        else if (cli_flag_is(&a, "--draft-cpus", NULL)) ok = cli_take_str(&a, &o->engine.draft_cpus);
+        else if (cli_flag_is(&a, "--target-cpus", NULL)) ok = cli_take_str(&a, &o->engine.target_cpus);
+        else if (cli_flag_is(&a, "-td", "--threads-draft")) ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads_draft);
         else if (cli_flag_is(&a, "-p", "--prompt")) ok = cli_take_str(&a, &o->prompt);
         else if (cli_flag_is(&a, "-f", "--file")) ok = cli_take_str(&a, &o->prompt_file);
         else if (cli_flag_is(&a, "-n", "--n-predict")) ok = cli_take_int(&a, -1, 1 << 30, &o->n_predict);
@@ -79,6 +121,10 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
             return 2;
         }
         if (!ok) return 2;
+    }
+    if (o->draft_path && o->no_draft) {
+        fprintf(stderr, "specdec generate: -md and --no-draft contradict each other\n");
+        return 2;
     }
     if (!o->prompt == !o->prompt_file) {
         fprintf(stderr, "specdec generate: give exactly one of -p TEXT or -f FILE (see specdec generate --help)\n");
@@ -127,18 +173,6 @@ static const char *stop_name(sd_stop_reason r) {
     return "?";
 }
 
-static void print_json(const stream_state *st, const int32_t *tokens, const sd_stats *stats) {
-    printf("{\"text\": ");
-    json_write_string(stdout, st->text ? st->text : "", st->len);
-    printf(", \"tokens\": [");
-    for (int32_t i = 0; i < stats->n_gen; i++) printf("%s%d", i ? ", " : "", tokens[i]);
-    printf("], \"n_prompt\": %d, \"n_gen\": %d, \"prompt_tps\": ", stats->n_prompt, stats->n_gen);
-    json_write_number(stdout, stats->t_prompt_s > 0 ? stats->n_prompt / stats->t_prompt_s : 0);
-    printf(", \"tps\": ");
-    json_write_number(stdout, stats->t_gen_s > 0 ? stats->n_gen / stats->t_gen_s : 0);
-    printf(", \"mode\": \"plain\", \"stop\": \"%s\"}\n", stop_name(stats->stop));
-}
-
 /* Tokenizes the prompt; returns the ids (caller frees) or NULL after printing an error. */
 static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool parse_special, int32_t *n_out) {
     char err[256];
@@ -157,26 +191,53 @@ static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool 
     return ids;
 }
 
+/* Runs plain decoding of the same prompt for --compare; returns its tokens/s (0 on failure, reported). */
+static double plain_reference(sd_model *target, const generate_opts *o, const int32_t *prompt, int32_t n_prompt,
+                              int32_t n_predict, int32_t *tokens, sd_stats *stats) {
+    char err[512];
+    sd_engine *plain = NULL;
+    if (sd_engine_create(target, NULL, &o->engine, &plain, err, sizeof err) < 0 ||
+        sd_engine_generate(plain, prompt, n_prompt, n_predict, NULL, NULL, tokens, n_predict, stats, err,
+                           sizeof err) < 0) {
+        fprintf(stderr, "specdec: plain decoding for --compare failed: %s\n", err);
+        sd_engine_free(plain);
+        return 0;
+    }
+    sd_engine_free(plain);
+    return stats->t_gen_s > 0 ? stats->n_gen / stats->t_gen_s : 0;
+}
+
 int cmd_generate(int argc, char **argv) {
     generate_opts o = {.n_predict = 128, .engine = sd_engine_default_params()};
     bool done = false;
     int rc = parse_generate(argc, argv, &o, &done);
     if (rc != 0 || done) return rc;
     if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    /* Without -m and -md: the bundled pair, speculatively. */
+    if (!o.model_path && !o.draft_path && !o.no_draft && !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT))) {
+        fprintf(stderr, "specdec: the bundled draft model %s was not found; give models with -m and -md\n",
+                DEFAULT_DRAFT);
+        return 1;
+    }
     if (!o.model_path && !(o.model_path = cli_bundled_model(DEFAULT_TARGET))) {
         fprintf(stderr, "specdec: the bundled model %s was not found; give one with -m\n", DEFAULT_TARGET);
         return 1;
     }
+    if (o.compare && !o.draft_path) {
+        fprintf(stderr, "specdec generate: --compare needs a draft model (-md)\n");
+        return 2;
+    }
 
     int exit_code = 1;
     char *file_text = NULL;
-    int32_t *prompt = NULL, *out_tokens = NULL;
+    int32_t *prompt = NULL, *out_tokens = NULL, *plain_tokens = NULL;
     sd_engine *engine = NULL;
+    sd_model *model = NULL, *draft = NULL;
     stream_state st = {.print = !o.json};
     size_t prompt_len = o.prompt ? strlen(o.prompt) : 0;
     if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
-    sd_model *model = cli_load_model(o.model_path);
-    if (!model) goto done;
+    if (!(model = cli_load_model(o.model_path))) goto done;
+    if (o.draft_path && !(draft = cli_load_model(o.draft_path))) goto done;
 
     int32_t n_prompt = 0;
     prompt = tokenize_prompt(model, o.prompt ? o.prompt : file_text, prompt_len, o.parse_special, &n_prompt);
@@ -186,7 +247,7 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     char err[512];
-    if (sd_engine_create(model, &o.engine, &engine, err, sizeof err) < 0) {
+    if (sd_engine_create(model, draft, &o.engine, &engine, err, sizeof err) < 0) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }
@@ -195,11 +256,13 @@ int cmd_generate(int argc, char **argv) {
     int32_t n_ctx = o.engine.n_ctx ? o.engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
     int32_t n_predict = o.n_predict < 0 ? n_ctx : o.n_predict;
     out_tokens = malloc(((size_t)n_predict + 1) * sizeof *out_tokens);
-    if (!out_tokens) {
+    plain_tokens = malloc(((size_t)n_predict + 1) * sizeof *plain_tokens);
+    if (!out_tokens || !plain_tokens) {
         fprintf(stderr, "specdec: out of memory\n");
         goto done;
     }
-    sd_stats stats;
+    sd_stats stats, plain_stats;
+    memset(&plain_stats, 0, sizeof plain_stats);
     if (sd_engine_generate(engine, prompt, n_prompt, n_predict, on_token, &st, out_tokens, n_predict, &stats, err,
                            sizeof err) < 0) {
         fprintf(stderr, "specdec: %s\n", err);
@@ -209,23 +272,38 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "specdec: out of memory collecting the output\n");
         goto done;
     }
+    if (!o.json) printf("\n");
+    fflush(stdout);
+    gen_report rep = {.stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop)};
+    if (o.compare) {
+        rep.plain_tps = plain_reference(model, &o, prompt, n_prompt, n_predict, plain_tokens, &plain_stats);
+        if (rep.plain_tps <= 0) goto done;
+        rep.compared = true;
+        rep.greedy = o.engine.sampling.temp <= 0;
+        rep.identical = plain_stats.n_gen == stats.n_gen &&
+                        memcmp(plain_tokens, out_tokens, (size_t)stats.n_gen * sizeof *out_tokens) == 0;
+    }
+    sd_engine_describe(engine, rep.schedule, sizeof rep.schedule);
     if (o.json) {
-        print_json(&st, out_tokens, &stats);
+        print_generate_json(stdout, st.text ? st.text : "", st.len, out_tokens, &rep);
     } else {
-        printf("\n");
-        fprintf(stderr, "specdec: seed %llu; stop: %s\n", (unsigned long long)o.engine.sampling.seed, stop_name(stats.stop));
-        fprintf(stderr, "specdec: prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s)\n",
-                stats.n_prompt, stats.t_prompt_s, stats.t_prompt_s > 0 ? stats.n_prompt / stats.t_prompt_s : 0.0,
-                stats.n_gen, stats.t_gen_s, stats.t_gen_s > 0 ? stats.n_gen / stats.t_gen_s : 0.0);
+        fprintf(stderr, "specdec: seed %llu\n", (unsigned long long)o.engine.sampling.seed);
+        print_generate_report(stderr, &rep);
         if (stats.stop == SD_STOP_CONTEXT_FULL)
             fprintf(stderr, "specdec: generation stopped: the context of %d tokens is full\n", n_ctx);
+    }
+    if (rep.compared && rep.greedy && !rep.identical) {
+        fprintf(stderr, "specdec: error: greedy speculative output differs from plain decoding\n");
+        goto done;
     }
     exit_code = 0;
 done:
     sd_engine_free(engine);
     sd_model_free(model);
+    sd_model_free(draft);
     free(prompt);
     free(out_tokens);
+    free(plain_tokens);
     free(file_text);
     free(st.text);
     return exit_code;

@@ -2,14 +2,17 @@
 #include "specdec.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/sd_common.h"
+#include "draft/drafter.h"
 #include "gemm/threadpool.h"
-#include "model/forward.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
+#include "spec/decode.h"
+#include "spec/topology.h"
+#include "target/verifier.h"
 #include "utf8_stream.h"
 
 /* The public codes are the internal ones under public names. */
@@ -131,14 +134,18 @@ static sd_sampler_params to_sampler_params(const sd_sampling_params *p) {
 /* ---- engines ---- */
 
 struct sd_engine {
-    sd_model *target;
+    sd_model *target, *draft;
     sd_engine_params params;
-    sd_pool *pool;
-    sd_forward *fwd;
-    sd_sampler *sampler;
-    char *piece;        /* token piece buffer */
+    sd_schedule schedule;
+    sd_cpuset target_cpus, draft_cpus;
+    sd_pool *target_pool;
+    sd_pool *draft_pool; /* == target_pool when both share the CPUs */
+    sd_verifier *verifier;
+    sd_drafter *drafter;
+    sd_decoder *decoder;
+    char *piece;         /* token piece buffer */
     size_t piece_cap;
-    char *text;         /* piece + held UTF-8 bytes */
+    char *text;          /* piece + held UTF-8 bytes */
 };
 
 sd_engine_params sd_engine_default_params(void) {
@@ -147,35 +154,115 @@ sd_engine_params sd_engine_default_params(void) {
         .n_batch = 0,
         .n_threads = 0,
         .sampling = sd_sampling_default_params(),
+        .draft_k = -1,
+        .draft_min = 0,
+        .draft_max = 16,
+        .draft_p_min = 0.0f,
+        .schedule = SD_SCHEDULE_AUTO,
+        .draft_cpus = NULL,
+        .target_cpus = NULL,
+        .n_threads_draft = 0,
     };
     return p;
 }
 
-int sd_engine_create(sd_model *target, const sd_engine_params *params, sd_engine **out, char *err,
-                     size_t err_len) {
+static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "context, batch and threads must not be negative");
+    if (p->n_threads > 1024 || p->n_threads_draft > 1024)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "too many threads");
+    if (p->draft_k < -1 || p->draft_k > SD_MAX_DRAFT_LEN)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [-1, %d]", p->draft_k,
+                        SD_MAX_DRAFT_LEN);
+    if (p->draft_min < 0 || p->draft_max > SD_MAX_DRAFT_LEN || p->draft_min > p->draft_max)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft bounds [%d, %d] must lie within [0, %d]",
+                        p->draft_min, p->draft_max, SD_MAX_DRAFT_LEN);
+    if (!(p->draft_p_min >= 0.0f && p->draft_p_min <= 1.0f))
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft confidence threshold must be in [0, 1]");
+    if (p->schedule != SD_SCHEDULE_AUTO && p->schedule != SD_SCHEDULE_SEQ && p->schedule != SD_SCHEDULE_PIPE)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown schedule %d", (int)p->schedule);
+    return SD_STATUS_OK;
+}
+
+/* Picks the CPU sets: explicit lists win; otherwise the topology's split (performance cluster for the
+ * target, efficiency cluster for the draft; all CPUs for both on a uniform machine). Sets *shared when
+ * both run on the same CPUs. */
+static int choose_cpus(sd_engine *e, bool *shared, char *err, size_t err_len) {
+    const sd_engine_params *p = &e->params;
+    sd_topology *topo = NULL;
+    int rc = sd_topology_detect("/sys", &topo, err, err_len);
+    if (rc < 0) return rc;
+    int split = sd_topology_default_split(topo, &e->draft_cpus, &e->target_cpus);
+    sd_topology_free(topo);
+    if (split < 0) return sd_error(err, err_len, split, "cannot split the CPUs between draft and target");
+    if (p->target_cpus && (rc = sd_cpuset_parse(p->target_cpus, &e->target_cpus, err, err_len)) < 0) return rc;
+    if (p->draft_cpus && (rc = sd_cpuset_parse(p->draft_cpus, &e->draft_cpus, err, err_len)) < 0) return rc;
+    if (e->target_cpus.count == 0 || e->draft_cpus.count == 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty CPU list");
+    *shared = !e->draft || (e->target_cpus.count == e->draft_cpus.count &&
+                            memcmp(e->target_cpus.cpu, e->draft_cpus.cpu,
+                                   (size_t)e->target_cpus.count * sizeof e->target_cpus.cpu[0]) == 0);
+    return SD_STATUS_OK;
+}
+
+/* Pools: pinned when the user named CPUs or the machine has distinct clusters; a machine where draft
+ * and target share all CPUs is left to the OS scheduler (other processes may be using some CPUs). */
+static int create_pools(sd_engine *e, bool shared, char *err, size_t err_len) {
+    const sd_engine_params *p = &e->params;
+    bool pin = p->target_cpus || p->draft_cpus || !shared;
+    int n_target = p->n_threads ? p->n_threads : e->target_cpus.count;
+    int rc = sd_pool_create(&e->target_pool, n_target, pin ? e->target_cpus.cpu : NULL,
+                            pin ? e->target_cpus.count : 0, err, err_len);
+    if (rc < 0 || !e->draft) return rc;
+    if (shared && e->schedule == SD_SCHEDULE_SEQ && !p->n_threads_draft) {
+        e->draft_pool = e->target_pool;
+        return SD_STATUS_OK;
+    }
+    int n_draft = p->n_threads_draft ? p->n_threads_draft : e->draft_cpus.count;
+    return sd_pool_create(&e->draft_pool, n_draft, pin ? e->draft_cpus.cpu : NULL, pin ? e->draft_cpus.count : 0, err,
+                          err_len);
+}
+
+int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *params, sd_engine **out,
+                     char *err, size_t err_len) {
     *out = NULL;
     if (!target) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no target model");
     sd_engine_params p = params ? *params : sd_engine_default_params();
-    if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "context, batch and threads must not be negative");
+    int rc = check_params(&p, err, err_len);
+    if (rc < 0) return rc;
+    if (draft && (rc = sd_vocab_check_compatible(target->vocab, draft->vocab, err, err_len)) < 0) return rc;
     if (p.n_ctx == 0) p.n_ctx = SD_MIN(target->hp.n_ctx_train, 4096);
     if (p.n_batch == 0) p.n_batch = 64;
-    if (p.n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p.n_threads = n > 0 ? (int32_t)SD_MIN(n, 256) : 1;
-    }
-    if (p.n_threads > 1024) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "too many threads (%d)", p.n_threads);
 
     sd_engine *e = calloc(1, sizeof *e);
     if (!e) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     e->target = target;
+    e->draft = draft;
     e->params = p;
-    int rc = sd_pool_create(&e->pool, p.n_threads, NULL, 0, err, err_len);
-    if (rc < 0) goto fail;
-    rc = sd_forward_create(target, p.n_ctx, p.n_batch, e->pool, &e->fwd, err, err_len);
-    if (rc < 0) goto fail;
+    /* The pipelined schedule is not available yet: AUTO resolves to the sequential one. */
+    if (p.schedule == SD_SCHEDULE_PIPE) {
+        free(e);
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "the pipelined schedule is not implemented yet");
+    }
+    e->schedule = SD_SCHEDULE_SEQ;
+    bool shared = true;
+    int32_t k_max = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
-    rc = sd_sampler_create(&sp, target->hp.n_vocab, &e->sampler, err, err_len);
+    sd_decode_config cfg = {
+        .k_min = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_min,
+        .k_max = k_max,
+        .p_min = p.draft_p_min,
+    };
+    if ((rc = choose_cpus(e, &shared, err, err_len)) < 0) goto fail;
+    if ((rc = create_pools(e, shared, err, err_len)) < 0) goto fail;
+    rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, &sp, e->target_pool, &e->verifier, err, err_len);
+    if (rc < 0) goto fail;
+    if (draft && k_max > 0) {
+        rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, &sp, e->draft_pool, &e->drafter,
+                               err, err_len);
+        if (rc < 0) goto fail;
+    }
+    rc = sd_decoder_create(e->verifier, e->drafter, target->vocab, &cfg, p.n_ctx, &e->decoder, err, err_len);
     if (rc < 0) goto fail;
     e->piece_cap = 256;
     e->piece = malloc(e->piece_cap);
@@ -193,50 +280,76 @@ fail:
 
 void sd_engine_free(sd_engine *e) {
     if (!e) return;
-    sd_sampler_free(e->sampler);
-    sd_forward_free(e->fwd);
-    sd_pool_free(e->pool);
+    sd_decoder_free(e->decoder);
+    sd_drafter_free(e->drafter);
+    sd_verifier_free(e->verifier);
+    if (e->draft_pool != e->target_pool) sd_pool_free(e->draft_pool);
+    sd_pool_free(e->target_pool);
     free(e->piece);
     free(e->text);
     free(e);
 }
 
-const float *sd_engine_last_logits(const sd_engine *e) {
-    return sd_forward_logits(e->fwd, -1);
+sd_schedule sd_engine_schedule(const sd_engine *e) {
+    return e->schedule;
 }
 
-static int check_prompt(const sd_engine *e, const int32_t *prompt, int32_t n_prompt, char *err, size_t err_len) {
-    if (!prompt || n_prompt < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty prompt");
-    if (n_prompt >= sd_forward_n_ctx(e->fwd))
-        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL,
-                        "prompt of %d tokens does not fit the context of %d tokens (one position must remain for "
-                        "generation)",
-                        n_prompt, sd_forward_n_ctx(e->fwd));
-    return SD_STATUS_OK;
+void sd_engine_describe(const sd_engine *e, char *buf, size_t buf_len) {
+    char tc[256], dc[256];
+    sd_cpuset_format(&e->target_cpus, tc, sizeof tc);
+    sd_cpuset_format(&e->draft_cpus, dc, sizeof dc);
+    int tn = sd_pool_n_workers(e->target_pool);
+    if (!e->drafter) {
+        snprintf(buf, buf_len, "target on CPUs [%s], %d thread%s", tc, tn, tn == 1 ? "" : "s");
+        return;
+    }
+    int dn = sd_pool_n_workers(e->draft_pool);
+    snprintf(buf, buf_len, "draft on CPUs [%s] %d thread%s, target on CPUs [%s] %d thread%s, %s schedule%s", dc, dn,
+             dn == 1 ? "" : "s", tc, tn, tn == 1 ? "" : "s", e->schedule == SD_SCHEDULE_PIPE ? "pipelined" : "sequential",
+             e->draft_pool == e->target_pool ? " (one shared pool)" : "");
+}
+
+const float *sd_engine_last_logits(const sd_engine *e) {
+    return sd_verifier_last_logits(e->verifier);
 }
 
 int sd_engine_eval(sd_engine *e, const int32_t *prompt, int32_t n_prompt, char *err, size_t err_len) {
-    int rc = check_prompt(e, prompt, n_prompt, err, err_len);
-    if (rc < 0) return rc;
-    sd_forward_truncate(e->fwd, 0);
-    return sd_forward_run(e->fwd, prompt, n_prompt, false, err, err_len);
+    if (!prompt || n_prompt < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty prompt");
+    if (n_prompt > sd_verifier_n_ctx(e->verifier))
+        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL, "prompt of %d tokens does not fit the context of %d tokens",
+                        n_prompt, sd_verifier_n_ctx(e->verifier));
+    sd_verifier_reset(e->verifier);
+    return sd_verifier_prefill(e->verifier, prompt, n_prompt, err, err_len);
 }
 
-/* Turns a token into text for the callback (holding incomplete UTF-8) and calls it; false = stop. */
-static bool emit_token(sd_engine *e, sd_utf8_stream *utf8, int32_t token, sd_token_callback cb, void *user) {
-    if (!cb) return true;
+typedef struct emit_ctx {
+    sd_engine *e;
+    sd_utf8_stream utf8;
+    sd_token_callback cb;
+    void *user;
+    int32_t *tokens_out;
+    int32_t max_out, n_out;
+} emit_ctx;
+
+/* Records a token, turns it into text for the callback (holding incomplete UTF-8) and calls it. */
+static bool emit_token(void *user, int32_t token) {
+    emit_ctx *c = user;
+    sd_engine *e = c->e;
+    if (c->tokens_out && c->n_out < c->max_out) c->tokens_out[c->n_out] = token;
+    c->n_out++;
+    if (!c->cb || sd_vocab_is_eog(e->target->vocab, token)) return true;
     int n = sd_token_to_piece(e->target->vocab, token, false, e->piece, e->piece_cap);
     if (n > (int)e->piece_cap) {
         char *p = realloc(e->piece, (size_t)n), *t = realloc(e->text, (size_t)n + 8);
         if (p) e->piece = p;
         if (t) e->text = t;
-        if (!p || !t) return cb(user, token, "", 0);
+        if (!p || !t) return c->cb(c->user, token, "", 0);
         e->piece_cap = (size_t)n;
         n = sd_token_to_piece(e->target->vocab, token, false, e->piece, e->piece_cap);
     }
     if (n < 0) n = 0;
-    size_t ready = sd_utf8_stream_push(utf8, e->piece, (size_t)n, e->text);
-    return cb(user, token, e->text, ready);
+    size_t ready = sd_utf8_stream_push(&c->utf8, e->piece, (size_t)n, e->text);
+    return c->cb(c->user, token, e->text, ready);
 }
 
 int sd_engine_generate(sd_engine *e, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
@@ -246,47 +359,12 @@ int sd_engine_generate(sd_engine *e, const int32_t *prompt, int32_t n_prompt, in
     memset(&st, 0, sizeof st);
     if (stats) *stats = st;
     if (n_predict < 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_predict must not be negative");
-    int rc = check_prompt(e, prompt, n_prompt, err, err_len);
+    if (!prompt && n_prompt > 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no prompt");
+    emit_ctx c = {e, {{0}, 0}, cb, user, tokens_out, max_out, 0};
+    int rc = sd_decoder_generate(e->decoder, prompt, n_prompt, n_predict, emit_token, &c, &st, err, err_len);
     if (rc < 0) return rc;
-
-    sd_sampler_reset(e->sampler);
-    for (int32_t i = 0; i < n_prompt; i++) sd_sampler_accept(e->sampler, prompt[i]);
-    double t0 = sd_time_seconds();
-    sd_forward_truncate(e->fwd, 0);
-    rc = sd_forward_run(e->fwd, prompt, n_prompt, false, err, err_len);
-    if (rc < 0) return rc;
-    st.n_prompt = n_prompt;
-    double t1 = sd_time_seconds();
-    st.t_prompt_s = t1 - t0;
-
-    sd_utf8_stream utf8 = {{0}, 0};
-    st.stop = SD_STOP_LENGTH;
-    while (st.n_gen < n_predict) {
-        double ts = sd_time_seconds();
-        int32_t token = sd_sampler_sample(e->sampler, sd_forward_logits(e->fwd, -1));
-        sd_sampler_accept(e->sampler, token);
-        st.t_sample_s += sd_time_seconds() - ts;
-        if (tokens_out && st.n_gen < max_out) tokens_out[st.n_gen] = token;
-        st.n_gen++;
-        if (sd_vocab_is_eog(e->target->vocab, token)) {
-            st.stop = SD_STOP_EOG;
-            break;
-        }
-        if (!emit_token(e, &utf8, token, cb, user)) {
-            st.stop = SD_STOP_CALLBACK;
-            break;
-        }
-        if (st.n_gen == n_predict) break;
-        if (sd_forward_n_past(e->fwd) >= sd_forward_n_ctx(e->fwd)) {
-            st.stop = SD_STOP_CONTEXT_FULL;
-            break;
-        }
-        rc = sd_forward_run(e->fwd, &token, 1, false, err, err_len);
-        if (rc < 0) return rc;
-    }
-    size_t tail = sd_utf8_stream_flush(&utf8, e->text);
+    size_t tail = sd_utf8_stream_flush(&c.utf8, e->text);
     if (cb && tail > 0 && st.stop != SD_STOP_CALLBACK) cb(user, -1, e->text, tail);
-    st.t_gen_s = sd_time_seconds() - t1;
     if (stats) *stats = st;
     return SD_STATUS_OK;
 }

@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     sd_engine_params params = sd_engine_default_params();
     params.sampling.temp = 0.0f; /* greedy */
     sd_engine *engine = NULL;
-    int rc = sd_engine_create(model, &params, &engine, err, sizeof err);
+    int rc = sd_engine_create(model, NULL, &params, &engine, err, sizeof err);
     sd_stats stats;
     if (rc == SD_OK)
         rc = sd_engine_generate(engine, prompt, n, n_predict, print_text, NULL, NULL, 0, &stats, err, sizeof err);

@@ -114,20 +114,47 @@ sd_sampling_params sd_sampling_default_params(void);
 /* ---- Engines ------------------------------------------------------------------------------------ */
 typedef struct sd_engine sd_engine;
 
+/* The longest draft a round may propose. */
+#define SD_MAX_DRAFT_LEN 32
+
+/* How drafting and verification share the CPUs. */
+typedef enum sd_schedule {
+    SD_SCHEDULE_AUTO = 0, /* measure both and keep the faster */
+    SD_SCHEDULE_SEQ = 1,  /* draft, then verify: each on its CPU set (or both on all CPUs) in turn */
+    SD_SCHEDULE_PIPE = 2, /* the draft runs ahead on its CPUs while the target verifies on its own */
+} sd_schedule;
+
 typedef struct sd_engine_params {
-    int32_t n_ctx;      /* context length in tokens; 0: the model's trained context, at most 4096 */
-    int32_t n_batch;    /* prompt tokens per forward pass; 0: 64 */
-    int32_t n_threads;  /* worker threads; 0: one per online CPU */
+    int32_t n_ctx;       /* context length in tokens; 0: the model's trained context, at most 4096 */
+    int32_t n_batch;     /* prompt tokens per forward pass; 0: 64 */
+    int32_t n_threads;   /* target worker threads; 0: one per CPU of its set */
     sd_sampling_params sampling;
+    /* Speculation (used when the engine has a draft model): */
+    int32_t draft_k;     /* fixed draft length; -1: adaptive within [draft_min, draft_max] */
+    int32_t draft_min;   /* default 0 */
+    int32_t draft_max;   /* default 16, at most SD_MAX_DRAFT_LEN */
+    float draft_p_min;   /* stop drafting once the draft's top probability is below this; 0: never */
+    sd_schedule schedule;
+    const char *draft_cpus;  /* CPU list ("0-3,8") for the draft; NULL: from the CPU topology */
+    const char *target_cpus; /* CPU list for the target; NULL: from the CPU topology */
+    int32_t n_threads_draft; /* draft worker threads; 0: one per CPU of its set */
 } sd_engine_params;
 
 sd_engine_params sd_engine_default_params(void);
 
-/* Creates an engine that generates with `target`. The model must outlive the engine. Memory for the
- * KV cache is allocated here; a context that does not fit is refused with the bytes it needs. */
-int sd_engine_create(sd_model *target, const sd_engine_params *params, sd_engine **out, char *err,
-                     size_t err_len);
+/* Creates an engine that generates with `target`, speculatively when `draft` is not NULL. The draft
+ * must share the target's vocabulary (same tokenizer, same token for every id both have, same special
+ * ids): otherwise SD_ERR_MISMATCH names the first difference. The models must outlive the engine.
+ * Memory for the KV caches is allocated here; a context that does not fit is refused with the bytes
+ * it needs. */
+int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *params, sd_engine **out,
+                     char *err, size_t err_len);
 void sd_engine_free(sd_engine *engine);
+
+/* The schedule the engine uses (SEQ or PIPE; AUTO resolves on the first generate) and the CPU sets it
+ * picked, as text for reports ("draft [0-3] 4 threads, target [4-7] 4 threads, seq"). */
+sd_schedule sd_engine_schedule(const sd_engine *engine);
+void sd_engine_describe(const sd_engine *engine, char *buf, size_t buf_len);
 
 /* Called for each generated token with the text that became complete (multi-byte UTF-8 characters are
  * held back until whole, so text may be empty). Return false to stop generation. */
@@ -145,8 +172,20 @@ typedef struct sd_stats {
     int32_t n_gen;           /* tokens generated (including an end-of-generation token) */
     double t_prompt_s;       /* seconds of prompt processing */
     double t_gen_s;          /* seconds of generation */
-    double t_sample_s;       /* seconds of it spent sampling */
+    double t_sample_s;       /* seconds of it spent in sampling and the acceptance rule */
+    double t_draft_s;        /* seconds of it spent drafting */
+    double t_verify_s;       /* seconds of it spent in target forward passes */
     sd_stop_reason stop;
+    /* Speculation (zero without a draft): */
+    int32_t n_rounds;        /* target passes during generation */
+    int32_t n_drafted;       /* draft tokens proposed */
+    int32_t n_accepted;      /* draft tokens accepted */
+    int32_t drafted_at[SD_MAX_DRAFT_LEN];  /* proposals at draft position i */
+    int32_t accepted_at[SD_MAX_DRAFT_LEN]; /* acceptances at draft position i */
+    const int32_t *k_trace;  /* draft length of every round, owned by the engine (valid until its next
+                                generate or free) */
+    int32_t n_k_trace;
+    double t_target_token_s; /* measured seconds of one single-token target pass (0: not measured) */
 } sd_stats;
 
 /* Generates up to n_predict tokens after the prompt (token ids, usually from sd_model_tokenize with

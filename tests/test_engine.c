@@ -44,7 +44,7 @@ static void *generate_thread(void *arg) {
     p.n_threads = r->threads;
     p.sampling.temp = 0.0f;
     sd_engine *e = NULL;
-    r->rc = sd_engine_create(r->m, &p, &e, err, sizeof err);
+    r->rc = sd_engine_create(r->m, NULL, &p, &e, err, sizeof err);
     if (r->rc) return NULL;
     for (int k = 0; k < 2; k++) { /* the second pass reuses the engine: same result */
         int32_t prompt[32];
@@ -77,7 +77,7 @@ static void check_engine(void) {
     p.n_ctx = 16;
     p.n_threads = 1;
     sd_engine *e = NULL;
-    CHECK(sd_engine_create(m, &p, &e, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_engine_create(m, NULL, &p, &e, err, sizeof err) == 0, "%s", err);
     int32_t prompt[16] = {1, 403, 407, 261, 378}, first[16], again[16];
     sd_stats st;
     CHECK(sd_engine_generate(e, prompt, 5, 8, NULL, NULL, first, 16, &st, err, sizeof err) == 0, "%s", err);

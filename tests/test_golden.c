@@ -39,7 +39,7 @@ static void check_line(const cJSON *line, int threads) {
     p.sampling.temp = 0.0f;
     p.n_threads = threads;
     sd_engine *e = NULL;
-    rc = sd_engine_create(m, &p, &e, err, sizeof err);
+    rc = sd_engine_create(m, NULL, &p, &e, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
 

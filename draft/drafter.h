@@ -1,0 +1,43 @@
+/* The draft role: given the accepted context, propose up to k tokens with the small model, sampling
+ * each from the draft's transformed distribution q (kept for verification), and stop early when the
+ * draft's confidence in its next token falls below a threshold. The draft's KV cache and sampler
+ * history follow the accepted tokens: before each proposal they are rolled back to the longest prefix
+ * they share with the context, and the rest of the context is fed. */
+#ifndef SD_DRAFTER_H
+#define SD_DRAFTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemm/threadpool.h"
+#include "model/model.h"
+#include "sampler/sampler.h"
+
+typedef struct sd_drafter sd_drafter;
+
+/* A drafter for contexts of up to n_ctx tokens and drafts of up to k_max tokens. Its sampler uses
+ * params with the seed changed (the draft's random stream must differ from the target's). It works in
+ * the target's vocabulary of n_vocab_out ids: draft logits beyond it are never proposed, target ids
+ * beyond the draft's vocabulary get q = 0. */
+int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max, int32_t n_batch,
+                      const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
+                      size_t err_len);
+void sd_drafter_free(sd_drafter *d);
+void sd_drafter_reset(sd_drafter *d);
+
+/* Brings the draft's cache up to ctx[0..n) ahead of proposing (e.g. the prompt, during prefill), so that
+ * the first proposal does not pay for it. */
+int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len);
+
+/* Proposes up to k tokens after ctx[0..n_ctx_tokens) (the last of which is the token the target will
+ * verify first). Stops early once the draft's top probability (at temperature 1) is below p_min
+ * (p_min <= 0: never). Writes the proposals to tokens[0..j) and, when not greedy, their distributions
+ * to q [j][n_vocab_out] (sd_drafter_q); returns j >= 0 or a negative status. */
+int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k, float p_min,
+                           int32_t *tokens, char *err, size_t err_len);
+
+/* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
+const float *sd_drafter_q(const sd_drafter *d);
+
+#endif

@@ -1,0 +1,38 @@
+/* The generation loop, plain or speculative: prefill, then rounds of (draft up to k tokens, verify them
+ * in one target pass, emit the accepted prefix and the target's next token) until the length, an
+ * end-of-generation token, the caller, or the context stops it. Without a drafter every round has
+ * k = 0, which is exactly plain decoding. */
+#ifndef SD_DECODE_H
+#define SD_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "draft/drafter.h"
+#include "spec/controller.h"
+#include "target/verifier.h"
+#include "tokenizer/vocab.h"
+#include "specdec.h"
+
+typedef struct sd_decode_config {
+    int32_t k_min, k_max; /* equal: fixed k */
+    float p_min;          /* draft confidence threshold (0: off) */
+} sd_decode_config;
+
+typedef struct sd_decoder sd_decoder;
+
+/* drafter may be NULL (plain decoding). Neither verifier nor drafter is owned. */
+int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
+                      const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err, size_t err_len);
+void sd_decoder_free(sd_decoder *d);
+
+/* Called with each generated token, an end-of-generation token included (generation stops after it
+ * anyway); false stops generation. */
+typedef bool (*sd_emit_fn)(void *user, int32_t token);
+
+/* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder). */
+int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                        sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,102 @@
+#include "verifier.h"
+
+#include <stdlib.h>
+
+#include "common/sd_common.h"
+#include "model/forward.h"
+
+struct sd_verifier {
+    const sd_model *m;
+    sd_forward *fwd;
+    sd_sampler *sampler;
+    int32_t k_max;
+    int32_t *batch; /* [k_max + 1] pending + drafts */
+    float *p;       /* [k_max + 1][n_vocab] target distributions */
+    double t_sample; /* seconds of the last verify spent sampling */
+};
+
+int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int32_t n_batch,
+                       const sd_sampler_params *params, sd_pool *pool, sd_verifier **out, char *err,
+                       size_t err_len) {
+    *out = NULL;
+    sd_verifier *v = calloc(1, sizeof *v);
+    if (!v) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    v->m = target;
+    v->k_max = k_max;
+    /* The verify pass needs k_max + 1 rows of logits in one batch. */
+    int rc = sd_forward_create(target, n_ctx, SD_MAX(n_batch, k_max + 1), pool, &v->fwd, err, err_len);
+    if (rc == 0) rc = sd_sampler_create(params, target->hp.n_vocab, &v->sampler, err, err_len);
+    if (rc == 0) {
+        v->batch = malloc((size_t)(k_max + 1) * sizeof *v->batch);
+        v->p = malloc((size_t)(k_max + 1) * (size_t)target->hp.n_vocab * sizeof *v->p);
+        if (!v->batch || !v->p) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for verification");
+    }
+    if (rc < 0) {
+        sd_verifier_free(v);
+        return rc;
+    }
+    *out = v;
+    return SD_STATUS_OK;
+}
+
+void sd_verifier_free(sd_verifier *v) {
+    if (!v) return;
+    sd_forward_free(v->fwd);
+    sd_sampler_free(v->sampler);
+    free(v->batch);
+    free(v->p);
+    free(v);
+}
+
+void sd_verifier_reset(sd_verifier *v) {
+    sd_forward_truncate(v->fwd, 0);
+    sd_sampler_reset(v->sampler);
+}
+
+int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len) {
+    if (n == 0) return SD_STATUS_OK;
+    int rc = sd_forward_run(v->fwd, tokens, n, false, err, err_len);
+    if (rc < 0) return rc;
+    rc = sd_sampler_accept_many(v->sampler, tokens, n);
+    return rc < 0 ? sd_error(err, err_len, rc, "sampler history") : SD_STATUS_OK;
+}
+
+int sd_verifier_verify(sd_verifier *v, int32_t pending, const int32_t *drafts, int32_t k, const float *q,
+                       sd_spec_result *res, char *err, size_t err_len) {
+    if (k < 0 || k > v->k_max) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft of %d tokens", k);
+    int32_t n_past = sd_forward_n_past(v->fwd);
+    v->batch[0] = pending;
+    for (int32_t i = 0; i < k; i++) v->batch[i + 1] = drafts[i];
+    int rc = sd_forward_run(v->fwd, v->batch, k + 1, true, err, err_len);
+    if (rc < 0) return rc;
+    double t0 = sd_time_seconds();
+    rc = sd_sampler_accept(v->sampler, pending);
+    if (rc == 0) rc = sd_sampler_probs_seq(v->sampler, k + 1, sd_forward_logits(v->fwd, 0), drafts, v->p);
+    if (rc == 0) rc = sd_spec_accept(v->sampler, k, drafts, q, v->p, res);
+    if (rc == 0) rc = sd_sampler_accept_many(v->sampler, drafts, res->n_accepted);
+    v->t_sample = sd_time_seconds() - t0;
+    if (rc < 0) return sd_error(err, err_len, rc, "sampling the target's distribution failed");
+    /* Keep pending and the accepted drafts; forget the rest. */
+    sd_forward_truncate(v->fwd, n_past + 1 + res->n_accepted);
+    return SD_STATUS_OK;
+}
+
+double sd_verifier_last_sample_seconds(const sd_verifier *v) {
+    return v->t_sample;
+}
+
+int32_t sd_verifier_n_past(const sd_verifier *v) {
+    return sd_forward_n_past(v->fwd);
+}
+
+int32_t sd_verifier_n_ctx(const sd_verifier *v) {
+    return sd_forward_n_ctx(v->fwd);
+}
+
+const sd_sampler *sd_verifier_sampler(const sd_verifier *v) {
+    return v->sampler;
+}
+
+const float *sd_verifier_last_logits(const sd_verifier *v) {
+    return sd_forward_logits(v->fwd, -1);
+}

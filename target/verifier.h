@@ -1,0 +1,47 @@
+/* The verify role: the target model checks k drafted tokens in one batched forward pass over
+ * [pending, x_0 .. x_{k-1}] (pending = the last accepted token, not yet in the cache), giving k + 1
+ * target distributions; the acceptance rule (sampler/spec_accept.h) keeps a prefix of the drafts and
+ * picks the next token; the KV cache is rolled back past the first rejection. With k = 0 this is plain
+ * decoding: one forward pass, one sampled token. */
+#ifndef SD_VERIFIER_H
+#define SD_VERIFIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemm/threadpool.h"
+#include "model/model.h"
+#include "sampler/sampler.h"
+#include "sampler/spec_accept.h"
+
+typedef struct sd_verifier sd_verifier;
+
+int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int32_t n_batch,
+                       const sd_sampler_params *params, sd_pool *pool, sd_verifier **out, char *err,
+                       size_t err_len);
+void sd_verifier_free(sd_verifier *v);
+
+/* Empties the cache and the sampler history, reseeds the sampler. */
+void sd_verifier_reset(sd_verifier *v);
+
+/* Runs context tokens (the prompt without its last token) into the cache and the sampler history. */
+int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len);
+
+/* One round: verifies drafts[0..k) after `pending`; q [k][n_vocab] are the draft's distributions
+ * (NULL when greedy). On return the cache and sampler history hold pending and the accepted drafts;
+ * res->next_token is the new pending token. Fails with SD_STATUS_CONTEXT_FULL if k + 1 tokens do not
+ * fit. */
+int sd_verifier_verify(sd_verifier *v, int32_t pending, const int32_t *drafts, int32_t k, const float *q,
+                       sd_spec_result *res, char *err, size_t err_len);
+
+/* Seconds the last sd_verifier_verify spent in the sampler and the acceptance rule. */
+double sd_verifier_last_sample_seconds(const sd_verifier *v);
+
+int32_t sd_verifier_n_past(const sd_verifier *v);
+int32_t sd_verifier_n_ctx(const sd_verifier *v);
+const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
+
+/* Logits [n_vocab] of the last row of the last pass (for sd_engine_last_logits). */
+const float *sd_verifier_last_logits(const sd_verifier *v);
+
+#endif

@@ -1,0 +1,202 @@
+/* Speculative decoding is lossless:
+ * - greedy: the output equals plain target decoding token for token, for every fixed k, adaptive k and
+ *   a confidence threshold, on the shared code pair (Q4_0 and F32 targets) and on stories260K drafting
+ *   for itself;
+ * - sampling: over many seeded runs the first generated token follows the target's distribution exactly
+ *   (chi-square), while a deliberately wrong rule (proposing the draft's argmax but verifying as if it
+ *   had been sampled) fails the same test. */
+#include <math.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "sampler/sampler.h"
+#include "specdec.h"
+#include "target/verifier.h"
+#include "test_util.h"
+
+#define N_GEN 48
+
+static const char *kPrompts[] = {
+    "static int ext4_foo(struct inode *inode, loff_t len)\n{\n\tint ret;\n",
+    "#include <linux/kernel.h>\n#include <linux/module.h>\n\nstatic void",
+    "\tfor (i = 0; i < n; i++) {\n\t\tif (",
+};
+
+static int generate(sd_model *target, sd_model *draft, const sd_engine_params *p, const int32_t *prompt, int n_prompt,
+                    int32_t *out, sd_stats *st) {
+    char err[512];
+    sd_engine *e = NULL;
+    int rc = sd_engine_create(target, draft, p, &e, err, sizeof err);
+    CHECK(rc == 0, "engine: %s", err);
+    if (rc) return rc;
+    rc = sd_engine_generate(e, prompt, n_prompt, N_GEN, NULL, NULL, out, N_GEN, st, err, sizeof err);
+    CHECK(rc == 0, "generate: %s", err);
+    sd_engine_free(e);
+    return rc;
+}
+
+static void check_greedy_pair(const char *target_file, const char *draft_file) {
+    char err[512];
+    sd_model *t = NULL, *d = NULL;
+    int rc = sd_model_load(test_path("SD_MODELS_DIR", target_file), &t, err, sizeof err);
+    if (rc == 0) rc = sd_model_load(test_path("SD_MODELS_DIR", draft_file), &d, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    if (rc) goto out;
+    for (size_t pi = 0; pi < SD_ARRAY_LEN(kPrompts); pi++) {
+        int32_t prompt[256], plain[N_GEN], spec[N_GEN];
+        int np = sd_model_tokenize(t, kPrompts[pi], strlen(kPrompts[pi]), true, false, prompt, 256, err, sizeof err);
+        sd_engine_params p = sd_engine_default_params();
+        p.sampling.temp = 0.0f;
+        p.sampling.repeat_penalty = pi == 2 ? 1.3f : 1.0f; /* the penalty's history must follow drafts too */
+        p.n_threads = 1 + (int)pi % 2;
+        sd_stats st;
+        if (generate(t, NULL, &p, prompt, np, plain, &st)) continue;
+        const int ks[] = {1, 2, 3, 5, 8, 16, -1, -2};
+        for (size_t ki = 0; ki < SD_ARRAY_LEN(ks); ki++) {
+            p.draft_k = ks[ki] >= 0 ? ks[ki] : -1;
+            p.draft_p_min = ks[ki] == -2 ? 0.6f : 0.0f; /* adaptive with an early stop */
+            memset(spec, 0xff, sizeof spec);
+            if (generate(t, d, &p, prompt, np, spec, &st)) continue;
+            int same = 0;
+            while (same < st.n_gen && spec[same] == plain[same]) same++;
+            CHECK(st.n_gen == N_GEN && same == N_GEN, "%s + %s, prompt %zu, k %d: %d of %d tokens equal plain decoding",
+                  target_file, draft_file, pi, ks[ki], same, st.n_gen);
+            CHECK(st.n_drafted > 0 || ks[ki] == -2, "%s + %s, k %d: nothing was drafted", target_file, draft_file, ks[ki]);
+            CHECK(st.n_accepted <= st.n_drafted && st.n_rounds <= N_GEN, "counters");
+        }
+    }
+out:
+    sd_model_free(t);
+    sd_model_free(d);
+}
+
+/* Chi-square statistic of counts against expected probabilities; categories with expected count < 5
+ * are pooled. Returns the statistic and sets *dof. */
+static double chi_square(const int *counts, const double *prob, int n, int total, int *dof) {
+    *dof = 1;
+    double stat = 0, pooled_obs = 0, pooled_exp = 0;
+    int cats = 0;
+    for (int i = 0; i < n; i++) {
+        double e = prob[i] * total;
+        if (e < 5) {
+            pooled_obs += counts[i];
+            pooled_exp += e;
+            if (e == 0 && counts[i] > 0) return INFINITY; /* a token the target never emits */
+            continue;
+        }
+        stat += (counts[i] - e) * (counts[i] - e) / e;
+        cats++;
+    }
+    if (pooled_exp > 0) {
+        stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / SD_MAX(pooled_exp, 1.0);
+        cats++;
+    }
+    *dof = cats - 1;
+    return stat;
+}
+
+/* The 1e-4 critical value of chi-square: Wilson-Hilferty approximation. */
+static double chi_square_critical(int dof) {
+    double z = 3.719; /* one-sided 1e-4 normal quantile */
+    double a = 2.0 / (9.0 * dof);
+    return dof * pow(1 - a + z * sqrt(a), 3);
+}
+
+/* First-token distribution of one verify round, drafting one token from q with the draft's own logits;
+ * wrong = propose the draft's argmax but hand the verifier the full q as if x had been sampled. */
+static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt, int np, bool wrong, int n_runs,
+                                int *counts, double *target_probs) {
+    char err[512];
+    sd_sampler_params sp = sd_sampler_default_params();
+    sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f, sp.temp = 3.0f; /* hot: many tokens in play */
+    int32_t nv = t->hp.n_vocab;
+    sd_forward *df = NULL;
+    sd_sampler *ds = NULL;
+    float *q = malloc((size_t)nv * sizeof *q);
+    CHECK(sd_forward_create(d, 64, 16, NULL, &df, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_sampler_create(&sp, nv, &ds, err, sizeof err) == 0, "%s", err);
+    /* The draft sees the prompt without its first token, so its q differs from the target's p and
+     * rejections (and the residual distribution) are exercised. */
+    CHECK(sd_forward_run(df, prompt + 1, np - 1, false, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_sampler_probs(ds, sd_forward_logits(df, -1), q) == 0, "draft probs");
+    int32_t argmax = 0;
+    for (int32_t i = 1; i < nv; i++)
+        if (q[i] > q[argmax]) argmax = i;
+    /* The exact target distribution after the prompt. */
+    sd_forward *tf = NULL;
+    CHECK(sd_forward_create(t, 64, 16, NULL, &tf, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_forward_run(tf, prompt, np, false, err, sizeof err) == 0, "%s", err);
+    sd_sampler *ts = NULL;
+    CHECK(sd_sampler_create(&sp, nv, &ts, err, sizeof err) == 0, "%s", err);
+    float *p = malloc((size_t)nv * sizeof *p);
+    sd_sampler_probs(ts, sd_forward_logits(tf, -1), p);
+    for (int32_t i = 0; i < nv; i++) target_probs[i] = p[i];
+
+    for (int r = 0; r < n_runs; r++) {
+        sd_sampler_params vp = sp;
+        vp.seed = 1000 + (uint64_t)r;
+        sd_verifier *v = NULL;
+        if (sd_verifier_create(t, 64, 4, 16, &vp, NULL, &v, err, sizeof err)) {
+            CHECK(0, "%s", err);
+            break;
+        }
+        sd_sampler_params dp = sp;
+        dp.seed = 77777 + (uint64_t)r;
+        sd_sampler_free(ds);
+        sd_sampler_create(&dp, nv, &ds, err, sizeof err);
+        int32_t x = wrong ? argmax : sd_sampler_sample_probs(ds, q);
+        sd_verifier_prefill(v, prompt, np - 1, err, sizeof err);
+        sd_spec_result res;
+        CHECK(sd_verifier_verify(v, prompt[np - 1], &x, 1, q, &res, err, sizeof err) == 0, "%s", err);
+        int32_t first = res.n_accepted ? x : res.next_token;
+        counts[first]++;
+        sd_verifier_free(v);
+    }
+    free(p);
+    free(q);
+    sd_sampler_free(ts);
+    sd_sampler_free(ds);
+    sd_forward_free(tf);
+    sd_forward_free(df);
+}
+
+static void check_sampling_distribution(void) {
+    char err[512];
+    sd_model *t = NULL, *d = NULL;
+    /* stories260K (vocabulary 512) as target and as draft; the draft's distribution differs because it
+     * sees a shorter context (see sample_first_tokens). */
+    int rc = sd_model_load(test_path("SD_MODELS_DIR", "stories260K.gguf"), &t, err, sizeof err);
+    if (rc == 0) rc = sd_model_load(test_path("SD_MODELS_DIR", "stories260K.gguf"), &d, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    if (rc) goto out;
+    int32_t prompt[] = {1, 403, 407, 261, 378};
+    int32_t nv = t->hp.n_vocab, n_runs = 6000;
+    int *counts = calloc((size_t)nv, sizeof *counts);
+    double *probs = calloc((size_t)nv, sizeof *probs);
+    for (int wrong = 0; wrong <= 1; wrong++) {
+        memset(counts, 0, (size_t)nv * sizeof *counts);
+        sample_first_tokens(t, d, prompt, 5, wrong, n_runs, counts, probs);
+        int dof = 1;
+        double stat = chi_square(counts, probs, nv, n_runs, &dof);
+        double crit = chi_square_critical(dof);
+        printf("sampling, %s rule: chi-square %.1f on %d degrees of freedom (1e-4 critical value %.1f)\n",
+               wrong ? "wrong (draft argmax)" : "correct", stat, dof, crit);
+        if (!wrong) CHECK(stat < crit, "speculative sampling does not follow the target distribution");
+        else CHECK(stat > crit, "the wrong rule was not detected");
+    }
+    free(counts);
+    free(probs);
+out:
+    sd_model_free(t);
+    sd_model_free(d);
+}
+
+int main(void) {
+    check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
+    check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
+    check_greedy_pair("stories260K.gguf", "stories260K.gguf");
+    check_sampling_distribution();
+    return test_finish("test_spec");
+}
