@@ -51,6 +51,8 @@ typedef struct {
 static_assert(sizeof(act_grp_q8_0) == 544, "act_grp_q8_0 is 17 vectors");
 
 #define ROW_LAYOUT_MAX_N 2
+#define ROW_BLOCK 32 /* group layout: output rows per row block */
+#define K_PASS 32    /* group layout: blocks of k per pass */
 #define GROUP 8
 
 /* One Q8_K block of an activation row, quants first so they are 32-byte aligned. */
@@ -245,6 +247,16 @@ INLINE __m256i dot_u8s8(__m256i corr, __m256i wu, __m256i y) {
 #endif
 }
 
+/* Software prefetch of the next row group: rows are contiguous, so the R rows after these start at
+ * w + R * wstride. Each step through the current group (step bytes of every row) prefetches step * R
+ * bytes of the next one, a whole group ahead. The hardware prefetchers alone stop at every 4 KB page
+ * of the R short interleaved streams and leave GEMV latency-bound. */
+INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t b, size_t step) {
+    const uint8_t *p = w + (size_t)R * wstride + (size_t)b * step * (size_t)R;
+    for (size_t o = 0; o < step * (size_t)R; o += 64)
+        _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /* ---- Q4_0 and Q8_0 tiles ---- */
 
 /* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
@@ -259,6 +271,7 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
             acc[r][t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0));
         __m256i wq[4], ws[4];
         __m256 wd[4];
 #pragma GCC unroll 4
@@ -287,9 +300,10 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
         for (int t = 0; t < T; t++) {
             const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b;
             const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
-            const __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
-            const __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
-            const __m256 dy = _mm256_broadcast_ss(ad + b);
+            __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
+            __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
+            __m256 dy = _mm256_broadcast_ss(ad + b);
+            __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m256i s;
@@ -320,9 +334,9 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
  * arithmetic as tile_q4_0; the scale products dx * dy of a chunk of blocks are computed ahead with one
  * multiply per weight block (a broadcast load straight after the store that wrote it would wait on
  * store forwarding). */
-INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, int64_t b0, int64_t b1,
-                          float *y, int64_t ldy, float *accbuf, bool first, bool last, const int R,
-                          const int T, const bool q8) {
+INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, int64_t nb, int64_t b0,
+                          int64_t b1, float *y, int64_t ldy, float *accbuf, bool first, bool last,
+                          const int R, const int T, const bool q8) {
     __m256 acc[4][GROUP];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -349,8 +363,15 @@ INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, in
         }
         const int64_t cb = (b - b0) % CHUNK;
         __m256i wq[4], ws[4];
+        const size_t bsz = q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
+            /* the same row's next pass, or after the last pass the row ROW_BLOCK rows down */
+            const int64_t ahead = b + K_PASS;
+            const uint8_t *pf = ahead < nb
+                                    ? w + (size_t)r * wstride + (size_t)ahead * bsz
+                                    : w + (size_t)(r + ROW_BLOCK) * wstride + (size_t)(ahead - nb) * bsz;
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
             if (q8) {
                 const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
                 ws[r] = _mm256_loadu_si256((const __m256i *)blk->qs);
@@ -418,6 +439,7 @@ INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q4_k));
         __m256i wq[4][8];  /* unpacked nibbles, one vector per 32-element sub-block */
         __m256i wsc[4][8]; /* sub-block scale broadcast to 16 int16 */
         __m256i wmin[4];   /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7 */
@@ -482,6 +504,7 @@ INLINE void tile_q6_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m2 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q6_k));
         __m256i wq[4][8];  /* 6-bit quants 0..63, one vector per 32 elements */
         __m256i wsc[4][8]; /* int16 scales: sc[2c] in the low half, sc[2c + 1] in the high half */
         __m256i wsc16[4];  /* all 16 scales as int16, for the zero-point correction */
@@ -562,6 +585,7 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
     }
     const int64_t k8 = k / 8 * 8;
     for (int64_t e = 0; e < k8; e += 8) {
+        prefetch_next_group(w, wstride, R, e / 8, type == SD_TYPE_F32 ? 32 : 16);
         __m256 wv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -622,8 +646,8 @@ INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T)
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
         if (p->grp) {
-            tile_q4_0_grp(p->w, p->wstride, p->a, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first, p->last, R,
-                          T, type == SD_TYPE_Q8_0);
+            tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
+                          p->last, R, T, type == SD_TYPE_Q8_0);
         } else {
             tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
         }
@@ -690,8 +714,6 @@ static tile_fn pick_tile(int R, int T) {
 /* Group layout driver: rows [r0, r1) in blocks of ROW_BLOCK; within a row block, the blocks of k in
  * passes of K_PASS (T rows x K_PASS blocks of activations = 17 KB, L1-resident) with the accumulators of
  * every row group parked in accbuf between passes. Accumulation order per (row, output) is unchanged. */
-#define ROW_BLOCK 32
-#define K_PASS 32
 static void rows_grp(const sd_weight *w, const uint8_t *abase, int n, int64_t r0, int64_t r1, float *y,
                      int64_t ldy, tile_args *p) {
     _Alignas(32) float accbuf[ROW_BLOCK][GROUP][8];
