@@ -49,7 +49,7 @@ void sd_weight_release(sd_weight *w) {
 
 /* ---- scalar kernel set: the references, on ggml-format activations ---- */
 
-static size_t scalar_act_row_bytes(sd_type type, int64_t k) {
+static size_t scalar_row_bytes(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
@@ -62,7 +62,13 @@ static size_t scalar_act_row_bytes(sd_type type, int64_t k) {
     }
 }
 
-static void scalar_quantize_act(sd_type type, const float *x, void *act, int64_t k) {
+static size_t scalar_act_bytes(sd_type type, int64_t k, int n) {
+    return scalar_row_bytes(type, k) * (size_t)n;
+}
+
+static void scalar_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
+    (void)n;
+    act = (char *)act + (size_t)i * scalar_row_bytes(type, k);
     if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) sd_quantize_row_q8_0_ref(x, act, k);
     if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) sd_quantize_row_q8_k_ref(x, act, k);
 }
@@ -88,8 +94,13 @@ static float scalar_dot(const sd_weight *w, const void *wrow, const void *act, i
     }
 }
 
-static void scalar_rows(const sd_weight *w, const void *act, size_t act_stride, int n, int64_t r0, int64_t r1,
+static void scalar_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                         float *y, int64_t ldy) {
+    size_t act_stride = scalar_row_bytes(w->type, w->cols);
+    if (act_stride == 0) {
+        act = x;
+        act_stride = (size_t)w->cols * sizeof(float);
+    }
     for (int64_t r = r0; r < r1; r++) {
         const char *wrow = (const char *)w->data + (size_t)r * w->row_bytes;
         for (int i = 0; i < n; i++) {
@@ -100,7 +111,7 @@ static void scalar_rows(const sd_weight *w, const void *act, size_t act_stride, 
 
 const sd_kernel_set sd_kernels_scalar = {
     .name = "scalar",
-    .act_row_bytes = scalar_act_row_bytes,
+    .act_bytes = scalar_act_bytes,
     .quantize_act = scalar_quantize_act,
     .rows = scalar_rows,
     .dequantize = NULL,
@@ -147,8 +158,7 @@ void sd_dequantize_row(sd_type type, const void *src, float *dst, int64_t n) {
 /* ---- the product ---- */
 
 size_t sd_gemm_scratch_bytes_with(const sd_kernel_set *ks, const sd_weight *w, int n) {
-    const size_t row = align_up(ks->act_row_bytes(w->type, w->cols), ACT_ALIGN);
-    return row * (size_t)(n > 0 ? n : 0) + ACT_ALIGN;
+    return ks->act_bytes(w->type, w->cols, n > 0 ? n : 1) + ACT_ALIGN;
 }
 
 size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers) {
@@ -167,8 +177,7 @@ typedef struct gemm_job {
     const float *x;
     int n;
     float *y;
-    void *act;         /* n quantized rows, act_stride bytes apart (or x itself) */
-    size_t act_stride; /* bytes */
+    void *act;         /* n quantized rows in the kernel set's layout, or NULL */
     int64_t chunk;     /* output rows per work item */
     atomic_llong next; /* first row of the next unclaimed work item */
 } gemm_job;
@@ -176,8 +185,8 @@ typedef struct gemm_job {
 static void quantize_task(void *ctx, int worker, int n_workers) {
     gemm_job *job = ctx;
     for (int i = worker; i < job->n; i += n_workers) {
-        job->ks->quantize_act(job->w->type, job->x + (size_t)i * (size_t)job->w->cols,
-                              (char *)job->act + (size_t)i * job->act_stride, job->w->cols);
+        job->ks->quantize_act(job->w->type, job->x + (size_t)i * (size_t)job->w->cols, job->w->cols, job->n,
+                              i, job->act);
     }
 }
 
@@ -192,7 +201,7 @@ static void rows_task(void *ctx, int worker, int n_workers) {
         const int64_t r0 = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
         if (r0 >= m) break;
         const int64_t r1 = SD_MIN(m, r0 + job->chunk);
-        job->ks->rows(job->w, job->act, job->act_stride, job->n, r0, r1, job->y, m);
+        job->ks->rows(job->w, job->act, job->x, job->n, r0, r1, job->y, m);
     }
 }
 
@@ -216,13 +225,8 @@ void sd_gemm_with(const sd_kernel_set *ks, const sd_weight *w, const float *x, i
         .chunk = pick_chunk(w->rows, n_workers),
     };
     atomic_init(&job.next, 0);
-    const size_t row_bytes = ks->act_row_bytes(w->type, w->cols);
-    if (row_bytes == 0) {
-        job.act = (void *)x;
-        job.act_stride = (size_t)w->cols * sizeof(float);
-    } else {
+    if (ks->act_bytes(w->type, w->cols, n) != 0) {
         job.act = (void *)align_up((uintptr_t)scratch, ACT_ALIGN);
-        job.act_stride = align_up(row_bytes, ACT_ALIGN);
         if (n >= 4 && n_workers > 1) {
             sd_pool_run(pool, quantize_task, &job);
         } else {
@@ -238,7 +242,7 @@ void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch,
 
 void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y) {
     const sd_kernel_set *ks = &sd_kernels_scalar;
-    const size_t row_bytes = ks->act_row_bytes(w->type, w->cols);
+    const size_t row_bytes = ks->act_bytes(w->type, w->cols, 1);
     void *act = row_bytes ? malloc(row_bytes) : NULL;
     if (row_bytes && !act) { /* the oracle has no error path: make the failure impossible to miss */
         for (size_t i = 0; i < (size_t)n * (size_t)w->rows; i++)
@@ -247,8 +251,8 @@ void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y) {
     }
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * (size_t)w->cols;
-        if (act) ks->quantize_act(w->type, xi, act, w->cols);
-        ks->rows(w, act ? act : xi, 0, 1, 0, w->rows, y + (size_t)i * (size_t)w->rows, w->rows);
+        if (act) ks->quantize_act(w->type, xi, w->cols, 1, 0, act);
+        ks->rows(w, act, xi, 1, 0, w->rows, y + (size_t)i * (size_t)w->rows, w->rows);
     }
     free(act);
 }

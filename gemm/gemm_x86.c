@@ -29,15 +29,31 @@
 
 /* ---- activation layouts ---- */
 
-/* One Q8_0 block of an activation row: the quants and, per 4-element lane, -c * (sum of its quants),
- * where c is the weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes shifted to unsigned) so
- * that unsigned-by-signed products plus corr give the signed dot. The row is nb of these followed by
- * nb fp32 scales (the fp16 scale of ggml's block, widened). */
+/* Q4_0 / Q8_0 weights, n <= ROW_LAYOUT_MAX_N ("row layout"): each row is nb act_q8_0 blocks then nb fp32
+ * scales (ggml's fp16 block scale, widened). corr[l] = -c * (sum of the lane's 4 quants), c the
+ * weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes made unsigned by the VNNI kernels), so
+ * that unsigned-weight x signed-activation products plus corr give the signed dot with one load. */
 typedef struct {
     int8_t qs[32];
     int32_t corr[8];
 } act_q8_0;
 static_assert(sizeof(act_q8_0) == 64, "act_q8_0 is one cache line");
+
+/* Q4_0 / Q8_0 weights, n > ROW_LAYOUT_MAX_N ("group layout"): rows are interleaved in groups of 8; for
+ * each block, the 8 rows' quants, corrections (as in act_q8_0) and scales. One weight block then meets
+ * all 8 rows in 544 contiguous bytes, and the scale products of a weight block with all 8 rows take one
+ * vector multiply. Slots of rows >= n in the last group are zero. */
+typedef struct {
+    int8_t qs[8][32];
+    int32_t corr[8][8];
+    float d[8];
+} act_grp_q8_0;
+static_assert(sizeof(act_grp_q8_0) == 544, "act_grp_q8_0 is 17 vectors");
+
+#define ROW_LAYOUT_MAX_N 2
+#define ROW_BLOCK 32 /* group layout: output rows per row block */
+#define K_PASS 32    /* group layout: blocks of k per pass */
+#define GROUP 8
 
 /* One Q8_K block of an activation row, quants first so they are 32-byte aligned. */
 typedef struct {
@@ -48,17 +64,27 @@ typedef struct {
 } act_q8_k;
 static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
-static size_t x86_act_row_bytes(sd_type type, int64_t k) {
+static size_t row_layout_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
-        return (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float));
+        return ((size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float)) + 63) / 64 * 64;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
     default:
         return 0;
     }
+}
+
+static bool group_layout(sd_type type, int n) {
+    return (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) && n > ROW_LAYOUT_MAX_N;
+}
+
+static size_t x86_act_bytes(sd_type type, int64_t k, int n) {
+    if (group_layout(type, n))
+        return (size_t)((n + GROUP - 1) / GROUP) * (size_t)(k / 32) * sizeof(act_grp_q8_0);
+    return row_layout_stride(type, k) * (size_t)n;
 }
 
 INLINE float hsum8(__m256 v) {
@@ -98,32 +124,59 @@ INLINE float hmax8(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
-static void quantize_q8_0(const float *x, void *act, int64_t k, int zero_point_shift) {
+/* One block of 32 values -> 32 int8 quants (roundf(x / d) as the reference) and the widened fp16 scale. */
+INLINE __m256i quantize_block_q8_0(const float *x, float *d_out) {
+    __m256 v[4];
+    __m256 mx = _mm256_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_loadu_ps(x + 8 * j);
+        mx = _mm256_max_ps(mx, abs_ps(v[j]));
+    }
+    const float amax = hmax8(mx);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = fp16_to_fp32(sd_fp32_to_fp16(d));
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int j = 0; j < 4; j++)
+        q[j] = roundf_epi32(_mm256_mul_ps(v[j], vid));
+    return pack_i32x4_to_i8(q[0], q[1], q[2], q[3]);
+}
+
+static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, int zero_point_shift) {
     const int64_t nb = k / 32;
-    act_q8_0 *blk = act;
-    float *ds = (float *)(blk + nb);
-    for (int64_t b = 0; b < nb; b++, x += 32) {
-        __m256 v[4];
-        __m256 mx = _mm256_setzero_ps();
-        for (int j = 0; j < 4; j++) {
-            v[j] = _mm256_loadu_ps(x + 8 * j);
-            mx = _mm256_max_ps(mx, abs_ps(v[j]));
+    if (n <= ROW_LAYOUT_MAX_N) {
+        act_q8_0 *blk = (act_q8_0 *)((uint8_t *)act + (size_t)i * row_layout_stride(SD_TYPE_Q8_0, k));
+        float *ds = (float *)(blk + nb);
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i qs = quantize_block_q8_0(x + 32 * b, &ds[b]);
+            _mm256_store_si256((__m256i *)blk[b].qs, qs);
+            const __m256i lane =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
+            const __m256i corr =
+                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
+            _mm256_store_si256((__m256i *)blk[b].corr, corr);
         }
-        const float amax = hmax8(mx);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        ds[b] = fp16_to_fp32(sd_fp32_to_fp16(d));
-        const __m256 vid = _mm256_set1_ps(id);
-        __m256i q[4];
-        for (int j = 0; j < 4; j++)
-            q[j] = roundf_epi32(_mm256_mul_ps(v[j], vid));
-        const __m256i qs = pack_i32x4_to_i8(q[0], q[1], q[2], q[3]);
-        _mm256_store_si256((__m256i *)blk[b].qs, qs);
+        return;
+    }
+    act_grp_q8_0 *grp = (act_grp_q8_0 *)act + (size_t)(i / GROUP) * (size_t)nb;
+    const int t = i % GROUP;
+    const int last = i == n - 1 ? GROUP : t + 1; /* the last row clears the unused slots of its group */
+    for (int64_t b = 0; b < nb; b++) {
+        float d;
+        const __m256i qs = quantize_block_q8_0(x + 32 * b, &d);
+        _mm256_store_si256((__m256i *)grp[b].qs[t], qs);
         const __m256i lane =
             _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
-        const __m256i corr =
-            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
-        _mm256_store_si256((__m256i *)blk[b].corr, corr);
+        _mm256_store_si256(
+            (__m256i *)grp[b].corr[t],
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift)));
+        grp[b].d[t] = d;
+        for (int u = t + 1; u < last; u++) {
+            _mm256_store_si256((__m256i *)grp[b].qs[u], _mm256_setzero_si256());
+            _mm256_store_si256((__m256i *)grp[b].corr[u], _mm256_setzero_si256());
+            grp[b].d[u] = 0.0f;
+        }
     }
 }
 
@@ -168,17 +221,17 @@ static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
     }
 }
 
-static void x86_quantize_act(sd_type type, const float *x, void *act, int64_t k) {
+static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
     switch (type) {
     case SD_TYPE_Q4_0:
-        quantize_q8_0(x, act, k, 3);
+        quantize_q8_0(x, k, n, i, act, 3);
         break;
     case SD_TYPE_Q8_0:
-        quantize_q8_0(x, act, k, 7);
+        quantize_q8_0(x, k, n, i, act, 7);
         break;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
-        quantize_q8_k(x, act, k);
+        quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * row_layout_stride(type, k)), k);
         break;
     default:
         break;
@@ -192,6 +245,16 @@ INLINE __m256i dot_u8s8(__m256i corr, __m256i wu, __m256i y) {
 #else
     return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wu, y), _mm256_set1_epi16(1)), corr);
 #endif
+}
+
+/* Software prefetch of the next row group: rows are contiguous, so the R rows after these start at
+ * w + R * wstride. Each step through the current group (step bytes of every row) prefetches step * R
+ * bytes of the next one, a whole group ahead. The hardware prefetchers alone stop at every 4 KB page
+ * of the R short interleaved streams and leave GEMV latency-bound. */
+INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t b, size_t step) {
+    const uint8_t *p = w + (size_t)R * wstride + (size_t)b * step * (size_t)R;
+    for (size_t o = 0; o < step * (size_t)R; o += 64)
+        _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
 /* ---- Q4_0 and Q8_0 tiles ---- */
@@ -208,6 +271,7 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
             acc[r][t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0));
         __m256i wq[4], ws[4];
         __m256 wd[4];
 #pragma GCC unroll 4
@@ -236,9 +300,10 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
         for (int t = 0; t < T; t++) {
             const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b;
             const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
-            const __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
-            const __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
-            const __m256 dy = _mm256_broadcast_ss(ad + b);
+            __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
+            __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
+            __m256 dy = _mm256_broadcast_ss(ad + b);
+            __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m256i s;
@@ -265,6 +330,102 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
 }
 
+/* Group layout: T rows (<= 8) of one group starting at a (nb act_grp_q8_0 blocks). The same per-pair
+ * arithmetic as tile_q4_0; the scale products dx * dy of a chunk of blocks are computed ahead with one
+ * multiply per weight block (a broadcast load straight after the store that wrote it would wait on
+ * store forwarding). */
+INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, int64_t nb, int64_t b0,
+                          int64_t b1, float *y, int64_t ldy, float *accbuf, bool first, bool last,
+                          const int R, const int T, const bool q8) {
+    __m256 acc[4][GROUP];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            acc[r][t] = first ? _mm256_setzero_ps() : _mm256_load_ps(accbuf + 8 * (r * GROUP + t));
+        }
+    }
+    const act_grp_q8_0 *ag = (const act_grp_q8_0 *)a;
+    enum { CHUNK = 32 };
+    _Alignas(32) float sc[CHUNK][4][GROUP];
+    for (int64_t b = b0; b < b1; b++) {
+        if ((b - b0) % CHUNK == 0) {
+            const int64_t end = SD_MIN(b1, b + CHUNK);
+            for (int64_t c = b; c < end; c++) {
+                const __m256 dy = _mm256_load_ps(ag[c].d);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const uint16_t dh = q8 ? ((const sd_block_q8_0 *)(w + (size_t)r * wstride))[c].d
+                                           : ((const sd_block_q4_0 *)(w + (size_t)r * wstride))[c].d;
+                    _mm256_store_ps(sc[c - b][r], _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(dh)), dy));
+                }
+            }
+        }
+        const int64_t cb = (b - b0) % CHUNK;
+        __m256i wq[4], ws[4];
+        const size_t bsz = q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            /* the same row's next pass, or after the last pass the row ROW_BLOCK rows down */
+            const int64_t ahead = b + K_PASS;
+            const uint8_t *pf = ahead < nb
+                                    ? w + (size_t)r * wstride + (size_t)ahead * bsz
+                                    : w + (size_t)(r + ROW_BLOCK) * wstride + (size_t)(ahead - nb) * bsz;
+            _mm_prefetch((const char *)pf, _MM_HINT_T0);
+            if (q8) {
+                const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
+                ws[r] = _mm256_loadu_si256((const __m256i *)blk->qs);
+#if SD_X86_VNNI
+                wq[r] = _mm256_xor_si256(ws[r], _mm256_set1_epi8((char)0x80));
+#else
+                wq[r] = _mm256_abs_epi8(ws[r]);
+#endif
+            } else {
+                const sd_block_q4_0 *blk = (const sd_block_q4_0 *)(w + (size_t)r * wstride) + b;
+                const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
+                wq[r] =
+                    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
+                ws[r] = wq[r];
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m256i yq = _mm256_load_si256((const __m256i *)ag[b].qs[t]);
+            __m256i corr = _mm256_load_si256((const __m256i *)ag[b].corr[t]);
+            /* keep them in registers for all R rows: the load ports, not the ALUs, are the limit */
+            __asm__("" : "+v"(yq), "+v"(corr));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                __m256i s;
+#if SD_X86_VNNI
+                s = dot_u8s8(corr, wq[r], yq);
+#else
+                if (q8) {
+                    s = _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], _mm256_sign_epi8(yq, ws[r])),
+                                          _mm256_set1_epi16(1));
+                } else {
+                    s = dot_u8s8(corr, wq[r], yq);
+                }
+#endif
+                acc[r][t] =
+                    _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[cb][r][t]), _mm256_cvtepi32_ps(s), acc[r][t]);
+            }
+        }
+        (void)ws;
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            if (last) {
+                y[t * ldy + r] = hsum8(acc[r][t]);
+            } else {
+                _mm256_store_ps(accbuf + 8 * (r * GROUP + t), acc[r][t]);
+            }
+        }
+    }
+}
+
 /* ---- Q4_K tiles ---- */
 
 INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
@@ -278,6 +439,7 @@ INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q4_k));
         __m256i wq[4][8];  /* unpacked nibbles, one vector per 32-element sub-block */
         __m256i wsc[4][8]; /* sub-block scale broadcast to 16 int16 */
         __m256i wmin[4];   /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7 */
@@ -342,6 +504,7 @@ INLINE void tile_q6_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m2 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q6_k));
         __m256i wq[4][8];  /* 6-bit quants 0..63, one vector per 32 elements */
         __m256i wsc[4][8]; /* int16 scales: sc[2c] in the low half, sc[2c + 1] in the high half */
         __m256i wsc16[4];  /* all 16 scales as int16, for the zero-point correction */
@@ -422,6 +585,7 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
     }
     const int64_t k8 = k / 8 * 8;
     for (int64_t e = 0; e < k8; e += 8) {
+        prefetch_next_group(w, wstride, R, e / 8, type == SD_TYPE_F32 ? 32 : 16);
         __m256 wv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
@@ -451,12 +615,14 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
 
 /* ---- dispatch over (R, T) ---- */
 
-/* Rows per group for a tile of T activation rows: keep R x T accumulators plus R unpacked weight
- * vectors within the register file. */
-static int group_rows(int T) {
+/* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
+ * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
+static int group_rows(int T, bool grp) {
 #if SD_X86_VNNI
+    if (grp) return T <= 2 ? 4 : T <= 5 ? 3 : 2;
     return T <= 2 ? 4 : T <= 4 ? 2 : 1;
 #else
+    if (grp) return T <= 4 ? 2 : 1;
     return T == 1 ? 4 : T <= 3 ? 2 : 1;
 #endif
 }
@@ -469,15 +635,22 @@ typedef struct tile_args {
     int64_t len; /* blocks (quantized) or elements (float) */
     float *y;
     int64_t ldy;
+    bool grp;         /* group layout (Q4_0 / Q8_0 with n > ROW_LAYOUT_MAX_N) */
+    int64_t b0, b1;   /* group layout: block range of this pass */
+    float *accbuf;    /* group layout: accumulators carried between passes, [R][GROUP][8] */
+    bool first, last; /* group layout: first / last pass over the blocks */
 } tile_args;
 
 INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
     switch (type) {
     case SD_TYPE_Q4_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
-        break;
     case SD_TYPE_Q8_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
+        if (p->grp) {
+            tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
+                          p->last, R, T, type == SD_TYPE_Q8_0);
+        } else {
+            tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
+        }
         break;
     case SD_TYPE_Q4_K:
         tile_q4_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
@@ -511,37 +684,92 @@ TILE_FN(1, 5)
 TILE_FN(1, 6)
 TILE_FN(1, 7)
 TILE_FN(1, 8)
+TILE_FN(2, 1)
 TILE_FN(2, 2)
 TILE_FN(2, 3)
 TILE_FN(2, 4)
+TILE_FN(2, 5)
+TILE_FN(2, 6)
+TILE_FN(2, 7)
+TILE_FN(2, 8)
+TILE_FN(3, 3)
+TILE_FN(3, 4)
+TILE_FN(3, 5)
 TILE_FN(4, 1)
 TILE_FN(4, 2)
 
 typedef void (*tile_fn)(const tile_args *p, sd_type type);
 
 static tile_fn pick_tile(int R, int T) {
-    static const tile_fn one[TMAX + 1] = {NULL,       tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4,
-                                          tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
+    static const tile_fn r1[TMAX + 1] = {NULL,       tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4,
+                                         tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
+    static const tile_fn r2[TMAX + 1] = {NULL,       tile_r2_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4,
+                                         tile_r2_t5, tile_r2_t6, tile_r2_t7, tile_r2_t8};
     if (R == 4) return T == 1 ? tile_r4_t1 : tile_r4_t2;
-    if (R == 2) return T == 2 ? tile_r2_t2 : T == 3 ? tile_r2_t3 : tile_r2_t4;
-    return one[T];
+    if (R == 3) return T == 3 ? tile_r3_t3 : T == 4 ? tile_r3_t4 : tile_r3_t5;
+    if (R == 2) return r2[T];
+    return r1[T];
 }
 
-static void x86_rows(const sd_weight *w, const void *act, size_t act_stride, int n, int64_t r0, int64_t r1,
+/* Group layout driver: rows [r0, r1) in blocks of ROW_BLOCK; within a row block, the blocks of k in
+ * passes of K_PASS (T rows x K_PASS blocks of activations = 17 KB, L1-resident) with the accumulators of
+ * every row group parked in accbuf between passes. Accumulation order per (row, output) is unchanged. */
+static void rows_grp(const sd_weight *w, const uint8_t *abase, int n, int64_t r0, int64_t r1, float *y,
+                     int64_t ldy, tile_args *p) {
+    _Alignas(32) float accbuf[ROW_BLOCK][GROUP][8];
+    const int64_t nb = p->len;
+    const int n_groups = (n + GROUP - 1) / GROUP;
+    for (int g = 0; g < n_groups; g++) {
+        const int T = SD_MIN(GROUP, n - g * GROUP);
+        const int R_max = group_rows(T, true);
+        p->a = abase + (size_t)g * (size_t)nb * sizeof(act_grp_q8_0);
+        for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+            const int64_t re = SD_MIN(r1, rb + ROW_BLOCK);
+            for (int64_t b0 = 0; b0 < nb; b0 += K_PASS) {
+                p->b0 = b0;
+                p->b1 = SD_MIN(nb, b0 + K_PASS);
+                p->first = b0 == 0;
+                p->last = p->b1 == nb;
+                for (int64_t r = rb; r < re;) {
+                    const int R = r + R_max <= re ? R_max : 1;
+                    p->w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+                    p->y = y + (int64_t)g * GROUP * ldy + r;
+                    p->accbuf = &accbuf[r - rb][0][0];
+                    pick_tile(R, T)(p, w->type);
+                    r += R;
+                }
+            }
+        }
+    }
+}
+
+static void x86_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                      float *y, int64_t ldy) {
     const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
     const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
+    const bool grp = group_layout(w->type, n);
     tile_args p = {
-        .wstride = w->row_bytes, .astride = act_stride, .len = is_float ? w->cols : w->cols / bs, .ldy = ldy};
-    /* n split into tiles of at most TMAX rows, as even as possible (9 -> 5 + 4, not 8 + 1) */
+        .wstride = w->row_bytes,
+        .astride = is_float ? (size_t)w->cols * sizeof(float) : row_layout_stride(w->type, w->cols),
+        .len = is_float ? w->cols : w->cols / bs,
+        .ldy = ldy,
+        .grp = grp,
+    };
+    const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
     const int n_tiles = (n + TMAX - 1) / TMAX;
-    const int R_max = group_rows((n + n_tiles - 1) / n_tiles);
+    if (grp) { /* k-blocked so the activation chunk of a group stays in L1 while a row block streams by */
+        rows_grp(w, abase, n, r0, r1, y, ldy, &p);
+        return;
+    }
+    /* Tiles of at most 8 rows, as even as possible (9 -> 5 + 4) */
+    const int t_max = (n + n_tiles - 1) / n_tiles;
+    const int R_max = group_rows(t_max, false);
     for (int64_t r = r0; r < r1;) {
         const int R = r + R_max <= r1 ? R_max : 1;
         p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = (n - i0) / (n_tiles - tile);
-            p.a = (const uint8_t *)act + (size_t)i0 * act_stride;
+            p.a = abase + (size_t)i0 * p.astride;
             p.y = y + (int64_t)i0 * ldy + r;
             pick_tile(R, T)(&p, w->type);
             i0 += T;
@@ -599,7 +827,7 @@ static void x86_dequantize(sd_type type, const void *src, float *dst, int64_t n)
 
 const sd_kernel_set KSET = {
     .name = KNAME,
-    .act_row_bytes = x86_act_row_bytes,
+    .act_bytes = x86_act_bytes,
     .quantize_act = x86_quantize_act,
     .rows = x86_rows,
     .dequantize = x86_dequantize,

@@ -1,10 +1,10 @@
 /* The interface between the GEMM driver (gemm.c) and one instruction set's kernels (scalar, AVX2,
  * AVX-512 VNNI, NEON). Internal to the GEMM library; tests use it to run every kernel set the CPU has.
  *
- * A kernel set quantizes each activation row once into its own layout (act_row_bytes bytes per row;
- * 0 means the kernels read the fp32 rows of x directly), then computes output rows [r0, r1) for all n
- * activation rows. Every set computes each (activation row, output) dot in the order quant.h defines,
- * so all sets give bit-identical results. */
+ * A kernel set quantizes each activation row once into a layout of its choosing for the whole call
+ * (it may depend on n: e.g. rows interleaved in groups so one weight block meets all of them in one
+ * cache line run), then computes output rows [r0, r1) for all n activation rows. Every set computes each
+ * (activation row, output) dot in the order quant.h defines, so all sets give bit-identical results. */
 #ifndef SD_GEMM_KERNELS_H
 #define SD_GEMM_KERNELS_H
 
@@ -15,13 +15,15 @@
 
 typedef struct sd_kernel_set {
     const char *name; /* "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod" */
-    /* Bytes of one quantized activation row of k elements for weights of `type`; 0: use fp32 x. */
-    size_t (*act_row_bytes)(sd_type type, int64_t k);
-    /* x[k] -> act (act_row_bytes bytes, 64-byte aligned). */
-    void (*quantize_act)(sd_type type, const float *x, void *act, int64_t k);
-    /* y[i * ldy + r] for i in [0, n), r in [r0, r1). act holds n rows, act_stride bytes apart. */
-    void (*rows)(const sd_weight *w, const void *act, size_t act_stride, int n, int64_t r0, int64_t r1,
-                 float *y, int64_t ldy);
+    /* Bytes of the quantized activations of n rows of k elements for weights of `type`; 0: the kernels
+     * read the fp32 rows of x directly. */
+    size_t (*act_bytes)(sd_type type, int64_t k, int n);
+    /* Quantizes row i (x[k], fp32) of an n-row call into act (act_bytes bytes, 64-byte aligned). Rows
+     * are independent: workers may quantize different rows at once. */
+    void (*quantize_act)(sd_type type, const float *x, int64_t k, int n, int i, void *act);
+    /* y[i * ldy + r] for i in [0, n), r in [r0, r1). x: the fp32 rows [n][k] (read when act_bytes is 0). */
+    void (*rows)(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1, float *y,
+                 int64_t ldy);
     /* Fast dequantization, or NULL to use the reference. */
     void (*dequantize)(sd_type type, const void *src, float *dst, int64_t n);
 } sd_kernel_set;
