@@ -19,13 +19,21 @@ struct sd_drafter {
     float *logits;     /* [n_vocab] the draft's logits mapped into it */
     int32_t *cached;   /* [n_ctx] tokens whose keys/values are in the cache (and in the sampler history) */
     int32_t n_cached;
-    float *q;          /* [k_max][n_vocab] */
+    float *q;          /* [k_max][n_vocab] distributions of the last proposal */
+    int32_t *seq;      /* [n_ctx] scratch: context + drafts, for sd_drafter_extend */
+    /* Proposals made ahead by sd_drafter_extend; valid if the next context is cached[0..n_ahead_prefix). */
+    int32_t ahead[SD_MAX_DRAFT_TOKENS];
+    int32_t n_ahead, n_ahead_prefix;
+    float *ahead_q;    /* [k_max][n_vocab] */
 };
 
 int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max, int32_t n_batch,
                       const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
                       size_t err_len) {
     *out = NULL;
+    if (k_max < 1 || k_max > SD_MAX_DRAFT_TOKENS)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [1, %d]", k_max,
+                        SD_MAX_DRAFT_TOKENS);
     sd_drafter *d = calloc(1, sizeof *d);
     if (!d) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     d->m = draft;
@@ -37,10 +45,14 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
     int rc = sd_forward_create(draft, n_ctx, n_batch, pool, &d->fwd, err, err_len);
     if (rc == 0) rc = sd_sampler_create(&sp, d->n_vocab, &d->sampler, err, err_len);
     if (rc == 0) {
+        size_t rows = (size_t)k_max * (size_t)d->n_vocab;
         d->cached = malloc((size_t)n_ctx * sizeof *d->cached);
-        d->q = malloc((size_t)SD_MAX(k_max, 1) * (size_t)d->n_vocab * sizeof *d->q);
+        d->seq = malloc((size_t)n_ctx * sizeof *d->seq);
+        d->q = malloc(rows * sizeof *d->q);
+        d->ahead_q = malloc(rows * sizeof *d->ahead_q);
         d->logits = malloc((size_t)d->n_vocab * sizeof *d->logits);
-        if (!d->cached || !d->q || !d->logits) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the draft");
+        if (!d->cached || !d->seq || !d->q || !d->ahead_q || !d->logits)
+            rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the draft");
     }
     if (rc < 0) {
         sd_drafter_free(d);
@@ -55,22 +67,29 @@ void sd_drafter_free(sd_drafter *d) {
     sd_forward_free(d->fwd);
     sd_sampler_free(d->sampler);
     free(d->cached);
+    free(d->seq);
     free(d->q);
+    free(d->ahead_q);
     free(d->logits);
     free(d);
 }
 
 void sd_drafter_reset(sd_drafter *d) {
     d->n_cached = 0;
+    d->n_ahead = 0;
     sd_forward_truncate(d->fwd, 0);
     sd_sampler_reset(d->sampler);
+}
+
+int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool) {
+    return sd_forward_set_pool(d->fwd, pool);
 }
 
 const float *sd_drafter_q(const sd_drafter *d) {
     return d->q;
 }
 
-/* Rolls the cache and history back to what they share with ctx. */
+/* Rolls the cache and history back to what they share with ctx[0..n). */
 static void roll_back_to(sd_drafter *d, const int32_t *ctx, int32_t n) {
     int32_t common = 0, limit = SD_MIN(n, d->n_cached);
     while (common < limit && d->cached[common] == ctx[common]) common++;
@@ -87,6 +106,7 @@ static void roll_back_to(sd_drafter *d, const int32_t *ctx, int32_t n) {
 
 /* Feeds tokens to the draft model (cache, history, our record). */
 static int feed(sd_drafter *d, const int32_t *tokens, int32_t n, char *err, size_t err_len) {
+    if (n == 0) return SD_STATUS_OK;
     int rc = sd_forward_run(d->fwd, tokens, n, false, err, err_len);
     if (rc < 0) return rc;
     rc = sd_sampler_accept_many(d->sampler, tokens, n);
@@ -96,13 +116,12 @@ static int feed(sd_drafter *d, const int32_t *tokens, int32_t n, char *err, size
     return SD_STATUS_OK;
 }
 
-/* The largest softmax probability of a logits row at temperature 1. */
-static float top_probability(const float *logits, int32_t n) {
-    float max = -INFINITY;
-    for (int32_t i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
-    double sum = 0.0;
-    for (int32_t i = 0; i < n; i++) sum += exp((double)(logits[i] - max));
-    return sum > 0 ? (float)(1.0 / sum) : 0.0f;
+/* Brings the cache to seq[0..n) with at least its last token fed, so that the logits are those after
+ * it. A token the draft's vocabulary lacks (a target-only special id) gives SD_STATUS_INVALID_ARGUMENT:
+ * the callers then propose nothing. */
+static int feed_context(sd_drafter *d, const int32_t *seq, int32_t n, char *err, size_t err_len) {
+    roll_back_to(d, seq, n - 1);
+    return feed(d, seq + d->n_cached, n - d->n_cached, err, err_len);
 }
 
 /* The draft's next-token logits in the target's vocabulary. */
@@ -116,11 +135,52 @@ static const float *mapped_logits(sd_drafter *d) {
     return d->logits;
 }
 
+/* The largest softmax probability of a logits row at temperature 1. */
+static float top_probability(const float *logits, int32_t n) {
+    float max = -INFINITY;
+    for (int32_t i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) sum += exp((double)(logits[i] - max));
+    return sum > 0 ? (float)(1.0 / sum) : 0.0f;
+}
+
+/* Draws the next token from the current logits (q row kept in q_row when sampling). Returns the token,
+ * -1 when the draft is not confident enough, or a negative status below -1. */
+static int32_t draw(sd_drafter *d, float p_min, float *q_row) {
+    const float *logits = mapped_logits(d);
+    if (p_min > 0 && top_probability(logits, d->n_vocab) < p_min) return -1;
+    if (sd_sampler_is_greedy(d->sampler)) return sd_sampler_sample(d->sampler, logits);
+    int rc = sd_sampler_probs(d->sampler, logits, q_row);
+    return rc < 0 ? rc : sd_sampler_sample_probs(d->sampler, q_row);
+}
+
+/* Drafts up to k tokens from the current cache state into tokens/q_rows; the last one is not fed. */
+static int32_t draft_tokens(sd_drafter *d, int32_t k, float p_min, int32_t *tokens, float *q_rows, char *err,
+                            size_t err_len) {
+    int32_t j = 0;
+    while (j < k) {
+        int32_t tok = draw(d, p_min, q_rows + (size_t)j * (size_t)d->n_vocab);
+        if (tok == -1) break;
+        if (tok < 0) return sd_error(err, err_len, tok, "draft sampling failed");
+        tokens[j++] = tok;
+        if (j == k) break; /* the next proposal starts from the context; the last draft need not be fed */
+        int rc = feed(d, &tok, 1, err, err_len);
+        if (rc == SD_STATUS_INVALID_ARGUMENT) break;
+        if (rc < 0) return rc;
+    }
+    return j;
+}
+
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len) {
     roll_back_to(d, ctx, n);
-    if (n == d->n_cached) return SD_STATUS_OK;
     int rc = feed(d, ctx + d->n_cached, n - d->n_cached, err, err_len);
-    return rc == SD_STATUS_INVALID_ARGUMENT ? SD_STATUS_OK : rc; /* see sd_drafter_propose */
+    return rc == SD_STATUS_INVALID_ARGUMENT ? SD_STATUS_OK : rc; /* see feed_context */
+}
+
+/* True if the proposals made ahead were made for exactly this context. */
+static bool ahead_matches(const sd_drafter *d, const int32_t *ctx, int32_t n) {
+    return d->n_ahead > 0 && n == d->n_ahead_prefix && d->n_cached >= n &&
+           memcmp(d->cached, ctx, (size_t)n * sizeof *ctx) == 0;
 }
 
 int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k, float p_min,
@@ -128,31 +188,52 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
     k = SD_MIN(k, d->k_max);
     /* The cache must leave room for the context and the k - 1 drafts fed back. */
     k = SD_MIN(k, d->n_ctx - n_ctx_tokens + 1);
-    if (k <= 0 || n_ctx_tokens < 1) return 0;
-    /* At least the last context token is fed, so that the logits are those after it. */
-    roll_back_to(d, ctx, n_ctx_tokens - 1);
-    int rc = feed(d, ctx + d->n_cached, n_ctx_tokens - d->n_cached, err, err_len);
-    /* A context token the draft's vocabulary lacks (a target-only special id): nothing to propose. */
+    if (k <= 0 || n_ctx_tokens < 1) {
+        d->n_ahead = 0;
+        return 0;
+    }
+    if (ahead_matches(d, ctx, n_ctx_tokens)) {
+        int32_t j = SD_MIN(k, d->n_ahead);
+        memcpy(tokens, d->ahead, (size_t)j * sizeof *tokens);
+        float *t = d->q; /* hand the distributions over without copying */
+        d->q = d->ahead_q;
+        d->ahead_q = t;
+        d->n_ahead = 0;
+        return j;
+    }
+    d->n_ahead = 0;
+    int rc = feed_context(d, ctx, n_ctx_tokens, err, err_len);
     if (rc == SD_STATUS_INVALID_ARGUMENT) return 0;
     if (rc < 0) return rc;
-    bool greedy = sd_sampler_is_greedy(d->sampler);
-    int32_t j = 0;
-    while (j < k) {
-        const float *logits = mapped_logits(d);
-        if (p_min > 0 && top_probability(logits, d->n_vocab) < p_min) break;
-        int32_t tok;
-        if (greedy) {
-            tok = sd_sampler_sample(d->sampler, logits);
-        } else {
-            float *q = d->q + (size_t)j * (size_t)d->n_vocab;
-            rc = sd_sampler_probs(d->sampler, logits, q);
-            tok = rc < 0 ? rc : sd_sampler_sample_probs(d->sampler, q);
-        }
-        if (tok < 0) return sd_error(err, err_len, tok, "draft sampling failed");
-        tokens[j++] = tok;
-        if (j == k) break; /* the last draft need not be fed: the next proposal starts from the context */
-        rc = feed(d, &tok, 1, err, err_len);
-        if (rc < 0) return rc;
-    }
-    return j;
+    return draft_tokens(d, k, p_min, tokens, d->q, err, err_len);
+}
+
+int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
+                      int32_t k_next, float p_min, char *err, size_t err_len) {
+    d->n_ahead = 0;
+    int32_t n = n_ctx_tokens + j;
+    k_next = SD_MIN(SD_MIN(k_next, d->k_max), d->n_ctx - n - 1);
+    if (k_next <= 0 || n_ctx_tokens < 1) return SD_STATUS_OK;
+    memcpy(d->seq, ctx, (size_t)n_ctx_tokens * sizeof *ctx);
+    memcpy(d->seq + n_ctx_tokens, drafts, (size_t)j * sizeof *drafts);
+    int rc = feed_context(d, d->seq, n, err, err_len);
+    if (rc == SD_STATUS_INVALID_ARGUMENT) return SD_STATUS_OK;
+    if (rc < 0) return rc;
+    /* Guess the token the target will emit after the drafts (the bonus token when all are accepted). */
+    int32_t guess = draw(d, p_min, d->ahead_q);
+    if (guess == -1) return SD_STATUS_OK;
+    if (guess < 0) return sd_error(err, err_len, guess, "draft sampling failed");
+    d->seq[n] = guess;
+    rc = feed(d, &guess, 1, err, err_len);
+    if (rc == SD_STATUS_INVALID_ARGUMENT) return SD_STATUS_OK;
+    if (rc < 0) return rc;
+    int32_t t = draft_tokens(d, k_next, p_min, d->ahead, d->ahead_q, err, err_len);
+    if (t < 0) return t;
+    d->n_ahead = t;
+    d->n_ahead_prefix = n + 1;
+    return SD_STATUS_OK;
+}
+
+int32_t sd_drafter_n_ahead(const sd_drafter *d) {
+    return d->n_ahead;
 }

@@ -16,6 +16,9 @@
 
 typedef struct sd_drafter sd_drafter;
 
+/* The longest draft a round may propose (the public SD_MAX_DRAFT_LEN). */
+#define SD_MAX_DRAFT_TOKENS 32
+
 /* A drafter for contexts of up to n_ctx tokens and drafts of up to k_max tokens. Its sampler uses
  * params with the seed changed (the draft's random stream must differ from the target's). It works in
  * the target's vocabulary of n_vocab_out ids: draft logits beyond it are never proposed, target ids
@@ -36,6 +39,19 @@ int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, siz
  * to q [j][n_vocab_out] (sd_drafter_q); returns j >= 0 or a negative status. */
 int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k, float p_min,
                            int32_t *tokens, char *err, size_t err_len);
+
+/* The pipelined schedule: while the target verifies ctx + drafts[0..j), proposes k_next tokens for the
+ * round after, assuming all j drafts are accepted and the target's next token is the draft's own guess.
+ * If the next sd_drafter_propose is called with exactly that context, it returns those proposals at
+ * once; otherwise they are discarded (the cache rolls back as usual). */
+int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
+                      int32_t k_next, float p_min, char *err, size_t err_len);
+
+/* Proposals made ahead and not yet used or discarded (for tests). */
+int32_t sd_drafter_n_ahead(const sd_drafter *d);
+
+/* Moves the draft to another pool (at most as many workers as it was created with). */
+int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 
 /* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
 const float *sd_drafter_q(const sd_drafter *d);

@@ -142,6 +142,13 @@ int32_t sd_forward_max_batch(const sd_forward *f) {
     return f->max_batch;
 }
 
+int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
+    int n = pool ? sd_pool_n_workers(pool) : 1;
+    if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;
+    f->pool = pool;
+    return SD_STATUS_OK;
+}
+
 void sd_forward_truncate(sd_forward *f, int32_t n_keep) {
     if (n_keep < 0) n_keep = 0;
     if (n_keep < f->n_past) f->n_past = n_keep;

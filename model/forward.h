@@ -35,6 +35,10 @@ int32_t sd_forward_n_past(const sd_forward *f);
 int32_t sd_forward_n_ctx(const sd_forward *f);
 int32_t sd_forward_max_batch(const sd_forward *f);
 
+/* Moves the state to another pool of at most as many workers as the one it was created with (its
+ * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
+int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
+
 /* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */
 void sd_forward_truncate(sd_forward *f, int32_t n_keep);
 

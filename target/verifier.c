@@ -85,6 +85,10 @@ double sd_verifier_last_sample_seconds(const sd_verifier *v) {
     return v->t_sample;
 }
 
+int sd_verifier_set_pool(sd_verifier *v, sd_pool *pool) {
+    return sd_forward_set_pool(v->fwd, pool);
+}
+
 int32_t sd_verifier_n_past(const sd_verifier *v) {
     return sd_forward_n_past(v->fwd);
 }

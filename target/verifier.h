@@ -37,6 +37,9 @@ int sd_verifier_verify(sd_verifier *v, int32_t pending, const int32_t *drafts, i
 /* Seconds the last sd_verifier_verify spent in the sampler and the acceptance rule. */
 double sd_verifier_last_sample_seconds(const sd_verifier *v);
 
+/* Moves the target to another pool (at most as many workers as it was created with). */
+int sd_verifier_set_pool(sd_verifier *v, sd_pool *pool);
+
 int32_t sd_verifier_n_past(const sd_verifier *v);
 int32_t sd_verifier_n_ctx(const sd_verifier *v);
 const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
