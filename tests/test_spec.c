@@ -7,6 +7,7 @@
  *   had been sampled) fails the same test. */
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/sd_common.h"
 #include "model/forward.h"
@@ -50,13 +51,18 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
         sd_engine_params p = sd_engine_default_params();
         p.sampling.temp = 0.0f;
         p.sampling.repeat_penalty = pi == 2 ? 1.3f : 1.0f; /* the penalty's history must follow drafts too */
-        p.n_threads = 1 + (int)pi % 2;
         sd_stats st;
+        p.n_threads = 1;
         if (generate(t, NULL, &p, prompt, np, plain, &st)) continue;
-        const int ks[] = {1, 2, 3, 5, 8, 16, -1, -2};
+        /* Fixed k, adaptive (-1), adaptive with an early stop (-2), and the pipelined (-3: k 4) and
+         * automatic (-4: adaptive) schedules. */
+        const int ks[] = {1, 2, 3, 5, 8, 16, -1, -2, -3, -4};
         for (size_t ki = 0; ki < SD_ARRAY_LEN(ks); ki++) {
-            p.draft_k = ks[ki] >= 0 ? ks[ki] : -1;
-            p.draft_p_min = ks[ki] == -2 ? 0.6f : 0.0f; /* adaptive with an early stop */
+            p.draft_k = ks[ki] >= 0 ? ks[ki] : ks[ki] == -3 ? 4 : -1;
+            p.draft_p_min = ks[ki] == -2 ? 0.6f : 0.0f;
+            p.schedule = ks[ki] == -3 ? SD_SCHEDULE_PIPE : ks[ki] == -4 ? SD_SCHEDULE_AUTO : SD_SCHEDULE_SEQ;
+            p.n_threads = ks[ki] <= -3 ? 0 : 1 + (int)pi % 2;
+            if (ks[ki] == -3 && sysconf(_SC_NPROCESSORS_ONLN) < 2) continue; /* pipe needs two CPUs */
             memset(spec, 0xff, sizeof spec);
             if (generate(t, d, &p, prompt, np, spec, &st)) continue;
             int same = 0;
