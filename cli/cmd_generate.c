@@ -238,6 +238,15 @@ int cmd_generate(int argc, char **argv) {
     if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
     if (!(model = cli_load_model(o.model_path))) goto done;
     if (o.draft_path && !(draft = cli_load_model(o.draft_path))) goto done;
+    if (draft) {
+        sd_model_info ti, di;
+        sd_model_get_info(model, &ti);
+        sd_model_get_info(draft, &di);
+        if (di.weight_bytes >= ti.weight_bytes)
+            fprintf(stderr, "specdec: warning: the draft (%.1f MiB of weights) is not smaller than the target (%.1f MiB): "
+                            "speculation will not pay\n",
+                    (double)di.weight_bytes / (1024.0 * 1024.0), (double)ti.weight_bytes / (1024.0 * 1024.0));
+    }
 
     int32_t n_prompt = 0;
     prompt = tokenize_prompt(model, o.prompt ? o.prompt : file_text, prompt_len, o.parse_special, &n_prompt);

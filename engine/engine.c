@@ -262,7 +262,11 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     sd_engine_params p = params ? *params : sd_engine_default_params();
     int rc = check_params(&p, err, err_len);
     if (rc < 0) return rc;
-    if (draft && (rc = sd_vocab_check_compatible(target->vocab, draft->vocab, err, err_len)) < 0) return rc;
+    if (draft) {
+        char why[256];
+        rc = sd_vocab_check_compatible(target->vocab, draft->vocab, why, sizeof why);
+        if (rc < 0) return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
+    }
     if (p.n_ctx == 0) p.n_ctx = SD_MIN(target->hp.n_ctx_train, 4096);
     if (p.n_batch == 0) p.n_batch = 64;
 
