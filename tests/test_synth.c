@@ -17,20 +17,10 @@
 #include "model/synth.h"
 #include "test_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 /* ---- quantizers ---- */
 
-static void check_q4_0_block(const char *what, const float x[32], uint16_t want_d, const uint8_t want_qs[16]) {
+static void check_q4_0_block(const char *what, const float x[32], uint16_t want_d,
+                             const uint8_t want_qs[16]) {
     sd_block_q4_0 b;
     sd_quantize_row_q4_0_ref(x, &b, 32);
     CHECK(b.d == want_d, "%s: d = 0x%04x, want 0x%04x", what, b.d, want_d);
@@ -111,7 +101,8 @@ static void test_quant_bounds(void) {
             const float v = x[b * 32 + j], e = fabsf(v - y[b * 32 + j]);
             const float slack = 8.0f * d * 1e-3f + 1e-6f;
             const float bound = fabsf(v) > 7.5f * d ? d + slack : 0.5f * d + slack;
-            if (e > bound && n_bad++ < 5) CHECK(0, "q4_0 element %d: x %g got %g (d %g)", b * 32 + j, v, y[b * 32 + j], d);
+            if (e > bound && n_bad++ < 5)
+                CHECK(0, "q4_0 element %d: x %g got %g (d %g)", b * 32 + j, v, y[b * 32 + j], d);
             sq += (double)e * e;
         }
         CHECK(fabsf(d * 8.0f - amax) <= amax * 1e-3f, "q4_0 block %d: d %g for max |x| %g", b, d, amax);
@@ -129,7 +120,8 @@ static void test_quant_bounds(void) {
         f16_bad += h[i] != sd_fp32_to_fp16(x[i]);
     CHECK(f16_bad == 0, "%d f16 values differ from sd_fp32_to_fp16", f16_bad);
     CHECK(sd_quantize_rows(SD_TYPE_Q4_K, x, q4, 1, K) == SD_STATUS_UNSUPPORTED, "q4_K must be refused");
-    CHECK(sd_quantize_rows(SD_TYPE_Q4_0, x, q4, 1, 48) == SD_STATUS_INVALID_ARGUMENT, "k = 48 must be refused");
+    CHECK(sd_quantize_rows(SD_TYPE_Q4_0, x, q4, 1, 48) == SD_STATUS_INVALID_ARGUMENT,
+          "k = 48 must be refused");
 }
 
 /* ---- grow ---- */
@@ -155,7 +147,8 @@ static void temp_path(char *buf, size_t n, const char *tag) {
     snprintf(buf, n, "%s/sd_test_synth_%ld_%s.gguf", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
 }
 
-static const char *kPrompt = "static int ext4_foo(struct inode *inode, loff_t len)\n{\n\tint ret = 0;\n\tif (len > 4096)\n";
+static const char *kPrompt =
+    "static int ext4_foo(struct inode *inode, loff_t len)\n{\n\tint ret = 0;\n\tif (len > 4096)\n";
 
 /* Logits after the prompt and after each of 32 greedy steps must be bit-identical, and so the tokens. */
 static void check_same_function(const sd_model *a, const sd_model *b) {
@@ -242,7 +235,8 @@ static void test_grow(void) {
                   "tensor %s not copied unchanged", name);
         }
         const sd_gguf_kv *ff = sd_gguf_find_kv(b->gguf, "llama.feed_forward_length");
-        CHECK(ff && ff->type == SD_GGUF_ARRAY && ff->arr_type == SD_GGUF_INT32 && ff->arr_len == (uint64_t)rep.n_layer,
+        CHECK(ff && ff->type == SD_GGUF_ARRAY && ff->arr_type == SD_GGUF_INT32 &&
+                  ff->arr_len == (uint64_t)rep.n_layer,
               "llama.feed_forward_length must be an INT32 array of %d", rep.n_layer);
         CHECK(strcmp(b->name, "codepair-target-grown") == 0, "name '%s'", b->name);
         check_same_function(a, b);
@@ -335,7 +329,7 @@ static void test_shapes_dry(void) {
     const struct {
         const char *name;
         double published;
-    } cards[] = {{"smollm2-135m", 135e6}, {"smollm2-360m", 360e6}, {"qwen2.5-0.5b", 0.49e9},
+    } cards[] = {{"smollm2-135m", 135e6},  {"smollm2-360m", 360e6},  {"qwen2.5-0.5b", 0.49e9},
                  {"llama-3.2-1b", 1.24e9}, {"qwen2.5-1.5b", 1.54e9}, {"smollm2-1.7b", 1.7e9}};
     CHECK(sd_synth_n_shapes() == SD_ARRAY_LEN(cards), "%zu shapes", sd_synth_n_shapes());
     for (size_t i = 0; i < SD_ARRAY_LEN(cards); i++) {
@@ -351,28 +345,29 @@ static void test_shapes_dry(void) {
         const double got = (double)rep.n_params;
         CHECK(fabs(got - (double)s->published_params) <= 1e-3 * (double)s->published_params,
               "%s: %.0f params vs %llu", s->name, got, (unsigned long long)s->published_params);
-        CHECK(fabs(got - cards[i].published) <= 0.02 * cards[i].published, "%s: %.0f params vs model card %.0f",
-              s->name, got, cards[i].published);
+        CHECK(fabs(got - cards[i].published) <= 0.02 * cards[i].published,
+              "%s: %.0f params vs model card %.0f", s->name, got, cards[i].published);
         CHECK(rep.n_layer == s->n_layer && ts.n_layers_seen == s->n_layer, "%s: layers %d / %d", s->name,
               rep.n_layer, ts.n_layers_seen);
         CHECK(rep.n_vocab == s->n_vocab && ts.token_embd_ok, "%s: token_embd shape", s->name);
         CHECK((uint64_t)ts.n == rep.n_tensors, "%s: %d tensors seen, %llu reported", s->name, ts.n,
               (unsigned long long)rep.n_tensors);
         CHECK(ts.n_matrix_bad == 0, "%s: %d misshapen matrices", s->name, ts.n_matrix_bad);
-        CHECK(ts.has_output == !s->tied_output, "%s: output.weight present %d, tied %d", s->name, ts.has_output,
-              s->tied_output);
+        CHECK(ts.has_output == !s->tied_output, "%s: output.weight present %d, tied %d", s->name,
+              ts.has_output, s->tied_output);
         const bool qwen = strcmp(s->arch, "qwen2") == 0;
         CHECK(ts.n_bias == (qwen ? 3 * s->n_layer : 0), "%s: %d biases", s->name, ts.n_bias);
         CHECK(ts.has_rope_freqs == (strcmp(s->name, "llama-3.2-1b") == 0), "%s: rope_freqs", s->name);
-        if (ts.has_rope_freqs) CHECK(ts.rope_freqs_len == 32, "%s: rope_freqs len %lld", s->name, (long long)ts.rope_freqs_len);
+        if (ts.has_rope_freqs)
+            CHECK(ts.rope_freqs_len == 32, "%s: rope_freqs len %lld", s->name, (long long)ts.rope_freqs_len);
         /* Q4_0: 18 bytes per 32 weights, plus F32 norms, the vocabulary and headers */
         CHECK(rep.file_bytes > got * 18 / 32 && rep.file_bytes < got * 18 / 32 * 1.05 + 8e6, "%s: %llu bytes",
               s->name, (unsigned long long)rep.file_bytes);
     }
     /* the real llama-3.2-1b facts the brief names */
     const sd_synth_shape *l = sd_synth_shape_find("llama-3.2-1b");
-    CHECK(l && l->n_embd == 2048 && l->n_layer == 16 && l->n_head == 32 && l->n_head_kv == 8 && l->n_ff == 8192 &&
-              l->n_vocab == 128256 && l->tied_output && l->rope_freq_base == 500000.0f,
+    CHECK(l && l->n_embd == 2048 && l->n_layer == 16 && l->n_head == 32 && l->n_head_kv == 8 &&
+              l->n_ff == 8192 && l->n_vocab == 128256 && l->tied_output && l->rope_freq_base == 500000.0f,
           "llama-3.2-1b shape");
     int rc;
     sd_synth_params p = sd_synth_default_params();
@@ -401,9 +396,11 @@ static void test_shape_write(void) {
               "loaded hyper-parameters differ from the shape");
         CHECK(m->n_params == rep.n_params, "loaded %llu params, report %llu", (unsigned long long)m->n_params,
               (unsigned long long)rep.n_params);
-        CHECK(sd_vocab_get_kind(m->vocab) == SD_VOCAB_BPE && strcmp(sd_vocab_pre_name(m->vocab), "smollm") == 0,
+        CHECK(sd_vocab_get_kind(m->vocab) == SD_VOCAB_BPE &&
+                  strcmp(sd_vocab_pre_name(m->vocab), "smollm") == 0,
               "vocab kind/pre");
-        CHECK(sd_vocab_bos(m->vocab) == s->n_vocab - 2 && sd_vocab_eos(m->vocab) == s->n_vocab - 1, "bos/eos");
+        CHECK(sd_vocab_bos(m->vocab) == s->n_vocab - 2 && sd_vocab_eos(m->vocab) == s->n_vocab - 1,
+              "bos/eos");
         CHECK(sd_vocab_token_type(m->vocab, s->n_vocab - 1) == SD_TOKEN_CONTROL, "eos is a control token");
         const char *text = "hello world, the quick brown fox: 42 caf\xc3\xa9 \t\n  end";
         int32_t toks[256];
@@ -440,9 +437,6 @@ int main(void) {
     test_quant_bounds();
     test_grow();
     test_shapes_dry();
-    if (UNDER_ASAN && !getenv("SD_SYNTH_FULL"))
-        printf("skipping the smollm2-135m write under ASan (set SD_SYNTH_FULL=1 to run it)\n");
-    else
-        test_shape_write();
+    test_shape_write(); /* ~1 s; ~4 s under ASan */
     return test_finish("test_synth");
 }
