@@ -161,7 +161,7 @@ int cmd_synth(int argc, char **argv) {
                   : sd_synth_shape_write(shape, &p, dry ? NULL : out, &rep, err, sizeof err);
     double secs = sd_time_seconds() - t0;
     if (rc < 0) {
-        fprintf(stderr, "specdec synth: %s%s%s\n", grow ? grow : "", grow ? ": " : "", err);
+        fprintf(stderr, "specdec synth: %s\n", err);
         return rc == SD_STATUS_INVALID_ARGUMENT ? 2 : 1;
     }
     const char *verb = dry ? "would write" : "wrote";

@@ -280,6 +280,9 @@ static int check_cols(uint32_t type, int64_t cols, const char *what, char *err, 
 
 /* ---- grow ---- */
 
+/* llama.cpp's LLAMA_MAX_LAYERS: its per-layer arrays hold at most this many layers. */
+#define SD_SYNTH_MAX_LAYERS 512
+
 /* The per-layer tensors an extra layer mirrors from the source's layer 0, and how it fills them so the
  * layer adds exactly zero: zero input norms make the normalized input 0, so q = k = v = 0 (biases 0),
  * the attention output is 0, and SwiGLU(0) = 0. */
@@ -478,7 +481,11 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
     sd_model *m = NULL;
     sd_gguf_writer *w = NULL;
     synth_job j = {.seed = p->seed};
-    if ((rc = sd_model_load_file(src, &m, err, err_len)) < 0) return rc;
+    if ((rc = sd_model_load_file(src, &m, err, err_len)) < 0) {
+        char msg[384];
+        snprintf(msg, sizeof msg, "%s", err ? err : "");
+        return sd_error(err, err_len, rc, "source %s: %s", src, msg);
+    }
     const sd_gguf *g = m->gguf;
     if ((rc = check_layer0(g, err, err_len)) < 0) goto done;
 
@@ -498,11 +505,11 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
     const uint64_t per_layer = extra_layer_elems(g, n_embd, ff);
     int64_t n_extra = llround((double)(p->n_params - src_elems) / (double)per_layer);
     if (n_extra < 1) n_extra = 1;
-    if (n_extra + m->hp.n_layer > 4096) {
-        rc =
-            sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
-                     "%" PRId64 " extra layers of FFN width %" PRId64 " needed: too many (give a wider --ff)",
-                     n_extra, ff);
+    if (n_extra + m->hp.n_layer > SD_SYNTH_MAX_LAYERS) {
+        rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                      "%" PRId64 " extra layers of FFN width %" PRId64
+                      " needed: more than %d layers in all (give a wider FFN)",
+                      n_extra, ff, SD_SYNTH_MAX_LAYERS);
         goto done;
     }
 
