@@ -657,8 +657,9 @@ static void gen_vocab_free(gen_vocab *v) {
 }
 
 /* n_vocab tokens: the 256 byte tokens, n_vocab - 258 merges, then BOS and EOS. A merge joins a word
- * piece (a letter, the space symbol 'Ġ', or an earlier merge) with a letter on its right, so every merge
- * token is reachable by BPE from a word the pre-tokenizer keeps whole (" abc", "abc"). */
+ * piece (a letter, the space symbol 'Ġ', or an earlier merge) with a lowercase letter on its right, so
+ * every merge token is reachable by BPE from a word the pre-tokenizer keeps whole (" abc", "abc"), and
+ * shorter pieces come first (lower rank), as in real vocabularies. */
 static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *err, size_t err_len) {
     if (n_vocab < 258 + 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "vocabulary too small");
     uint64_t cap = 1;
@@ -686,30 +687,63 @@ static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *e
     rng g;
     rng_seed(&g, seed ^ 0x766f636162ull);
     const int32_t n_merges = n_vocab - 258;
+    /* Level by level, as real BPE vocabularies are mostly short pieces: level 1 is the letters and 'Ġ'
+     * (the space symbol), level L + 1 is every level-L piece followed by a letter. Each level is added in
+     * a seeded random order, the last one only in part. */
+    int32_t par_begin = -1, par_end = -1; /* level-L pieces: ids [par_begin, par_end); -1: letters[] */
+    uint32_t *order = NULL;
+    int rc = SD_STATUS_OK;
     char buf[512];
-    while (v->n < 256 + n_merges) {
-        /* left: a letter or the space symbol (ids in letters[]) or any earlier merge token */
-        uint64_t pick = rng_next(&g) % (uint64_t)(27 + (v->n - 256));
-        int32_t left = pick < 27 ? letters[pick] : 256 + (int32_t)(pick - 27);
-        int32_t right = letters[rng_next(&g) % 26];
-        size_t ll, rl;
-        const char *ls = tok_text(v, left, &ll), *rs = tok_text(v, right, &rl);
-        if (ll + rl > 64) continue; /* keep pieces word-sized */
-        memcpy(buf, ls, ll);
-        memcpy(buf + ll, rs, rl);
-        int added = vocab_add(v, buf, ll + rl, SD_TOKEN_NORMAL);
-        if (added < 0) goto oom;
-        if (added == 0) continue;
-        /* merge text "left right" (token texts never hold a raw space: it is byte-mapped to 'Ġ') */
-        ls = tok_text(v, left, &ll); /* the pool may have moved */
-        rs = tok_text(v, right, &rl);
-        v->merge_off[v->n_merges] = v->merge_len;
-        if (!pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, ls, ll) ||
-            !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, " ", 1) ||
-            !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, rs, rl))
-            goto oom;
-        v->n_merges++;
+    while (v->n < 256 + n_merges && rc == SD_STATUS_OK) {
+        const int64_t n_par = par_begin < 0 ? 27 : par_end - par_begin;
+        const int64_t n_cand = n_par * 26;
+        uint32_t *o = realloc(order, (size_t)n_cand * sizeof *o);
+        if (!o) {
+            rc = SD_STATUS_NO_MEMORY;
+            break;
+        }
+        order = o;
+        for (int64_t i = 0; i < n_cand; i++)
+            order[i] = (uint32_t)i;
+        for (int64_t i = n_cand - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t k = (int64_t)(rng_next(&g) % (uint64_t)(i + 1));
+            uint32_t t = order[i];
+            order[i] = order[k];
+            order[k] = t;
+        }
+        const int32_t level_begin = v->n;
+        for (int64_t i = 0; i < n_cand && v->n < 256 + n_merges; i++) {
+            const int64_t pi = order[i] / 26;
+            const int32_t left = par_begin < 0 ? letters[pi] : par_begin + (int32_t)pi;
+            const int32_t right = letters[order[i] % 26];
+            size_t ll, rl;
+            const char *ls = tok_text(v, left, &ll), *rs = tok_text(v, right, &rl);
+            if (ll + rl > sizeof buf) continue;
+            memcpy(buf, ls, ll);
+            memcpy(buf + ll, rs, rl);
+            int added = vocab_add(v, buf, ll + rl, SD_TOKEN_NORMAL);
+            if (added < 0) {
+                rc = SD_STATUS_NO_MEMORY;
+                break;
+            }
+            if (added == 0) continue;
+            /* merge text "left right" (token texts never hold a raw space: it is byte-mapped to 'Ġ') */
+            ls = tok_text(v, left, &ll); /* the pool may have moved */
+            rs = tok_text(v, right, &rl);
+            v->merge_off[v->n_merges] = v->merge_len;
+            if (!pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, ls, ll) ||
+                !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, " ", 1) ||
+                !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, rs, rl)) {
+                rc = SD_STATUS_NO_MEMORY;
+                break;
+            }
+            v->n_merges++;
+        }
+        par_begin = level_begin;
+        par_end = v->n;
     }
+    free(order);
+    if (rc < 0) goto oom;
     if (vocab_add(v, "<|begin_of_text|>", 17, SD_TOKEN_CONTROL) <= 0 ||
         vocab_add(v, "<|end_of_text|>", 15, SD_TOKEN_CONTROL) <= 0)
         goto oom;
