@@ -1,0 +1,923 @@
+/* Synthetic GGUF models: grown copies of a small model (extra layers that add exact zeros) and
+ * random-weight files with real models' shapes. See synth.h. */
+#include "synth.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "gemm/quantize_weights.h"
+#include "gemm/threadpool.h"
+#include "gguf/gguf_writer.h"
+#include "model/model.h"
+
+/* ---- the known shapes (Hugging Face config.json of each model) ---- */
+
+static const sd_synth_shape SHAPES[] = {
+    /* name, arch, pre, vocab, embd, layers, heads, kv heads, ffn, ctx, rope base, rms eps, tied, add_bos,
+     * llama3 rope (factor, low, high, original ctx), published parameter count */
+    {"smollm2-135m", "llama", "smollm", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0f, 1e-5f, true, false, 0, 0,
+     0, 0, 134515008u},
+    {"smollm2-360m", "llama", "smollm", 49152, 960, 32, 15, 5, 2560, 8192, 100000.0f, 1e-5f, true, false, 0,
+     0, 0, 0, 361821120u},
+    {"qwen2.5-0.5b", "qwen2", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, false, 0,
+     0, 0, 0, 494032768u},
+    {"llama-3.2-1b", "llama", "llama-bpe", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, true,
+     true, 32.0f, 1.0f, 4.0f, 8192, 1235814400u},
+    {"qwen2.5-1.5b", "qwen2", "qwen2", 151936, 1536, 28, 12, 2, 8960, 131072, 1000000.0f, 1e-6f, true, false,
+     0, 0, 0, 0, 1543714304u},
+    {"smollm2-1.7b", "llama", "smollm", 49152, 2048, 24, 32, 32, 8192, 8192, 130000.0f, 1e-5f, true, false, 0,
+     0, 0, 0, 1711376384u},
+};
+
+size_t sd_synth_n_shapes(void) {
+    return SD_ARRAY_LEN(SHAPES);
+}
+
+const sd_synth_shape *sd_synth_shape_at(size_t i) {
+    return i < SD_ARRAY_LEN(SHAPES) ? &SHAPES[i] : NULL;
+}
+
+const sd_synth_shape *sd_synth_shape_find(const char *name) {
+    for (size_t i = 0; name && i < SD_ARRAY_LEN(SHAPES); i++)
+        if (strcmp(SHAPES[i].name, name) == 0) return &SHAPES[i];
+    return NULL;
+}
+
+sd_synth_params sd_synth_default_params(void) {
+    sd_synth_params p;
+    memset(&p, 0, sizeof p);
+    p.type = SD_TYPE_Q4_0;
+    p.n_threads = 1;
+    return p;
+}
+
+/* ---- random numbers: splitmix64 for seeding, xoshiro256** for the stream ---- */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+typedef struct rng {
+    uint64_t s[4];
+} rng;
+
+static void rng_seed(rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+static inline uint64_t rng_next(rng *r) {
+    uint64_t *s = r->s;
+    const uint64_t out = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+/* n approximately normal values of standard deviation `std`: the sum of four 16-bit uniforms from one
+ * 64-bit draw (Irwin-Hall, variance 4/12, rescaled), which is plenty for random weights and costs one
+ * generator step per value. */
+static void fill_normal(rng *r, float *x, int64_t n, float std) {
+    const float scale = std * 1.7320508f / 65536.0f; /* sqrt(3): the sum of 4 uniforms has variance 1/3 */
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t v = rng_next(r);
+        uint32_t s = (uint32_t)(v & 0xffff) + (uint32_t)((v >> 16) & 0xffff) +
+                     (uint32_t)((v >> 32) & 0xffff) + (uint32_t)(v >> 48);
+        /* each 16-bit uniform is (u + 0.5) / 65536 in (0, 1); the sum's mean is 2 = 131072 / 65536 */
+        x[i] = ((float)s + 2.0f - 131072.0f) * scale;
+    }
+}
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
+}
+
+/* ---- the tensor plan ---- */
+
+typedef enum fill_kind {
+    FILL_DATA,   /* bytes that exist already (a source tensor, a computed vector) */
+    FILL_CONST,  /* every element `value` (F32) */
+    FILL_RANDOM, /* normal(0, std) quantized to `type`, row r from its own seeded stream */
+} fill_kind;
+
+struct synth_job;
+
+typedef struct planned_tensor {
+    char name[64];
+    uint32_t type;
+    uint32_t n_dims;
+    int64_t ne[4];
+    fill_kind kind;
+    const void *data; /* FILL_DATA */
+    float value;      /* FILL_CONST */
+    float std;        /* FILL_RANDOM */
+    uint64_t seed;    /* FILL_RANDOM: the tensor's stream; row r uses a stream derived from (seed, r) */
+    struct synth_job *job;
+} planned_tensor;
+
+typedef struct synth_job {
+    planned_tensor *t;
+    size_t n_t, cap_t;
+    uint64_t seed;
+    sd_pool *pool;
+    int n_workers;
+    float *scratch; /* [n_workers][max_k] fp32 rows before quantization */
+    int64_t max_k;
+    float *owned[4]; /* computed vectors (rope_freqs) */
+    int n_owned;
+} synth_job;
+
+static uint64_t tensor_elems(const planned_tensor *t) {
+    return (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+}
+
+/* Appends a tensor; ne1 = 0 makes it 1-D. */
+static planned_tensor *plan_add(synth_job *j, const char *name, uint32_t type, int64_t ne0, int64_t ne1,
+                                fill_kind kind, char *err, size_t err_len) {
+    if (j->n_t == j->cap_t) {
+        size_t cap = j->cap_t ? 2 * j->cap_t : 64;
+        planned_tensor *nt = realloc(j->t, cap * sizeof *nt);
+        if (!nt) {
+            sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory planning tensors");
+            return NULL;
+        }
+        j->t = nt;
+        j->cap_t = cap;
+    }
+    planned_tensor *t = &j->t[j->n_t++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->type = type;
+    t->n_dims = ne1 > 0 ? 2 : 1;
+    t->ne[0] = ne0;
+    t->ne[1] = ne1 > 0 ? ne1 : 1;
+    t->ne[2] = t->ne[3] = 1;
+    t->kind = kind;
+    t->std = ne0 > 0 ? 1.0f / sqrtf((float)ne0) : 0.0f; /* 1 / sqrt(fan_in) */
+    t->seed = j->seed ^ hash_name(name);
+    if (kind == FILL_RANDOM && ne0 > j->max_k) j->max_k = ne0;
+    return t;
+}
+
+static void job_free(synth_job *j) {
+    free(j->t);
+    free(j->scratch);
+    for (int i = 0; i < j->n_owned; i++)
+        free(j->owned[i]);
+    sd_pool_free(j->pool);
+}
+
+/* ---- filling rows at write time ---- */
+
+typedef struct random_rows {
+    const planned_tensor *t;
+    int64_t row_begin, n_rows;
+    uint8_t *dst;
+    int rc;
+} random_rows;
+
+static void random_rows_task(void *ctx, int worker, int n_workers) {
+    random_rows *rr = ctx;
+    const planned_tensor *t = rr->t;
+    const int64_t k = t->ne[0];
+    const size_t row_bytes = sd_type_row_bytes(t->type, k);
+    float *x = t->job->scratch + (size_t)worker * (size_t)t->job->max_k;
+    const int64_t per = (rr->n_rows + n_workers - 1) / n_workers;
+    const int64_t r0 = (int64_t)worker * per, r1 = SD_MIN(rr->n_rows, r0 + per);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t row = rr->row_begin + r;
+        rng g;
+        rng_seed(&g, t->seed ^ ((uint64_t)row * 0xd1342543de82ef95ull));
+        fill_normal(&g, x, k, t->std);
+        int rc = sd_quantize_rows((sd_type)t->type, x, rr->dst + (size_t)r * row_bytes, 1, k);
+        if (rc < 0) rr->rc = rc; /* same value from any worker */
+    }
+}
+
+static int fill_tensor(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
+    const planned_tensor *t = ctx;
+    if (t->kind == FILL_CONST) { /* F32 */
+        float *y = dst;
+        for (int64_t i = 0; i < n_rows * t->ne[0]; i++)
+            y[i] = t->value;
+        return SD_STATUS_OK;
+    }
+    random_rows rr = {t, row_begin, n_rows, dst, SD_STATUS_OK};
+    sd_pool_run(t->job->pool, random_rows_task, &rr);
+    return rr.rc;
+}
+
+/* Adds the plan's tensors to the writer and fills the report's counts. */
+static int plan_to_writer(synth_job *j, const sd_synth_params *p, sd_gguf_writer *w, sd_synth_report *rep,
+                          char *err, size_t err_len) {
+    for (size_t i = 0; i < j->n_t; i++) {
+        planned_tensor *t = &j->t[i];
+        t->job = j;
+        if (p->on_tensor) p->on_tensor(p->on_tensor_ctx, t->name, t->type, t->n_dims, t->ne);
+        int rc = t->kind == FILL_DATA
+                     ? sd_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, err, err_len)
+                     : sd_gguf_writer_add_tensor_fill(w, t->name, t->type, t->n_dims, t->ne, fill_tensor, t,
+                                                      err, err_len);
+        if (rc < 0) return rc;
+        rep->n_params += tensor_elems(t);
+    }
+    rep->n_tensors = j->n_t;
+    rep->file_bytes = sd_gguf_writer_size(w);
+    return SD_STATUS_OK;
+}
+
+static int write_out(synth_job *j, const sd_synth_params *p, sd_gguf_writer *w, const char *out, char *err,
+                     size_t err_len) {
+    if (!out) return SD_STATUS_OK; /* dry run */
+    int n = p->n_threads > 0 ? p->n_threads : 1;
+    if (n > 1) {
+        int rc = sd_pool_create(&j->pool, n, NULL, 0, err, err_len);
+        if (rc < 0) return rc;
+    }
+    j->n_workers = n;
+    if (j->max_k > 0) {
+        j->scratch = malloc((size_t)n * (size_t)j->max_k * sizeof *j->scratch);
+        if (!j->scratch) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for weight rows");
+    }
+    return sd_gguf_writer_write_file(w, out, err, err_len);
+}
+
+static int check_params(const sd_synth_params *p, char *err, size_t err_len) {
+    if (!p) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "NULL parameters");
+    if (p->type != SD_TYPE_Q4_0 && p->type != SD_TYPE_Q8_0 && p->type != SD_TYPE_F16)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "weight type must be q4_0, q8_0 or f16 (got type id %d)", (int)p->type);
+    return SD_STATUS_OK;
+}
+
+/* A matrix [rows][cols] needs cols to be a multiple of the type's block size. */
+static int check_cols(uint32_t type, int64_t cols, const char *what, char *err, size_t err_len) {
+    if (sd_type_row_bytes(type, cols) == 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "%s width %" PRId64 " is not a multiple of %s's block size", what, cols,
+                        sd_type_traits_of(type)->name);
+    return SD_STATUS_OK;
+}
+
+/* ---- grow ---- */
+
+/* llama.cpp's LLAMA_MAX_LAYERS: its per-layer arrays hold at most this many layers. */
+#define SD_SYNTH_MAX_LAYERS 512
+
+/* The per-layer tensors an extra layer mirrors from the source's layer 0, and how it fills them so the
+ * layer adds exactly zero: zero input norms make the normalized input 0, so q = k = v = 0 (biases 0),
+ * the attention output is 0, and SwiGLU(0) = 0. */
+typedef enum mirror_kind {
+    MIRROR_ZERO_NORM,
+    MIRROR_ONE_NORM, /* qwen3 q/k norms: any value works on a zero vector; 1 as a real model has */
+    MIRROR_ZERO_BIAS,
+    MIRROR_MATRIX,
+    MIRROR_FFN_IN,  /* [ff][n_embd] */
+    MIRROR_FFN_OUT, /* [n_embd][ff] */
+} mirror_kind;
+
+static const struct {
+    const char *suffix;
+    mirror_kind kind;
+} MIRROR[] = {
+    {"attn_norm.weight", MIRROR_ZERO_NORM},  {"attn_q.weight", MIRROR_MATRIX},
+    {"attn_k.weight", MIRROR_MATRIX},        {"attn_v.weight", MIRROR_MATRIX},
+    {"attn_q.bias", MIRROR_ZERO_BIAS},       {"attn_k.bias", MIRROR_ZERO_BIAS},
+    {"attn_v.bias", MIRROR_ZERO_BIAS},       {"attn_q_norm.weight", MIRROR_ONE_NORM},
+    {"attn_k_norm.weight", MIRROR_ONE_NORM}, {"attn_output.weight", MIRROR_MATRIX},
+    {"ffn_norm.weight", MIRROR_ZERO_NORM},   {"ffn_gate.weight", MIRROR_FFN_IN},
+    {"ffn_up.weight", MIRROR_FFN_IN},        {"ffn_down.weight", MIRROR_FFN_OUT},
+};
+
+/* Refuses a source whose layer 0 holds a tensor an extra layer would not mirror (it could carry state
+ * the zero-norm argument does not cover). */
+static int check_layer0(const sd_gguf *g, char *err, size_t err_len) {
+    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+        if (t->name.len < 6 || memcmp(t->name.ptr, "blk.0.", 6) != 0) continue;
+        bool known = false;
+        for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR) && !known; m++)
+            known = t->name.len - 6 == strlen(MIRROR[m].suffix) &&
+                    memcmp(t->name.ptr + 6, MIRROR[m].suffix, t->name.len - 6) == 0;
+        if (!known)
+            return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "cannot mirror source tensor '%.*s'",
+                            (int)SD_MIN(t->name.len, 64u), t->name.ptr);
+    }
+    return SD_STATUS_OK;
+}
+
+/* Plans extra layer `il` (1-D tensors F32, matrices in p->type). */
+static int plan_extra_layer(synth_job *j, const sd_gguf *g, const sd_synth_params *p, int il, int64_t n_embd,
+                            int64_t ff, char *err, size_t err_len) {
+    for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
+        char src_name[96], name[96];
+        snprintf(src_name, sizeof src_name, "blk.0.%s", MIRROR[m].suffix);
+        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, src_name);
+        if (!st) continue;
+        snprintf(name, sizeof name, "blk.%d.%s", il, MIRROR[m].suffix);
+        planned_tensor *t = NULL;
+        switch (MIRROR[m].kind) {
+        case MIRROR_ZERO_NORM:
+        case MIRROR_ZERO_BIAS:
+        case MIRROR_ONE_NORM:
+            t = plan_add(j, name, SD_TYPE_F32, st->ne[0], 0, FILL_CONST, err, err_len);
+            if (t) t->value = MIRROR[m].kind == MIRROR_ONE_NORM ? 1.0f : 0.0f;
+            break;
+        case MIRROR_MATRIX:
+            t = plan_add(j, name, p->type, st->ne[0], st->ne[1], FILL_RANDOM, err, err_len);
+            break;
+        case MIRROR_FFN_IN:
+            t = plan_add(j, name, p->type, n_embd, ff, FILL_RANDOM, err, err_len);
+            break;
+        case MIRROR_FFN_OUT:
+            t = plan_add(j, name, p->type, ff, n_embd, FILL_RANDOM, err, err_len);
+            break;
+        }
+        if (!t) return SD_STATUS_NO_MEMORY;
+        if (t->kind == FILL_RANDOM) {
+            int rc = check_cols(t->type, t->ne[0], name, err, err_len);
+            if (rc < 0) return rc;
+        }
+    }
+    return SD_STATUS_OK;
+}
+
+/* Elements of one extra layer of FFN width ff. */
+static uint64_t extra_layer_elems(const sd_gguf *g, int64_t n_embd, int64_t ff) {
+    uint64_t n = 0;
+    for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
+        char name[96];
+        snprintf(name, sizeof name, "blk.0.%s", MIRROR[m].suffix);
+        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, name);
+        if (!st) continue;
+        if (MIRROR[m].kind == MIRROR_FFN_IN || MIRROR[m].kind == MIRROR_FFN_OUT)
+            n += (uint64_t)n_embd * (uint64_t)ff;
+        else
+            n += (uint64_t)st->ne[0] * (uint64_t)st->ne[1];
+    }
+    return n;
+}
+
+/* Copies one key/value of the source. */
+static int copy_kv(sd_gguf_writer *w, const char *key, const sd_gguf_kv *kv, char *err, size_t err_len) {
+    switch (kv->type) {
+    case SD_GGUF_UINT8:
+        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT8:
+        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT16:
+        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT16:
+        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT32:
+        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT32:
+        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT64:
+        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, err_len);
+    case SD_GGUF_INT64:
+        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, err_len);
+    case SD_GGUF_FLOAT32:
+        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, err_len);
+    case SD_GGUF_FLOAT64:
+        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, err_len);
+    case SD_GGUF_BOOL:
+        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, err_len);
+    case SD_GGUF_STRING:
+        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, err_len);
+    case SD_GGUF_ARRAY:
+        if (kv->arr_type == SD_GGUF_STRING)
+            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, kv->arr_len, err, err_len);
+        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_len, err, err_len);
+    }
+    return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' has an unknown type", key);
+}
+
+/* Copies the source's metadata, replacing the name, block count and FFN widths in place. */
+static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, int32_t ff, char *err,
+                         size_t err_len) {
+    const sd_gguf *g = m->gguf;
+    const char *arch = sd_arch_name(m->hp.arch);
+    const int32_t n_layer = m->hp.n_layer + n_extra;
+    char k_blocks[96], k_ff[96], key[256];
+    snprintf(k_blocks, sizeof k_blocks, "%s.block_count", arch);
+    snprintf(k_ff, sizeof k_ff, "%s.feed_forward_length", arch);
+    int32_t *widths = malloc((size_t)n_layer * sizeof *widths);
+    if (!widths) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    for (int32_t il = 0; il < n_layer; il++)
+        widths[il] = il < m->hp.n_layer ? m->layers[il].n_ff : ff;
+    char name[320];
+    snprintf(name, sizeof name, "%s%sgrown", m->name, m->name[0] ? "-" : "");
+
+    int rc = SD_STATUS_OK;
+    bool named = false;
+    for (uint64_t i = 0; i < sd_gguf_n_kv(g) && rc == SD_STATUS_OK; i++) {
+        const sd_gguf_kv *kv = sd_gguf_kv_at(g, i);
+        if (kv->key.len >= sizeof key || memchr(kv->key.ptr, '\0', kv->key.len)) {
+            rc = sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "cannot copy source key '%.*s'",
+                          (int)SD_MIN(kv->key.len, 64u), kv->key.ptr);
+            break;
+        }
+        memcpy(key, kv->key.ptr, kv->key.len);
+        key[kv->key.len] = '\0';
+        if (strcmp(key, "general.name") == 0) {
+            rc = sd_gguf_writer_add_str(w, key, name, err, err_len);
+            named = true;
+        } else if (strcmp(key, k_blocks) == 0) {
+            rc = sd_gguf_writer_add_u32(w, key, (uint32_t)n_layer, err, err_len);
+        } else if (strcmp(key, k_ff) == 0) {
+            /* llama.cpp reads a per-layer array here (get_key_or_arr), as an INT32 array */
+            rc = sd_gguf_writer_add_arr(w, key, SD_GGUF_INT32, widths, (uint64_t)n_layer, err, err_len);
+        } else {
+            rc = copy_kv(w, key, kv, err, err_len);
+        }
+    }
+    if (rc == SD_STATUS_OK && !named) rc = sd_gguf_writer_add_str(w, "general.name", name, err, err_len);
+    free(widths);
+    return rc;
+}
+
+/* FFN width for about 80 extra layers: the remaining parameters / 80, minus the attention part, over the
+ * 3 FFN matrices, rounded to a multiple of 256 (at least 256). */
+static int64_t default_ff(const sd_gguf *g, int64_t n_embd, uint64_t remaining) {
+    const uint64_t attn = extra_layer_elems(g, n_embd, 0);
+    const double per_layer = (double)remaining / 80.0;
+    double ff = (per_layer - (double)attn) / (3.0 * (double)n_embd);
+    int64_t r = (int64_t)llround(ff / 256.0) * 256;
+    return r < 256 ? 256 : r;
+}
+
+int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd_synth_report *rep, char *err,
+                  size_t err_len) {
+    sd_synth_report r0;
+    if (!rep) rep = &r0;
+    memset(rep, 0, sizeof *rep);
+    int rc = check_params(p, err, err_len);
+    if (rc < 0) return rc;
+    if (!src) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no source model");
+    if (p->ff_width < 0 || p->ff_width % 32 != 0 || p->ff_width > (1 << 20))
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "FFN width %d must be a positive multiple of 32 (at most 1048576)", p->ff_width);
+
+    sd_model *m = NULL;
+    sd_gguf_writer *w = NULL;
+    synth_job j = {.seed = p->seed};
+    if ((rc = sd_model_load_file(src, &m, err, err_len)) < 0) {
+        char msg[384];
+        snprintf(msg, sizeof msg, "%s", err ? err : "");
+        return sd_error(err, err_len, rc, "source %s: %s", src, msg);
+    }
+    const sd_gguf *g = m->gguf;
+    if ((rc = check_layer0(g, err, err_len)) < 0) goto done;
+
+    uint64_t src_elems = 0;
+    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+        src_elems += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    }
+    if (p->n_params <= src_elems) {
+        rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                      "asked for %" PRIu64 " parameters, but the source already has %" PRIu64, p->n_params,
+                      src_elems);
+        goto done;
+    }
+    const int64_t n_embd = m->hp.n_embd;
+    const int64_t ff = p->ff_width ? p->ff_width : default_ff(g, n_embd, p->n_params - src_elems);
+    const uint64_t per_layer = extra_layer_elems(g, n_embd, ff);
+    int64_t n_extra = llround((double)(p->n_params - src_elems) / (double)per_layer);
+    if (n_extra < 1) n_extra = 1;
+    if (n_extra + m->hp.n_layer > SD_SYNTH_MAX_LAYERS) {
+        rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                      "%" PRId64 " extra layers of FFN width %" PRId64
+                      " needed: more than %d layers in all (give a wider FFN)",
+                      n_extra, ff, SD_SYNTH_MAX_LAYERS);
+        goto done;
+    }
+
+    /* Source tensors, unchanged (their data stays in the source's mapping until the write). */
+    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+        const sd_gguf_tensor *st = sd_gguf_tensor_at(g, i);
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)SD_MIN(st->name.len, 63u), st->name.ptr);
+        planned_tensor *t = plan_add(&j, name, st->type, st->ne[0], 0, FILL_DATA, err, err_len);
+        if (!t) {
+            rc = SD_STATUS_NO_MEMORY;
+            goto done;
+        }
+        t->n_dims = st->n_dims;
+        memcpy(t->ne, st->ne, sizeof t->ne);
+        t->data = st->data;
+    }
+    for (int64_t e = 0; e < n_extra; e++)
+        if ((rc = plan_extra_layer(&j, g, p, m->hp.n_layer + (int)e, n_embd, ff, err, err_len)) < 0)
+            goto done;
+
+    if (!(w = sd_gguf_writer_create())) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((rc = grow_metadata(w, m, (int32_t)n_extra, (int32_t)ff, err, err_len)) < 0) goto done;
+    if ((rc = plan_to_writer(&j, p, w, rep, err, err_len)) < 0) goto done;
+    rep->n_layer = m->hp.n_layer + (int32_t)n_extra;
+    rep->n_layer_src = m->hp.n_layer;
+    rep->n_ff_extra = (int32_t)ff;
+    rep->n_vocab = m->hp.n_vocab;
+    rep->n_params_src = src_elems;
+    rc = write_out(&j, p, w, out, err, err_len);
+done:
+    sd_gguf_writer_free(w);
+    job_free(&j);
+    sd_model_free_internal(m);
+    return rc;
+}
+
+/* ---- shape: a generated byte-level BPE vocabulary ---- */
+
+/* An open-addressing set of the token strings (indices into the vocabulary being built). */
+typedef struct str_set {
+    int32_t *slots; /* -1 empty */
+    uint64_t mask;
+} str_set;
+
+typedef struct gen_vocab {
+    char *pool; /* all token texts back to back */
+    size_t pool_len, pool_cap;
+    sd_gguf_str *tokens; /* [n_vocab], pointing into pool once it is final */
+    size_t *tok_off;
+    int32_t n;
+    char *merge_pool;
+    size_t merge_len, merge_cap;
+    sd_gguf_str *merges;
+    size_t *merge_off;
+    int32_t n_merges;
+    int32_t *types;
+    str_set set;
+} gen_vocab;
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static bool pool_append(char **pool, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : 1 << 16;
+        while (c < *len + n)
+            c *= 2;
+        char *np = realloc(*pool, c);
+        if (!np) return false;
+        *pool = np;
+        *cap = c;
+    }
+    memcpy(*pool + *len, s, n);
+    *len += n;
+    return true;
+}
+
+static const char *tok_text(const gen_vocab *v, int32_t id, size_t *len) {
+    size_t end = id + 1 < v->n ? v->tok_off[id + 1] : v->pool_len;
+    *len = end - v->tok_off[id];
+    return v->pool + v->tok_off[id];
+}
+
+/* Slot of s in the set: where it is, or the empty slot where it would go. */
+static uint64_t set_slot(const gen_vocab *v, const char *s, size_t n) {
+    uint64_t i = hash_bytes(s, n) & v->set.mask;
+    for (;; i = (i + 1) & v->set.mask) {
+        int32_t id = v->set.slots[i];
+        if (id < 0) return i;
+        size_t len;
+        const char *t = tok_text(v, id, &len);
+        if (len == n && memcmp(t, s, n) == 0) return i;
+    }
+}
+
+/* Adds a token unless present; returns 1 added, 0 present, -1 out of memory. */
+static int vocab_add(gen_vocab *v, const char *s, size_t n, int32_t type) {
+    uint64_t slot = set_slot(v, s, n);
+    if (v->set.slots[slot] >= 0) return 0;
+    size_t off = v->pool_len;
+    if (!pool_append(&v->pool, &v->pool_len, &v->pool_cap, s, n)) return -1;
+    v->tok_off[v->n] = off;
+    v->types[v->n] = type;
+    v->set.slots[slot] = v->n++;
+    return 1;
+}
+
+/* GPT-2's byte-to-unicode map: printable Latin-1 bytes stand for themselves, the others (controls,
+ * space, 0x7f-0xa0, 0xad) for code points 256, 257, ... in byte order. Writes the UTF-8 of byte b. */
+static size_t gpt2_byte_text(int b, char out[4]) {
+    int n = 0;
+    int cp = b;
+    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    if (!printable) {
+        cp = 256;
+        for (int c = 0; c < b; c++)
+            if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174 && c <= 255))) cp++;
+    }
+    if (cp < 0x80) {
+        out[n++] = (char)cp;
+    } else { /* all code points here are < 0x800 */
+        out[n++] = (char)(0xc0 | (cp >> 6));
+        out[n++] = (char)(0x80 | (cp & 0x3f));
+    }
+    return (size_t)n;
+}
+
+static void gen_vocab_free(gen_vocab *v) {
+    free(v->pool);
+    free(v->tokens);
+    free(v->tok_off);
+    free(v->merge_pool);
+    free(v->merges);
+    free(v->merge_off);
+    free(v->types);
+    free(v->set.slots);
+}
+
+/* n_vocab tokens: the 256 byte tokens, n_vocab - 258 merges, then BOS and EOS. A merge joins a word
+ * piece (a letter, the space symbol 'Ġ', or an earlier merge) with a lowercase letter on its right, so
+ * every merge token is reachable by BPE from a word the pre-tokenizer keeps whole (" abc", "abc"), and
+ * shorter pieces come first (lower rank), as in real vocabularies. */
+static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *err, size_t err_len) {
+    if (n_vocab < 258 + 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "vocabulary too small");
+    uint64_t cap = 1;
+    while (cap < 2 * (uint64_t)n_vocab)
+        cap *= 2;
+    v->set.mask = cap - 1;
+    v->set.slots = malloc(cap * sizeof *v->set.slots);
+    v->tok_off = malloc((size_t)n_vocab * sizeof *v->tok_off);
+    v->types = malloc((size_t)n_vocab * sizeof *v->types);
+    v->tokens = malloc((size_t)n_vocab * sizeof *v->tokens);
+    v->merge_off = malloc((size_t)n_vocab * sizeof *v->merge_off);
+    v->merges = malloc((size_t)n_vocab * sizeof *v->merges);
+    if (!v->set.slots || !v->tok_off || !v->types || !v->tokens || !v->merge_off || !v->merges)
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the vocabulary");
+    memset(v->set.slots, 0xff, cap * sizeof *v->set.slots);
+
+    int32_t letters[27]; /* ids of 'a'..'z' and of the space symbol (last) */
+    for (int b = 0; b < 256; b++) {
+        char t[4];
+        size_t n = gpt2_byte_text(b, t);
+        if (vocab_add(v, t, n, SD_TOKEN_NORMAL) < 0) goto oom;
+        if (b >= 'a' && b <= 'z') letters[b - 'a'] = v->n - 1;
+        if (b == ' ') letters[26] = v->n - 1;
+    }
+    rng g;
+    rng_seed(&g, seed ^ 0x766f636162ull);
+    const int32_t n_merges = n_vocab - 258;
+    /* Level by level, as real BPE vocabularies are mostly short pieces: level 1 is the letters and 'Ġ'
+     * (the space symbol), level L + 1 is every level-L piece followed by a letter. Each level is added in
+     * a seeded random order, the last one only in part. */
+    int32_t par_begin = -1, par_end = -1; /* level-L pieces: ids [par_begin, par_end); -1: letters[] */
+    uint32_t *order = NULL;
+    int rc = SD_STATUS_OK;
+    char buf[512];
+    while (v->n < 256 + n_merges && rc == SD_STATUS_OK) {
+        const int64_t n_par = par_begin < 0 ? 27 : par_end - par_begin;
+        const int64_t n_cand = n_par * 26;
+        uint32_t *o = realloc(order, (size_t)n_cand * sizeof *o);
+        if (!o) {
+            rc = SD_STATUS_NO_MEMORY;
+            break;
+        }
+        order = o;
+        for (int64_t i = 0; i < n_cand; i++)
+            order[i] = (uint32_t)i;
+        for (int64_t i = n_cand - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t k = (int64_t)(rng_next(&g) % (uint64_t)(i + 1));
+            uint32_t t = order[i];
+            order[i] = order[k];
+            order[k] = t;
+        }
+        const int32_t level_begin = v->n;
+        for (int64_t i = 0; i < n_cand && v->n < 256 + n_merges; i++) {
+            const int64_t pi = order[i] / 26;
+            const int32_t left = par_begin < 0 ? letters[pi] : par_begin + (int32_t)pi;
+            const int32_t right = letters[order[i] % 26];
+            size_t ll, rl;
+            const char *ls = tok_text(v, left, &ll), *rs = tok_text(v, right, &rl);
+            if (ll + rl > sizeof buf) continue;
+            memcpy(buf, ls, ll);
+            memcpy(buf + ll, rs, rl);
+            int added = vocab_add(v, buf, ll + rl, SD_TOKEN_NORMAL);
+            if (added < 0) {
+                rc = SD_STATUS_NO_MEMORY;
+                break;
+            }
+            if (added == 0) continue;
+            /* merge text "left right" (token texts never hold a raw space: it is byte-mapped to 'Ġ') */
+            ls = tok_text(v, left, &ll); /* the pool may have moved */
+            rs = tok_text(v, right, &rl);
+            v->merge_off[v->n_merges] = v->merge_len;
+            if (!pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, ls, ll) ||
+                !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, " ", 1) ||
+                !pool_append(&v->merge_pool, &v->merge_len, &v->merge_cap, rs, rl)) {
+                rc = SD_STATUS_NO_MEMORY;
+                break;
+            }
+            v->n_merges++;
+        }
+        par_begin = level_begin;
+        par_end = v->n;
+    }
+    free(order);
+    if (rc < 0) goto oom;
+    if (vocab_add(v, "<|begin_of_text|>", 17, SD_TOKEN_CONTROL) <= 0 ||
+        vocab_add(v, "<|end_of_text|>", 15, SD_TOKEN_CONTROL) <= 0)
+        goto oom;
+    for (int32_t i = 0; i < v->n; i++) {
+        size_t len;
+        v->tokens[i].ptr = tok_text(v, i, &len);
+        v->tokens[i].len = len;
+    }
+    for (int32_t i = 0; i < v->n_merges; i++) {
+        size_t end = i + 1 < v->n_merges ? v->merge_off[i + 1] : v->merge_len;
+        v->merges[i].ptr = v->merge_pool + v->merge_off[i];
+        v->merges[i].len = end - v->merge_off[i];
+    }
+    return SD_STATUS_OK;
+oom:
+    return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the vocabulary");
+}
+
+/* ---- shape: metadata and tensors ---- */
+
+static uint32_t file_type_of(sd_type t) {
+    return t == SD_TYPE_Q4_0 ? 2u : t == SD_TYPE_Q8_0 ? 7u : 1u; /* llama_ftype: MOSTLY_Q4_0, Q8_0, F16 */
+}
+
+static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_synth_params *p,
+                          const gen_vocab *v, char *err, size_t err_len) {
+    const char *a = s->arch;
+    const uint32_t head_dim = (uint32_t)(s->n_embd / s->n_head);
+    char key[128], name[96];
+    int rc = SD_STATUS_OK;
+    snprintf(name, sizeof name, "%s-synthetic-%s", s->name, sd_type_traits_of(p->type)->name);
+#define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
+#define TRY(call)                                                                                            \
+    do {                                                                                                     \
+        if ((rc = (call)) < 0) return rc;                                                                    \
+    } while (0)
+    TRY(sd_gguf_writer_add_str(w, "general.architecture", a, err, err_len));
+    TRY(sd_gguf_writer_add_str(w, "general.name", name, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "general.file_type", file_type_of(p->type), err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "general.quantization_version", 2, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("context_length"), (uint32_t)s->n_ctx_train, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("block_count"), (uint32_t)s->n_layer, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("attention.head_count"), (uint32_t)s->n_head, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("attention.key_length"), head_dim, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("attention.value_length"), head_dim, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("rope.dimension_count"), head_dim, err, err_len));
+    TRY(sd_gguf_writer_add_f32(w, KEY("rope.freq_base"), s->rope_freq_base, err, err_len));
+    TRY(sd_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->rms_eps, err, err_len));
+    TRY(sd_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", err, err_len));
+    TRY(sd_gguf_writer_add_str(w, "tokenizer.ggml.pre", s->pre, err, err_len));
+    TRY(sd_gguf_writer_add_strn_arr(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n, err, err_len));
+    TRY(sd_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", SD_GGUF_INT32, v->types, (uint64_t)v->n, err,
+                               err_len));
+    TRY(sd_gguf_writer_add_strn_arr(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges, err,
+                                    err_len));
+    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(v->n - 2), err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(v->n - 1), err, err_len));
+    TRY(sd_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", s->add_bos, err, err_len));
+    TRY(sd_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", false, err, err_len));
+#undef KEY
+#undef TRY
+    return rc;
+}
+
+/* Llama 3 RoPE frequency divisors, [head_dim / 2], as llama.cpp's converter computes them from
+ * rope_scaling: 1 for short wavelengths, `factor` for long ones, a smooth blend in between. */
+static float *llama3_rope_factors(const sd_synth_shape *s) {
+    const int dim = s->n_embd / s->n_head;
+    float *f = malloc((size_t)(dim / 2) * sizeof *f);
+    if (!f) return NULL;
+    const double low_wavelen = s->rope_orig_ctx / s->rope_low_freq_factor;
+    const double high_wavelen = s->rope_orig_ctx / s->rope_high_freq_factor;
+    for (int i = 0; i < dim / 2; i++) {
+        double freq = 1.0 / pow(s->rope_freq_base, (double)(2 * i) / dim);
+        double wavelen = 2.0 * M_PI / freq;
+        if (wavelen < high_wavelen) {
+            f[i] = 1.0f;
+        } else if (wavelen > low_wavelen) {
+            f[i] = s->rope_scale_factor;
+        } else {
+            double smooth = (s->rope_orig_ctx / wavelen - s->rope_low_freq_factor) /
+                            (s->rope_high_freq_factor - s->rope_low_freq_factor);
+            f[i] = (float)(1.0 / ((1.0 - smooth) / s->rope_scale_factor + smooth));
+        }
+    }
+    return f;
+}
+
+static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char *err, size_t err_len) {
+    const int64_t d = s->n_embd, hd = s->n_embd / s->n_head;
+    const int64_t dq = hd * s->n_head, dkv = hd * s->n_head_kv;
+    const bool bias = strcmp(s->arch, "qwen2") == 0;
+    char name[96];
+#define ADD(nm, ty, ne0, ne1, kind) plan_add(j, nm, ty, ne0, ne1, kind, err, err_len)
+#define LNAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+    planned_tensor *t;
+    if (!ADD("token_embd.weight", type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+    for (int il = 0; il < s->n_layer; il++) {
+        if (!(t = ADD(LNAME("attn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        t->value = 1.0f;
+        if (!ADD(LNAME("attn_q.weight"), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME("attn_k.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME("attn_v.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (bias) {
+            if (!ADD(LNAME("attn_q.bias"), SD_TYPE_F32, dq, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME("attn_k.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME("attn_v.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
+        }
+        if (!ADD(LNAME("attn_output.weight"), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!(t = ADD(LNAME("ffn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        t->value = 1.0f;
+        if (!ADD(LNAME("ffn_gate.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME("ffn_up.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME("ffn_down.weight"), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+    }
+    if (!(t = ADD("output_norm.weight", SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+    t->value = 1.0f;
+    if (!s->tied_output && !ADD("output.weight", type, d, s->n_vocab, FILL_RANDOM))
+        return SD_STATUS_NO_MEMORY;
+    if (s->rope_scale_factor > 0.0f) {
+        float *f = llama3_rope_factors(s);
+        if (!f || !(t = ADD("rope_freqs.weight", SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
+            free(f);
+            return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        }
+        j->owned[j->n_owned++] = f;
+        t->data = f;
+    }
+#undef ADD
+#undef LNAME
+    int rc = check_cols(type, d, "embedding", err, err_len);
+    if (rc == 0) rc = check_cols(type, s->n_ff, "FFN", err, err_len);
+    if (rc == 0) rc = check_cols(type, dq, "attention", err, err_len);
+    return rc;
+}
+
+int sd_synth_shape_write(const char *shape, const sd_synth_params *p, const char *out, sd_synth_report *rep,
+                         char *err, size_t err_len) {
+    sd_synth_report r0;
+    if (!rep) rep = &r0;
+    memset(rep, 0, sizeof *rep);
+    int rc = check_params(p, err, err_len);
+    if (rc < 0) return rc;
+    const sd_synth_shape *s = sd_synth_shape_find(shape);
+    if (!s) {
+        char names[256];
+        size_t off = 0;
+        for (size_t i = 0; i < SD_ARRAY_LEN(SHAPES) && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "", SHAPES[i].name);
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown shape '%s' (known: %s)",
+                        shape ? shape : "(null)", names);
+    }
+    synth_job j = {.seed = p->seed};
+    gen_vocab v;
+    memset(&v, 0, sizeof v);
+    sd_gguf_writer *w = NULL;
+    if ((rc = gen_vocab_build(&v, s->n_vocab, p->seed, err, err_len)) < 0) goto done;
+    if ((rc = plan_shape(&j, s, p->type, err, err_len)) < 0) goto done;
+    if (!(w = sd_gguf_writer_create())) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((rc = shape_metadata(w, s, p, &v, err, err_len)) < 0) goto done;
+    if ((rc = plan_to_writer(&j, p, w, rep, err, err_len)) < 0) goto done;
+    rep->n_layer = s->n_layer;
+    rep->n_vocab = s->n_vocab;
+    rc = write_out(&j, p, w, out, err, err_len);
+done:
+    sd_gguf_writer_free(w);
+    gen_vocab_free(&v);
+    job_free(&j);
+    return rc;
+}
