@@ -242,10 +242,10 @@ int cmd_generate(int argc, char **argv) {
         sd_model_info ti, di;
         sd_model_get_info(model, &ti);
         sd_model_get_info(draft, &di);
-        if (di.weight_bytes >= ti.weight_bytes)
-            fprintf(stderr, "specdec: warning: the draft (%.1f MiB of weights) is not smaller than the target (%.1f MiB): "
+        if (di.n_params >= ti.n_params)
+            fprintf(stderr, "specdec: warning: the draft (%.1f M parameters) is not smaller than the target (%.1f M): "
                             "speculation will not pay\n",
-                    (double)di.weight_bytes / (1024.0 * 1024.0), (double)ti.weight_bytes / (1024.0 * 1024.0));
+                    (double)di.n_params / 1e6, (double)ti.n_params / 1e6);
     }
 
     int32_t n_prompt = 0;

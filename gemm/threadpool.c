@@ -45,7 +45,6 @@
 
 typedef struct pool_worker {
     struct sd_pool *pool;
-    int index; /* 1..n_workers-1; worker 0 is the calling thread */
     int cpu;   /* CPU to pin to, or -1 */
     pthread_t thread;
 } pool_worker;
@@ -57,8 +56,13 @@ struct sd_pool {
     void *ctx;
     atomic_int stop;
 
-    /* Written by every worker once per dispatch; read by the waiting caller. */
-    _Alignas(CACHE_LINE) atomic_int pending;
+    /* Parts of the current dispatch: (generation << 32) | next unclaimed part. Any thread may claim
+     * any part, so a worker the OS has descheduled never holds up a dispatch: the others, the caller
+     * included, take its share. */
+    _Alignas(CACHE_LINE) atomic_uint_fast64_t claim;
+
+    /* Parts finished in the current dispatch; read by the waiting caller. */
+    _Alignas(CACHE_LINE) atomic_int done;
 
     _Alignas(CACHE_LINE) atomic_int n_sleeping;
     pthread_mutex_t mutex;
@@ -96,6 +100,22 @@ static unsigned wait_for_generation(sd_pool *pool, unsigned last) {
     return g;
 }
 
+/* Claims and runs parts of dispatch `gen` until none is left (or a newer dispatch has begun, which
+ * cannot happen while a part of this one is still running). */
+static void run_parts(sd_pool *pool, unsigned gen) {
+    const uint64_t tag = (uint64_t)gen << 32;
+    const uint64_t n = (uint64_t)pool->n_workers;
+    uint64_t c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    while ((c & ~(uint64_t)0xffffffffu) == tag && (c & 0xffffffffu) < n) {
+        if (!atomic_compare_exchange_weak_explicit(&pool->claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* c now holds the current value */
+        pool->task(pool->ctx, (int)(c & 0xffffffffu), pool->n_workers);
+        atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
+        c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *arg) {
     pool_worker *self = arg;
     sd_pool *pool = self->pool;
@@ -106,8 +126,7 @@ static void *worker_main(void *arg) {
     for (;;) {
         last = wait_for_generation(pool, last);
         if (atomic_load_explicit(&pool->stop, memory_order_acquire)) break;
-        pool->task(pool->ctx, self->index, pool->n_workers);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        run_parts(pool, last);
     }
     return NULL;
 }
@@ -174,7 +193,8 @@ int sd_pool_create(sd_pool **out, int n_threads, const int *cpus, int n_cpus, ch
     memset(pool, 0, sizeof *pool);
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->stop, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->claim, 0);
+    atomic_init(&pool->done, 0);
     atomic_init(&pool->n_sleeping, 0);
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->wake, NULL);
@@ -193,7 +213,6 @@ int sd_pool_create(sd_pool **out, int n_threads, const int *cpus, int n_cpus, ch
     for (int i = 1; i < n_threads; i++) {
         pool_worker *w = &pool->workers[i - 1];
         w->pool = pool;
-        w->index = i;
         w->cpu = n_cpus > 0 ? cpus[i % n_cpus] : -1;
         int rc = pthread_create(&w->thread, NULL, worker_main, w);
         if (rc != 0) {
@@ -228,22 +247,25 @@ void sd_pool_run(sd_pool *pool, sd_pool_task task, void *ctx) {
         task(ctx, 0, 1);
         return;
     }
-    /* No worker reads task/ctx until it sees the new generation, and every worker finished reading the
-     * previous ones before the last dispatch returned, so plain stores are race-free here. */
+    /* No worker reads task/ctx until it has claimed a part of the new dispatch, and no part of the
+     * previous one is still running (the last dispatch returned only when all were done), so plain
+     * stores are race-free here. The claim counter is tagged before the generation is published. */
     pool->task = task;
     pool->ctx = ctx;
-    atomic_store_explicit(&pool->pending, pool->n_workers - 1, memory_order_relaxed);
+    unsigned gen = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->claim, (uint64_t)gen << 32, memory_order_release);
     publish(pool);
 
-    task(ctx, 0, pool->n_workers);
+    run_parts(pool, gen);
 
     int spins = 0;
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0) {
+    while (atomic_load_explicit(&pool->done, memory_order_acquire) != pool->n_workers) {
         if (spins < pool->spin_iters) {
             spins++;
             cpu_relax();
         } else {
-            sched_yield(); /* a worker was descheduled: let it run */
+            sched_yield(); /* a part is running on a descheduled worker: let it run */
         }
     }
 }

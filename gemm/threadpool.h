@@ -8,7 +8,7 @@
 
 typedef struct sd_pool sd_pool;
 
-/* Work for one dispatch: called once on every worker with its index in [0, n_workers). */
+/* Work for one dispatch: called once for every part index in [0, n_workers) (see sd_pool_run). */
 typedef void (*sd_pool_task)(void *ctx, int worker, int n_workers);
 
 /* Creates a pool of n_threads workers (>= 1). cpus[0..n_cpus) lists the CPUs to pin to (worker i on
@@ -23,8 +23,11 @@ int sd_pool_n_workers(const sd_pool *pool);
  * Returns 1 if pinned, 0 if the pool is unpinned or the OS refused. */
 int sd_pool_pin_caller(const sd_pool *pool);
 
-/* Runs task(ctx, i, n) on every worker i and returns when all have finished. A NULL pool runs the task
- * inline as a single worker. Not reentrant: one dispatch at a time per pool. */
+/* Runs task(ctx, i, n) for every part i in [0, n), n = the number of workers, and returns when all have
+ * finished. Each part runs exactly once, on whichever thread of the pool claims it first (the caller
+ * included): a worker that the OS has descheduled does not hold the dispatch up, its part is taken by
+ * another thread. Tasks must therefore not wait for each other. A NULL pool runs the task inline as a
+ * single part. Not reentrant: one dispatch at a time per pool. */
 void sd_pool_run(sd_pool *pool, sd_pool_task task, void *ctx);
 
 #endif
