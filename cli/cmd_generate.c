@@ -212,14 +212,15 @@ int cmd_generate(int argc, char **argv) {
     bool done = false;
     int rc = parse_generate(argc, argv, &o, &done);
     if (rc != 0 || done) return rc;
+    char target_buf[4096], draft_buf[4096];
     if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     /* Without -m and -md: the bundled pair, speculatively. */
-    if (!o.model_path && !o.draft_path && !o.no_draft && !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT))) {
+    if (!o.model_path && !o.draft_path && !o.no_draft && !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT, draft_buf, sizeof draft_buf))) {
         fprintf(stderr, "specdec: the bundled draft model %s was not found; give models with -m and -md\n",
                 DEFAULT_DRAFT);
         return 1;
     }
-    if (!o.model_path && !(o.model_path = cli_bundled_model(DEFAULT_TARGET))) {
+    if (!o.model_path && !(o.model_path = cli_bundled_model(DEFAULT_TARGET, target_buf, sizeof target_buf))) {
         fprintf(stderr, "specdec: the bundled model %s was not found; give one with -m\n", DEFAULT_TARGET);
         return 1;
     }
@@ -260,6 +261,8 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }
+    if (!o.json)
+        fprintf(stderr, "specdec: target %s%s%s\n", o.model_path, draft ? ", draft " : "", draft ? o.draft_path : "");
     sd_model_info info;
     sd_model_get_info(model, &info);
     int32_t n_ctx = o.engine.n_ctx ? o.engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);

@@ -25,7 +25,8 @@ int cmd_info(int argc, char **argv) {
             return 2;
         }
     }
-    if (!path && !(path = cli_bundled_model("codepair-target-q4_0.gguf"))) {
+    char path_buf[4096];
+    if (!path && !(path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
         fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
         return 1;
     }

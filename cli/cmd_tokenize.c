@@ -45,7 +45,8 @@ int cmd_tokenize(int argc, char **argv) {
         fprintf(stderr, "specdec tokenize: give exactly one of -p TEXT or -f FILE\n");
         return 2;
     }
-    if (!model_path && !(model_path = cli_bundled_model("codepair-target-q4_0.gguf"))) {
+    char path_buf[4096];
+    if (!model_path && !(model_path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
         fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
         return 1;
     }

@@ -2,6 +2,8 @@
 #ifndef SD_CLI_COMMANDS_H
 #define SD_CLI_COMMANDS_H
 
+#include <stddef.h>
+
 #include "specdec.h"
 
 int cmd_generate(int argc, char **argv);
@@ -9,8 +11,9 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 
 /* Path of a bundled model file (e.g. "codepair-target-q4_0.gguf"): $SPECDEC_MODELS_DIR, then the source
- * tree's models/, then the installed data folder. Returns a static buffer; NULL if found nowhere. */
-const char *cli_bundled_model(const char *file);
+ * tree's models/, then the installed data folder. Writes it to path and returns path; NULL if found
+ * nowhere. */
+const char *cli_bundled_model(const char *file, char *path, size_t path_len);
 
 /* Loads a model, printing "specdec: PATH: message" on failure. */
 sd_model *cli_load_model(const char *path);

@@ -91,7 +91,24 @@ PY
 
 # Streaming text mode with the bundled default model, and timings on stderr.
 expect 0 "generated 8 tokens" -- "$SPECDEC" generate -p "static int" -n 8 --temp 0
+expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
+expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
+expect 0 "synth" -- "$SPECDEC" synth --help
+expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
+expect 2 "" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --bogus
 [ -s "$TMP/out" ] || fail "generate printed no text"
+grep -q "target .*codepair-target-q4_0.gguf, draft .*codepair-draft-f32.gguf" "$TMP/err" ||
+    fail "without -m/-md generate does not use the bundled pair: $(head -c 300 "$TMP/err")"
+# The bundled pair, greedy, with --compare: identical to plain decoding, speed-up measured.
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --compare --json
+python3 - "$TMP/out" <<'PY' || fail "generate --compare --json is wrong: $(cat "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["mode"] == "spec" and o["identical"] is True and o["speedup"] > 0
+for k in ("n_drafted", "n_accepted", "acceptance", "tokens_per_round", "k_trace", "t_draft_s", "t_verify_s"):
+    assert k in o, k
+assert len(o["k_trace"]) >= 1 and o["n_gen"] == 24
+PY
 # -n 0 generates nothing; an empty prompt is just BOS.
 expect 0 "generated 0 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once" -n 0
 expect 0 "generated 4 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "" -n 4 --temp 0
