@@ -261,8 +261,6 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }
-    if (!o.json)
-        fprintf(stderr, "specdec: target %s%s%s\n", o.model_path, draft ? ", draft " : "", draft ? o.draft_path : "");
     sd_model_info info;
     sd_model_get_info(model, &info);
     int32_t n_ctx = o.engine.n_ctx ? o.engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
@@ -299,7 +297,8 @@ int cmd_generate(int argc, char **argv) {
     if (o.json) {
         print_generate_json(stdout, st.text ? st.text : "", st.len, out_tokens, &rep);
     } else {
-        fprintf(stderr, "specdec: seed %llu\n", (unsigned long long)o.engine.sampling.seed);
+        fprintf(stderr, "specdec: target %s%s%s; seed %llu\n", o.model_path, draft ? ", draft " : "",
+                draft ? o.draft_path : "", (unsigned long long)o.engine.sampling.seed);
         print_generate_report(stderr, &rep);
         if (stats.stop == SD_STOP_CONTEXT_FULL)
             fprintf(stderr, "specdec: generation stopped: the context of %d tokens is full\n", n_ctx);

@@ -91,11 +91,6 @@ PY
 
 # Streaming text mode with the bundled default model, and timings on stderr.
 expect 0 "generated 8 tokens" -- "$SPECDEC" generate -p "static int" -n 8 --temp 0
-expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
-expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
-expect 0 "synth" -- "$SPECDEC" synth --help
-expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
-expect 2 "" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --bogus
 [ -s "$TMP/out" ] || fail "generate printed no text"
 grep -q "target .*codepair-target-q4_0.gguf, draft .*codepair-draft-f32.gguf" "$TMP/err" ||
     fail "without -m/-md generate does not use the bundled pair: $(head -c 300 "$TMP/err")"
@@ -109,6 +104,11 @@ for k in ("n_drafted", "n_accepted", "acceptance", "tokens_per_round", "k_trace"
     assert k in o, k
 assert len(o["k_trace"]) >= 1 and o["n_gen"] == 24
 PY
+expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
+expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
+expect 0 "synth" -- "$SPECDEC" synth --help
+expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
+expect 2 "" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --bogus
 # -n 0 generates nothing; an empty prompt is just BOS.
 expect 0 "generated 0 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once" -n 0
 expect 0 "generated 4 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "" -n 4 --temp 0
