@@ -56,4 +56,7 @@ int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 /* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
 const float *sd_drafter_q(const sd_drafter *d);
 
+/* Calls fn for each large buffer of the drafter's model state (NUMA placement). */
+void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+
 #endif

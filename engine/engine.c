@@ -11,6 +11,7 @@
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "spec/decode.h"
+#include "spec/numa_place.h"
 #include "spec/topology.h"
 #include "target/verifier.h"
 #include "utf8_stream.h"
@@ -255,6 +256,28 @@ static sd_pool *larger_pool(sd_pool *a, sd_pool *b) {
     return sd_pool_n_workers(a) >= sd_pool_n_workers(b) ? a : b;
 }
 
+/* NUMA placement: each role's weights and buffers on the memory node of its CPUs. A no-op on one-node
+ * machines; a refusal only costs locality, so it is not an error. */
+static void bind_buffer(void *ptr, size_t bytes, void *user) {
+    sd_numa_bind(ptr, bytes, *(const int *)user, NULL, 0);
+}
+
+static void place_on_nodes(sd_engine *e) {
+    int tn = sd_numa_node_of_cpuset(&e->target_cpus), dn = sd_numa_node_of_cpuset(&e->draft_cpus);
+    const void *w;
+    size_t bytes;
+    if (tn >= 0) {
+        sd_model_weight_span(e->target, &w, &bytes);
+        sd_numa_bind((void *)w, bytes, tn, NULL, 0);
+        sd_verifier_foreach_buffer(e->verifier, bind_buffer, &tn);
+    }
+    if (dn >= 0 && e->drafter) {
+        sd_model_weight_span(e->draft, &w, &bytes);
+        sd_numa_bind((void *)w, bytes, dn, NULL, 0);
+        sd_drafter_foreach_buffer(e->drafter, bind_buffer, &dn);
+    }
+}
+
 int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *params, sd_engine **out,
                      char *err, size_t err_len) {
     *out = NULL;
@@ -293,6 +316,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                                larger_pool(cfg.pools.seq_draft, cfg.pools.pipe_draft), &e->drafter, err, err_len);
         if (rc < 0) goto fail;
     }
+    place_on_nodes(e);
     rc = sd_decoder_create(e->verifier, e->drafter, target->vocab, &cfg, p.n_ctx, &e->decoder, err, err_len);
     if (rc < 0) goto fail;
     e->piece_cap = 256;

@@ -142,6 +142,22 @@ int32_t sd_forward_max_batch(const sd_forward *f) {
     return f->max_batch;
 }
 
+void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
+    const sd_hparams *hp = &f->m->hp;
+    size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)f->max_batch;
+    size_t cache = (size_t)hp->n_layer * (size_t)f->n_ctx * dkv * sizeof(float);
+    fn(f->k_cache, cache, user);
+    fn(f->v_cache, cache, user);
+    fn(f->x, mb * (size_t)hp->n_embd * sizeof(float), user);
+    fn(f->xn, mb * (size_t)hp->n_embd * sizeof(float), user);
+    fn(f->q, mb * dq * sizeof(float), user);
+    fn(f->att, mb * dq * sizeof(float), user);
+    fn(f->gate, mb * (size_t)hp->n_ff * sizeof(float), user);
+    fn(f->up, mb * (size_t)hp->n_ff * sizeof(float), user);
+    fn(f->logits, (size_t)f->logit_rows * (size_t)hp->n_vocab * sizeof(float), user);
+    fn(f->gemm_scratch, f->gemm_scratch_bytes, user);
+}
+
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
     int n = pool ? sd_pool_n_workers(pool) : 1;
     if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;

@@ -35,6 +35,10 @@ int32_t sd_forward_n_past(const sd_forward *f);
 int32_t sd_forward_n_ctx(const sd_forward *f);
 int32_t sd_forward_max_batch(const sd_forward *f);
 
+/* Calls fn for each large buffer of the state (KV cache, activations, logits, scratch), e.g. to place
+ * them on a NUMA node. */
+void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+
 /* Moves the state to another pool of at most as many workers as the one it was created with (its
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool);

@@ -367,3 +367,15 @@ void sd_model_free_internal(sd_model *m) {
     free(m->name);
     free(m);
 }
+
+void sd_model_weight_span(const sd_model *m, const void **start, size_t *bytes) {
+    const uint8_t *lo = NULL, *hi = NULL;
+    for (uint64_t i = 0; i < sd_gguf_n_tensors(m->gguf); i++) {
+        const sd_gguf_tensor *t = sd_gguf_tensor_at(m->gguf, i);
+        const uint8_t *b = t->data, *e = b + t->n_bytes;
+        if (!lo || b < lo) lo = b;
+        if (!hi || e > hi) hi = e;
+    }
+    *start = lo;
+    *bytes = lo ? (size_t)(hi - lo) : 0;
+}

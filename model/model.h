@@ -81,4 +81,7 @@ void sd_model_free_internal(sd_model *m);
 
 const char *sd_arch_name(sd_arch a);
 
+/* The span of the mapped file that holds the weights (for NUMA placement). */
+void sd_model_weight_span(const sd_model *m, const void **start, size_t *bytes);
+
 #endif

@@ -44,12 +44,13 @@ int sd_numa_bind(void *addr, size_t len, int node, char *err, size_t err_len) {
     uintptr_t begin = ((uintptr_t)addr + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     uintptr_t end = ((uintptr_t)addr + len) & ~((uintptr_t)page - 1);
     if (end <= begin) return SD_STATUS_OK; /* no whole page inside */
-    /* mbind rather than numa_tonode_memory: same policy, but it returns an error instead of printing. */
+    /* mbind rather than numa_tonode_memory: same policy, but it returns an error instead of printing.
+     * MPOL_MF_MOVE also moves pages already touched (mapped weights, first-touched buffers). */
     struct bitmask *mask = numa_allocate_nodemask();
     if (!mask) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "numa: out of memory");
     numa_bitmask_setbit(mask, (unsigned)node);
     /* libnuma passes size + 1 as maxnode: the kernel reads maxnode - 1 bits. */
-    long rc = mbind((void *)begin, end - begin, MPOL_BIND, mask->maskp, mask->size + 1, 0);
+    long rc = mbind((void *)begin, end - begin, MPOL_BIND, mask->maskp, mask->size + 1, MPOL_MF_MOVE);
     int saved = errno;
     numa_bitmask_free(mask);
     if (rc != 0)

@@ -104,3 +104,7 @@ const sd_sampler *sd_verifier_sampler(const sd_verifier *v) {
 const float *sd_verifier_last_logits(const sd_verifier *v) {
     return sd_forward_logits(v->fwd, -1);
 }
+
+void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
+    sd_forward_foreach_buffer(v->fwd, fn, user);
+}

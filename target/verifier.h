@@ -47,4 +47,7 @@ const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
 /* Logits [n_vocab] of the last row of the last pass (for sd_engine_last_logits). */
 const float *sd_verifier_last_logits(const sd_verifier *v);
 
+/* Calls fn for each large buffer of the verifier's model state (NUMA placement). */
+void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+
 #endif
