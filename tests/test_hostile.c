@@ -73,7 +73,8 @@ typedef struct gguf_layout {
     size_t kv_type[MAX_ITEMS];  /* offset of each kv's u32 value type */
     size_t kv_value[MAX_ITEMS]; /* offset of each value */
     size_t t_name[MAX_ITEMS];   /* offset of each tensor name's u64 length */
-    size_t t_ndims[MAX_ITEMS];  /* offset of each tensor's u32 n_dims (ne[] follow, then u32 type, u64 offset) */
+    size_t
+        t_ndims[MAX_ITEMS]; /* offset of each tensor's u32 n_dims (ne[] follow, then u32 type, u64 offset) */
     uint32_t t_n_dims[MAX_ITEMS];
 } gguf_layout;
 
@@ -123,7 +124,8 @@ static bool walk_gguf(const uint8_t *d, size_t len, gguf_layout *L) {
             uint32_t et = rd32(d + o);
             uint64_t n = rd64(d + o + 4);
             o += 12;
-            for (uint64_t k = 0; k < n; k++) o += et == SD_GGUF_STRING ? 8 + rd64(d + o) : scalar_size(et);
+            for (uint64_t k = 0; k < n; k++)
+                o += et == SD_GGUF_STRING ? 8 + rd64(d + o) : scalar_size(et);
         } else {
             o += scalar_size(t);
         }
@@ -183,8 +185,8 @@ static void expect_load(const char *what, const char *path, int want, const char
     char err[512] = "";
     sd_model *m = NULL;
     int rc = sd_model_load(path, &m, err, sizeof err);
-    CHECK(rc == want, "%s: sd_model_load returned %d (%s), expected %d (%s): %s", what, rc, sd_status_name(rc), want,
-          sd_status_name(want), err);
+    CHECK(rc == want, "%s: sd_model_load returned %d (%s), expected %d (%s): %s", what, rc,
+          sd_status_name(rc), want, sd_status_name(want), err);
     CHECK(rc == SD_OK || m == NULL, "%s: a failed load returned a model", what);
     if (rc != SD_OK) {
         CHECK(one_line(err), "%s: message is not one printable line: '%s'", what, err);
@@ -197,8 +199,8 @@ static void expect_load(const char *what, const char *path, int want, const char
 /* Copies the model, applies patch(buf, layout, arg), loads it and expects want/needle. */
 typedef void (*patch_fn)(uint8_t *d, const gguf_layout *L, size_t len);
 
-static void expect_patched(const char *what, const uint8_t *orig, size_t len, const gguf_layout *L, patch_fn patch,
-                           int want, const char *needle) {
+static void expect_patched(const char *what, const uint8_t *orig, size_t len, const gguf_layout *L,
+                           patch_fn patch, int want, const char *needle) {
     uint8_t *d = malloc(len);
     memcpy(d, orig, len);
     patch(d, L, len);
@@ -218,8 +220,9 @@ static void check_truncations(const uint8_t *d, size_t len, const gguf_layout *L
     char err[256];
     CHECK(sd_gguf_open_memory(d, len, &g, err, sizeof err) == 0, "%s", err);
     if (!g) return;
-    CHECK(sd_gguf_data_offset(g) == L->data_start, "walker and reader disagree on the data start (%zu vs %llu)",
-          L->data_start, (unsigned long long)sd_gguf_data_offset(g));
+    CHECK(sd_gguf_data_offset(g) == L->data_start,
+          "walker and reader disagree on the data start (%zu vs %llu)", L->data_start,
+          (unsigned long long)sd_gguf_data_offset(g));
     t0 = sd_gguf_tensor_at(g, 0);
     size_t mid_tensor = L->data_start + (size_t)t0->offset + (size_t)t0->n_bytes / 2;
     sd_gguf_close(g);
@@ -244,7 +247,8 @@ static void check_truncations(const uint8_t *d, size_t len, const gguf_layout *L
         char what[96];
         snprintf(what, sizeof what, "truncated: %s (%zu bytes)", cuts[i].name, cuts[i].at);
         /* An empty file is an I/O error (nothing to map); any other cut a format error. */
-        expect_load(what, write_tmp("truncated.gguf", d, cuts[i].at), cuts[i].at ? SD_ERR_FORMAT : SD_ERR_IO, NULL);
+        expect_load(what, write_tmp("truncated.gguf", d, cuts[i].at), cuts[i].at ? SD_ERR_FORMAT : SD_ERR_IO,
+                    NULL);
         uint8_t *exact = malloc(cuts[i].at ? cuts[i].at : 1);
         memcpy(exact, d, cuts[i].at);
         g = NULL;
@@ -283,7 +287,8 @@ static void p_ndims0(uint8_t *d, const gguf_layout *L, size_t len) {
 static void p_dims_overflow(uint8_t *d, const gguf_layout *L, size_t len) {
     (void)len; /* a 2-D tensor: 2^32 * 2^32 elements wraps a 64-bit product to 0 */
     int i = 0;
-    while (i < L->n_tensors && L->t_n_dims[i] < 2) i++;
+    while (i < L->n_tensors && L->t_n_dims[i] < 2)
+        i++;
     wr64(d + t_ne(L, i, 0), (uint64_t)1 << 32);
     wr64(d + t_ne(L, i, 1), (uint64_t)1 << 32);
 }
@@ -413,9 +418,9 @@ static void check_patches(const uint8_t *d, size_t len, const gguf_layout *L) {
 typedef struct rewrite {
     const char *drop_key;
     const char *drop_tensor;
-    const char *arch;          /* new general.architecture */
-    const char *q5k_tensor;    /* written as Q5_K zeros instead */
-    uint64_t shrink_vocab;     /* > 0: tokenizer arrays of the vocabulary's length cut to this length */
+    const char *arch;       /* new general.architecture */
+    const char *q5k_tensor; /* written as Q5_K zeros instead */
+    uint64_t shrink_vocab;  /* > 0: tokenizer arrays of the vocabulary's length cut to this length */
 } rewrite;
 
 static int fill_zero(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
@@ -424,27 +429,41 @@ static int fill_zero(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
     return 0;
 }
 
-static int copy_kv(sd_gguf_writer *w, const sd_gguf_kv *kv, const char *key, const rewrite *rw, uint64_t n_vocab,
-                   char *err, size_t el) {
+static int copy_kv(sd_gguf_writer *w, const sd_gguf_kv *kv, const char *key, const rewrite *rw,
+                   uint64_t n_vocab, char *err, size_t el) {
     switch (kv->type) {
-    case SD_GGUF_UINT8: return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, el);
-    case SD_GGUF_INT8: return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT16: return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, el);
-    case SD_GGUF_INT16: return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT32: return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, el);
-    case SD_GGUF_INT32: return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT64: return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, el);
-    case SD_GGUF_INT64: return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, el);
-    case SD_GGUF_FLOAT32: return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, el);
-    case SD_GGUF_FLOAT64: return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, el);
-    case SD_GGUF_BOOL: return sd_gguf_writer_add_bool(w, key, kv->value.b, err, el);
+    case SD_GGUF_UINT8:
+        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, el);
+    case SD_GGUF_INT8:
+        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, el);
+    case SD_GGUF_UINT16:
+        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, el);
+    case SD_GGUF_INT16:
+        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, el);
+    case SD_GGUF_UINT32:
+        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, el);
+    case SD_GGUF_INT32:
+        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, el);
+    case SD_GGUF_UINT64:
+        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, el);
+    case SD_GGUF_INT64:
+        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, el);
+    case SD_GGUF_FLOAT32:
+        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, el);
+    case SD_GGUF_FLOAT64:
+        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, el);
+    case SD_GGUF_BOOL:
+        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, el);
     case SD_GGUF_STRING:
-        if (rw->arch && strcmp(key, "general.architecture") == 0) return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
+        if (rw->arch && strcmp(key, "general.architecture") == 0)
+            return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
         return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, el);
     case SD_GGUF_ARRAY: {
         uint64_t n = kv->arr_len;
-        if (rw->shrink_vocab && n == n_vocab && strncmp(key, "tokenizer.ggml.", 15) == 0) n = rw->shrink_vocab;
-        if (kv->arr_type == SD_GGUF_STRING) return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, n, err, el);
+        if (rw->shrink_vocab && n == n_vocab && strncmp(key, "tokenizer.ggml.", 15) == 0)
+            n = rw->shrink_vocab;
+        if (kv->arr_type == SD_GGUF_STRING)
+            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, n, err, el);
         return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, n, err, el);
     }
     }
@@ -478,8 +497,8 @@ static const char *rewrite_model(const char *src, const char *name, const rewrit
         if (rw->drop_tensor && strcmp(name_buf, rw->drop_tensor) == 0) continue;
         if (rw->q5k_tensor && strcmp(name_buf, rw->q5k_tensor) == 0) {
             q5k_row_bytes = sd_type_row_bytes(SD_TYPE_Q5_K, t->ne[0]);
-            rc = sd_gguf_writer_add_tensor_fill(w, name_buf, SD_TYPE_Q5_K, t->n_dims, t->ne, fill_zero, &q5k_row_bytes,
-                                                err, sizeof err);
+            rc = sd_gguf_writer_add_tensor_fill(w, name_buf, SD_TYPE_Q5_K, t->n_dims, t->ne, fill_zero,
+                                                &q5k_row_bytes, err, sizeof err);
         } else {
             rc = sd_gguf_writer_add_tensor(w, name_buf, t->type, t->n_dims, t->ne, t->data, err, sizeof err);
         }
@@ -528,7 +547,8 @@ static void check_paths(const char *stories) {
     free(d);
     chmod(p, 0);
     if (geteuid() == 0) {
-        printf("  %-44s -> skipped: running as root, which can read a chmod 000 file\n", "unreadable file (chmod 000)");
+        printf("  %-44s -> skipped: running as root, which can read a chmod 000 file\n",
+               "unreadable file (chmod 000)");
     } else {
         expect_load("unreadable file (chmod 000)", p, SD_ERR_IO, NULL);
     }
@@ -574,7 +594,8 @@ static void check_prompts(sd_model *m) {
     sd_model_get_info(m, &info);
     n_vocab = info.n_vocab;
     bool in_range = n > 1;
-    for (int i = 0; i < n; i++) in_range = in_range && ids[i] >= 0 && ids[i] < n_vocab;
+    for (int i = 0; i < n; i++)
+        in_range = in_range && ids[i] >= 0 && ids[i] < n_vocab;
     CHECK(in_range, "non-UTF-8 prompt: %d tokens, ids in range", n);
     int rc = sd_engine_generate(e, ids, n, 4, NULL, NULL, out, 64, &st, err, sizeof err);
     CHECK(rc == SD_OK && st.n_gen == 4, "non-UTF-8 prompt: generate %d (%s), %d tokens", rc, err, st.n_gen);
@@ -582,7 +603,8 @@ static void check_prompts(sd_model *m) {
 
     /* Empty text tokenizes to BOS alone; an empty token list is refused. */
     n = tokenize(m, "", 0, ids, 256);
-    CHECK(n == 1 && ids[0] == info.bos, "empty text: %d tokens (first %d), expected BOS alone", n, n ? ids[0] : -1);
+    CHECK(n == 1 && ids[0] == info.bos, "empty text: %d tokens (first %d), expected BOS alone", n,
+          n ? ids[0] : -1);
     rc = sd_engine_generate(e, ids, n, 2, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_OK && st.n_gen == 2, "BOS-only prompt: %d (%s)", rc, err);
     err[0] = '\0';
@@ -593,9 +615,11 @@ static void check_prompts(sd_model *m) {
     CHECK(rc == SD_ERR_INVALID_ARGUMENT, "NULL prompt: %d (%s)", rc, err);
 
     /* A prompt longer than the context, and one that fills it exactly: no room for a token. */
-    for (int i = 0; i < 40; i++) ids[i] = 1 + i % (n_vocab - 1);
+    for (int i = 0; i < 40; i++)
+        ids[i] = 1 + i % (n_vocab - 1);
     rc = sd_engine_generate(e, ids, 40, 4, NULL, NULL, NULL, 0, &st, err, sizeof err);
-    CHECK(rc == SD_ERR_CONTEXT_FULL && contains_ci(err, "40"), "40-token prompt, context 32: %d (%s)", rc, err);
+    CHECK(rc == SD_ERR_CONTEXT_FULL && contains_ci(err, "40"), "40-token prompt, context 32: %d (%s)", rc,
+          err);
     printf("  %-44s -> %s: %s\n", "prompt of 40 tokens, context 32", sd_status_name(rc), err);
     rc = sd_engine_generate(e, ids, 32, 4, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_ERR_CONTEXT_FULL, "32-token prompt, context 32: %d (%s)", rc, err);
@@ -604,8 +628,8 @@ static void check_prompts(sd_model *m) {
     n = tokenize(m, "Once upon a time", 16, ids, 256);
     int calls = 0;
     rc = sd_engine_generate(e, ids, n, 0, NULL, &calls, out, 64, &st, err, sizeof err);
-    CHECK(rc == SD_OK && st.n_gen == 0 && st.stop == SD_STOP_LENGTH, "n_predict 0: %d (%s), n_gen %d stop %d", rc, err,
-          st.n_gen, (int)st.stop);
+    CHECK(rc == SD_OK && st.n_gen == 0 && st.stop == SD_STOP_LENGTH, "n_predict 0: %d (%s), n_gen %d stop %d",
+          rc, err, st.n_gen, (int)st.stop);
     rc = sd_engine_generate(e, ids, n, -1, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_ERR_INVALID_ARGUMENT, "n_predict -1: %d", rc);
 
@@ -613,8 +637,8 @@ static void check_prompts(sd_model *m) {
     rc = sd_engine_generate(e, ids, n, 1000, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_OK && st.stop == SD_STOP_CONTEXT_FULL && st.n_gen >= 1 && n + st.n_gen <= 32 + 1,
           "context limit: %d (%s), stop %d, %d + %d tokens", rc, err, (int)st.stop, n, st.n_gen);
-    printf("  %-44s -> stop %d after %d + %d tokens\n", "generation reaching the context (32)", (int)st.stop, n,
-           st.n_gen);
+    printf("  %-44s -> stop %d after %d + %d tokens\n", "generation reaching the context (32)", (int)st.stop,
+           n, st.n_gen);
     sd_engine_free(e);
 }
 
@@ -629,8 +653,8 @@ static void check_context_full_speculative(sd_model *target, sd_model *draft) {
         sd_stats st;
         int rc = sd_engine_generate(e, ids, n, 1000, NULL, NULL, NULL, 0, &st, err, sizeof err);
         CHECK(rc == SD_OK && st.stop == SD_STOP_CONTEXT_FULL && n + st.n_gen <= 24 + k + 1,
-              "speculative context limit (k %d, n_ctx %d): %d (%s), stop %d, %d + %d tokens", k, 24 + k, rc, err,
-              (int)st.stop, n, st.n_gen);
+              "speculative context limit (k %d, n_ctx %d): %d (%s), stop %d, %d + %d tokens", k, 24 + k, rc,
+              err, (int)st.stop, n, st.n_gen);
         sd_engine_free(e);
     }
     printf("  %-44s -> stopped cleanly for k = 1, 2, 4, 8\n", "speculation reaching the context");
@@ -698,7 +722,8 @@ static int run_cli(char *msg, size_t msg_len, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/cli.out' 2>'%s/cli.err' </dev/null", cli_path, args, tmp_dir, tmp_dir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/cli.out' 2>'%s/cli.err' </dev/null", cli_path, args, tmp_dir,
+             tmp_dir);
     int st = system(cmd);
     char path[512];
     snprintf(path, sizeof path, "%s/cli.err", tmp_dir);
@@ -715,7 +740,8 @@ static int run_cli(char *msg, size_t msg_len, const char *fmt, ...) {
 static void check_cli(const char *stories, const uint8_t *d, const gguf_layout *L) {
     char msg[2048];
     int rc = run_cli(msg, sizeof msg, "generate -m '%s' -f '%s' -n 1", stories, tmp_dir);
-    CHECK(rc == 1 && contains_ci(msg, "not a regular file"), "CLI prompt file is a directory: exit %d: %s", rc, msg);
+    CHECK(rc == 1 && contains_ci(msg, "not a regular file"), "CLI prompt file is a directory: exit %d: %s",
+          rc, msg);
     printf("  %-44s -> exit %d: %s\n", "CLI: -f DIRECTORY", rc, msg);
 
     const char *trunc = write_tmp("cli-truncated.gguf", d, L->tinfo_end);
@@ -737,7 +763,8 @@ static void check_cli(const char *stories, const uint8_t *d, const gguf_layout *
     printf("  %-44s -> exit %d%s%s\n", "CLI: empty prompt file", rc, msg[0] ? ": " : "", msg);
 
     char longp[4096];
-    for (size_t i = 0; i + 1 < sizeof longp; i++) longp[i] = "Once upon a time "[i % 17];
+    for (size_t i = 0; i + 1 < sizeof longp; i++)
+        longp[i] = "Once upon a time "[i % 17];
     const char *lf = write_tmp("long.txt", longp, sizeof longp - 1);
     rc = run_cli(msg, sizeof msg, "generate -m '%s' -f '%s' -c 64 -n 4 -t 1", stories, lf);
     CHECK(rc == 1 && contains_ci(msg, "context"), "CLI prompt longer than the context: exit %d: %s", rc, msg);
@@ -780,9 +807,11 @@ int main(int argc, char **argv) {
     char err[512];
     sd_model *sm = NULL, *target = NULL, *draft = NULL;
     CHECK(sd_model_load(stories, &sm, err, sizeof err) == SD_OK, "%s", err);
-    CHECK(sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &target, err, sizeof err) == SD_OK,
+    CHECK(sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &target, err, sizeof err) ==
+              SD_OK,
           "%s", err);
-    CHECK(sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &draft, err, sizeof err) == SD_OK,
+    CHECK(sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &draft, err, sizeof err) ==
+              SD_OK,
           "%s", err);
     if (sm) check_prompts(sm);
     if (sm) check_reuse(sm);

@@ -44,12 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n; i++) {
         int pl = sd_token_to_piece(v, ids[i], special, NULL, 0);
         bool in_range = ids[i] >= 0 && ids[i] < n_vocab;
-        FUZZ_REQUIRE(in_range ? pl >= 0 : pl < 0, "token_to_piece(%d) = %d with n_vocab %d", ids[i], pl, n_vocab);
+        FUZZ_REQUIRE(in_range ? pl >= 0 : pl < 0, "token_to_piece(%d) = %d with n_vocab %d", ids[i], pl,
+                     n_vocab);
         if (pl <= 0) continue;
         char *piece = malloc((size_t)pl);
         FUZZ_REQUIRE(piece != NULL, "out of memory");
         FUZZ_REQUIRE(sd_token_to_piece(v, ids[i], special, piece, (size_t)pl) == pl, "piece length changed");
-        if (pl > 1) FUZZ_REQUIRE(sd_token_to_piece(v, ids[i], special, piece, (size_t)pl - 1) == pl, "short piece");
+        if (pl > 1)
+            FUZZ_REQUIRE(sd_token_to_piece(v, ids[i], special, piece, (size_t)pl - 1) == pl, "short piece");
         while (concat_len + (size_t)pl > concat_cap) {
             concat_cap *= 2;
             concat = realloc(concat, concat_cap);
@@ -71,13 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (tl > 1) {
             char *half = malloc((size_t)tl / 2);
             FUZZ_REQUIRE(half != NULL, "out of memory");
-            FUZZ_REQUIRE(sd_detokenize(v, ids, n, special, strip, half, (size_t)tl / 2) == tl, "short buffer");
+            FUZZ_REQUIRE(sd_detokenize(v, ids, n, special, strip, half, (size_t)tl / 2) == tl,
+                         "short buffer");
             FUZZ_REQUIRE(memcmp(half, text, (size_t)tl / 2) == 0, "short buffer holds other bytes");
             free(half);
         }
         if (!strip)
             FUZZ_REQUIRE((size_t)tl == concat_len && memcmp(text, concat, concat_len) == 0,
-                         "detokenize (%d bytes) differs from the concatenated pieces (%zu bytes)", tl, concat_len);
+                         "detokenize (%d bytes) differs from the concatenated pieces (%zu bytes)", tl,
+                         concat_len);
         else
             FUZZ_REQUIRE((size_t)tl <= concat_len && (size_t)tl + 1 >= concat_len,
                          "remove_space_prefix dropped %zu bytes", concat_len - (size_t)tl);

@@ -23,7 +23,11 @@ static bool valid_utf8(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
         if (len == 0 || i + len > n) return false;
         uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
         for (size_t k = 1; k < len; k++) {
@@ -50,24 +54,28 @@ static void fuzz_one_vocab(const sd_vocab *v, int which, const char *text, size_
     int n2 = sd_tokenize(v, text, len, add_special, parse_special, ids, n, err, sizeof err);
     FUZZ_REQUIRE(n2 == n, "vocab %d: count %d with a full buffer, %d with none", which, n2, n);
     int32_t n_vocab = sd_vocab_n_tokens(v);
-    for (int i = 0; i < n; i++) FUZZ_REQUIRE(ids[i] >= 0 && ids[i] < n_vocab, "vocab %d: id %d out of range", which, ids[i]);
+    for (int i = 0; i < n; i++)
+        FUZZ_REQUIRE(ids[i] >= 0 && ids[i] < n_vocab, "vocab %d: id %d out of range", which, ids[i]);
     if (n > 1) { /* a buffer one short: the count comes back, the buffer is not overrun */
         int32_t *shorter = malloc((size_t)(n - 1) * sizeof *shorter);
         FUZZ_REQUIRE(shorter != NULL, "out of memory");
         int n3 = sd_tokenize(v, text, len, add_special, parse_special, shorter, n - 1, err, sizeof err);
         FUZZ_REQUIRE(n3 == n, "vocab %d: count %d with a short buffer, %d with none", which, n3, n);
-        FUZZ_REQUIRE(memcmp(shorter, ids, (size_t)(n - 1) * sizeof *ids) == 0, "vocab %d: short buffer differs", which);
+        FUZZ_REQUIRE(memcmp(shorter, ids, (size_t)(n - 1) * sizeof *ids) == 0,
+                     "vocab %d: short buffer differs", which);
         free(shorter);
     }
     /* Byte-level BPE is lossless on valid UTF-8 (no BOS/EOS, no special-token parsing). */
-    if (sd_vocab_get_kind(v) == SD_VOCAB_BPE && !add_special && !parse_special && valid_utf8((const uint8_t *)text, len)) {
+    if (sd_vocab_get_kind(v) == SD_VOCAB_BPE && !add_special && !parse_special &&
+        valid_utf8((const uint8_t *)text, len)) {
         int tl = sd_detokenize(v, ids, n, false, false, NULL, 0);
         FUZZ_REQUIRE(tl >= 0, "vocab %d: detokenize failed (%d)", which, tl);
         char *back = malloc((size_t)tl + 1);
         FUZZ_REQUIRE(back != NULL, "out of memory");
-        FUZZ_REQUIRE(sd_detokenize(v, ids, n, false, false, back, (size_t)tl) == tl, "vocab %d: length changed", which);
-        FUZZ_REQUIRE((size_t)tl == len && memcmp(back, text, len) == 0, "vocab %d: round trip of %zu bytes gave %d bytes",
-                     which, len, tl);
+        FUZZ_REQUIRE(sd_detokenize(v, ids, n, false, false, back, (size_t)tl) == tl,
+                     "vocab %d: length changed", which);
+        FUZZ_REQUIRE((size_t)tl == len && memcmp(back, text, len) == 0,
+                     "vocab %d: round trip of %zu bytes gave %d bytes", which, len, tl);
         free(back);
     }
     free(ids);
@@ -82,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(len ? len : 1);
     if (!text) return 0;
     memcpy(text, data + 1, len);
-    for (int i = 0; i < FUZZ_N_VOCABS; i++) fuzz_one_vocab(fv->v[i], i, text, len, add_special, parse_special);
+    for (int i = 0; i < FUZZ_N_VOCABS; i++)
+        fuzz_one_vocab(fv->v[i], i, text, len, add_special, parse_special);
     free(text);
     return 0;
 }

@@ -44,7 +44,8 @@ static inline fuzz_vocabs *fuzz_vocabs_get(void) {
     for (int i = 0; i < FUZZ_N_VOCABS; i++) {
         char path[4096], err[256];
         snprintf(path, sizeof path, "%s/vocab/%s", dir, names[i]);
-        if (sd_gguf_open(path, &fv.g[i], err, sizeof err) != 0 || sd_vocab_load(fv.g[i], &fv.v[i], err, sizeof err) != 0) {
+        if (sd_gguf_open(path, &fv.g[i], err, sizeof err) != 0 ||
+            sd_vocab_load(fv.g[i], &fv.v[i], err, sizeof err) != 0) {
             fprintf(stderr, "fuzz: cannot load %s: %s (set SD_TEST_DATA)\n", path, err);
             exit(2);
         }
@@ -57,7 +58,8 @@ static inline fuzz_vocabs *fuzz_vocabs_get(void) {
 static inline void fuzz_check_message(const char *err) {
     FUZZ_REQUIRE(err[0] != '\0', "empty error message");
     for (const char *c = err; *c; c++)
-        FUZZ_REQUIRE((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f, "unprintable byte in message '%s'", err);
+        FUZZ_REQUIRE((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f,
+                     "unprintable byte in message '%s'", err);
 }
 
 #endif

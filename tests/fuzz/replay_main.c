@@ -78,8 +78,10 @@ static int replay_path(const char *path) {
         char child[4096];
         snprintf(child, sizeof child, "%s/%s", path, names[i]);
         int r = names[i] ? replay_path(child) : -1;
-        if (r < 0) total = -1;
-        else if (total >= 0) total += r;
+        if (r < 0)
+            total = -1;
+        else if (total >= 0)
+            total += r;
         free(names[i]);
     }
     free(names);
