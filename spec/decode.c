@@ -80,7 +80,9 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     d->n_ctx = n_ctx;
     d->decided = !drafter ? SD_SCHEDULE_SEQ : cfg->schedule == SD_SCHEDULE_AUTO && !can_pipe ? SD_SCHEDULE_SEQ
                                                                                              : cfg->schedule;
-    d->ctx = malloc((size_t)n_ctx * sizeof *d->ctx);
+    /* n_ctx + 1: the token sampled at the last cache position is kept (and emitted) although it never
+     * enters the KV cache. */
+    d->ctx = malloc(((size_t)n_ctx + 1) * sizeof *d->ctx);
     d->k_trace = malloc((size_t)n_ctx * sizeof *d->k_trace);
     int rc = d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     if (rc == 0 && can_pipe && d->decided != SD_SCHEDULE_SEQ)

@@ -788,7 +788,7 @@ int sd_token_to_piece(const sd_vocab *v, int32_t id, bool special, char *buf, si
     if (!v || id < 0 || id >= v->n_tokens || (!buf && buf_len > 0)) return SD_STATUS_INVALID_ARGUMENT;
     if (!special && (v->attr[id] & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL))) return 0;
     size_t n = v->piece_len[id];
-    memcpy(buf, v->piece_pool + v->piece_off[id], SD_MIN(n, buf_len));
+    if (buf_len > 0) memcpy(buf, v->piece_pool + v->piece_off[id], SD_MIN(n, buf_len)); /* buf may be NULL */
     return (int)n;
 }
 
