@@ -127,7 +127,7 @@ const char *sd_gguf_type_name(sd_gguf_type t) {
 }
 
 /* Bytes of one element of a scalar type; 0 for STRING, ARRAY and unknown types. */
-static uint64_t scalar_size(uint32_t t) {
+uint64_t sd_gguf_type_size(uint32_t t) {
     switch (t) {
     case SD_GGUF_UINT8:
     case SD_GGUF_INT8:
@@ -385,7 +385,7 @@ static int parse_array(parser *ps, uint64_t i, sd_gguf_kv *kv, const char *ctx) 
                         "key/value %" PRIu64 " ('%s'): nested arrays are not supported", i,
                         esc_name(kv->key, name));
     }
-    if (et != SD_GGUF_STRING && scalar_size(et) == 0) {
+    if (et != SD_GGUF_STRING && sd_gguf_type_size(et) == 0) {
         return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT,
                         "key/value %" PRIu64 " ('%s'): unknown array element type %" PRIu32, i,
                         esc_name(kv->key, name), et);
@@ -393,7 +393,7 @@ static int parse_array(parser *ps, uint64_t i, sd_gguf_kv *kv, const char *ctx) 
     kv->arr_type = (sd_gguf_type)et;
     uint64_t left = bytes_left(&ps->c);
     if (et != SD_GGUF_STRING) {
-        uint64_t es = scalar_size(et);
+        uint64_t es = sd_gguf_type_size(et);
         if (kv->arr_len > left / es) {
             return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT,
                             "truncated in %s: array of %" PRIu64 " %s needs more than the %" PRIu64
@@ -457,10 +457,10 @@ static int parse_kv(parser *ps, uint64_t i) {
         kv->type = SD_GGUF_ARRAY;
         int rc = parse_array(ps, i, kv, ctx);
         if (rc < 0) return rc;
-    } else if (scalar_size(t) != 0) {
+    } else if (sd_gguf_type_size(t) != 0) {
         kv->type = (sd_gguf_type)t;
         const uint8_t *p;
-        if (!take(&ps->c, scalar_size(t), &p)) return truncated(ps, ctx);
+        if (!take(&ps->c, sd_gguf_type_size(t), &p)) return truncated(ps, ctx);
         if (t == SD_GGUF_BOOL && p[0] > 1) {
             return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT, "%s: bool has value %u (must be 0 or 1)",
                             ctx, (unsigned)p[0]);
@@ -868,7 +868,7 @@ int sd_gguf_get_arr(const sd_gguf *g, const char *key, sd_gguf_type elem_type, c
 
 /* Element i of a numeric array, widened; *is_float tells which of the outputs holds it. */
 static void arr_elem(const sd_gguf_kv *kv, uint64_t i, double *f, int64_t *s, uint64_t *u, int *kind) {
-    const uint8_t *p = (const uint8_t *)kv->arr_data + i * scalar_size(kv->arr_type);
+    const uint8_t *p = (const uint8_t *)kv->arr_data + i * sd_gguf_type_size(kv->arr_type);
     sd_gguf_kv tmp;
     memset(&tmp, 0, sizeof tmp);
     decode_scalar(kv->arr_type, p, &tmp);
@@ -892,7 +892,7 @@ float sd_gguf_arr_f32(const sd_gguf_kv *kv, uint64_t i) {
     int64_t s = 0;
     uint64_t u = 0;
     int kind;
-    if (kv->type != SD_GGUF_ARRAY || scalar_size(kv->arr_type) == 0 || i >= kv->arr_len) return 0.0f;
+    if (kv->type != SD_GGUF_ARRAY || sd_gguf_type_size(kv->arr_type) == 0 || i >= kv->arr_len) return 0.0f;
     arr_elem(kv, i, &f, &s, &u, &kind);
     return kind == 0 ? (float)f : kind == 1 ? (float)s : (float)u;
 }
@@ -902,7 +902,7 @@ int32_t sd_gguf_arr_i32(const sd_gguf_kv *kv, uint64_t i) {
     int64_t s = 0;
     uint64_t u = 0;
     int kind;
-    if (kv->type != SD_GGUF_ARRAY || scalar_size(kv->arr_type) == 0 || i >= kv->arr_len) return 0;
+    if (kv->type != SD_GGUF_ARRAY || sd_gguf_type_size(kv->arr_type) == 0 || i >= kv->arr_len) return 0;
     arr_elem(kv, i, &f, &s, &u, &kind);
     if (kind == 0) return (f >= -2147483648.0 && f < 2147483648.0) ? (int32_t)f : 0;
     if (kind == 1) return (int32_t)s; /* caller checked the type: wraps only for out-of-range i64 */

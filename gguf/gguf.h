@@ -103,4 +103,7 @@ bool sd_gguf_str_eq(sd_gguf_str s, const char *c);
 
 const char *sd_gguf_type_name(sd_gguf_type t);
 
+/* Bytes of one value of a fixed-size type (1, 2, 4 or 8); 0 for STRING, ARRAY and unknown types. */
+uint64_t sd_gguf_type_size(uint32_t t);
+
 #endif

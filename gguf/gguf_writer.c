@@ -116,28 +116,6 @@ static bool meta_str(sd_gguf_writer *w, const char *s, uint64_t len) {
 
 /* ---- key/values ---- */
 
-static uint64_t elem_size(sd_gguf_type t) {
-    switch (t) {
-    case SD_GGUF_UINT8:
-    case SD_GGUF_INT8:
-    case SD_GGUF_BOOL:
-        return 1;
-    case SD_GGUF_UINT16:
-    case SD_GGUF_INT16:
-        return 2;
-    case SD_GGUF_UINT32:
-    case SD_GGUF_INT32:
-    case SD_GGUF_FLOAT32:
-        return 4;
-    case SD_GGUF_UINT64:
-    case SD_GGUF_INT64:
-    case SD_GGUF_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 /* Checks the key is new and records it; then the caller appends the value. On failure after this,
  * the caller must undo with kv_abort. */
 static int kv_begin(sd_gguf_writer *w, const char *key, sd_gguf_type type, size_t *mark, char *err,
@@ -181,7 +159,7 @@ static int add_scalar(sd_gguf_writer *w, const char *key, sd_gguf_type type, con
     size_t mark;
     int rc = kv_begin(w, key, type, &mark, err, err_len);
     if (rc < 0) return rc;
-    if (!meta_put(w, v, (size_t)elem_size(type)))
+    if (!meta_put(w, v, (size_t)sd_gguf_type_size(type)))
         return kv_abort(w, mark, SD_STATUS_NO_MEMORY, key, err, err_len);
     return SD_STATUS_OK;
 }
@@ -255,7 +233,7 @@ int sd_gguf_writer_add_str(sd_gguf_writer *w, const char *key, const char *v, ch
 
 int sd_gguf_writer_add_arr(sd_gguf_writer *w, const char *key, sd_gguf_type elem_type, const void *data,
                            uint64_t n, char *err, size_t err_len) {
-    uint64_t es = elem_size(elem_type);
+    uint64_t es = sd_gguf_type_size(elem_type);
     if (es == 0) {
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "gguf writer: key '%s': arrays of %s need another function", key ? key : "(null)",

@@ -591,7 +591,8 @@ static void test_speed(const sd_vocab *v, const char *label) {
     double t_prompt = (sd_time_seconds() - t0) / reps;
     printf("%s: %zu bytes -> %d tokens in %.1f ms; %d-token prompt in %.3f ms\n", label, total, n,
            t_big * 1e3, np, t_prompt * 1e3);
-    CHECK(n > 0 && t_big < 1.0, "%s: 100 KB took %.3f s", label, t_big);
+    /* Timings are printed, not asserted (tests never assert speed: the machines are shared). */
+    CHECK(n > 0, "%s: 100 KB gave no tokens", label);
     /* whitespace runs and a long word are the cases a regex can make quadratic */
     memset(big, ' ', 100 * 1024);
     big[100 * 1024 - 1] = 'x';
@@ -604,8 +605,7 @@ static void test_speed(const sd_vocab *v, const char *label) {
     double t_word = sd_time_seconds() - t0;
     printf("%s: 100 KB of spaces %.1f ms (%d tokens), one 100 KB word %.1f ms (%d tokens)\n", label,
            t_ws * 1e3, n, t_word * 1e3, n2);
-    CHECK(n > 0 && n2 > 0 && t_ws < 1.0 && t_word < 1.0, "%s: long runs too slow (%.3f s, %.3f s)", label,
-          t_ws, t_word);
+    CHECK(n > 0 && n2 > 0, "%s: long runs gave no tokens", label);
     free(big);
 }
 

@@ -177,11 +177,6 @@ typedef struct bpe_symbol {
     size_t n;
 } bpe_symbol;
 
-typedef struct bpe_bigram {
-    int left, right;
-    int32_t rank;
-    size_t size;
-} bpe_bigram;
 
 /* Per-call scratch space (a vocab is shared between threads: nothing of this lives in it). */
 typedef struct bpe_state {
@@ -193,8 +188,7 @@ typedef struct bpe_state {
     spanbuf spans, next_spans;
     bpe_symbol *sym;
     size_t sym_cap;
-    bpe_bigram *heap;
-    size_t heap_len, heap_cap;
+    sd_tok_bigram_queue queue;
     pcre2_match_data *md;
 } bpe_state;
 
@@ -206,7 +200,7 @@ static void bpe_state_free(bpe_state *st) {
     free(st->spans.data);
     free(st->next_spans.data);
     free(st->sym);
-    free(st->heap);
+    free(st->queue.heap);
     if (st->md) pcre2_match_data_free(st->md);
 }
 
@@ -273,46 +267,6 @@ static int split_by_regex(bpe_state *st, const pcre2_code *re) {
     return SD_STATUS_OK;
 }
 
-static bool bigram_before(const bpe_bigram *a, const bpe_bigram *b) {
-    if (a->rank != b->rank) return a->rank < b->rank;
-    return a->left < b->left;
-}
-
-static bool heap_push(bpe_state *st, bpe_bigram b) {
-    if (st->heap_len == st->heap_cap) {
-        size_t cap = st->heap_cap ? st->heap_cap * 2 : 64;
-        bpe_bigram *p = realloc(st->heap, cap * sizeof(*p));
-        if (!p) return false;
-        st->heap = p;
-        st->heap_cap = cap;
-    }
-    size_t i = st->heap_len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&b, &st->heap[parent])) break;
-        st->heap[i] = st->heap[parent];
-        i = parent;
-    }
-    st->heap[i] = b;
-    return true;
-}
-
-static bpe_bigram heap_pop(bpe_state *st) {
-    bpe_bigram top = st->heap[0];
-    bpe_bigram last = st->heap[--st->heap_len];
-    size_t i = 0, n = st->heap_len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && bigram_before(&st->heap[c + 1], &st->heap[c])) c++;
-        if (!bigram_before(&st->heap[c], &last)) break;
-        st->heap[i] = st->heap[c];
-        i = c;
-    }
-    if (n > 0) st->heap[i] = last;
-    return top;
-}
-
 static bool add_bigram(bpe_state *st, int left, int right) {
     if (left < 0 || right < 0) return true;
     const bpe_symbol *l = &st->sym[left], *r = &st->sym[right];
@@ -322,7 +276,7 @@ static bool add_bigram(bpe_state *st, int left, int right) {
         return false;
     int32_t rank = sd_tok_strmap_get(&st->v->merge_ranks, st->key.data, st->key.len);
     if (rank < 0) return true;
-    return heap_push(st, (bpe_bigram){left, right, rank, l->n + r->n});
+    return sd_tok_queue_push(&st->queue, (sd_tok_bigram){left, right, (double)rank, l->n + r->n});
 }
 
 static bool emit_symbol(const sd_vocab *v, const char *text, size_t n, idbuf *out) {
@@ -360,12 +314,12 @@ static int merge_word(bpe_state *st, idbuf *out) {
         off += n;
         n_sym++;
     }
-    st->heap_len = 0;
+    st->queue.len = 0;
     for (int i = 1; i < n_sym; i++)
         if (!add_bigram(st, i - 1, i)) return SD_STATUS_NO_MEMORY;
 
-    while (st->heap_len > 0) {
-        bpe_bigram b = heap_pop(st);
+    while (st->queue.len > 0) {
+        sd_tok_bigram b = sd_tok_queue_pop(&st->queue);
         bpe_symbol *l = &st->sym[b.left], *r = &st->sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;

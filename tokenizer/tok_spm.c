@@ -13,67 +13,21 @@ typedef struct spm_symbol {
     size_t n;         /* bytes; 0 once merged into its left neighbour */
 } spm_symbol;
 
-typedef struct spm_bigram {
-    int left, right;
-    float score;
-    size_t size; /* bytes of left+right when queued: a mismatch later means the entry is stale */
-} spm_bigram;
 
 typedef struct spm_state {
     const sd_vocab *v;
     spm_symbol *sym;
-    spm_bigram *heap;
-    size_t heap_len, heap_cap;
+    sd_tok_bigram_queue queue;
 } spm_state;
-
-/* Max-heap order: higher score first, then the smaller left index. */
-static bool bigram_before(const spm_bigram *a, const spm_bigram *b) {
-    if (a->score != b->score) return a->score > b->score;
-    return a->left < b->left;
-}
-
-static bool heap_push(spm_state *st, spm_bigram b) {
-    if (st->heap_len == st->heap_cap) {
-        size_t cap = st->heap_cap ? st->heap_cap * 2 : 64;
-        spm_bigram *p = realloc(st->heap, cap * sizeof(*p));
-        if (!p) return false;
-        st->heap = p;
-        st->heap_cap = cap;
-    }
-    size_t i = st->heap_len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&b, &st->heap[parent])) break;
-        st->heap[i] = st->heap[parent];
-        i = parent;
-    }
-    st->heap[i] = b;
-    return true;
-}
-
-static spm_bigram heap_pop(spm_state *st) {
-    spm_bigram top = st->heap[0];
-    spm_bigram last = st->heap[--st->heap_len];
-    size_t i = 0, n = st->heap_len;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && bigram_before(&st->heap[c + 1], &st->heap[c])) c++;
-        if (!bigram_before(&st->heap[c], &last)) break;
-        st->heap[i] = st->heap[c];
-        i = c;
-    }
-    if (n > 0) st->heap[i] = last;
-    return top;
-}
 
 static bool try_add_bigram(spm_state *st, int left, int right) {
     if (left < 0 || right < 0) return true;
     size_t size = st->sym[left].n + st->sym[right].n; /* the two are adjacent in the text */
     int32_t id = sd_tok_strmap_get(&st->v->token_ids, st->sym[left].text, size);
     if (id < 0) return true;
-    spm_bigram b = {left, right, st->v->scores[id], size};
-    return heap_push(st, b);
+    /* Higher scores merge first: the queue pops the lowest priority. */
+    sd_tok_bigram b = {left, right, -(double)st->v->scores[id], size};
+    return sd_tok_queue_push(&st->queue, b);
 }
 
 static bool emit_symbol(const sd_vocab *v, const spm_symbol *s, idbuf *out) {
@@ -128,8 +82,8 @@ int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text, size_t len
     for (int i = 1; i < n_sym; i++)
         if (!try_add_bigram(&st, i - 1, i)) goto done;
 
-    while (st.heap_len > 0) {
-        spm_bigram b = heap_pop(&st);
+    while (st.queue.len > 0) {
+        sd_tok_bigram b = sd_tok_queue_pop(&st.queue);
         spm_symbol *l = &st.sym[b.left], *r = &st.sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;
@@ -145,6 +99,6 @@ int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text, size_t len
 done:
     free(esc.data);
     free(st.sym);
-    free(st.heap);
+    free(st.queue.heap);
     return rc;
 }

@@ -166,3 +166,43 @@ int sd_tok_gpt2_cp_to_byte(uint32_t cp) {
     if (cp == 0x100 + 67) return 0xAD;
     return -1;
 }
+
+static bool bigram_before(const sd_tok_bigram *a, const sd_tok_bigram *b) {
+    if (a->priority != b->priority) return a->priority < b->priority;
+    return a->left < b->left;
+}
+
+bool sd_tok_queue_push(sd_tok_bigram_queue *q, sd_tok_bigram b) {
+    if (q->len == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        sd_tok_bigram *p = realloc(q->heap, cap * sizeof(*p));
+        if (!p) return false;
+        q->heap = p;
+        q->cap = cap;
+    }
+    size_t i = q->len++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!bigram_before(&b, &q->heap[parent])) break;
+        q->heap[i] = q->heap[parent];
+        i = parent;
+    }
+    q->heap[i] = b;
+    return true;
+}
+
+sd_tok_bigram sd_tok_queue_pop(sd_tok_bigram_queue *q) {
+    sd_tok_bigram top = q->heap[0];
+    sd_tok_bigram last = q->heap[--q->len];
+    size_t i = 0, n = q->len;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && bigram_before(&q->heap[c + 1], &q->heap[c])) c++;
+        if (!bigram_before(&q->heap[c], &last)) break;
+        q->heap[i] = q->heap[c];
+        i = c;
+    }
+    if (n > 0) q->heap[i] = last;
+    return top;
+}

@@ -145,4 +145,22 @@ SD_INTERNAL int sd_tok_bpe_pretokenize(const sd_vocab *v, const char *text, size
 /* Compiles the pre-tokenizer regexes for v->pre into v->re. */
 SD_INTERNAL int sd_tok_bpe_compile_regexes(sd_vocab *v, char *err, size_t err_len);
 
+/* A candidate merge of two adjacent symbols in the SPM and BPE merge loops. The queue pops the lowest
+ * priority first, ties broken by the leftmost position (as llama.cpp's queues do). */
+typedef struct sd_tok_bigram {
+    int left, right;
+    double priority; /* SPM: -score (the highest score merges first); BPE: the merge rank */
+    size_t size;     /* bytes of left+right when queued: a mismatch later means the entry is stale */
+} sd_tok_bigram;
+
+typedef struct sd_tok_bigram_queue {
+    sd_tok_bigram *heap;
+    size_t len, cap;
+} sd_tok_bigram_queue;
+
+/* Adds a candidate; false when out of memory. */
+SD_INTERNAL bool sd_tok_queue_push(sd_tok_bigram_queue *q, sd_tok_bigram b);
+/* Removes and returns the first candidate; the queue must not be empty. */
+SD_INTERNAL sd_tok_bigram sd_tok_queue_pop(sd_tok_bigram_queue *q);
+
 #endif
