@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds specdec and runs the whole test suite three ways: a release build, a build under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and the AArch64 NEON kernels cross-compiled and run under
-# qemu-user. Prints "N passed, M failed" last; exits non-zero if anything failed.
+# Builds specdec and runs the whole test suite: a release build, a build under AddressSanitizer +
+# UndefinedBehaviorSanitizer, the AArch64 NEON kernels cross-compiled and run under qemu-user, and a
+# bounded run of each libFuzzer target (FUZZ_SECONDS, default 30). Prints "N passed, M failed" last; exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
 passed=0
@@ -62,6 +62,20 @@ neon_failed=$(echo "$out" | grep -c '^FAILED: ')
 if [ "$neon_rc" -ne 0 ] && [ "$neon_failed" -eq 0 ]; then neon_failed=1; fi
 passed=$((passed + neon_total - neon_failed))
 failed=$((failed + neon_failed))
+
+# The fuzzers (clang + libFuzzer): a bounded run of each target; any crash fails. Its last line is
+# "N passed, M failed" over the targets.
+echo "== fuzzing (${FUZZ_SECONDS:=30} s per target)"
+out=$(FUZZ_SECONDS=$FUZZ_SECONDS bash tests/run-fuzz.sh 2>&1)
+fuzz_rc=$?
+echo "$out" | tail -n 20
+line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+if [ -n "$line" ]; then
+    passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+    failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+elif [ "$fuzz_rc" -ne 0 ]; then
+    failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
