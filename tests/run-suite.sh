@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds specdec and runs the whole test suite: a release build, a build under AddressSanitizer +
 # UndefinedBehaviorSanitizer, the AArch64 NEON kernels cross-compiled and run under qemu-user, and a
-# bounded run of each libFuzzer target (FUZZ_SECONDS, default 30). Prints "N passed, M failed" last; exits non-zero if anything failed.
+# bounded run of each libFuzzer target (FUZZ_SECONDS, default 30). Prints "N passed, M failed" last;
+# exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
 passed=0
