@@ -330,13 +330,78 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
 }
 
+/* Row layout on repacked Q4_0 (sd_q4_0x8, see kernels.h): one 32-byte load unpacks two blocks (low and
+ * high nibbles), and the scale products dx * dy of a chunk of 32 blocks take one conversion and one
+ * multiply per 8 blocks and (row, activation row) pair, computed ahead of their use. The arithmetic per
+ * (row, output) pair is exactly that of tile_q4_0. */
+INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+                             float *y, int64_t ldy, const int R, const int T) {
+    __m256 acc[4][TMAX];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
+    }
+    enum { CHUNK = 32 };
+    _Alignas(32) float sc[4][TMAX][CHUNK];
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b += 2) {
+        prefetch_next_group(w, wstride, R, b / 2, 2 * sizeof(sd_block_q4_0));
+        if (b % CHUNK == 0) {
+            for (int64_t g = b / 8; g < SD_MIN(nb, b + CHUNK) / 8; g++) {
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + g;
+                    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)grp->d));
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; t++) {
+                        const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
+                        _mm256_store_ps(&sc[r][t][8 * g - b], _mm256_mul_ps(dx, _mm256_loadu_ps(ad + 8 * g)));
+                    }
+                }
+            }
+        }
+        __m256i wq[4][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + b / 8;
+            const __m256i v = _mm256_loadu_si256((const __m256i *)grp->qs[(b % 8) / 2]);
+            wq[r][0] = _mm256_and_si256(v, m4);
+            wq[r][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b + h;
+                __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
+                __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
+                __asm__("" : "+v"(yq), "+v"(corr)); /* loaded once for all R rows */
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++) {
+                    const __m256i s = dot_u8s8(corr, wq[r][h], yq);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[r][t][(b + h) % CHUNK]),
+                                                _mm256_cvtepi32_ps(s), acc[r][t]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = hsum8(acc[r][t]);
+    }
+}
+
 /* Group layout: T rows (<= 8) of one group starting at a (nb act_grp_q8_0 blocks). The same per-pair
  * arithmetic as tile_q4_0; the scale products dx * dy of a chunk of blocks are computed ahead with one
  * multiply per weight block (a broadcast load straight after the store that wrote it would wait on
  * store forwarding). */
 INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, int64_t nb, int64_t b0,
                           int64_t b1, float *y, int64_t ldy, float *accbuf, bool first, bool last,
-                          const int R, const int T, const bool q8) {
+                          const int R, const int T, const bool q8, const bool packed) {
     __m256 acc[4][GROUP];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -355,8 +420,10 @@ INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, in
                 const __m256 dy = _mm256_load_ps(ag[c].d);
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
-                    const uint16_t dh = q8 ? ((const sd_block_q8_0 *)(w + (size_t)r * wstride))[c].d
-                                           : ((const sd_block_q4_0 *)(w + (size_t)r * wstride))[c].d;
+                    const uint16_t dh = packed
+                                            ? ((const sd_q4_0x8 *)(w + (size_t)r * wstride))[c / 8].d[c % 8]
+                                        : q8 ? ((const sd_block_q8_0 *)(w + (size_t)r * wstride))[c].d
+                                             : ((const sd_block_q4_0 *)(w + (size_t)r * wstride))[c].d;
                     _mm256_store_ps(sc[c - b][r], _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(dh)), dy));
                 }
             }
@@ -380,6 +447,11 @@ INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, in
 #else
                 wq[r] = _mm256_abs_epi8(ws[r]);
 #endif
+            } else if (packed) {
+                const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + b / 8;
+                const __m256i v = _mm256_loadu_si256((const __m256i *)grp->qs[(b % 8) / 2]);
+                wq[r] = _mm256_and_si256(b % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+                ws[r] = wq[r];
             } else {
                 const sd_block_q4_0 *blk = (const sd_block_q4_0 *)(w + (size_t)r * wstride) + b;
                 const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
@@ -636,6 +708,7 @@ typedef struct tile_args {
     float *y;
     int64_t ldy;
     bool grp;         /* group layout (Q4_0 / Q8_0 with n > ROW_LAYOUT_MAX_N) */
+    bool packed;      /* w points into the sd_q4_0x8 repacked copy (row layout) */
     int64_t b0, b1;   /* group layout: block range of this pass */
     float *accbuf;    /* group layout: accumulators carried between passes, [R][GROUP][8] */
     bool first, last; /* group layout: first / last pass over the blocks */
@@ -646,8 +719,15 @@ INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T)
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
         if (p->grp) {
-            tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
-                          p->last, R, T, type == SD_TYPE_Q8_0);
+            if (p->packed) { /* separate instantiations: no layout test in the inner loop */
+                tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
+                              p->last, R, T, false, true);
+            } else {
+                tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
+                              p->last, R, T, type == SD_TYPE_Q8_0, false);
+            }
+        } else if (p->packed) {
+            tile_q4_0_packed(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
         } else {
             tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
         }
@@ -732,7 +812,8 @@ static void rows_grp(const sd_weight *w, const uint8_t *abase, int n, int64_t r0
                 p->last = p->b1 == nb;
                 for (int64_t r = rb; r < re;) {
                     const int R = r + R_max <= re ? R_max : 1;
-                    p->w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+                    p->w = (p->packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data) +
+                           (size_t)r * w->row_bytes;
                     p->y = y + (int64_t)g * GROUP * ldy + r;
                     p->accbuf = &accbuf[r - rb][0][0];
                     pick_tile(R, T)(p, w->type);
@@ -757,6 +838,8 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
     };
     const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
     const int n_tiles = (n + TMAX - 1) / TMAX;
+    p.packed = w->packed != NULL && w->type == SD_TYPE_Q4_0 && !grp;
+    const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
     if (grp) { /* k-blocked so the activation chunk of a group stays in L1 while a row block streams by */
         rows_grp(w, abase, n, r0, r1, y, ldy, &p);
         return;
@@ -764,9 +847,10 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
     /* Tiles of at most 8 rows, as even as possible (9 -> 5 + 4) */
     const int t_max = (n + n_tiles - 1) / n_tiles;
     const int R_max = group_rows(t_max, false);
+
     for (int64_t r = r0; r < r1;) {
         const int R = r + R_max <= r1 ? R_max : 1;
-        p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        p.w = wbase + (size_t)r * w->row_bytes;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = (n - i0) / (n_tiles - tile);
             p.a = abase + (size_t)i0 * p.astride;

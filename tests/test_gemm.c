@@ -275,6 +275,30 @@ static void test_init_errors(void) {
     CHECK(sd_weight_init(&w, SD_TYPE_F16, 3, 7, dummy, err, sizeof err) == SD_STATUS_OK, "f16 3 x 7");
     CHECK(w.row_bytes == 14, "f16 row bytes %zu", w.row_bytes);
     sd_weight_release(&w);
+    /* the repacked Q4_0 copy holds the same bytes, permuted */
+    static uint8_t q4[2 * 8 * sizeof(sd_block_q4_0)];
+    for (size_t i = 0; i < sizeof q4; i++)
+        q4[i] = (uint8_t)rnd();
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 2, 256, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 2 x 256");
+    {
+        const sd_kernel_set *best[1];
+        sd_gemm_kernel_sets(best, 1);
+        CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q4_0 not repacked for %s", best[0]->name);
+    }
+    if (w.packed) {
+        const sd_q4_0x8 *pk = w.packed;
+        const sd_block_q4_0 *blk = (const sd_block_q4_0 *)q4;
+        for (int b = 0; b < 16; b++) {
+            CHECK(pk[b / 8].d[b % 8] == blk[b].d, "packed scale %d", b);
+            for (int e = 0; e < 32; e++) {
+                const int want = e < 16 ? blk[b].qs[e] & 0xF : blk[b].qs[e - 16] >> 4;
+                const int got = (pk[b / 8].qs[(b % 8) / 2][e] >> (4 * (b % 2))) & 0xF;
+                CHECK(got == want, "packed block %d element %d: %d != %d", b, e, got, want);
+            }
+        }
+    }
+    sd_weight_release(&w);
+    CHECK(w.packed == NULL, "release clears packed");
 }
 
 int main(void) {
@@ -308,6 +332,11 @@ int main(void) {
         const int64_t bs = sd_type_traits_of((uint32_t)type)->block_size;
         const int64_t k_main = bs == 1 ? 517 : bs == 32 ? 320 : 512; /* f32 517: a tail of 5 past 8-wide */
         run_case(type, 37, k_main, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random");
+        if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
+            /* k a multiple of 256 (Q4_0 repacked on x86) and 40 blocks: k passes of 32 plus a partial one */
+            run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random k=1280");
+            run_case(type, 19, 256, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties k=256");
+        }
         run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
         run_case(type, 1, bs == 1 ? 3 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one row");
         run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_MAX, X_RANDOM, ns_short, 4, "max quants");
