@@ -166,6 +166,8 @@ static void check_all_kernels(const sd_weight *w, const float *x, const float *y
               sets[s]->name);
         for (int in = 0; in < n_ns; in++) {
             const int n = ns[in];
+            /* the scalar set runs the references themselves, row by row: two counts suffice */
+            if (sets[s] == &sd_kernels_scalar && in != 0 && in != n_ns - 1) continue;
             for (int threads = 1; threads <= 3; threads++) {
                 for (size_t i = 0; i < (size_t)m * (size_t)n; i++)
                     y[i] = NAN;
@@ -326,6 +328,7 @@ int main(void) {
     for (size_t j = 0; j < SD_ARRAY_LEN(more); j++)
         ns_all[n_all++] = more[j];
     const int ns_short[] = {1, 2, 5, 9};
+    const int ns_mid[] = {1, 2, 3, 4, 5, 8, 9, 16, 17, 33, 64};
 
     for (size_t ti = 0; ti < SD_ARRAY_LEN(all_types); ti++) {
         const sd_type type = all_types[ti];
@@ -334,7 +337,7 @@ int main(void) {
         run_case(type, 37, k_main, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random");
         if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
             /* k a multiple of 256 (Q4_0 repacked on x86) and 40 blocks: k passes of 32 plus a partial one */
-            run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random k=1280");
+            run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid), "random k=1280");
             run_case(type, 19, 256, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties k=256");
         }
         run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
