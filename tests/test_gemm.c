@@ -258,6 +258,47 @@ static void run_case(sd_type type, int64_t m, int64_t k, fill_mode wmode, x_mode
     free(data);
 }
 
+/* Above SD_GEMM_EXACT_MAX_ROWS, sd_gemm may take another summation order (OpenBLAS for float weights):
+ * it must still be the right product, to 1e-5 of sum |w x| per output. */
+static void test_prefill(sd_type type) {
+    const int64_t m = 70, k = 256;
+    const int n = SD_GEMM_EXACT_MAX_ROWS + 7;
+    void *data = malloc(sd_type_row_bytes((uint32_t)type, k) * (size_t)m);
+    fill_weights(type, data, m, k, FILL_RANDOM);
+    sd_weight w;
+    char err[128];
+    if (sd_weight_init(&w, type, m, k, data, err, sizeof err) != SD_STATUS_OK) {
+        CHECK(0, "prefill init: %s", err);
+        free(data);
+        return;
+    }
+    float *x = malloc(sizeof(float) * (size_t)(n * k)), *y = malloc(sizeof(float) * (size_t)(n * m));
+    float *yref = malloc(sizeof(float) * (size_t)(n * m)), *wf = malloc(sizeof(float) * (size_t)k);
+    fill_x(x, n, k, X_RANDOM);
+    const size_t bytes = sd_gemm_scratch_bytes(&w, n, 2);
+    void *scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    sd_gemm(&w, x, n, y, scratch, pools[2]);
+    sd_gemm_ref(&w, x, n, yref);
+    for (int64_t r = 0; r < m; r++) {
+        sd_dequantize_row_ref(type, (const char *)data + (size_t)r * w.row_bytes, wf, k);
+        for (int i = 0; i < n; i++) {
+            double mag = 0.0;
+            for (int64_t e = 0; e < k; e++)
+                mag += fabs((double)wf[e] * (double)x[i * k + e]);
+            const double got = y[i * m + r], want = yref[i * m + r];
+            CHECK(fabs(got - want) <= 1e-5 * mag, "prefill %s row %d col %lld: %.9g vs %.9g",
+                  sd_type_traits_of(type)->name, i, (long long)r, got, want);
+        }
+    }
+    free(scratch);
+    free(x);
+    free(y);
+    free(yref);
+    free(wf);
+    sd_weight_release(&w);
+    free(data);
+}
+
 static void test_init_errors(void) {
     sd_weight w;
     char err[128] = "";
@@ -282,11 +323,15 @@ static void test_init_errors(void) {
     for (size_t i = 0; i < sizeof q4; i++)
         q4[i] = (uint8_t)rnd();
     CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 2, 256, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 2 x 256");
-    {
+#if defined(__x86_64__)
+    { /* the x86 SIMD sets read the repacked copy; elsewhere there is none */
         const sd_kernel_set *best[1];
         sd_gemm_kernel_sets(best, 1);
         CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q4_0 not repacked for %s", best[0]->name);
     }
+#else
+    CHECK(w.packed == NULL, "q4_0 repacked without x86 kernels");
+#endif
     if (w.packed) {
         const sd_q4_0x8 *pk = w.packed;
         const sd_block_q4_0 *blk = (const sd_block_q4_0 *)q4;
@@ -337,7 +382,8 @@ int main(void) {
         run_case(type, 37, k_main, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random");
         if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
             /* k a multiple of 256 (Q4_0 repacked on x86) and 40 blocks: k passes of 32 plus a partial one */
-            run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid), "random k=1280");
+            run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
+                     "random k=1280");
             run_case(type, 19, 256, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties k=256");
         }
         run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
@@ -350,6 +396,9 @@ int main(void) {
         run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_RANDOM, X_TINY, ns_short, 4, "tiny x");
         run_case(type, 19, bs == 1 ? 64 : bs * 2, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties");
     }
+
+    for (size_t ti = 0; ti < SD_ARRAY_LEN(all_types); ti++)
+        test_prefill(all_types[ti]);
 
     sd_pool_free(pools[2]);
     sd_pool_free(pools[3]);
