@@ -276,8 +276,9 @@ static void rows_task(void *ctx, int worker, int n_workers) {
 }
 
 static int64_t pick_chunk(int64_t m, int n_workers) {
-    /* About 4 items per worker, a multiple of 16 rows (the kernels' row groups). */
-    int64_t c = m / ((int64_t)n_workers * 4);
+    /* About 16 items per worker, a multiple of 16 rows (the kernels' row groups): small enough that a
+     * worker slowed by another process on its core leaves little tail work for the others. */
+    int64_t c = m / ((int64_t)n_workers * 16);
     c = (c + 15) / 16 * 16;
     return SD_MAX(c, 16);
 }
