@@ -7,7 +7,14 @@
  * Small-n design: output rows are processed in groups of R weight rows, activation rows in tiles of T;
  * each weight block is loaded and unpacked once per tile and applied to all T activation rows while it
  * is in registers, with R x T vector accumulators. A tile is the whole n for n <= 8, so for decode-size
- * batches every weight byte is read and unpacked once per call. */
+ * batches every weight byte is read and unpacked once per call. Q4_0 weights are read from the copy
+ * sd_weight_init repacked (sd_q4_0x8: two blocks per 32-byte load, 8 scales per conversion). Each tile
+ * prefetches the next row group in software (the hardware prefetchers stop at every 4 KB page of the
+ * R short interleaved row streams).
+ *
+ * Measured on the 2-core Zen 4 VM this was written on (4096 x 4096 Q4_0, 1 thread, L2-resident, us
+ * per 256 rows, avx512vnni set): n = 1: 20, 2: 31, 4: 60, 8: 130, 16: 262. A 64-byte-wide variant (two
+ * activation rows per zmm) and an activation layout interleaving 8 rows per block were both slower. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
