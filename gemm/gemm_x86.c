@@ -36,10 +36,11 @@
 
 /* ---- activation layouts ---- */
 
-/* Q4_0 / Q8_0 weights: each row is nb act_q8_0 blocks then nb fp32
- * scales (ggml's fp16 block scale, widened). corr[l] = -c * (sum of the lane's 4 quants), c the
- * weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes made unsigned by the VNNI kernels), so
- * that unsigned-weight x signed-activation products plus corr give the signed dot with one load. */
+/* Q4_0 / Q8_0 weights: the n rows' blocks block-major (block b of row i at index b * n + i), then per row
+ * its nb fp32 scales (ggml's fp16 block scale, widened). Block-major, a tile's T rows of block b lie
+ * 64 bytes apart behind one pointer: no register per activation row. corr[l] = -c * (sum of the lane's 4
+ * quants), c the weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes made unsigned by the VNNI
+ * kernels), so that unsigned-weight x signed-activation products plus corr give the signed dot. */
 typedef struct {
     int8_t qs[32];
     int32_t corr[8];
@@ -57,9 +58,6 @@ static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
 static size_t row_layout_stride(sd_type type, int64_t k) {
     switch (type) {
-    case SD_TYPE_Q4_0:
-    case SD_TYPE_Q8_0:
-        return ((size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float)) + 63) / 64 * 64;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
@@ -69,6 +67,9 @@ static size_t row_layout_stride(sd_type type, int64_t k) {
 }
 
 static size_t x86_act_bytes(sd_type type, int64_t k, int n) {
+    if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
+        return (size_t)n * (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float));
+    }
     return row_layout_stride(type, k) * (size_t)n;
 }
 
@@ -128,18 +129,18 @@ INLINE __m256i quantize_block_q8_0(const float *x, float *d_out) {
     return pack_i32x4_to_i8(q[0], q[1], q[2], q[3]);
 }
 
-static void quantize_q8_0(const float *x, int64_t k, int i, void *act, int zero_point_shift) {
+static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, int zero_point_shift) {
     const int64_t nb = k / 32;
-    act_q8_0 *blk = (act_q8_0 *)((uint8_t *)act + (size_t)i * row_layout_stride(SD_TYPE_Q8_0, k));
-    float *ds = (float *)(blk + nb);
-    for (int64_t b = 0; b < nb; b++) {
+    act_q8_0 *blk = (act_q8_0 *)act + i;
+    float *ds = (float *)((act_q8_0 *)act + (size_t)nb * (size_t)n) + (size_t)i * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++, blk += n) {
         const __m256i qs = quantize_block_q8_0(x + 32 * b, &ds[b]);
-        _mm256_store_si256((__m256i *)blk[b].qs, qs);
+        _mm256_store_si256((__m256i *)blk->qs, qs);
         const __m256i lane =
             _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
         const __m256i corr =
             _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
-        _mm256_store_si256((__m256i *)blk[b].corr, corr);
+        _mm256_store_si256((__m256i *)blk->corr, corr);
     }
 }
 
@@ -185,13 +186,12 @@ static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
 }
 
 static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
-    (void)n; /* every row has the same layout whatever the row count */
     switch (type) {
     case SD_TYPE_Q4_0:
-        quantize_q8_0(x, k, i, act, 3);
+        quantize_q8_0(x, k, n, i, act, 3);
         break;
     case SD_TYPE_Q8_0:
-        quantize_q8_0(x, k, i, act, 7);
+        quantize_q8_0(x, k, n, i, act, 7);
         break;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
@@ -225,8 +225,9 @@ INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t
 
 /* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
  * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
+INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb, float *y,
+                      int64_t ldy, const int R, const int T, const bool q8) {
+    const float *ds = (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -262,11 +263,10 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
         }
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b;
-            const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
+            const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)b * (size_t)n_all + t0 + t;
             __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
             __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
-            __m256 dy = _mm256_broadcast_ss(ad + b);
+            __m256 dy = _mm256_broadcast_ss(ds + (size_t)t * (size_t)nb + b);
             __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
@@ -298,8 +298,9 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
  * high nibbles), and the scale products dx * dy of a chunk of 32 blocks take one conversion and one
  * multiply per 8 blocks and (row, activation row) pair, computed ahead of their use. The arithmetic per
  * (row, output) pair is exactly that of tile_q4_0. */
-INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
                              float *y, int64_t ldy, const int R, const int T) {
+    const float *ds = (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -320,7 +321,7 @@ INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a,
                     const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)grp->d));
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
-                        const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
+                        const float *ad = ds + (size_t)t * (size_t)nb;
                         _mm256_store_ps(&sc[r][t][8 * g - b], _mm256_mul_ps(dx, _mm256_loadu_ps(ad + 8 * g)));
                     }
                 }
@@ -338,7 +339,7 @@ INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a,
         for (int h = 0; h < 2; h++) {
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
-                const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b + h;
+                const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)(b + h) * (size_t)n_all + t0 + t;
                 __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
                 __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
                 __asm__("" : "+v"(yq), "+v"(corr)); /* loaded once for all R rows */
@@ -567,6 +568,8 @@ typedef struct tile_args {
     float *y;
     int64_t ldy;
     bool packed; /* Q4_0: w points into the sd_q4_0x8 repacked copy */
+    int n_all;   /* Q4_0 / Q8_0: rows in the block-major activations */
+    int t0;      /* Q4_0 / Q8_0: first activation row of the tile */
 } tile_args;
 
 INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
@@ -574,9 +577,9 @@ INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T)
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
         if (p->packed) {
-            tile_q4_0_packed(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
+            tile_q4_0_packed(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T);
         } else {
-            tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
+            tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
         }
         break;
     case SD_TYPE_Q4_K:
@@ -644,8 +647,10 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
         .len = is_float ? w->cols : w->cols / bs,
         .ldy = ldy,
         .packed = w->packed != NULL && w->type == SD_TYPE_Q4_0,
+        .n_all = n,
     };
     const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
+    const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
     const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
     /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
     const int n_tiles = (n + TMAX - 1) / TMAX;
@@ -656,7 +661,8 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
         p.w = wbase + (size_t)r * w->row_bytes;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = (n - i0) / (n_tiles - tile);
-            p.a = abase + (size_t)i0 * p.astride;
+            p.a = block_major ? abase : abase + (size_t)i0 * p.astride;
+            p.t0 = i0;
             p.y = y + (int64_t)i0 * ldy + r;
             pick_tile(R, T)(&p, w->type);
             i0 += T;
