@@ -225,9 +225,10 @@ INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t
 
 /* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
  * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb, float *y,
-                      int64_t ldy, const int R, const int T, const bool q8) {
-    const float *ds = (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
+INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
+                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
+    const float *ds =
+        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -298,9 +299,10 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_
  * high nibbles), and the scale products dx * dy of a chunk of 32 blocks take one conversion and one
  * multiply per 8 blocks and (row, activation row) pair, computed ahead of their use. The arithmetic per
  * (row, output) pair is exactly that of tile_q4_0. */
-INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
-                             float *y, int64_t ldy, const int R, const int T) {
-    const float *ds = (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
+INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0,
+                             int64_t nb, float *y, int64_t ldy, const int R, const int T) {
+    const float *ds =
+        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -553,7 +555,7 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
  * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
 static int group_rows(int T) {
 #if SD_X86_VNNI
-    return T <= 2 ? 4 : 2;
+    return T <= 4 ? 4 : 2;
 #else
     return T == 1 ? 4 : T <= 3 ? 2 : 1;
 #endif
@@ -579,7 +581,8 @@ INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T)
         if (p->packed) {
             tile_q4_0_packed(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T);
         } else {
-            tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
+            tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T,
+                      type == SD_TYPE_Q8_0);
         }
         break;
     case SD_TYPE_Q4_K:
@@ -624,6 +627,8 @@ TILE_FN(2, 7)
 TILE_FN(2, 8)
 TILE_FN(4, 1)
 TILE_FN(4, 2)
+TILE_FN(4, 3)
+TILE_FN(4, 4)
 
 typedef void (*tile_fn)(const tile_args *p, sd_type type);
 
@@ -632,7 +637,7 @@ static tile_fn pick_tile(int R, int T) {
                                          tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
     static const tile_fn r2[TMAX + 1] = {NULL,       tile_r2_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4,
                                          tile_r2_t5, tile_r2_t6, tile_r2_t7, tile_r2_t8};
-    if (R == 4) return T == 1 ? tile_r4_t1 : tile_r4_t2;
+    if (R == 4) return T == 1 ? tile_r4_t1 : T == 2 ? tile_r4_t2 : T == 3 ? tile_r4_t3 : tile_r4_t4;
     if (R == 2) return r2[T];
     return r1[T];
 }
