@@ -32,7 +32,14 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-#define TMAX 8 /* activation rows per tile */
+#define TMAX 8 /* activation rows per tile, at most */
+/* Activation rows per tile: with 32 registers, 4 weight rows x 4 activation rows (weights re-read from
+ * L1 for each tile) measured faster than 2 x 8 (n = 8: 109 vs 117 us per 256 rows). */
+#if SD_X86_VNNI
+#define TILE_ROWS 4
+#else
+#define TILE_ROWS 8
+#endif
 
 /* ---- activation layouts ---- */
 
@@ -658,7 +665,7 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
     const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
     const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
     /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
-    const int n_tiles = (n + TMAX - 1) / TMAX;
+    const int n_tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
     const int t_max = (n + n_tiles - 1) / n_tiles;
     const int R_max = group_rows(t_max);
     for (int64_t r = r0; r < r1;) {
