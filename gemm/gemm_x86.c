@@ -650,6 +650,10 @@ static tile_fn pick_tile(int R, int T) {
     return r1[T];
 }
 
+/* K-quant tiles keep their unpacked super-blocks on the stack (8 vectors of quants and scales per
+ * row): one weight row per tile and up to 8 activation rows measured fastest (Q4_K n = 8: 147 us per 256
+ * rows vs 189 with 2 rows). */
+#define KQ_ROWS 1
 static void x86_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                      float *y, int64_t ldy) {
     const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
@@ -666,9 +670,11 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
     const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
     const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
     /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
-    const int n_tiles = (n + TILE_ROWS - 1) / TILE_ROWS;
+    const bool kq = w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q6_K;
+    const int tile_rows = kq ? TMAX : TILE_ROWS;
+    const int n_tiles = (n + tile_rows - 1) / tile_rows;
     const int t_max = (n + n_tiles - 1) / n_tiles;
-    const int R_max = group_rows(t_max);
+    const int R_max = kq ? KQ_ROWS : group_rows(t_max);
     for (int64_t r = r0; r < r1;) {
         const int R = r + R_max <= r1 ? R_max : 1;
         p.w = wbase + (size_t)r * w->row_bytes;
