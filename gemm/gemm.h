@@ -13,6 +13,12 @@
 #include "qtypes.h"
 #include "threadpool.h"
 
+/* Row counts up to which the bit-exactness contract above holds for every weight type. Beyond it (prompt
+ * prefill) sd_gemm may multiply f32 / f16 / bf16 weights with OpenBLAS sgemm (when built with it), whose
+ * summation order differs: results then match the exact kernels only to rounding. Quantized weight types
+ * stay exact for every n. */
+#define SD_GEMM_EXACT_MAX_ROWS 64
+
 /* A weight matrix as it lies in a GGUF file: `rows` rows of `cols` elements of `type`, row-major. */
 typedef struct sd_weight {
     sd_type type;
@@ -20,7 +26,7 @@ typedef struct sd_weight {
     int64_t cols;     /* k: input features; a multiple of the type's block size */
     const void *data; /* rows * row_bytes bytes, not owned (usually the mapped file) */
     size_t row_bytes;
-    void *packed;     /* optional repacked copy made by sd_weight_init, owned by the weight */
+    void *packed; /* optional repacked copy made by sd_weight_init, owned by the weight */
 } sd_weight;
 
 /* Describes data as a weight matrix (and may build a repacked copy). Fails with SD_STATUS_UNSUPPORTED
@@ -36,12 +42,15 @@ void sd_dequantize_row_ref(sd_type type, const void *src, float *dst, int64_t n)
 /* Fast dequantization (SIMD where available); same results as the reference. */
 void sd_dequantize_row(sd_type type, const void *src, float *dst, int64_t n);
 
-/* Bytes of scratch memory sd_gemm needs for n rows of x against w (activation quantization buffers for
- * every worker). */
+/* Bytes of scratch memory sd_gemm needs for n rows of x against w (the quantized activations, shared by
+ * all workers; for n > SD_GEMM_EXACT_MAX_ROWS with f16 / bf16 weights also a dequantized weight chunk). */
 size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers);
 
 /* y[n][w->rows] = x[n][w->cols] . W^T. x and y are fp32 row-major; scratch holds at least
- * sd_gemm_scratch_bytes(w, n, workers) bytes, 64-byte aligned. pool may be NULL (single thread). */
+ * sd_gemm_scratch_bytes(w, n, workers) bytes, 64-byte aligned. pool may be NULL (single thread).
+ * Activations are quantized once per call (Q8_0 rows for Q4_0 / Q8_0 weights, Q8_K for Q4_K / Q6_K);
+ * f32 / f16 / bf16 weights are widened to fp32 and multiplied with the fp32 activations. Output rows are
+ * split across the pool's workers in contiguous chunks. */
 void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool);
 
 /* The same product computed by the scalar reference kernels, single-threaded: the test oracle. */

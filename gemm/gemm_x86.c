@@ -7,7 +7,15 @@
  * Small-n design: output rows are processed in groups of R weight rows, activation rows in tiles of T;
  * each weight block is loaded and unpacked once per tile and applied to all T activation rows while it
  * is in registers, with R x T vector accumulators. A tile is the whole n for n <= 8, so for decode-size
- * batches every weight byte is read and unpacked once per call. */
+ * batches every weight byte is read and unpacked once per call. Q4_0 weights are read from the copy
+ * sd_weight_init repacked (sd_q4_0x8: two blocks per 32-byte load, 8 scales per conversion). Each tile
+ * prefetches the next row group in software (the hardware prefetchers stop at every 4 KB page of the
+ * R short interleaved row streams).
+ *
+ * Measured on the 2-core Zen 4 VM this was written on (4096 x 4096 Q4_0, 1 thread, L2-resident, us
+ * per 256 rows, avx512vnni set): n = 1: 20, 2: 28, 3: 41, 4: 53, 8: 109, 16: 211. A 64-byte-wide variant
+ * (two activation rows per zmm) and an activation layout interleaving 8 rows per block with k passes
+ * were both slower. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -25,35 +33,27 @@
 #endif
 
 #define INLINE static inline __attribute__((always_inline))
-#define TMAX 8 /* activation rows per tile */
+#define TMAX 8 /* activation rows per tile, at most */
+/* Activation rows per tile: with 32 registers, 4 weight rows x 4 activation rows (weights re-read from
+ * L1 for each tile) measured faster than 2 x 8 (n = 8: 109 vs 117 us per 256 rows). */
+#if SD_X86_VNNI
+#define TILE_ROWS 4
+#else
+#define TILE_ROWS 8
+#endif
 
 /* ---- activation layouts ---- */
 
-/* Q4_0 / Q8_0 weights, n <= ROW_LAYOUT_MAX_N ("row layout"): each row is nb act_q8_0 blocks then nb fp32
- * scales (ggml's fp16 block scale, widened). corr[l] = -c * (sum of the lane's 4 quants), c the
- * weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes made unsigned by the VNNI kernels), so
- * that unsigned-weight x signed-activation products plus corr give the signed dot with one load. */
+/* Q4_0 / Q8_0 weights: the n rows' blocks block-major (block b of row i at index b * n + i), then per row
+ * its nb fp32 scales (ggml's fp16 block scale, widened). Block-major, a tile's T rows of block b lie
+ * 64 bytes apart behind one pointer: no register per activation row. corr[l] = -c * (sum of the lane's 4
+ * quants), c the weight's zero point (8 for Q4_0 nibbles, 128 for Q8_0 bytes made unsigned by the VNNI
+ * kernels), so that unsigned-weight x signed-activation products plus corr give the signed dot. */
 typedef struct {
     int8_t qs[32];
     int32_t corr[8];
 } act_q8_0;
 static_assert(sizeof(act_q8_0) == 64, "act_q8_0 is one cache line");
-
-/* Q4_0 / Q8_0 weights, n > ROW_LAYOUT_MAX_N ("group layout"): rows are interleaved in groups of 8; for
- * each block, the 8 rows' quants, corrections (as in act_q8_0) and scales. One weight block then meets
- * all 8 rows in 544 contiguous bytes, and the scale products of a weight block with all 8 rows take one
- * vector multiply. Slots of rows >= n in the last group are zero. */
-typedef struct {
-    int8_t qs[8][32];
-    int32_t corr[8][8];
-    float d[8];
-} act_grp_q8_0;
-static_assert(sizeof(act_grp_q8_0) == 544, "act_grp_q8_0 is 17 vectors");
-
-#define ROW_LAYOUT_MAX_N 2
-#define ROW_BLOCK 32 /* group layout: output rows per row block */
-#define K_PASS 32    /* group layout: blocks of k per pass */
-#define GROUP 8
 
 /* One Q8_K block of an activation row, quants first so they are 32-byte aligned. */
 typedef struct {
@@ -66,9 +66,6 @@ static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
 static size_t row_layout_stride(sd_type type, int64_t k) {
     switch (type) {
-    case SD_TYPE_Q4_0:
-    case SD_TYPE_Q8_0:
-        return ((size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float)) + 63) / 64 * 64;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
@@ -77,13 +74,10 @@ static size_t row_layout_stride(sd_type type, int64_t k) {
     }
 }
 
-static bool group_layout(sd_type type, int n) {
-    return (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) && n > ROW_LAYOUT_MAX_N;
-}
-
 static size_t x86_act_bytes(sd_type type, int64_t k, int n) {
-    if (group_layout(type, n))
-        return (size_t)((n + GROUP - 1) / GROUP) * (size_t)(k / 32) * sizeof(act_grp_q8_0);
+    if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
+        return (size_t)n * (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float));
+    }
     return row_layout_stride(type, k) * (size_t)n;
 }
 
@@ -145,38 +139,16 @@ INLINE __m256i quantize_block_q8_0(const float *x, float *d_out) {
 
 static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, int zero_point_shift) {
     const int64_t nb = k / 32;
-    if (n <= ROW_LAYOUT_MAX_N) {
-        act_q8_0 *blk = (act_q8_0 *)((uint8_t *)act + (size_t)i * row_layout_stride(SD_TYPE_Q8_0, k));
-        float *ds = (float *)(blk + nb);
-        for (int64_t b = 0; b < nb; b++) {
-            const __m256i qs = quantize_block_q8_0(x + 32 * b, &ds[b]);
-            _mm256_store_si256((__m256i *)blk[b].qs, qs);
-            const __m256i lane =
-                _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
-            const __m256i corr =
-                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
-            _mm256_store_si256((__m256i *)blk[b].corr, corr);
-        }
-        return;
-    }
-    act_grp_q8_0 *grp = (act_grp_q8_0 *)act + (size_t)(i / GROUP) * (size_t)nb;
-    const int t = i % GROUP;
-    const int last = i == n - 1 ? GROUP : t + 1; /* the last row clears the unused slots of its group */
-    for (int64_t b = 0; b < nb; b++) {
-        float d;
-        const __m256i qs = quantize_block_q8_0(x + 32 * b, &d);
-        _mm256_store_si256((__m256i *)grp[b].qs[t], qs);
+    act_q8_0 *blk = (act_q8_0 *)act + i;
+    float *ds = (float *)((act_q8_0 *)act + (size_t)nb * (size_t)n) + (size_t)i * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++, blk += n) {
+        const __m256i qs = quantize_block_q8_0(x + 32 * b, &ds[b]);
+        _mm256_store_si256((__m256i *)blk->qs, qs);
         const __m256i lane =
             _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qs), _mm256_set1_epi16(1));
-        _mm256_store_si256(
-            (__m256i *)grp[b].corr[t],
-            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift)));
-        grp[b].d[t] = d;
-        for (int u = t + 1; u < last; u++) {
-            _mm256_store_si256((__m256i *)grp[b].qs[u], _mm256_setzero_si256());
-            _mm256_store_si256((__m256i *)grp[b].corr[u], _mm256_setzero_si256());
-            grp[b].d[u] = 0.0f;
-        }
+        const __m256i corr =
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
+        _mm256_store_si256((__m256i *)blk->corr, corr);
     }
 }
 
@@ -261,8 +233,10 @@ INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t
 
 /* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
  * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
+INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
                       float *y, int64_t ldy, const int R, const int T, const bool q8) {
+    const float *ds =
+        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -298,11 +272,10 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
         }
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride) + b;
-            const float *ad = (const float *)((const act_q8_0 *)(a + (size_t)t * astride) + nb);
+            const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)b * (size_t)n_all + t0 + t;
             __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
             __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
-            __m256 dy = _mm256_broadcast_ss(ad + b);
+            __m256 dy = _mm256_broadcast_ss(ds + (size_t)t * (size_t)nb + b);
             __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
@@ -330,99 +303,70 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
 }
 
-/* Group layout: T rows (<= 8) of one group starting at a (nb act_grp_q8_0 blocks). The same per-pair
- * arithmetic as tile_q4_0; the scale products dx * dy of a chunk of blocks are computed ahead with one
- * multiply per weight block (a broadcast load straight after the store that wrote it would wait on
- * store forwarding). */
-INLINE void tile_q4_0_grp(const uint8_t *w, size_t wstride, const uint8_t *a, int64_t nb, int64_t b0,
-                          int64_t b1, float *y, int64_t ldy, float *accbuf, bool first, bool last,
-                          const int R, const int T, const bool q8) {
-    __m256 acc[4][GROUP];
+/* Row layout on repacked Q4_0 (sd_q4_0x8, see kernels.h): one 32-byte load unpacks two blocks (low and
+ * high nibbles), and the scale products dx * dy of a chunk of 32 blocks take one conversion and one
+ * multiply per 8 blocks and (row, activation row) pair, computed ahead of their use. The arithmetic per
+ * (row, output) pair is exactly that of tile_q4_0. */
+INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0,
+                             int64_t nb, float *y, int64_t ldy, const int R, const int T) {
+    const float *ds =
+        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
+    __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            acc[r][t] = first ? _mm256_setzero_ps() : _mm256_load_ps(accbuf + 8 * (r * GROUP + t));
-        }
+        for (int t = 0; t < T; t++)
+            acc[r][t] = _mm256_setzero_ps();
     }
-    const act_grp_q8_0 *ag = (const act_grp_q8_0 *)a;
     enum { CHUNK = 32 };
-    _Alignas(32) float sc[CHUNK][4][GROUP];
-    for (int64_t b = b0; b < b1; b++) {
-        if ((b - b0) % CHUNK == 0) {
-            const int64_t end = SD_MIN(b1, b + CHUNK);
-            for (int64_t c = b; c < end; c++) {
-                const __m256 dy = _mm256_load_ps(ag[c].d);
+    _Alignas(32) float sc[4][TMAX][CHUNK];
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b += 2) {
+        prefetch_next_group(w, wstride, R, b / 2, 2 * sizeof(sd_block_q4_0));
+        if (b % CHUNK == 0) {
+            for (int64_t g = b / 8; g < SD_MIN(nb, b + CHUNK) / 8; g++) {
 #pragma GCC unroll 4
                 for (int r = 0; r < R; r++) {
-                    const uint16_t dh = q8 ? ((const sd_block_q8_0 *)(w + (size_t)r * wstride))[c].d
-                                           : ((const sd_block_q4_0 *)(w + (size_t)r * wstride))[c].d;
-                    _mm256_store_ps(sc[c - b][r], _mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(dh)), dy));
+                    const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + g;
+                    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)grp->d));
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; t++) {
+                        const float *ad = ds + (size_t)t * (size_t)nb;
+                        _mm256_store_ps(&sc[r][t][8 * g - b], _mm256_mul_ps(dx, _mm256_loadu_ps(ad + 8 * g)));
+                    }
                 }
             }
         }
-        const int64_t cb = (b - b0) % CHUNK;
-        __m256i wq[4], ws[4];
-        const size_t bsz = q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0);
+        __m256i wq[4][2];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            /* the same row's next pass, or after the last pass the row ROW_BLOCK rows down */
-            const int64_t ahead = b + K_PASS;
-            const uint8_t *pf = ahead < nb
-                                    ? w + (size_t)r * wstride + (size_t)ahead * bsz
-                                    : w + (size_t)(r + ROW_BLOCK) * wstride + (size_t)(ahead - nb) * bsz;
-            _mm_prefetch((const char *)pf, _MM_HINT_T0);
-            if (q8) {
-                const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
-                ws[r] = _mm256_loadu_si256((const __m256i *)blk->qs);
-#if SD_X86_VNNI
-                wq[r] = _mm256_xor_si256(ws[r], _mm256_set1_epi8((char)0x80));
-#else
-                wq[r] = _mm256_abs_epi8(ws[r]);
-#endif
-            } else {
-                const sd_block_q4_0 *blk = (const sd_block_q4_0 *)(w + (size_t)r * wstride) + b;
-                const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
-                wq[r] =
-                    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-                ws[r] = wq[r];
-            }
+            const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + b / 8;
+            const __m256i v = _mm256_loadu_si256((const __m256i *)grp->qs[(b % 8) / 2]);
+            wq[r][0] = _mm256_and_si256(v, m4);
+            wq[r][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            __m256i yq = _mm256_load_si256((const __m256i *)ag[b].qs[t]);
-            __m256i corr = _mm256_load_si256((const __m256i *)ag[b].corr[t]);
-            /* keep them in registers for all R rows: the load ports, not the ALUs, are the limit */
-            __asm__("" : "+v"(yq), "+v"(corr));
+            for (int t = 0; t < T; t++) {
+                const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)(b + h) * (size_t)n_all + t0 + t;
+                __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
+                __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
+                __asm__("" : "+v"(yq), "+v"(corr)); /* loaded once for all R rows */
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                __m256i s;
-#if SD_X86_VNNI
-                s = dot_u8s8(corr, wq[r], yq);
-#else
-                if (q8) {
-                    s = _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], _mm256_sign_epi8(yq, ws[r])),
-                                          _mm256_set1_epi16(1));
-                } else {
-                    s = dot_u8s8(corr, wq[r], yq);
+                for (int r = 0; r < R; r++) {
+                    const __m256i s = dot_u8s8(corr, wq[r][h], yq);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[r][t][(b + h) % CHUNK]),
+                                                _mm256_cvtepi32_ps(s), acc[r][t]);
                 }
-#endif
-                acc[r][t] =
-                    _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[cb][r][t]), _mm256_cvtepi32_ps(s), acc[r][t]);
             }
         }
-        (void)ws;
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            if (last) {
-                y[t * ldy + r] = hsum8(acc[r][t]);
-            } else {
-                _mm256_store_ps(accbuf + 8 * (r * GROUP + t), acc[r][t]);
-            }
-        }
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = hsum8(acc[r][t]);
     }
 }
 
@@ -617,12 +561,10 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
 
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
  * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
-static int group_rows(int T, bool grp) {
+static int group_rows(int T) {
 #if SD_X86_VNNI
-    if (grp) return T <= 2 ? 4 : T <= 5 ? 3 : 2;
-    return T <= 2 ? 4 : T <= 4 ? 2 : 1;
+    return T <= 4 ? 4 : 2;
 #else
-    if (grp) return T <= 4 ? 2 : 1;
     return T == 1 ? 4 : T <= 3 ? 2 : 1;
 #endif
 }
@@ -635,21 +577,20 @@ typedef struct tile_args {
     int64_t len; /* blocks (quantized) or elements (float) */
     float *y;
     int64_t ldy;
-    bool grp;         /* group layout (Q4_0 / Q8_0 with n > ROW_LAYOUT_MAX_N) */
-    int64_t b0, b1;   /* group layout: block range of this pass */
-    float *accbuf;    /* group layout: accumulators carried between passes, [R][GROUP][8] */
-    bool first, last; /* group layout: first / last pass over the blocks */
+    bool packed; /* Q4_0: w points into the sd_q4_0x8 repacked copy */
+    int n_all;   /* Q4_0 / Q8_0: rows in the block-major activations */
+    int t0;      /* Q4_0 / Q8_0: first activation row of the tile */
 } tile_args;
 
 INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
     switch (type) {
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
-        if (p->grp) {
-            tile_q4_0_grp(p->w, p->wstride, p->a, p->len, p->b0, p->b1, p->y, p->ldy, p->accbuf, p->first,
-                          p->last, R, T, type == SD_TYPE_Q8_0);
+        if (p->packed) {
+            tile_q4_0_packed(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T);
         } else {
-            tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
+            tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T,
+                      type == SD_TYPE_Q8_0);
         }
         break;
     case SD_TYPE_Q4_K:
@@ -692,11 +633,10 @@ TILE_FN(2, 5)
 TILE_FN(2, 6)
 TILE_FN(2, 7)
 TILE_FN(2, 8)
-TILE_FN(3, 3)
-TILE_FN(3, 4)
-TILE_FN(3, 5)
 TILE_FN(4, 1)
 TILE_FN(4, 2)
+TILE_FN(4, 3)
+TILE_FN(4, 4)
 
 typedef void (*tile_fn)(const tile_args *p, sd_type type);
 
@@ -705,71 +645,43 @@ static tile_fn pick_tile(int R, int T) {
                                          tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
     static const tile_fn r2[TMAX + 1] = {NULL,       tile_r2_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4,
                                          tile_r2_t5, tile_r2_t6, tile_r2_t7, tile_r2_t8};
-    if (R == 4) return T == 1 ? tile_r4_t1 : tile_r4_t2;
-    if (R == 3) return T == 3 ? tile_r3_t3 : T == 4 ? tile_r3_t4 : tile_r3_t5;
+    if (R == 4) return T == 1 ? tile_r4_t1 : T == 2 ? tile_r4_t2 : T == 3 ? tile_r4_t3 : tile_r4_t4;
     if (R == 2) return r2[T];
     return r1[T];
 }
 
-/* Group layout driver: rows [r0, r1) in blocks of ROW_BLOCK; within a row block, the blocks of k in
- * passes of K_PASS (T rows x K_PASS blocks of activations = 17 KB, L1-resident) with the accumulators of
- * every row group parked in accbuf between passes. Accumulation order per (row, output) is unchanged. */
-static void rows_grp(const sd_weight *w, const uint8_t *abase, int n, int64_t r0, int64_t r1, float *y,
-                     int64_t ldy, tile_args *p) {
-    _Alignas(32) float accbuf[ROW_BLOCK][GROUP][8];
-    const int64_t nb = p->len;
-    const int n_groups = (n + GROUP - 1) / GROUP;
-    for (int g = 0; g < n_groups; g++) {
-        const int T = SD_MIN(GROUP, n - g * GROUP);
-        const int R_max = group_rows(T, true);
-        p->a = abase + (size_t)g * (size_t)nb * sizeof(act_grp_q8_0);
-        for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
-            const int64_t re = SD_MIN(r1, rb + ROW_BLOCK);
-            for (int64_t b0 = 0; b0 < nb; b0 += K_PASS) {
-                p->b0 = b0;
-                p->b1 = SD_MIN(nb, b0 + K_PASS);
-                p->first = b0 == 0;
-                p->last = p->b1 == nb;
-                for (int64_t r = rb; r < re;) {
-                    const int R = r + R_max <= re ? R_max : 1;
-                    p->w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-                    p->y = y + (int64_t)g * GROUP * ldy + r;
-                    p->accbuf = &accbuf[r - rb][0][0];
-                    pick_tile(R, T)(p, w->type);
-                    r += R;
-                }
-            }
-        }
-    }
-}
-
+/* K-quant tiles keep their unpacked super-blocks on the stack (8 vectors of quants and scales per
+ * row): one weight row per tile and up to 8 activation rows measured fastest (Q4_K n = 8: 147 us per 256
+ * rows vs 189 with 2 rows). */
+#define KQ_ROWS 1
 static void x86_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                      float *y, int64_t ldy) {
     const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
     const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
-    const bool grp = group_layout(w->type, n);
     tile_args p = {
         .wstride = w->row_bytes,
         .astride = is_float ? (size_t)w->cols * sizeof(float) : row_layout_stride(w->type, w->cols),
         .len = is_float ? w->cols : w->cols / bs,
         .ldy = ldy,
-        .grp = grp,
+        .packed = w->packed != NULL && w->type == SD_TYPE_Q4_0,
+        .n_all = n,
     };
     const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
-    const int n_tiles = (n + TMAX - 1) / TMAX;
-    if (grp) { /* k-blocked so the activation chunk of a group stays in L1 while a row block streams by */
-        rows_grp(w, abase, n, r0, r1, y, ldy, &p);
-        return;
-    }
-    /* Tiles of at most 8 rows, as even as possible (9 -> 5 + 4) */
+    const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
+    const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
+    /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
+    const bool kq = w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q6_K;
+    const int tile_rows = kq ? TMAX : TILE_ROWS;
+    const int n_tiles = (n + tile_rows - 1) / tile_rows;
     const int t_max = (n + n_tiles - 1) / n_tiles;
-    const int R_max = group_rows(t_max, false);
+    const int R_max = kq ? KQ_ROWS : group_rows(t_max);
     for (int64_t r = r0; r < r1;) {
         const int R = r + R_max <= r1 ? R_max : 1;
-        p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        p.w = wbase + (size_t)r * w->row_bytes;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = (n - i0) / (n_tiles - tile);
-            p.a = abase + (size_t)i0 * p.astride;
+            p.a = block_major ? abase : abase + (size_t)i0 * p.astride;
+            p.t0 = i0;
             p.y = y + (int64_t)i0 * ldy + r;
             pick_tile(R, T)(&p, w->type);
             i0 += T;

@@ -13,6 +13,19 @@
 
 #include "gemm.h"
 
+/* Q4_0 repacked by sd_weight_init (x86 AVX2 sets, cols a multiple of 256): each row's blocks in groups
+ * of 8, the 8 fp16 scales first, then 4 x 32 bytes where byte i of qs[j] holds element i of block 2j in
+ * its low nibble and element i of block 2j + 1 in its high nibble. Same size as 8 sd_block_q4_0, so
+ * row_bytes is unchanged; one 32-byte load and two masks unpack two blocks, one conversion 8 scales. */
+typedef struct {
+    uint16_t d[8];
+    uint8_t qs[4][32];
+} sd_q4_0x8;
+static_assert(sizeof(sd_q4_0x8) == 8 * sizeof(sd_block_q4_0), "sd_q4_0x8 packs 8 Q4_0 blocks");
+
+/* Repacks rows x cols Q4_0 weights (cols % 256 == 0) from src into dst (same size). */
+void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols);
+
 typedef struct sd_kernel_set {
     const char *name; /* "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod" */
     /* Bytes of the quantized activations of n rows of k elements for weights of `type`; 0: the kernels
