@@ -455,7 +455,7 @@ static int write_verify_svg(const char *dir, const costs *c, char *err, size_t e
         roof[i] = roofline_ratio(c, i + 1);
         lin[i] = i + 1;
     }
-    bs_series s[3] = {{"measured t_v(n)/t_v(1)", rel}, {"roofline bound", roof}, {"n single passes", lin}};
+    bs_series s[3] = {{"measured t_v(n)/t_v(1)", rel}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
     char path[4096];
     snprintf(path, sizeof path, "%s/verify_cost.svg", dir);
     return bs_svg_lines(path, "Cost of a batched target pass of n tokens", "tokens in the pass (n)",

@@ -27,6 +27,7 @@ void bs_prompts_free(bs_prompt *p, int n);
 typedef struct bs_series {
     const char *name;
     const double *y; /* [n_x]; NaN: no point */
+    int dashed;      /* a reference line rather than data: dashed, no markers */
 } bs_series;
 
 /* Bars labelled labels[i] with heights values[i]; a dashed horizontal rule at `rule` (e.g. 1.0 for

@@ -161,12 +161,13 @@ int bs_svg_lines(const char *path, const char *title, const char *x_label, const
     text(f, (LEFT + W - RIGHT) / 2, H - BOTTOM + 38, "middle", 12, NULL, x_label);
     for (int s = 0; s < n_series; s++) {
         const char *color = COLORS[s % N_COLORS];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
+                series[s].dashed ? " stroke-dasharray=\"6 4\"" : "");
         for (int i = 0; i < n_x; i++)
             if (isfinite(series[s].y[i]))
                 fprintf(f, "%.1f,%.1f ", MAP_X(x[i]), map_y(a, fmax(a.lo, fmin(a.hi, series[s].y[i]))));
         fputs("\"/>\n", f);
-        for (int i = 0; i < n_x; i++)
+        for (int i = 0; i < n_x && !series[s].dashed; i++)
             if (isfinite(series[s].y[i]))
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", MAP_X(x[i]),
                         map_y(a, fmax(a.lo, fmin(a.hi, series[s].y[i]))), color);
