@@ -455,7 +455,7 @@ static int write_verify_svg(const char *dir, const costs *c, char *err, size_t e
         roof[i] = roofline_ratio(c, i + 1);
         lin[i] = i + 1;
     }
-    bs_series s[3] = {{"measured t_v(n)/t_v(1)", rel}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
+    bs_series s[3] = {{"measured t_v(n)/t_v(1)", rel, 0}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
     char path[4096];
     snprintf(path, sizeof path, "%s/verify_cost.svg", dir);
     return bs_svg_lines(path, "Cost of a batched target pass of n tokens", "tokens in the pass (n)",
@@ -1023,7 +1023,7 @@ static int write_charts(bench *b, const mode_agg *agg, char *err, size_t err_len
     for (int m = 1; m < b->n_modes; m++) {
         for (int i = 0; i < n_pos; i++)
             ys[n_series][i] = ratio(agg[m].all.accepted_at[i], agg[m].all.drafted_at[i]);
-        series[n_series] = (bs_series){b->modes[m].name, ys[n_series]};
+        series[n_series] = (bs_series){b->modes[m].name, ys[n_series], 0};
         n_series++;
     }
     snprintf(path, sizeof path, "%s/acceptance.svg", b->o.out_dir);
