@@ -10,8 +10,8 @@
 #include "model/forward.h"
 
 #define LLC_FALLBACK (32u << 20)
-#define STREAM_MIN_BYTES (128u << 20)
-#define STREAM_PASSES 9
+#define STREAM_MIN_BYTES (64u << 20)
+#define STREAM_PASSES 7
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -102,7 +102,7 @@ done:
 int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best_bps, char *err, size_t err_len) {
     sd_pool *pool = NULL;
     sd_stream *s = NULL;
-    size_t bytes = SD_MAX((size_t)STREAM_MIN_BYTES, 8 * sd_bench_llc_bytes(LLC_FALLBACK));
+    size_t bytes = SD_MAX((size_t)STREAM_MIN_BYTES, 4 * sd_bench_llc_bytes(LLC_FALLBACK));
     int rc = sd_pool_create(&pool, o->n_threads, o->cpus, o->n_cpus, err, err_len);
     if (rc == 0) rc = sd_stream_create(&s, bytes, pool, err, err_len);
     if (rc == 0) {

@@ -727,11 +727,13 @@ static int tokenize_prompts(bench *b, int32_t *longest, char *err, size_t err_le
     return SD_STATUS_OK;
 }
 
-/* Untimed: every engine once on a short generation, so page faults and first-touch costs stay out. */
+/* Untimed: every engine once on a short prompt and generation, so page faults and first-touch costs stay
+ * out of the measurements (short, so that slow builds such as ASan stay fast). */
 static int warm_up(bench *b, char *err, size_t err_len) {
     for (int m = 0; m < b->n_modes; m++) {
         run_rec r;
-        int rc = run_one(&b->modes[m], b->ptok[0], b->n_ptok[0], SD_MIN(b->o.n_predict, 8), &r, err, err_len);
+        int rc = run_one(&b->modes[m], b->ptok[0], SD_MIN(b->n_ptok[0], 16), SD_MIN(b->o.n_predict, 8), &r, err,
+                         err_len);
         free(r.tokens);
         if (rc < 0) return rc;
     }
