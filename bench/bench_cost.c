@@ -64,6 +64,7 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
     int32_t *tokens = malloc((size_t)n_ctx * sizeof *tokens);
     double *t = malloc((size_t)n_sizes * (size_t)samples * sizeof *t);
     int inner[SD_MAX_DRAFT_LEN + 2] = {0};
+    double round_s = 0; /* seconds of one sample round over all sizes */
     int rc = tokens && t ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     if (rc == 0 && n_sizes > SD_MAX_DRAFT_LEN + 2)
         rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "batch of %d tokens is too large", n_max);
@@ -80,7 +81,11 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
         if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0) goto done;
         if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0) goto done;
         inner[i] = once > 0 ? (int)SD_MAX(1.0, SD_MIN(1000.0, o->sample_s / once)) : 1;
+        round_s += once * inner[i];
     }
+    /* Slow models and slow builds (sanitizers) get fewer samples rather than minutes of measuring. */
+    if (o->budget_s > 0 && round_s * samples > o->budget_s)
+        samples = SD_MAX(SD_MAX(1, o->min_samples), (int)(o->budget_s / round_s));
     /* Interleaved: every sample round visits every size, in a rotating order. */
     for (int s = 0; s < samples; s++)
         for (int j = 0; j < n_sizes; j++) {

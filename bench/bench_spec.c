@@ -28,8 +28,10 @@
 #define MAX_MODES (2 + MAX_KS) * 3
 #define PROJ_K 8 /* --cost-only projects k = 1..PROJ_K */
 #define COST_PREFIX 128 /* --cost-only: tokens of context before each measured pass */
-#define COST_SAMPLES 15
-#define COST_SAMPLE_S 0.02
+#define COST_SAMPLES 15    /* samples per batch size at most... */
+#define COST_MIN_SAMPLES 5 /* ...and at least */
+#define COST_BUDGET_S 3.0  /* seconds the samples of one model may take before there are fewer */
+#define COST_SAMPLE_S 0.01
 
 typedef struct spec_opts {
     const char *target_path, *draft_path, *prompts_path, *out_dir;
@@ -395,6 +397,8 @@ static int measure_costs(const spec_opts *o, const machine *mc, sd_model *target
                        .n_cpus = mc->target_cpus.count,
                        .prefix = prefix,
                        .samples = COST_SAMPLES,
+                       .min_samples = COST_MIN_SAMPLES,
+                       .budget_s = COST_BUDGET_S,
                        .sample_s = COST_SAMPLE_S};
     memset(c, 0, sizeof *c);
     c->n_max = n_max;
@@ -490,8 +494,8 @@ static void projection_table(strbuf *b, const costs *c) {
 }
 
 static void verify_line(strbuf *b, const costs *c) {
-    sb_printf(b, "Target pass cost t_v(n)/t_v(1) (measured after %d tokens of context, median of %d samples):",
-              c->prefix, COST_SAMPLES);
+    sb_printf(b, "Target pass cost t_v(n)/t_v(1) (measured after %d tokens of context, median of %d to %d samples):",
+              c->prefix, COST_MIN_SAMPLES, COST_SAMPLES);
     for (int i = 0; i < c->n_max; i++)
         sb_printf(b, " %d:%.2f", i + 1, c->t_v[i] / c->t_v[0]);
     sb_printf(b, "; roofline bound at n=%d: %.2f. t_v(1) = %.3f ms = %.0f%% of the read-bandwidth roofline "

@@ -50,7 +50,9 @@ typedef struct bs_cost_opts {
     const int *cpus;   /* CPUs to pin to (may be NULL) */
     int n_cpus;
     int32_t prefix;    /* tokens in the cache before each measured pass */
-    int samples;       /* samples per batch size; the median is kept */
+    int samples;       /* samples per batch size (at most); the median is kept */
+    int min_samples;   /* at least this many, whatever the budget */
+    double budget_s;   /* fewer samples (down to min_samples) when all would take longer than this; 0: no limit */
     double sample_s;   /* a sample averages whole passes over about this many seconds */
 } bs_cost_opts;
 
