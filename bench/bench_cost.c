@@ -78,8 +78,10 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
     /* Warm up each size once and size its samples (whole passes lasting about sample_s). */
     for (int i = 0; i < n_sizes; i++) {
         double once;
-        if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0) goto done;
-        if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0) goto done;
+        if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0)
+            goto done;
+        if ((rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), 1, &once, err, err_len)) < 0)
+            goto done;
         inner[i] = once > 0 ? (int)SD_MAX(1.0, SD_MIN(1000.0, o->sample_s / once)) : 1;
         round_s += once * inner[i];
     }
@@ -90,7 +92,8 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
     for (int s = 0; s < samples; s++)
         for (int j = 0; j < n_sizes; j++) {
             int i = (j + s) % n_sizes;
-            rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), inner[i], &t[i * samples + s], err, err_len);
+            rc = timed_pass(f, tokens, o->prefix, batch_of(i, n_max), inner[i], &t[i * samples + s], err,
+                            err_len);
             if (rc < 0) goto done;
         }
     for (int i = 0; i < n_max; i++)
@@ -104,7 +107,8 @@ done:
     return rc;
 }
 
-int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best_bps, char *err, size_t err_len) {
+int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best_bps, char *err,
+                         size_t err_len) {
     sd_pool *pool = NULL;
     sd_stream *s = NULL;
     size_t bytes = SD_MAX((size_t)STREAM_MIN_BYTES, 4 * sd_bench_llc_bytes(LLC_FALLBACK));

@@ -87,7 +87,8 @@ static int parse_line(const char *line, int line_no, int index, const char *path
     return rc;
 }
 
-static int read_jsonl(const char *path, char *text, int max_prompts, bs_prompt *out, char *err, size_t err_len) {
+static int read_jsonl(const char *path, char *text, int max_prompts, bs_prompt *out, char *err,
+                      size_t err_len) {
     int n = 0, line_no = 0;
     for (char *line = text; line && *line && (max_prompts <= 0 || n < max_prompts);) {
         char *nl = strchr(line, '\n');

@@ -26,8 +26,8 @@
 
 #define MAX_KS 16
 #define MAX_MODES (2 + MAX_KS) * 3
-#define PROJ_K 8 /* --cost-only projects k = 1..PROJ_K */
-#define COST_PREFIX 128 /* --cost-only: tokens of context before each measured pass */
+#define PROJ_K 8           /* --cost-only projects k = 1..PROJ_K */
+#define COST_PREFIX 128    /* --cost-only: tokens of context before each measured pass */
 #define COST_SAMPLES 15    /* samples per batch size at most... */
 #define COST_MIN_SAMPLES 5 /* ...and at least */
 #define COST_BUDGET_S 3.0  /* seconds the samples of one model may take before there are fewer */
@@ -76,13 +76,13 @@ typedef struct summary {
 
 typedef struct costs {
     bool have;
-    int n_max;                          /* t_v measured for n = 1..n_max */
-    double t_v[SD_MAX_DRAFT_LEN + 1];   /* seconds per pass of n tokens at [n - 1] */
-    double t_big;                       /* seconds per pass of BS_COMPUTE_BATCH tokens */
-    double t_d;                         /* draft seconds per token (single-token pass), 0 if no draft */
-    double bw_bps, bw_best_bps;         /* read bandwidth, bytes/s */
-    double t_mem;                       /* target weight bytes / best bandwidth: the decode roofline, s */
-    int32_t prefix;                     /* tokens in the cache before each measured pass */
+    int n_max;                        /* t_v measured for n = 1..n_max */
+    double t_v[SD_MAX_DRAFT_LEN + 1]; /* seconds per pass of n tokens at [n - 1] */
+    double t_big;                     /* seconds per pass of BS_COMPUTE_BATCH tokens */
+    double t_d;                       /* draft seconds per token (single-token pass), 0 if no draft */
+    double bw_bps, bw_best_bps;       /* read bandwidth, bytes/s */
+    double t_mem;                     /* target weight bytes / best bandwidth: the decode roofline, s */
+    int32_t prefix;                   /* tokens in the cache before each measured pass */
 } costs;
 
 typedef struct machine {
@@ -98,37 +98,38 @@ typedef struct machine {
 /* Flags */
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: specdec bench -m TARGET [-md DRAFT] -f PROMPTS -o OUTDIR [flags]\n"
-            "       specdec bench -m TARGET -md DRAFT --cost-only [-o OUTDIR]\n"
-            "\n"
-            "How much faster is speculative decoding for this model pair on this machine, and why. Runs plain\n"
-            "decoding and speculative decoding with each draft length (and adaptive) on the same prompts,\n"
-            "interleaved, and reports medians, speed-ups over plain measured in the same run, acceptance by\n"
-            "draft position, the time split, the target's measured batched-pass cost t_v(n) against the\n"
-            "roofline, and the cost model's predicted speed-up next to the measured one. Greedy runs check\n"
-            "that every speculative output equals the plain one (exit 1 if not).\n"
-            "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints the\n"
-            "summary table (or with --json the report).\n"
-            "\n"
-            "  -m, --model FILE        target GGUF model\n"
-            "  -md, --model-draft FILE draft GGUF model (without it only plain decoding runs)\n"
-            "  -f, --file FILE         prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
-            "      --n-prompts N       use the first N prompts (default 8)\n"
-            "  -n, --n-predict N       tokens to generate per run (default 64)\n"
-            "      --temp T            temperature; 0 = greedy, checked lossless (default 0)\n"
-            "  -s, --seed S            sampling seed (default 42)\n"
-            "      --k LIST            fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)\n"
-            "      --no-adaptive       leave out the adaptive draft length\n"
-            "      --schedule LIST     schedules to compare: seq, pipe, auto (default seq)\n"
-            "      --repeat R          runs of every prompt and mode (default 3)\n"
-            "  -t, --threads N         worker threads for target and draft (default: one per CPU of each set)\n"
-            "  -c, --ctx-size N        context length (default: what the longest prompt needs)\n"
-            "  -o, --out DIR           output folder (created if missing)\n"
-            "      --cost-only         measure only the draft's per-token cost and t_v(n), and print the\n"
-            "                          speed-ups the cost model projects for acceptance 0.5..0.95, k = 1..8\n"
-            "      --json              print the report JSON instead of the summary table\n"
-            "  -h, --help              this text\n");
+    fprintf(
+        f,
+        "usage: specdec bench -m TARGET [-md DRAFT] -f PROMPTS -o OUTDIR [flags]\n"
+        "       specdec bench -m TARGET -md DRAFT --cost-only [-o OUTDIR]\n"
+        "\n"
+        "How much faster is speculative decoding for this model pair on this machine, and why. Runs plain\n"
+        "decoding and speculative decoding with each draft length (and adaptive) on the same prompts,\n"
+        "interleaved, and reports medians, speed-ups over plain measured in the same run, acceptance by\n"
+        "draft position, the time split, the target's measured batched-pass cost t_v(n) against the\n"
+        "roofline, and the cost model's predicted speed-up next to the measured one. Greedy runs check\n"
+        "that every speculative output equals the plain one (exit 1 if not).\n"
+        "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints the\n"
+        "summary table (or with --json the report).\n"
+        "\n"
+        "  -m, --model FILE        target GGUF model\n"
+        "  -md, --model-draft FILE draft GGUF model (without it only plain decoding runs)\n"
+        "  -f, --file FILE         prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
+        "      --n-prompts N       use the first N prompts (default 8)\n"
+        "  -n, --n-predict N       tokens to generate per run (default 64)\n"
+        "      --temp T            temperature; 0 = greedy, checked lossless (default 0)\n"
+        "  -s, --seed S            sampling seed (default 42)\n"
+        "      --k LIST            fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)\n"
+        "      --no-adaptive       leave out the adaptive draft length\n"
+        "      --schedule LIST     schedules to compare: seq, pipe, auto (default seq)\n"
+        "      --repeat R          runs of every prompt and mode (default 3)\n"
+        "  -t, --threads N         worker threads for target and draft (default: one per CPU of each set)\n"
+        "  -c, --ctx-size N        context length (default: what the longest prompt needs)\n"
+        "  -o, --out DIR           output folder (created if missing)\n"
+        "      --cost-only         measure only the draft's per-token cost and t_v(n), and print the\n"
+        "                          speed-ups the cost model projects for acceptance 0.5..0.95, k = 1..8\n"
+        "      --json              print the report JSON instead of the summary table\n"
+        "  -h, --help              this text\n");
 }
 
 static bool flag_is(const char *arg, const char *a, const char *b) {
@@ -148,7 +149,9 @@ static bool parse_int(const char *flag, const char *v, long lo, long hi, int32_t
     errno = 0;
     long x = v ? strtol(v, &end, 10) : 0;
     if (!v || end == v || *end || errno || x < lo || x > hi) {
-        if (v) fprintf(stderr, "specdec bench: flag '%s' needs an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, v);
+        if (v)
+            fprintf(stderr, "specdec bench: flag '%s' needs an integer in [%ld, %ld], got '%s'\n", flag, lo,
+                    hi, v);
         return false;
     }
     *out = (int32_t)x;
@@ -162,8 +165,10 @@ static bool parse_k_list(const char *flag, const char *v, spec_opts *o) {
         char *end = NULL;
         long x = strtol(p, &end, 10);
         if (end == p || x < 1 || x > SD_MAX_DRAFT_LEN || o->n_ks == MAX_KS || (*end && *end != ',')) {
-            fprintf(stderr, "specdec bench: flag '%s' needs up to %d draft lengths in [1, %d] like 1,2,4,8, got '%s'\n",
-                    flag, MAX_KS, SD_MAX_DRAFT_LEN, v);
+            fprintf(
+                stderr,
+                "specdec bench: flag '%s' needs up to %d draft lengths in [1, %d] like 1,2,4,8, got '%s'\n",
+                flag, MAX_KS, SD_MAX_DRAFT_LEN, v);
             return false;
         }
         o->ks[o->n_ks++] = (int32_t)x;
@@ -182,8 +187,10 @@ static bool parse_schedules(const char *flag, const char *v, spec_opts *o) {
     char buf[64];
     snprintf(buf, sizeof buf, "%s", v);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        sd_schedule s = strcmp(t, "seq") == 0 ? SD_SCHEDULE_SEQ : strcmp(t, "pipe") == 0 ? SD_SCHEDULE_PIPE
-                                                                 : strcmp(t, "auto") == 0 ? SD_SCHEDULE_AUTO : (sd_schedule)-1;
+        sd_schedule s = strcmp(t, "seq") == 0    ? SD_SCHEDULE_SEQ
+                        : strcmp(t, "pipe") == 0 ? SD_SCHEDULE_PIPE
+                        : strcmp(t, "auto") == 0 ? SD_SCHEDULE_AUTO
+                                                 : (sd_schedule)-1;
         if ((int)s < 0 || o->n_schedules == 3) {
             fprintf(stderr, "specdec bench: flag '%s' needs a list of seq, pipe, auto, got '%s'\n", flag, v);
             return false;
@@ -202,33 +209,49 @@ static int parse_opts(int argc, char **argv, spec_opts *o, bool *done) {
             usage(stdout);
             *done = true;
             return 0;
-        } else if (flag_is(a, "-m", "--model")) ok = (o->target_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-md", "--model-draft")) ok = (o->draft_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-f", "--file")) ok = (o->prompts_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-o", "--out")) ok = (o->out_dir = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "--n-prompts", NULL)) ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_prompts);
-        else if (flag_is(a, "-n", "--n-predict")) ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_predict);
-        else if (flag_is(a, "--repeat", NULL)) ok = parse_int(a, take(argc, argv, &i), 1, 1000, &o->repeat);
-        else if (flag_is(a, "-t", "--threads")) ok = parse_int(a, take(argc, argv, &i), 1, 1024, &o->threads);
-        else if (flag_is(a, "-c", "--ctx-size")) ok = parse_int(a, take(argc, argv, &i), 1, 1 << 24, &o->n_ctx);
-        else if (flag_is(a, "--k", NULL)) ok = parse_k_list(a, take(argc, argv, &i), o);
-        else if (flag_is(a, "--schedule", NULL)) ok = parse_schedules(a, take(argc, argv, &i), o);
-        else if (flag_is(a, "--no-adaptive", NULL)) o->adaptive = false;
-        else if (flag_is(a, "--cost-only", NULL)) o->cost_only = true;
-        else if (flag_is(a, "--json", NULL)) o->json = true;
+        } else if (flag_is(a, "-m", "--model"))
+            ok = (o->target_path = take(argc, argv, &i)) != NULL;
+        else if (flag_is(a, "-md", "--model-draft"))
+            ok = (o->draft_path = take(argc, argv, &i)) != NULL;
+        else if (flag_is(a, "-f", "--file"))
+            ok = (o->prompts_path = take(argc, argv, &i)) != NULL;
+        else if (flag_is(a, "-o", "--out"))
+            ok = (o->out_dir = take(argc, argv, &i)) != NULL;
+        else if (flag_is(a, "--n-prompts", NULL))
+            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_prompts);
+        else if (flag_is(a, "-n", "--n-predict"))
+            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_predict);
+        else if (flag_is(a, "--repeat", NULL))
+            ok = parse_int(a, take(argc, argv, &i), 1, 1000, &o->repeat);
+        else if (flag_is(a, "-t", "--threads"))
+            ok = parse_int(a, take(argc, argv, &i), 1, 1024, &o->threads);
+        else if (flag_is(a, "-c", "--ctx-size"))
+            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 24, &o->n_ctx);
+        else if (flag_is(a, "--k", NULL))
+            ok = parse_k_list(a, take(argc, argv, &i), o);
+        else if (flag_is(a, "--schedule", NULL))
+            ok = parse_schedules(a, take(argc, argv, &i), o);
+        else if (flag_is(a, "--no-adaptive", NULL))
+            o->adaptive = false;
+        else if (flag_is(a, "--cost-only", NULL))
+            o->cost_only = true;
+        else if (flag_is(a, "--json", NULL))
+            o->json = true;
         else if (flag_is(a, "--temp", NULL)) {
             const char *v = take(argc, argv, &i);
             char *end = NULL;
             double t = v ? strtod(v, &end) : -1;
             ok = v && end != v && !*end && t >= 0 && t <= 100;
-            if (v && !ok) fprintf(stderr, "specdec bench: flag '--temp' needs a number in [0, 100], got '%s'\n", v);
+            if (v && !ok)
+                fprintf(stderr, "specdec bench: flag '--temp' needs a number in [0, 100], got '%s'\n", v);
             o->temp = (float)t;
         } else if (flag_is(a, "-s", "--seed")) {
             const char *v = take(argc, argv, &i);
             char *end = NULL;
             o->seed = v ? strtoull(v, &end, 10) : 0;
             ok = v && end != v && !*end && v[0] != '-';
-            if (v && !ok) fprintf(stderr, "specdec bench: flag '%s' needs a non-negative integer, got '%s'\n", a, v);
+            if (v && !ok)
+                fprintf(stderr, "specdec bench: flag '%s' needs a non-negative integer, got '%s'\n", a, v);
         } else {
             fprintf(stderr, "specdec bench: unknown flag '%s' (see specdec bench --help)\n", a);
             return 2;
@@ -244,7 +267,9 @@ static int parse_opts(int argc, char **argv, spec_opts *o, bool *done) {
         return 2;
     }
     if (!o->cost_only && (!o->prompts_path || !o->out_dir)) {
-        fprintf(stderr, "specdec bench: give prompts with -f and an output folder with -o (see specdec bench --help)\n");
+        fprintf(
+            stderr,
+            "specdec bench: give prompts with -f and an output folder with -o (see specdec bench --help)\n");
         return 2;
     }
     return 0;
@@ -454,14 +479,16 @@ static cJSON *costs_json(const costs *c) {
 }
 
 static int write_verify_svg(const char *dir, const costs *c, char *err, size_t err_len) {
-    double x[SD_MAX_DRAFT_LEN + 1], rel[SD_MAX_DRAFT_LEN + 1], roof[SD_MAX_DRAFT_LEN + 1], lin[SD_MAX_DRAFT_LEN + 1];
+    double x[SD_MAX_DRAFT_LEN + 1], rel[SD_MAX_DRAFT_LEN + 1], roof[SD_MAX_DRAFT_LEN + 1],
+        lin[SD_MAX_DRAFT_LEN + 1];
     for (int i = 0; i < c->n_max; i++) {
         x[i] = i + 1;
         rel[i] = c->t_v[i] / c->t_v[0];
         roof[i] = roofline_ratio(c, i + 1);
         lin[i] = i + 1;
     }
-    bs_series s[3] = {{"measured t_v(n)/t_v(1)", rel, 0}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
+    bs_series s[3] = {
+        {"measured t_v(n)/t_v(1)", rel, 0}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
     char path[4096];
     snprintf(path, sizeof path, "%s/verify_cost.svg", dir);
     return bs_svg_lines(path, "Cost of a batched target pass of n tokens", "tokens in the pass (n)",
@@ -470,8 +497,9 @@ static int write_verify_svg(const char *dir, const costs *c, char *err, size_t e
 
 static void projection_table(strbuf *b, const costs *c) {
     sb_printf(b, "### Projected speed-up from measured costs (cost model, NOT measured speed-ups)\n\n");
-    sb_printf(b, "t_d = %.3f ms per draft token, t_v(1) = %.3f ms; predicted speed-up E(k)/T(k) x t_v(1), "
-                 "E(k) = (1 - a^(k+1))/(1 - a), T(k) = k t_d + t_v(k+1)\n\n",
+    sb_printf(b,
+              "t_d = %.3f ms per draft token, t_v(1) = %.3f ms; predicted speed-up E(k)/T(k) x t_v(1), "
+              "E(k) = (1 - a^(k+1))/(1 - a), T(k) = k t_d + t_v(k+1)\n\n",
               c->t_d * 1e3, c->t_v[0] * 1e3);
     sb_printf(b, "| acceptance a |");
     for (int k = 1; k <= PROJ_K; k++)
@@ -494,12 +522,15 @@ static void projection_table(strbuf *b, const costs *c) {
 }
 
 static void verify_line(strbuf *b, const costs *c) {
-    sb_printf(b, "Target pass cost t_v(n)/t_v(1) (measured after %d tokens of context, median of %d to %d samples):",
-              c->prefix, COST_MIN_SAMPLES, COST_SAMPLES);
+    sb_printf(
+        b,
+        "Target pass cost t_v(n)/t_v(1) (measured after %d tokens of context, median of %d to %d samples):",
+        c->prefix, COST_MIN_SAMPLES, COST_SAMPLES);
     for (int i = 0; i < c->n_max; i++)
         sb_printf(b, " %d:%.2f", i + 1, c->t_v[i] / c->t_v[0]);
-    sb_printf(b, "; roofline bound at n=%d: %.2f. t_v(1) = %.3f ms = %.0f%% of the read-bandwidth roofline "
-                 "(%.1f GB/s best, %.1f GB/s median).\n\n",
+    sb_printf(b,
+              "; roofline bound at n=%d: %.2f. t_v(1) = %.3f ms = %.0f%% of the read-bandwidth roofline "
+              "(%.1f GB/s best, %.1f GB/s median).\n\n",
               c->n_max, roofline_ratio(c, c->n_max), c->t_v[0] * 1e3, 100 * ratio(c->t_mem, c->t_v[0]),
               c->bw_best_bps / 1e9, c->bw_bps / 1e9);
 }
@@ -509,7 +540,8 @@ static void verify_line(strbuf *b, const costs *c) {
 
 static void summarize(const run_rec *const *r, int n, summary *s) {
     memset(s, 0, sizeof *s);
-    double *pt = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)), *dt = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    double *pt = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)),
+           *dt = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
     s->n_runs = n;
     for (int i = 0; i < n; i++) {
         const run_rec *x = r[i];
@@ -629,8 +661,8 @@ static int run_one(mode *m, const int32_t *prompt, int32_t n_prompt, int32_t n_p
     memset(r, 0, sizeof *r);
     r->tokens = malloc((size_t)n_predict * sizeof *r->tokens);
     if (!r->tokens) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
-    int rc = sd_engine_generate(m->engine, prompt, n_prompt, n_predict, NULL, NULL, r->tokens, n_predict, &st, err,
-                                err_len);
+    int rc = sd_engine_generate(m->engine, prompt, n_prompt, n_predict, NULL, NULL, r->tokens, n_predict, &st,
+                                err, err_len);
     if (rc < 0) return rc;
     r->n_gen = st.n_gen;
     r->t_gen = st.t_gen_s;
@@ -688,8 +720,10 @@ static void build_modes(bench *b) {
             mode *x = &m[b->n_modes++];
             *x = (mode){.k = k, .schedule = o->schedules[s]};
             char kname[16];
-            if (k < 0) snprintf(kname, sizeof kname, "adaptive");
-            else snprintf(kname, sizeof kname, "k=%d", k);
+            if (k < 0)
+                snprintf(kname, sizeof kname, "adaptive");
+            else
+                snprintf(kname, sizeof kname, "k=%d", k);
             if (o->n_schedules > 1)
                 snprintf(x->name, sizeof x->name, "spec %s %s", kname, schedule_name(o->schedules[s]));
             else
@@ -711,7 +745,8 @@ static int create_engines(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         p.draft_k = m->k > 0 ? m->k : -1;
         int rc = sd_engine_create(b->target, m->k == 0 ? NULL : b->draft, &p, &m->engine, err, err_len);
         if (rc < 0) return rc;
-        if (m->k != 0 && !b->engine_desc[0]) sd_engine_describe(m->engine, b->engine_desc, sizeof b->engine_desc);
+        if (m->k != 0 && !b->engine_desc[0])
+            sd_engine_describe(m->engine, b->engine_desc, sizeof b->engine_desc);
     }
     return SD_STATUS_OK;
 }
@@ -740,8 +775,8 @@ static int tokenize_prompts(bench *b, int32_t *longest, char *err, size_t err_le
 static int warm_up(bench *b, char *err, size_t err_len) {
     for (int m = 0; m < b->n_modes; m++) {
         run_rec r;
-        int rc = run_one(&b->modes[m], b->ptok[0], SD_MIN(b->n_ptok[0], 16), SD_MIN(b->o.n_predict, 8), &r, err,
-                         err_len);
+        int rc = run_one(&b->modes[m], b->ptok[0], SD_MIN(b->n_ptok[0], 16), SD_MIN(b->o.n_predict, 8), &r,
+                         err, err_len);
         free(r.tokens);
         if (rc < 0) return rc;
     }
@@ -749,7 +784,8 @@ static int warm_up(bench *b, char *err, size_t err_len) {
 }
 
 static int run_all(bench *b, char *err, size_t err_len) {
-    progress pg = {.tty = isatty(2), .t0 = sd_time_seconds(), .total = b->n_prompts * b->o.repeat * b->n_modes};
+    progress pg = {
+        .tty = isatty(2), .t0 = sd_time_seconds(), .total = b->n_prompts * b->o.repeat * b->n_modes};
     for (int p = 0; p < b->n_prompts; p++)
         for (int r = 0; r < b->o.repeat; r++)
             for (int j = 0; j < b->n_modes; j++) {
@@ -785,7 +821,8 @@ static void check_lossless(bench *b) {
                     i++;
                 if (i == x->n_gen && i == ref->n_gen) continue;
                 char msg[256];
-                snprintf(msg, sizeof msg, "prompt %s, %s, repeat %d: output differs from plain decoding at token %d",
+                snprintf(msg, sizeof msg,
+                         "prompt %s, %s, repeat %d: output differs from plain decoding at token %d",
                          b->prompts[p].id, b->modes[m].name, r + 1, i);
                 fprintf(stderr, "specdec bench: error: %s\n", msg);
                 cJSON_AddItemToArray(b->errors, cJSON_CreateString(msg));
@@ -798,10 +835,10 @@ static void check_lossless(bench *b) {
 /* Reports */
 
 typedef struct mode_agg {
-    summary all;            /* every run of the mode */
-    double speedup_median;  /* median over prompts of the per-prompt speed-up */
-    double speedup_total;   /* total tokens / total time, over plain's */
-    double decode_tps;      /* median over prompts of the per-prompt median */
+    summary all;           /* every run of the mode */
+    double speedup_median; /* median over prompts of the per-prompt speed-up */
+    double speedup_total;  /* total tokens / total time, over plain's */
+    double decode_tps;     /* median over prompts of the per-prompt median */
     double prompt_tps;
 } mode_agg;
 
@@ -854,7 +891,8 @@ static void aggregate(bench *b, mode_agg *agg, cJSON *prompts_json) {
         agg[m].speedup_median = bs_median(sp, n);
         agg[m].decode_tps = bs_median(tps, n);
         agg[m].prompt_tps = bs_median(ptps, n);
-        agg[m].speedup_total = ratio(ratio(agg[m].all.n_gen, agg[m].all.t_gen), ratio(agg[0].all.n_gen, agg[0].all.t_gen));
+        agg[m].speedup_total =
+            ratio(ratio(agg[m].all.n_gen, agg[m].all.t_gen), ratio(agg[0].all.n_gen, agg[0].all.t_gen));
     }
 done:
     free(sel);
@@ -884,34 +922,43 @@ static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
     sd_model_info ti;
     sd_model_get_info(b->target, &ti);
     sb_printf(sb, "## specdec bench\n\n");
-    sb_printf(sb, "Machine: %s, %s. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model, b->mc.topology,
-              b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
+    sb_printf(sb, "Machine: %s, %s. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model,
+              b->mc.topology, b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
     if (b->draft) {
         sd_model_info di;
         sd_model_get_info(b->draft, &di);
         sb_printf(sb, "; draft: %s (%.1f M params, %.1f MB weights); %s", b->o.draft_path, di.n_params / 1e6,
                   di.weight_bytes / 1e6, b->engine_desc);
     }
-    sb_printf(sb, ".\n%d prompts x %d repeats, %d tokens each, temp %g%s. Rates are medians; speed-ups are against "
-                  "plain decoding measured in the same run.\n\n",
-              b->n_prompts, b->o.repeat, b->o.n_predict, b->o.temp,
-              b->o.temp <= 0 ? (b->n_mismatch ? ", greedy: OUTPUTS DIFFER FROM PLAIN" : ", greedy: all outputs identical to plain")
-                             : "");
-    sb_printf(sb, "| mode | decode tok/s | speed-up (median) | speed-up (total) | prompt tok/s | acceptance | "
-                  "tokens/round | draft / verify / sample / other | k (k:rounds) |\n");
+    sb_printf(
+        sb,
+        ".\n%d prompts x %d repeats, %d tokens each, temp %g%s. Rates are medians; speed-ups are against "
+        "plain decoding measured in the same run.\n\n",
+        b->n_prompts, b->o.repeat, b->o.n_predict, b->o.temp,
+        b->o.temp <= 0 ? (b->n_mismatch ? ", greedy: OUTPUTS DIFFER FROM PLAIN"
+                                        : ", greedy: all outputs identical to plain")
+                       : "");
+    sb_printf(sb,
+              "| mode | decode tok/s | speed-up (median) | speed-up (total) | prompt tok/s | acceptance | "
+              "tokens/round | draft / verify / sample / other | k (k:rounds) |\n");
     sb_printf(sb, "|---|---|---|---|---|---|---|---|---|\n");
     for (int m = 0; m < b->n_modes; m++) {
         const mode_agg *a = &agg[m];
         const summary *s = &a->all;
         double other = fmax(0, s->t_gen - s->t_draft - s->t_verify - s->t_sample);
-        sb_printf(sb, "| %s | %.1f | %.2fx | %.2fx | %.1f | ", b->modes[m].name, a->decode_tps, a->speedup_median,
-                  a->speedup_total, a->prompt_tps);
-        if (b->modes[m].k == 0) sb_printf(sb, "- | 1.00 | ");
-        else sb_printf(sb, "%.3f | %.2f | ", ratio(s->n_accepted, s->n_drafted), ratio(s->n_gen, s->n_rounds));
+        sb_printf(sb, "| %s | %.1f | %.2fx | %.2fx | %.1f | ", b->modes[m].name, a->decode_tps,
+                  a->speedup_median, a->speedup_total, a->prompt_tps);
+        if (b->modes[m].k == 0)
+            sb_printf(sb, "- | 1.00 | ");
+        else
+            sb_printf(sb, "%.3f | %.2f | ", ratio(s->n_accepted, s->n_drafted), ratio(s->n_gen, s->n_rounds));
         sb_printf(sb, "%.0f%% / %.0f%% / %.0f%% / %.0f%% | ", 100 * ratio(s->t_draft, s->t_gen),
-                  100 * ratio(s->t_verify, s->t_gen), 100 * ratio(s->t_sample, s->t_gen), 100 * ratio(other, s->t_gen));
-        if (b->modes[m].k == 0) sb_printf(sb, "-");
-        else k_hist_text(sb, s);
+                  100 * ratio(s->t_verify, s->t_gen), 100 * ratio(s->t_sample, s->t_gen),
+                  100 * ratio(other, s->t_gen));
+        if (b->modes[m].k == 0)
+            sb_printf(sb, "-");
+        else
+            k_hist_text(sb, s);
         sb_printf(sb, " |\n");
     }
     if (b->n_modes > 1) {
@@ -930,15 +977,19 @@ static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
             sb_printf(sb, "| %s |", b->modes[m].name);
             for (int i = 0; i < n_pos; i++) {
                 const summary *s = &agg[m].all;
-                if (s->drafted_at[i] > 0) sb_printf(sb, " %.2f |", s->accepted_at[i] / s->drafted_at[i]);
-                else sb_printf(sb, " |");
+                if (s->drafted_at[i] > 0)
+                    sb_printf(sb, " %.2f |", s->accepted_at[i] / s->drafted_at[i]);
+                else
+                    sb_printf(sb, " |");
             }
             sb_printf(sb, "\n");
         }
     }
     if (b->n_modes > 1 && b->prompt_speedup) {
-        sb_printf(sb, "\n### Speed-up per prompt (median over repeats, against plain on the same prompt)\n\n| prompt "
-                      "| tokens |");
+        sb_printf(
+            sb,
+            "\n### Speed-up per prompt (median over repeats, against plain on the same prompt)\n\n| prompt "
+            "| tokens |");
         for (int m = 1; m < b->n_modes; m++)
             sb_printf(sb, " %s |", b->modes[m].name);
         sb_printf(sb, "\n|---|---|");
@@ -956,9 +1007,11 @@ static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
         sb_printf(sb, "\n### Cost model vs measurement\n\n");
         verify_line(sb, &b->cost);
         if (b->n_modes > 1) {
-            sb_printf(sb, "Cost model: predicted speed-up E(k)/T(k) x t_v(1), E(k) = (1 - a^(k+1))/(1 - a), "
-                          "T(k) = k t_d + t_v(k+1), with each mode's measured a (geometric fit) and t_d (draft s per "
-                          "drafted token) and the measured t_v(n):");
+            sb_printf(
+                sb,
+                "Cost model: predicted speed-up E(k)/T(k) x t_v(1), E(k) = (1 - a^(k+1))/(1 - a), "
+                "T(k) = k t_d + t_v(k+1), with each mode's measured a (geometric fit) and t_d (draft s per "
+                "drafted token) and the measured t_v(n):");
             for (int m = 1; m < b->n_modes; m++) {
                 const mode_agg *a = &agg[m];
                 if (b->modes[m].k <= 0) continue;
@@ -966,10 +1019,11 @@ static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
                           geometric_a(&a->all), 1e3 * ratio(a->all.t_draft, a->all.n_drafted),
                           predicted_for(b, a, b->modes[m].k), a->speedup_total);
             }
-            sb_printf(sb, " (plain decoding measured %.3f ms/token, of which %.3f ms in target passes, vs t_v(1) "
-                          "%.3f ms: sampling and bookkeeping are outside the model).\n",
-                      1e3 * ratio(agg[0].all.t_gen, agg[0].all.n_gen), 1e3 * ratio(agg[0].all.t_verify, agg[0].all.n_gen),
-                      1e3 * b->cost.t_v[0]);
+            sb_printf(sb,
+                      " (plain decoding measured %.3f ms/token, of which %.3f ms in target passes, vs t_v(1) "
+                      "%.3f ms: sampling and bookkeeping are outside the model).\n",
+                      1e3 * ratio(agg[0].all.t_gen, agg[0].all.n_gen),
+                      1e3 * ratio(agg[0].all.t_verify, agg[0].all.n_gen), 1e3 * b->cost.t_v[0]);
         }
     }
 }
@@ -1018,8 +1072,10 @@ static cJSON *report_base(const bench *b) {
     cJSON_AddItemToObject(root, "machine", mj);
     cJSON *models = cJSON_CreateObject();
     cJSON_AddItemToObject(models, "target", model_json(b->o.target_path, b->target));
-    if (b->draft) cJSON_AddItemToObject(models, "draft", model_json(b->o.draft_path, b->draft));
-    else cJSON_AddNullToObject(models, "draft");
+    if (b->draft)
+        cJSON_AddItemToObject(models, "draft", model_json(b->o.draft_path, b->draft));
+    else
+        cJSON_AddNullToObject(models, "draft");
     cJSON_AddItemToObject(root, "models", models);
     return root;
 }
@@ -1055,8 +1111,8 @@ static int write_charts(bench *b, const mode_agg *agg, char *err, size_t err_len
         n_series++;
     }
     snprintf(path, sizeof path, "%s/acceptance.svg", b->o.out_dir);
-    rc = bs_svg_lines(path, "Acceptance by draft position", "draft position", "accepted / proposed", x, n_pos, series,
-                      n_series, 0.0, 1.0, err, err_len);
+    rc = bs_svg_lines(path, "Acceptance by draft position", "draft position", "accepted / proposed", x, n_pos,
+                      series, n_series, 0.0, 1.0, err, err_len);
     if (rc < 0) return rc;
     return b->cost.have ? write_verify_svg(b->o.out_dir, &b->cost, err, err_len) : SD_STATUS_OK;
 }
@@ -1087,7 +1143,8 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         cJSON *a = summary_json(&agg[m].all, b->modes[m].k != 0);
         cJSON_AddStringToObject(a, "mode", b->modes[m].name);
         add_num(a, "k", b->modes[m].k);
-        cJSON_AddStringToObject(a, "schedule", b->modes[m].k == 0 ? "none" : schedule_name(b->modes[m].schedule));
+        cJSON_AddStringToObject(a, "schedule",
+                                b->modes[m].k == 0 ? "none" : schedule_name(b->modes[m].schedule));
         add_num(a, "decode_tps_median", agg[m].decode_tps);
         add_num(a, "prompt_tps_median", agg[m].prompt_tps);
         add_num(a, "speedup_median", agg[m].speedup_median);
@@ -1125,8 +1182,8 @@ static int cost_only(bench *b, char *err, size_t err_len) {
     int rc = measure_costs(&b->o, &b->mc, b->target, b->draft, n_max, COST_PREFIX, &b->cost, err, err_len);
     if (rc < 0) return rc;
     strbuf sb = {0};
-    sb_printf(&sb, "## specdec bench --cost-only\n\nMachine: %s, %s. Target: %s; draft: %s.\n\n", b->mc.cpu_model,
-              b->mc.topology, b->o.target_path, b->o.draft_path);
+    sb_printf(&sb, "## specdec bench --cost-only\n\nMachine: %s, %s. Target: %s; draft: %s.\n\n",
+              b->mc.cpu_model, b->mc.topology, b->o.target_path, b->o.draft_path);
     verify_line(&sb, &b->cost);
     projection_table(&sb, &b->cost);
     cJSON *root = report_base(b);
@@ -1182,7 +1239,11 @@ static int full_run(bench *b, char *err, size_t err_len) {
         lens[p] = b->n_ptok[p];
     int32_t prefix = (int32_t)bs_median(lens, b->n_prompts) + b->o.n_predict / 2;
     free(lens);
-    rc = measure_costs(&b->o, &b->mc, b->target, b->draft, max_k_of(&b->o) + 1, prefix, &b->cost, err, err_len);
+    bool tty = isatty(2);
+    if (tty) fprintf(stderr, "specdec bench: measuring read bandwidth and pass costs...");
+    rc = measure_costs(&b->o, &b->mc, b->target, b->draft, max_k_of(&b->o) + 1, prefix, &b->cost, err,
+                       err_len);
+    if (tty) fprintf(stderr, "\r%-60s\r", "");
     if (rc < 0) return rc;
     if ((rc = warm_up(b, err, err_len)) < 0) return rc;
     if ((rc = run_all(b, err, err_len)) < 0) return rc;
@@ -1222,8 +1283,15 @@ static sd_model *load(const char *path) {
 int sd_bench_spec_main(int argc, char **argv) {
     bench *b = calloc(1, sizeof *b);
     if (!b) return 1;
-    b->o = (spec_opts){.n_prompts = 8, .n_predict = 64, .repeat = 3, .seed = 42, .ks = {1, 2, 4, 8}, .n_ks = 4,
-                       .adaptive = true, .schedules = {SD_SCHEDULE_SEQ}, .n_schedules = 1};
+    b->o = (spec_opts){.n_prompts = 8,
+                       .n_predict = 64,
+                       .repeat = 3,
+                       .seed = 42,
+                       .ks = {1, 2, 4, 8},
+                       .n_ks = 4,
+                       .adaptive = true,
+                       .schedules = {SD_SCHEDULE_SEQ},
+                       .n_schedules = 1};
     bool done = false;
     int exit_code = parse_opts(argc, argv, &b->o, &done);
     if (exit_code != 0 || done) {
@@ -1239,7 +1307,8 @@ int sd_bench_spec_main(int argc, char **argv) {
     rc = b->o.cost_only ? cost_only(b, err, sizeof err) : full_run(b, err, sizeof err);
     if (rc < 0) goto out;
     if (b->n_mismatch) {
-        fprintf(stderr, "specdec bench: error: %d speculative run(s) differ from plain greedy decoding\n", b->n_mismatch);
+        fprintf(stderr, "specdec bench: error: %d speculative run(s) differ from plain greedy decoding\n",
+                b->n_mismatch);
         goto out;
     }
     exit_code = 0;

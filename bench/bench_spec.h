@@ -36,9 +36,9 @@ int bs_svg_bars(const char *path, const char *title, const char *y_label, const 
                 const double *values, int n, double rule, char *err, size_t err_len);
 
 /* One line with markers per series over x[0..n_x). y_min/y_max fix the axis (NaN: from the data). */
-int bs_svg_lines(const char *path, const char *title, const char *x_label, const char *y_label, const double *x,
-                 int n_x, const bs_series *series, int n_series, double y_min, double y_max, char *err,
-                 size_t err_len);
+int bs_svg_lines(const char *path, const char *title, const char *x_label, const char *y_label,
+                 const double *x, int n_x, const bs_series *series, int n_series, double y_min, double y_max,
+                 char *err, size_t err_len);
 
 /* ---- Cost measurements ---- */
 
@@ -46,14 +46,15 @@ int bs_svg_lines(const char *path, const char *title, const char *x_label, const
 #define BS_COMPUTE_BATCH 32
 
 typedef struct bs_cost_opts {
-    int n_threads;     /* workers of the pool the passes run on */
-    const int *cpus;   /* CPUs to pin to (may be NULL) */
+    int n_threads;   /* workers of the pool the passes run on */
+    const int *cpus; /* CPUs to pin to (may be NULL) */
     int n_cpus;
-    int32_t prefix;    /* tokens in the cache before each measured pass */
-    int samples;       /* samples per batch size (at most); the median is kept */
-    int min_samples;   /* at least this many, whatever the budget */
-    double budget_s;   /* fewer samples (down to min_samples) when all would take longer than this; 0: no limit */
-    double sample_s;   /* a sample averages whole passes over about this many seconds */
+    int32_t prefix;  /* tokens in the cache before each measured pass */
+    int samples;     /* samples per batch size (at most); the median is kept */
+    int min_samples; /* at least this many, whatever the budget */
+    double
+        budget_s; /* fewer samples (down to min_samples) when all would take longer than this; 0: no limit */
+    double sample_s; /* a sample averages whole passes over about this many seconds */
 } bs_cost_opts;
 
 /* Times one batched forward pass of the model (all rows' logits, as a verify computes) for n = 1..n_max
@@ -65,7 +66,8 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
 
 /* The machine's streaming read bandwidth with a pool like the target's (bench/stream.c): median and best
  * of a few passes over a buffer much larger than the last-level cache, in bytes per second. */
-int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best_bps, char *err, size_t err_len);
+int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best_bps, char *err,
+                         size_t err_len);
 
 /* Cost model (docs/DESIGN.md): expected tokens per round E(k) = (1 - a^(k+1)) / (1 - a) and round time
  * T(k) = k t_d + t_v(k + 1); speed-up over plain decoding (1 / t_v(1)) = E(k) / T(k) * t_v(1).

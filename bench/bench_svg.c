@@ -21,17 +21,26 @@ static const char *const COLORS[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2",
 static void put_escaped(FILE *f, const char *s) {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
         default:
             if ((unsigned char)*s >= 0x20 || *s == '\t') fputc(*s, f);
         }
     }
 }
 
-static void text(FILE *f, double x, double y, const char *anchor, int size, const char *extra, const char *s) {
+static void text(FILE *f, double x, double y, const char *anchor, int size, const char *extra,
+                 const char *s) {
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size,
             extra ? extra : "");
     put_escaped(f, s);
@@ -55,10 +64,12 @@ static double map_y(axis a, double v) {
 }
 
 static void begin(FILE *f, const char *title) {
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            W, H, W, H);
+    fprintf(
+        f,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+        "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+        W, H, W, H);
     text(f, (LEFT + W - RIGHT) / 2, 25, "middle", 16, " font-weight=\"bold\"", title);
 }
 
@@ -69,7 +80,8 @@ static void y_axis(FILE *f, axis a, const char *y_label) {
         double y = map_y(a, v);
         char label[32];
         snprintf(label, sizeof label, "%g", fabs(v) < step * 1e-6 ? 0.0 : v);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", LEFT, y, W - RIGHT, y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", LEFT, y,
+                W - RIGHT, y);
         text(f, LEFT - 6, y + 4, "end", 11, NULL, label);
     }
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n", LEFT, TOP, LEFT,
@@ -112,8 +124,8 @@ int bs_svg_bars(const char *path, const char *title, const char *y_label, const 
     for (int i = 0; i < n; i++) {
         double x = LEFT + slot * i + (slot - bar) / 2, v = isfinite(values[i]) ? values[i] : 0;
         double y0 = map_y(a, 0), y1 = map_y(a, v);
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, fmin(y0, y1), bar,
-                fabs(y0 - y1), COLORS[i % N_COLORS]);
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x,
+                fmin(y0, y1), bar, fabs(y0 - y1), COLORS[i % N_COLORS]);
         char label[32];
         snprintf(label, sizeof label, "%.2f", v);
         text(f, x + bar / 2, fmin(y0, y1) - 4, "middle", 11, NULL, label);
@@ -125,15 +137,16 @@ int bs_svg_bars(const char *path, const char *title, const char *y_label, const 
     if (isfinite(rule)) {
         double y = map_y(a, rule);
         fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\" stroke-dasharray=\"6 4\"/>\n",
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\" stroke-dasharray=\"6 "
+                "4\"/>\n",
                 LEFT, y, W - RIGHT, y);
     }
     return finish(f, path, err, err_len);
 }
 
-int bs_svg_lines(const char *path, const char *title, const char *x_label, const char *y_label, const double *x,
-                 int n_x, const bs_series *series, int n_series, double y_min, double y_max, char *err,
-                 size_t err_len) {
+int bs_svg_lines(const char *path, const char *title, const char *x_label, const char *y_label,
+                 const double *x, int n_x, const bs_series *series, int n_series, double y_min, double y_max,
+                 char *err, size_t err_len) {
     FILE *f = fopen(path, "w");
     if (!f) return sd_error(err, err_len, SD_STATUS_IO, "cannot create %s", path);
     begin(f, title);
@@ -152,7 +165,7 @@ int bs_svg_lines(const char *path, const char *title, const char *x_label, const
     double x_lo = n_x > 0 ? x[0] : 0, x_hi = n_x > 0 ? x[n_x - 1] : 1;
     if (x_hi <= x_lo) x_hi = x_lo + 1;
     double pw = W - RIGHT - LEFT - 20;
-#define MAP_X(v) (LEFT + 10 + pw * ((v) - x_lo) / (x_hi - x_lo))
+#define MAP_X(v) (LEFT + 10 + pw * ((v)-x_lo) / (x_hi - x_lo))
     for (int i = 0; i < n_x; i++) {
         char label[32];
         snprintf(label, sizeof label, "%g", x[i]);
@@ -172,7 +185,8 @@ int bs_svg_lines(const char *path, const char *title, const char *x_label, const
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", MAP_X(x[i]),
                         map_y(a, fmax(a.lo, fmin(a.hi, series[s].y[i]))), color);
         double ly = TOP + 10 + 18.0 * s, lx = W - RIGHT + 15;
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>\n", lx, ly - 4, color);
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>\n", lx, ly - 4,
+                color);
         text(f, lx + 20, ly, "start", 11, NULL, series[s].name);
     }
 #undef MAP_X
