@@ -53,8 +53,8 @@ static int batch_of(int i, int n_max) {
     return i < n_max ? i + 1 : BS_COMPUTE_BATCH;
 }
 
-int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v, double *t_big, char *err,
-                      size_t err_len) {
+int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v, double *t_v_min,
+                      double *t_big, char *err, size_t err_len) {
     sd_model_info info;
     sd_model_get_info(m, &info);
     int n_sizes = n_max + 1, samples = SD_MAX(1, o->samples);
@@ -96,8 +96,11 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
                             err_len);
             if (rc < 0) goto done;
         }
-    for (int i = 0; i < n_max; i++)
+    for (int i = 0; i < n_max; i++) {
         t_v[i] = bs_median(t + i * samples, samples);
+        for (int j = 0; t_v_min && j < samples; j++)
+            t_v_min[i] = j == 0 ? t[i * samples] : fmin(t_v_min[i], t[i * samples + j]);
+    }
     *t_big = bs_median(t + n_max * samples, samples);
 done:
     sd_forward_free(f);

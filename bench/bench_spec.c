@@ -26,12 +26,12 @@
 
 #define MAX_KS 16
 #define MAX_MODES (2 + MAX_KS) * 3
-#define PROJ_K 8           /* --cost-only projects k = 1..PROJ_K */
-#define COST_PREFIX 128    /* --cost-only: tokens of context before each measured pass */
-#define COST_SAMPLES 15    /* samples per batch size at most... */
-#define COST_MIN_SAMPLES 5 /* ...and at least */
-#define COST_BUDGET_S 3.0  /* seconds the samples of one model may take before there are fewer */
-#define COST_SAMPLE_S 0.01
+#define PROJ_K 8            /* --cost-only projects k = 1..PROJ_K */
+#define COST_PREFIX 128     /* --cost-only: tokens of context before each measured pass */
+#define COST_SAMPLES 41     /* samples per batch size at most... */
+#define COST_MIN_SAMPLES 5  /* ...and at least */
+#define COST_BUDGET_S 3.0   /* seconds the samples of one model may take before there are fewer */
+#define COST_SAMPLE_S 0.002 /* short samples: a busy machine's pauses fall in few of them */
 
 typedef struct spec_opts {
     const char *target_path, *draft_path, *prompts_path, *out_dir;
@@ -76,13 +76,14 @@ typedef struct summary {
 
 typedef struct costs {
     bool have;
-    int n_max;                        /* t_v measured for n = 1..n_max */
-    double t_v[SD_MAX_DRAFT_LEN + 1]; /* seconds per pass of n tokens at [n - 1] */
-    double t_big;                     /* seconds per pass of BS_COMPUTE_BATCH tokens */
-    double t_d;                       /* draft seconds per token (single-token pass), 0 if no draft */
-    double bw_bps, bw_best_bps;       /* read bandwidth, bytes/s */
-    double t_mem;                     /* target weight bytes / best bandwidth: the decode roofline, s */
-    int32_t prefix;                   /* tokens in the cache before each measured pass */
+    int n_max;                            /* t_v measured for n = 1..n_max */
+    double t_v[SD_MAX_DRAFT_LEN + 1];     /* seconds per pass of n tokens at [n - 1] (median) */
+    double t_v_min[SD_MAX_DRAFT_LEN + 1]; /* the fastest sample */
+    double t_big;                         /* seconds per pass of BS_COMPUTE_BATCH tokens */
+    double t_d;                           /* draft seconds per token (single-token pass), 0 if no draft */
+    double bw_bps, bw_best_bps;           /* read bandwidth, bytes/s */
+    double t_mem;                         /* target weight bytes / best bandwidth: the decode roofline, s */
+    int32_t prefix;                       /* tokens in the cache before each measured pass */
 } costs;
 
 typedef struct machine {
@@ -429,14 +430,14 @@ static int measure_costs(const spec_opts *o, const machine *mc, sd_model *target
     c->n_max = n_max;
     c->prefix = prefix;
     int rc = bs_measure_bandwidth(&co, &c->bw_bps, &c->bw_best_bps, err, err_len);
-    if (rc == 0) rc = bs_measure_passes(target, &co, n_max, c->t_v, &c->t_big, err, err_len);
+    if (rc == 0) rc = bs_measure_passes(target, &co, n_max, c->t_v, c->t_v_min, &c->t_big, err, err_len);
     if (rc == 0 && draft) {
         bs_cost_opts cd = co;
         cd.n_threads = o->threads ? o->threads : mc->draft_cpus.count;
         cd.cpus = mc->draft_cpus.cpu;
         cd.n_cpus = mc->draft_cpus.count;
         double t_d[1], big;
-        rc = bs_measure_passes(draft, &cd, 1, t_d, &big, err, err_len);
+        rc = bs_measure_passes(draft, &cd, 1, t_d, NULL, &big, err, err_len);
         c->t_d = t_d[0];
     }
     if (rc < 0) return rc;
@@ -468,6 +469,7 @@ static cJSON *costs_json(const costs *c) {
     cJSON_AddItemToObject(j, "n", num_array(n, c->n_max));
     cJSON_AddItemToObject(j, "t_v_s", num_array(c->t_v, c->n_max));
     cJSON_AddItemToObject(j, "t_v_ratio", num_array(rel, c->n_max));
+    cJSON_AddItemToObject(j, "t_v_min_s", num_array(c->t_v_min, c->n_max));
     cJSON_AddItemToObject(j, "roofline_ratio", num_array(roof, c->n_max));
     add_num(j, "t_v_compute_batch", BS_COMPUTE_BATCH);
     add_num(j, "t_v_compute_batch_s", c->t_big);
@@ -479,20 +481,23 @@ static cJSON *costs_json(const costs *c) {
 }
 
 static int write_verify_svg(const char *dir, const costs *c, char *err, size_t err_len) {
-    double x[SD_MAX_DRAFT_LEN + 1], rel[SD_MAX_DRAFT_LEN + 1], roof[SD_MAX_DRAFT_LEN + 1],
-        lin[SD_MAX_DRAFT_LEN + 1];
+    double x[SD_MAX_DRAFT_LEN + 1], rel[SD_MAX_DRAFT_LEN + 1], fast[SD_MAX_DRAFT_LEN + 1],
+        roof[SD_MAX_DRAFT_LEN + 1], lin[SD_MAX_DRAFT_LEN + 1];
     for (int i = 0; i < c->n_max; i++) {
         x[i] = i + 1;
         rel[i] = c->t_v[i] / c->t_v[0];
+        fast[i] = c->t_v_min[i] / c->t_v_min[0];
         roof[i] = roofline_ratio(c, i + 1);
         lin[i] = i + 1;
     }
-    bs_series s[3] = {
-        {"measured t_v(n)/t_v(1)", rel, 0}, {"roofline bound", roof, 1}, {"n single passes", lin, 1}};
+    bs_series s[4] = {{"measured t_v(n)/t_v(1)", rel, 0},
+                      {"fastest sample", fast, 0},
+                      {"roofline bound", roof, 1},
+                      {"n single passes", lin, 1}};
     char path[4096];
     snprintf(path, sizeof path, "%s/verify_cost.svg", dir);
     return bs_svg_lines(path, "Cost of a batched target pass of n tokens", "tokens in the pass (n)",
-                        "time relative to n = 1", x, c->n_max, s, 3, NAN, NAN, err, err_len);
+                        "time relative to n = 1", x, c->n_max, s, 4, NAN, NAN, err, err_len);
 }
 
 static void projection_table(strbuf *b, const costs *c) {
@@ -526,8 +531,18 @@ static void verify_line(strbuf *b, const costs *c) {
         b,
         "Target pass cost t_v(n)/t_v(1) (measured after %d tokens of context, median of %d to %d samples):",
         c->prefix, COST_MIN_SAMPLES, COST_SAMPLES);
-    for (int i = 0; i < c->n_max; i++)
+    bool monotone = true;
+    for (int i = 0; i < c->n_max; i++) {
         sb_printf(b, " %d:%.2f", i + 1, c->t_v[i] / c->t_v[0]);
+        monotone = monotone && (i == 0 || c->t_v[i] >= c->t_v[i - 1] * 0.95);
+    }
+    sb_printf(b, "; fastest sample:");
+    for (int i = 0; i < c->n_max; i++)
+        sb_printf(b, " %d:%.2f", i + 1, c->t_v_min[i] / c->t_v_min[0]);
+    if (!monotone)
+        sb_printf(b,
+                  " (the medians do not grow with n: other processes took the CPUs during the measurement, "
+                  "so the cost model below is unreliable; the fastest samples show the pass's own cost)");
     sb_printf(b,
               "; roofline bound at n=%d: %.2f. t_v(1) = %.3f ms = %.0f%% of the read-bandwidth roofline "
               "(%.1f GB/s best, %.1f GB/s median).\n\n",
