@@ -57,7 +57,7 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
                       double *t_big, char *err, size_t err_len) {
     sd_model_info info;
     sd_model_get_info(m, &info);
-    int n_sizes = n_max + 1, samples = SD_MAX(1, o->samples);
+    int n_sizes = n_max + (t_big ? 1 : 0), samples = SD_MAX(1, o->samples);
     int32_t max_batch = SD_MAX(n_max, BS_COMPUTE_BATCH), n_ctx = o->prefix + max_batch + 1;
     sd_pool *pool = NULL;
     sd_forward *f = NULL;
@@ -101,7 +101,7 @@ int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v
         for (int j = 0; t_v_min && j < samples; j++)
             t_v_min[i] = j == 0 ? t[i * samples] : fmin(t_v_min[i], t[i * samples + j]);
     }
-    *t_big = bs_median(t + n_max * samples, samples);
+    if (t_big) *t_big = bs_median(t + n_max * samples, samples);
 done:
     sd_forward_free(f);
     sd_pool_free(pool);

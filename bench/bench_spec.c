@@ -30,7 +30,7 @@
 #define COST_PREFIX 128     /* --cost-only: tokens of context before each measured pass */
 #define COST_SAMPLES 41     /* samples per batch size at most... */
 #define COST_MIN_SAMPLES 5  /* ...and at least */
-#define COST_BUDGET_S 3.0   /* seconds the samples of one model may take before there are fewer */
+#define COST_BUDGET_S 2.0   /* seconds the samples of one model may take before there are fewer */
 #define COST_SAMPLE_S 0.002 /* short samples: a busy machine's pauses fall in few of them */
 
 typedef struct spec_opts {
@@ -436,8 +436,8 @@ static int measure_costs(const spec_opts *o, const machine *mc, sd_model *target
         cd.n_threads = o->threads ? o->threads : mc->draft_cpus.count;
         cd.cpus = mc->draft_cpus.cpu;
         cd.n_cpus = mc->draft_cpus.count;
-        double t_d[1], big;
-        rc = bs_measure_passes(draft, &cd, 1, t_d, NULL, &big, err, err_len);
+        double t_d[1];
+        rc = bs_measure_passes(draft, &cd, 1, t_d, NULL, NULL, err, err_len);
         c->t_d = t_d[0];
     }
     if (rc < 0) return rc;

@@ -61,7 +61,8 @@ typedef struct bs_cost_opts {
  * tokens at a fixed position after a synthetic prefix, rolling the cache back after every pass; samples
  * interleave the batch sizes so that machine noise hits all alike. t_v[n - 1] receives the median seconds
  * of a pass of n tokens for n = 1..n_max (t_v_min, if not NULL, the fastest sample: on a busy machine the
- * median includes time lost to other processes), and *t_big the median for BS_COMPUTE_BATCH tokens. */
+ * median includes time lost to other processes), and *t_big the median for BS_COMPUTE_BATCH tokens (t_big
+ * NULL: not measured). */
 int bs_measure_passes(sd_model *m, const bs_cost_opts *o, int n_max, double *t_v, double *t_v_min,
                       double *t_big, char *err, size_t err_len);
 
