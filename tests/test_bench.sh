@@ -45,7 +45,10 @@ for a in r["aggregate"]:
         if not 0 <= a["acceptance"] <= 1: bad.append("acceptance %r" % a["acceptance"])
 if abs(r["aggregate"][0]["speedup_median"] - 1) > 1e-9: bad.append("plain speed-up is not 1")
 k1 = r["aggregate"][1]
-if k1["k_histogram"] != {"1": k1["n_rounds"]}: bad.append("k=1 histogram %r" % k1["k_histogram"])
+# Fixed k = 1 drafts 1 token a round (0 where only one token is left to generate).
+h = k1["k_histogram"]
+if set(h) - {"0", "1"} or sum(h.values()) != k1["n_rounds"] or h.get("1", 0) < k1["n_rounds"] / 2:
+    bad.append("k=1 histogram %r for %r rounds" % (h, k1["n_rounds"]))
 vc = r["verify_cost"]
 if vc["n"] != [1, 2, 3] or len(vc["t_v_s"]) != 3 or not all(t > 0 for t in vc["t_v_s"]): bad.append("verify_cost %r" % vc)
 if r["lossless"] != {"checked": True, "mismatches": 0, "errors": []}: bad.append("lossless %r" % r["lossless"])
