@@ -12,6 +12,11 @@
  * 1 on a runtime failure, 2 on bad flags (one-line message on stderr). */
 int sd_bench_gemm_main(int argc, char **argv);
 
+/* `specdec bench`: speculative vs plain decoding for a model pair on this machine (bench_spec.c). Same
+ * calling convention and exit codes as sd_bench_gemm_main; 1 also when a greedy speculative output differs
+ * from plain decoding. */
+int sd_bench_spec_main(int argc, char **argv);
+
 /* A buffer for measuring the machine's streaming read bandwidth with a pool's threads. */
 typedef struct sd_stream sd_stream;
 

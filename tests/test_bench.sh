@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# specdec bench: a tiny greedy run on the bundled pair writes report.json (the documented fields),
+# summary.md and three well-formed SVGs, and passes the losslessness check; --cost-only prints the
+# projection table; bad flags exit 2. Usage: test_bench.sh SPECDEC (SD_MODELS_DIR set by meson).
+set -u
+SPECDEC=$1
+M=${SD_MODELS_DIR:?SD_MODELS_DIR not set}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+fail=0
+err() { echo "FAIL: $*"; fail=1; }
+
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" -f "$M/prompts-dev.jsonl" \
+    --n-prompts 2 -n 16 --k 1,2 --repeat 1 --temp 0 -o "$OUT/run" >"$OUT/stdout" 2>"$OUT/stderr"
+rc=$?
+[ $rc -eq 0 ] || { err "bench run exited $rc"; cat "$OUT/stderr"; }
+grep -q '| spec k=2 |' "$OUT/stdout" || err "stdout lacks the summary table"
+for f in report.json summary.md speedup.svg acceptance.svg verify_cost.svg; do
+    [ -s "$OUT/run/$f" ] || err "missing $f"
+done
+python3 - "$OUT/run" <<'PY' || fail=1
+import json, math, sys, xml.etree.ElementTree as ET
+d = sys.argv[1]
+r = json.load(open(d + "/report.json"))
+bad = []
+def need(obj, keys, where):
+    for k in keys:
+        if k not in obj: bad.append("%s lacks %s" % (where, k))
+need(r, ["machine", "models", "settings", "modes", "prompts", "aggregate", "verify_cost", "lossless"], "report")
+need(r["machine"], ["cpu_model", "cores", "clusters", "read_bandwidth_gbps"], "machine")
+need(r["models"]["target"], ["path", "arch", "params", "weight_bytes", "types"], "target")
+need(r["models"]["draft"], ["path", "arch", "params", "weight_bytes", "types"], "draft")
+if r["modes"] != ["plain", "spec k=1", "spec k=2", "spec adaptive"]: bad.append("modes %r" % r["modes"])
+if len(r["prompts"]) != 2: bad.append("%d prompts" % len(r["prompts"]))
+for p in r["prompts"]:
+    if len(p["results"]) != 4: bad.append("prompt %s has %d results" % (p["id"], len(p["results"])))
+    for x in p["results"]:
+        need(x, ["mode", "prompt_tps", "decode_tps", "speedup", "time_split"], "result")
+        if x.get("identical_to_plain") is not True: bad.append("%s %s not identical" % (p["id"], x["mode"]))
+for a in r["aggregate"]:
+    need(a, ["mode", "decode_tps_median", "speedup_median", "speedup_total"], "aggregate")
+    if not (a["decode_tps_median"] > 0): bad.append("%s: no decode rate" % a["mode"])
+    if a["mode"] != "plain":
+        need(a, ["acceptance", "acceptance_by_position", "tokens_per_round", "k_histogram"], "aggregate")
+        if not 0 <= a["acceptance"] <= 1: bad.append("acceptance %r" % a["acceptance"])
+if abs(r["aggregate"][0]["speedup_median"] - 1) > 1e-9: bad.append("plain speed-up is not 1")
+k1 = r["aggregate"][1]
+# Fixed k = 1 drafts 1 token a round (0 where only one token is left to generate).
+h = k1["k_histogram"]
+if set(h) - {"0", "1"} or sum(h.values()) != k1["n_rounds"] or h.get("1", 0) < k1["n_rounds"] / 2:
+    bad.append("k=1 histogram %r for %r rounds" % (h, k1["n_rounds"]))
+vc = r["verify_cost"]
+if vc["n"] != [1, 2, 3] or len(vc["t_v_s"]) != 3 or not all(t > 0 for t in vc["t_v_s"]): bad.append("verify_cost %r" % vc)
+if r["lossless"] != {"checked": True, "mismatches": 0, "errors": []}: bad.append("lossless %r" % r["lossless"])
+for f in ["speedup", "acceptance", "verify_cost"]:
+    root = ET.parse("%s/%s.svg" % (d, f)).getroot()
+    if not root.tag.endswith("svg"): bad.append(f + ".svg root is " + root.tag)
+for b in bad: print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
+
+# --cost-only: the projection table, labelled as such.
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" --cost-only >"$OUT/cost" 2>&1 \
+    || { err "--cost-only failed"; cat "$OUT/cost"; }
+grep -q 'NOT measured' "$OUT/cost" || err "--cost-only output is not labelled as a projection"
+grep -q '^| 0.95 |' "$OUT/cost" || err "--cost-only lacks the a = 0.95 row"
+grep -q 'k=8 |' "$OUT/cost" || err "--cost-only lacks the k = 8 column"
+
+# Bad flags: exit 2 with a one-line message.
+check_usage() {
+    "$SPECDEC" bench "$@" >/dev/null 2>"$OUT/usage"
+    local rc=$?
+    [ $rc -eq 2 ] || err "'bench $*' exited $rc, want 2"
+    [ "$(wc -l <"$OUT/usage")" -eq 1 ] || err "'bench $*' printed $(wc -l <"$OUT/usage") lines"
+}
+check_usage --bogus
+check_usage -m x.gguf -f p.jsonl -o d --k 0
+check_usage -m x.gguf -f p.jsonl -o d --k 1,x
+check_usage -m x.gguf -f p.jsonl -o d --schedule fast
+check_usage -m x.gguf -f p.jsonl -o d --repeat
+check_usage -m x.gguf -f p.jsonl
+check_usage -m x.gguf --cost-only
+"$SPECDEC" bench --help | grep -q -- '--cost-only' || err "--help lacks --cost-only"
+
+[ $fail -eq 0 ] && echo "bench: all checks passed"
+exit $fail
