@@ -770,7 +770,8 @@ int sd_tokenize(const sd_vocab *v, const char *text, size_t len, bool add_specia
         rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "text gives too many tokens");
         goto done;
     }
-    if (out && max_tokens > 0) memcpy(out, ids.data, SD_MIN(ids.len, (size_t)max_tokens) * sizeof(int32_t));
+    if (out && max_tokens > 0 && ids.len > 0) /* ids.data is NULL when the text gave no tokens */
+        memcpy(out, ids.data, SD_MIN(ids.len, (size_t)max_tokens) * sizeof(int32_t));
     rc = (int)ids.len;
 done:
     if (rc == SD_STATUS_NO_MEMORY)
