@@ -190,8 +190,9 @@ static int load_tokens(sd_vocab *v, const sd_gguf_kv *toks, char *err, size_t er
         if (r == 0) {
             char shown[104];
             printable(dst, (uint32_t)len, shown);
-            return sd_error(err, err_len, SD_STATUS_FORMAT, KEY_PREFIX "tokens: duplicate token '%s' at ids %d and %d",
-                            shown, (int)sd_tok_strmap_get(&v->token_ids, dst, len), (int)i);
+            return sd_error(err, err_len, SD_STATUS_FORMAT,
+                            KEY_PREFIX "tokens: duplicate token '%s' at ids %d and %d", shown,
+                            (int)sd_tok_strmap_get(&v->token_ids, dst, len), (int)i);
         }
     }
     return SD_STATUS_OK;
@@ -515,8 +516,8 @@ static int load_model_kind(sd_vocab *v, const sd_gguf *g, char *err, size_t err_
     char shown[104];
     if (!sd_gguf_str_eq(model, "gpt2")) {
         printable(model.ptr, (uint32_t)SD_MIN(model.len, 64u), shown);
-        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "unsupported tokenizer model '%s' (" KEY_PREFIX "model)",
-                        shown);
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
+                        "unsupported tokenizer model '%s' (" KEY_PREFIX "model)", shown);
     }
     v->kind = SD_VOCAB_BPE;
     v->bos = 11, v->eos = 11, v->unk = -1;
@@ -531,8 +532,8 @@ static int load_model_kind(sd_vocab *v, const sd_gguf *g, char *err, size_t err_
         return SD_STATUS_OK;
     }
     printable(pre.ptr, (uint32_t)SD_MIN(pre.len, 64u), shown);
-    return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "unknown pre-tokenizer type: '%s' (" KEY_PREFIX "pre)",
-                    shown);
+    return sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
+                    "unknown pre-tokenizer type: '%s' (" KEY_PREFIX "pre)", shown);
 }
 
 static int load_specials(sd_vocab *v, const sd_gguf *g, char *err, size_t err_len) {
@@ -794,7 +795,8 @@ done:
     if (rc == SD_STATUS_NO_MEMORY)
         sd_error(err, err_len, rc, "out of memory tokenizing %zu bytes", len);
     else if (rc == SD_STATUS_INTERNAL)
-        sd_error(err, err_len, rc, "pre-tokenizer '%s': regex matching failed on %zu bytes", v->pre_name, len);
+        sd_error(err, err_len, rc, "pre-tokenizer '%s': regex matching failed on %zu bytes", v->pre_name,
+                 len);
     free(frags.data);
     free(ids.data);
     return rc;
