@@ -2,7 +2,7 @@
 # Builds specdec's libFuzzer targets with clang (ASan + UBSan + the fuzzer runtime) into their own build
 # folder, replays the saved crash inputs, then fuzzes each target for a bounded time.
 #
-#   tests/run-fuzz.sh [TARGET...]      targets: gguf tokenize detokenize prompt_file (default: all)
+#   tests/run-fuzz.sh [TARGET...]      targets: gguf vocab_load tokenize detokenize prompt_file (default: all)
 #   FUZZ_SECONDS=60                    seconds of fuzzing per target
 #   FUZZ_BUILD_DIR=build-fuzz          where the binaries and the growing corpora live
 #   CLANG=clang                        the compiler
@@ -19,7 +19,7 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 cc=${CLANG:-clang}
-all_targets=(gguf tokenize detokenize prompt_file)
+all_targets=(gguf vocab_load tokenize detokenize prompt_file)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 mkdir -p "$build"
@@ -35,7 +35,7 @@ build_target() {
     local t=$1 src libs=()
     case $t in
     gguf) src=(tests/test_gguf_fuzz.c "${gguf_src[@]}") ;;
-    tokenize | detokenize) src=("tests/fuzz/fuzz_$t.c" "${tok_src[@]}"); libs=(-lpcre2-8) ;;
+    vocab_load | tokenize | detokenize) src=("tests/fuzz/fuzz_$t.c" "${tok_src[@]}"); libs=(-lpcre2-8) ;;
     prompt_file) src=(tests/fuzz/fuzz_prompt_file.c cli/args.c "${tok_src[@]}"); libs=(-lpcre2-8 -lm) ;;
     *) echo "unknown fuzz target '$t' (known: ${all_targets[*]})"; return 1 ;;
     esac
@@ -55,6 +55,44 @@ def put(data):
 def gguf_str(s):
     b = s.encode() if isinstance(s, str) else s
     return struct.pack("<Q", len(b)) + b
+
+def gguf(kv, tensors=()):
+    """GGUF v3 bytes from (key, type, payload) triples and (name, ne, ggml type, n_bytes) tensors."""
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    for k, t, v in kv:
+        head += gguf_str(k) + struct.pack("<I", t) + v
+    off = 0
+    for name, ne, typ, nbytes in tensors:
+        head += gguf_str(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<q", n) for n in ne)
+        head += struct.pack("<IQ", typ, off)
+        off += (nbytes + 31) // 32 * 32
+    head += b"\0" * (-len(head) % 32)
+    return head + bytes(i % 256 for i in range(off))
+
+def str_arr(items):
+    return struct.pack("<IQ", 8, len(items)) + b"".join(gguf_str(s) for s in items)
+
+def num_arr(fmt, typ, items):
+    return struct.pack("<IQ", typ, len(items)) + b"".join(struct.pack(fmt, x) for x in items)
+
+def tiny_vocab(kind):
+    """A complete vocabulary of a dozen tokens: SentencePiece ("llama") or byte-level BPE ("gpt2")."""
+    if kind == "llama":
+        toks = ["<unk>", "<s>", "</s>", "<0x0A>", "<0x41>", "<0xFF>", "\u2581", "\u2581a", "a", "b", "ab", "\u2581ab"]
+        types = [2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1]
+        kv = [("tokenizer.ggml.model", 8, gguf_str("llama"))]
+    else:
+        toks = ["a", "b", "ab", "\u0120", "\u0120a", "\u010a", "<|endoftext|>", "!", "1", "12"]
+        types = [1, 1, 1, 1, 1, 1, 3, 1, 1, 1]
+        kv = [("tokenizer.ggml.model", 8, gguf_str("gpt2")), ("tokenizer.ggml.pre", 8, gguf_str("gpt-2")),
+              ("tokenizer.ggml.merges", 9, str_arr(["a b", "\u0120 a", "1 2"]))]
+    kv += [("tokenizer.ggml.tokens", 9, str_arr(toks)),
+           ("tokenizer.ggml.scores", 9, num_arr("<f", 6, [-float(i) for i in range(len(toks))])),
+           ("tokenizer.ggml.token_type", 9, num_arr("<i", 5, types)),
+           ("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1 if kind == "llama" else 6)),
+           ("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2 if kind == "llama" else 6)),
+           ("tokenizer.ggml.add_bos_token", 7, b"\x01")]
+    return gguf(kv)
 
 def tiny_gguf():
     """A complete, valid GGUF v3 with one key of every value type and an F32 and a Q4_0 tensor."""
@@ -86,6 +124,9 @@ if target == "gguf":
         data = open(path, "rb").read(65536)
         for n in (1024, 4096, 65536):
             put(data[:n])
+elif target == "vocab_load":
+    put(tiny_vocab("llama"))
+    put(tiny_vocab("gpt2"))
 elif target in ("tokenize", "prompt_file"):
     for path in sorted(glob.glob(os.path.join(vocab, "*.inp"))):
         for s in split_inp(path):

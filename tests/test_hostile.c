@@ -607,6 +607,8 @@ static void check_prompts(sd_model *m) {
           n ? ids[0] : -1);
     rc = sd_engine_generate(e, ids, n, 2, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_OK && st.n_gen == 2, "BOS-only prompt: %d (%s)", rc, err);
+    n = sd_model_tokenize(m, "", 0, false, false, ids, 256, err, sizeof err); /* no BOS: nothing at all */
+    CHECK(n == 0, "empty text without BOS: %d tokens (%s)", n, err);
     err[0] = '\0';
     rc = sd_engine_generate(e, ids, 0, 2, NULL, NULL, NULL, 0, &st, err, sizeof err);
     CHECK(rc == SD_ERR_INVALID_ARGUMENT && one_line(err), "zero-token prompt: %d (%s)", rc, err);

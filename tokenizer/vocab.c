@@ -9,6 +9,19 @@
 
 #define KEY_PREFIX "tokenizer.ggml."
 
+/* Writes up to 24 bytes of a token text with control bytes escaped, so messages stay on one line. */
+static void printable(const char *t, uint32_t len, char out[104]) {
+    size_t o = 0;
+    for (uint32_t i = 0; i < len && i < 24; i++) {
+        uint8_t c = (uint8_t)t[i];
+        if (c < 0x20 || c == 0x7F || c == '\'')
+            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+}
+
 /* ---- loading ---- */
 
 typedef struct pre_entry {
@@ -174,10 +187,13 @@ static int load_tokens(sd_vocab *v, const sd_gguf_kv *toks, char *err, size_t er
         v->text_len[i] = (uint32_t)len;
         off += len + 1;
         int r = sd_tok_strmap_put(&v->token_ids, dst, len, i);
-        if (r == 0)
+        if (r == 0) {
+            char shown[104];
+            printable(dst, (uint32_t)len, shown);
             return sd_error(err, err_len, SD_STATUS_FORMAT,
-                            KEY_PREFIX "tokens: duplicate token '%.40s' at ids %d and %d", dst,
+                            KEY_PREFIX "tokens: duplicate token '%s' at ids %d and %d", shown,
                             (int)sd_tok_strmap_get(&v->token_ids, dst, len), (int)i);
+        }
     }
     return SD_STATUS_OK;
 }
@@ -497,10 +513,12 @@ static int load_model_kind(sd_vocab *v, const sd_gguf *g, char *err, size_t err_
         v->add_bos = true;
         return SD_STATUS_OK;
     }
-    if (!sd_gguf_str_eq(model, "gpt2"))
+    char shown[104];
+    if (!sd_gguf_str_eq(model, "gpt2")) {
+        printable(model.ptr, (uint32_t)SD_MIN(model.len, 64u), shown);
         return sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
-                        "unsupported tokenizer model '%.*s' (" KEY_PREFIX "model)",
-                        (int)SD_MIN(model.len, 64), model.ptr);
+                        "unsupported tokenizer model '%s' (" KEY_PREFIX "model)", shown);
+    }
     v->kind = SD_VOCAB_BPE;
     v->bos = 11, v->eos = 11, v->unk = -1;
     if (r == 0 || pre.len == 0) return SD_STATUS_OK; /* llama.cpp warns and uses "default" */
@@ -513,9 +531,9 @@ static int load_model_kind(sd_vocab *v, const sd_gguf *g, char *err, size_t err_
         if (v->pre == BPE_PRE_CHATGLM4) v->bos = -1;
         return SD_STATUS_OK;
     }
+    printable(pre.ptr, (uint32_t)SD_MIN(pre.len, 64u), shown);
     return sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
-                    "unknown pre-tokenizer type: '%.*s' (" KEY_PREFIX "pre)", (int)SD_MIN(pre.len, 64),
-                    pre.ptr);
+                    "unknown pre-tokenizer type: '%s' (" KEY_PREFIX "pre)", shown);
 }
 
 static int load_specials(sd_vocab *v, const sd_gguf *g, char *err, size_t err_len) {
@@ -770,13 +788,15 @@ int sd_tokenize(const sd_vocab *v, const char *text, size_t len, bool add_specia
         rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "text gives too many tokens");
         goto done;
     }
-    if (out && max_tokens > 0) memcpy(out, ids.data, SD_MIN(ids.len, (size_t)max_tokens) * sizeof(int32_t));
+    if (out && max_tokens > 0 && ids.len > 0) /* ids.data is NULL when the text gave no tokens */
+        memcpy(out, ids.data, SD_MIN(ids.len, (size_t)max_tokens) * sizeof(int32_t));
     rc = (int)ids.len;
 done:
     if (rc == SD_STATUS_NO_MEMORY)
         sd_error(err, err_len, rc, "out of memory tokenizing %zu bytes", len);
     else if (rc == SD_STATUS_INTERNAL)
-        sd_error(err, err_len, rc, "pre-tokenizer '%s': regex matching failed on %zu bytes", v->pre_name, len);
+        sd_error(err, err_len, rc, "pre-tokenizer '%s': regex matching failed on %zu bytes", v->pre_name,
+                 len);
     free(frags.data);
     free(ids.data);
     return rc;
@@ -817,19 +837,6 @@ int sd_detokenize(const sd_vocab *v, const int32_t *ids, int n, bool special, bo
 }
 
 /* ---- draft/target compatibility ---- */
-
-/* Writes up to 24 bytes of a token text with control bytes escaped, so messages stay on one line. */
-static void printable(const char *t, uint32_t len, char out[104]) {
-    size_t o = 0;
-    for (uint32_t i = 0; i < len && i < 24; i++) {
-        uint8_t c = (uint8_t)t[i];
-        if (c < 0x20 || c == 0x7F || c == '\'')
-            o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    out[o] = '\0';
-}
 
 int sd_vocab_check_compatible(const sd_vocab *target, const sd_vocab *draft, char *err, size_t err_len) {
     if (!target || !draft) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "NULL vocabulary");

@@ -49,6 +49,9 @@ static void fuzz_one_vocab(const sd_vocab *v, int which, const char *text, size_
         fuzz_check_message(err);
         FUZZ_REQUIRE(0, "vocab %d: tokenize failed on %zu bytes: %s", which, len, err);
     }
+    int32_t small[4]; /* a caller's fixed buffer, larger than some results (0 tokens included) */
+    int n1 = sd_tokenize(v, text, len, add_special, parse_special, small, 4, err, sizeof err);
+    FUZZ_REQUIRE(n1 == n, "vocab %d: count %d with a 4-id buffer, %d with none", which, n1, n);
     int32_t *ids = malloc(((size_t)n ? (size_t)n : 1) * sizeof *ids);
     FUZZ_REQUIRE(ids != NULL, "out of memory");
     int n2 = sd_tokenize(v, text, len, add_special, parse_special, ids, n, err, sizeof err);
