@@ -6,9 +6,10 @@
 #include "common/sd_common.h"
 #include "spec/background.h"
 
-/* Every this many rounds one round drafts nothing, so the cost of a plain single-token target pass
- * stays measured (the controller's k = 0 option and the speed-up estimate need it). */
-#define PLAIN_ROUND_EVERY 64
+/* Every this many rounds (counted across generations) one round drafts nothing, so the cost of a plain
+ * single-token target pass stays measured (the controller's k = 0 option and the speed-up estimate need
+ * it). */
+#define PLAIN_ROUND_EVERY 256
 
 /* The automatic schedule alternates blocks of this many rounds between the sequential and the pipelined
  * schedule, and decides once each has run AUTO_BLOCKS blocks. */
@@ -37,7 +38,9 @@ struct sd_decoder {
     sd_drafter *drafter;
     const sd_vocab *vocab;
     sd_decode_config cfg;
-    sd_controller ctrl;
+    sd_controller ctrl;      /* kept across generations: the costs are the machine's, and the last
+                                text's acceptance is a better prior than none */
+    int32_t rounds_since_plain;
     int32_t *ctx;      /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
     int32_t n_ctx;
     int32_t *k_trace;  /* [n_ctx] */
@@ -92,6 +95,7 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
         return rc;
     }
     use_schedule(d, d->decided == SD_SCHEDULE_PIPE ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ);
+    sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
     *out = d;
     return SD_STATUS_OK;
 }
@@ -126,11 +130,13 @@ static void auto_record(sd_decoder *d, sd_schedule s, double seconds, int32_t to
 
 /* The draft length for this round: the controller's choice, within the room the context leaves and
  * the tokens still wanted. */
-static int32_t round_k(sd_decoder *d, int32_t round, int32_t room, int32_t wanted) {
+static int32_t round_k(sd_decoder *d, int32_t room, int32_t wanted) {
     if (!d->drafter) return 0;
     int32_t k = sd_controller_choose(&d->ctrl);
-    if (round % PLAIN_ROUND_EVERY == 0 && d->cfg.k_min == 0) k = 0;
-    return SD_MAX(0, SD_MIN(k, SD_MIN(room, wanted - 1)));
+    if (d->cfg.k_min == 0 && d->rounds_since_plain >= PLAIN_ROUND_EVERY) k = 0;
+    k = SD_MAX(0, SD_MIN(k, SD_MIN(room, wanted - 1)));
+    d->rounds_since_plain = k == 0 ? 0 : d->rounds_since_plain + 1;
+    return k;
 }
 
 int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
@@ -147,7 +153,6 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
                         n_prompt, d->n_ctx);
     sd_verifier_reset(d->verifier);
     if (d->drafter) sd_drafter_reset(d->drafter);
-    sd_controller_init(&d->ctrl, d->cfg.k_min, d->cfg.k_max);
     memcpy(d->ctx, prompt, (size_t)n_prompt * sizeof *prompt);
     int32_t n_tokens = n_prompt;
 
@@ -172,7 +177,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         sd_schedule want = d->decided == SD_SCHEDULE_AUTO ? auto_pick(d) : d->decided;
         if (want != d->active) use_schedule(d, want);
-        int32_t k = round_k(d, st.n_rounds, room, n_predict - st.n_gen);
+        int32_t k = round_k(d, room, n_predict - st.n_gen);
         int32_t j = 0;
         double ta = sd_time_seconds();
         if (k > 0) {
@@ -229,7 +234,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
     }
     st.t_gen_s = sd_time_seconds() - t1;
-    st.t_target_token_s = n_single ? t_single_sum / n_single : 0;
+    /* Without a plain round in this generation, the controller's estimate (measured in earlier rounds or
+     * extrapolated from the batched passes). */
+    st.t_target_token_s = n_single ? t_single_sum / n_single : d->drafter ? sd_controller_verify_cost(&d->ctrl, 1) : 0;
     *stats = st;
     return SD_STATUS_OK;
 }
