@@ -199,10 +199,73 @@ out:
     sd_model_free(d);
 }
 
+/* The whole engine in sampling mode (draft sampled from q, verified, residual on rejection): over many
+ * seeds, the first generated token of the code pair follows the target's own distribution. */
+static void check_engine_sampling(void) {
+    char err[512];
+    sd_model *t = NULL, *d = NULL;
+    int rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &t, err, sizeof err);
+    if (rc == 0) rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &d, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    if (rc) goto out;
+    const char *text = "static int ext4_";
+    int32_t prompt[64];
+    int np = sd_model_tokenize(t, text, strlen(text), true, false, prompt, 64, err, sizeof err);
+    sd_engine_params p = sd_engine_default_params();
+    p.sampling.temp = 1.5f, p.sampling.top_k = 0, p.sampling.top_p = 1.0f, p.sampling.min_p = 0.0f;
+    p.n_ctx = 64, p.n_threads = 1, p.draft_k = 2, p.schedule = SD_SCHEDULE_SEQ;
+    /* The exact distribution of the first token: the sampler's transform of the target's logits. */
+    int32_t nv = t->hp.n_vocab;
+    double *probs = calloc((size_t)nv, sizeof *probs);
+    int *counts = calloc((size_t)nv, sizeof *counts);
+    float *pf = malloc((size_t)nv * sizeof *pf);
+    sd_engine *e = NULL;
+    CHECK(sd_engine_create(t, NULL, &p, &e, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_engine_eval(e, prompt, np, err, sizeof err) == 0, "%s", err);
+    sd_sampler_params sp = sd_sampler_default_params();
+    sp.temp = 1.5f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f;
+    sd_sampler *s = NULL;
+    CHECK(sd_sampler_create(&sp, nv, &s, err, sizeof err) == 0, "%s", err);
+    sd_sampler_accept_many(s, prompt, np);
+    sd_sampler_probs(s, sd_engine_last_logits(e), pf);
+    for (int32_t i = 0; i < nv; i++) probs[i] = pf[i];
+    sd_engine_free(e);
+    const int runs = 3000;
+    int drafted = 0;
+    for (int r = 0; r < runs; r++) {
+        p.sampling.seed = 5000 + (uint64_t)r;
+        if (sd_engine_create(t, d, &p, &e, err, sizeof err) != 0) {
+            CHECK(0, "%s", err);
+            break;
+        }
+        int32_t out[2];
+        sd_stats st;
+        CHECK(sd_engine_generate(e, prompt, np, 2, NULL, NULL, out, 2, &st, err, sizeof err) == 0, "%s", err);
+        counts[out[0]]++;
+        drafted += st.n_drafted;
+        sd_engine_free(e);
+    }
+    int dof = 1;
+    double stat = chi_square(counts, probs, nv, runs, &dof), crit = chi_square_critical(dof);
+    printf("engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (1e-4 critical "
+           "value %.1f)\n",
+           drafted, stat, dof, crit);
+    CHECK(drafted >= runs / 2, "the engine drafted only %d tokens in %d runs", drafted, runs);
+    CHECK(stat < crit, "the engine's speculative sampling does not follow the target distribution");
+    sd_sampler_free(s);
+    free(probs);
+    free(counts);
+    free(pf);
+out:
+    sd_model_free(t);
+    sd_model_free(d);
+}
+
 int main(void) {
     check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
     check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
     check_greedy_pair("stories260K.gguf", "stories260K.gguf");
     check_sampling_distribution();
+    check_engine_sampling();
     return test_finish("test_spec");
 }
