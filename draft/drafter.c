@@ -234,10 +234,6 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
     return SD_STATUS_OK;
 }
 
-int32_t sd_drafter_n_ahead(const sd_drafter *d) {
-    return d->n_ahead;
-}
-
 void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
     sd_forward_foreach_buffer(d->fwd, fn, user);
 }

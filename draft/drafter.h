@@ -47,9 +47,6 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
 int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
                       int32_t k_next, float p_min, char *err, size_t err_len);
 
-/* Proposals made ahead and not yet used or discarded (for tests). */
-int32_t sd_drafter_n_ahead(const sd_drafter *d);
-
 /* Moves the draft to another pool (at most as many workers as it was created with). */
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 
