@@ -10,6 +10,7 @@
 
 #include "common/sd_common.h"
 #include "gemm/qtypes.h"
+#include "gguf_walk.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -1185,41 +1186,6 @@ static void test_truncation(const char *models) {
     free(file);
 }
 
-/* Touches every byte a handle exposes, so that ASan sees any pointer outside the buffer. */
-static uint64_t walk(const sd_gguf *g) {
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < sd_gguf_n_kv(g); i++) {
-        const sd_gguf_kv *kv = sd_gguf_kv_at(g, i);
-        for (uint64_t j = 0; j < kv->key.len; j++)
-            sum += (uint8_t)kv->key.ptr[j];
-        if (kv->type == SD_GGUF_STRING) {
-            for (uint64_t j = 0; j < kv->value.str.len; j++)
-                sum += (uint8_t)kv->value.str.ptr[j];
-        } else if (kv->type == SD_GGUF_ARRAY && kv->arr_type == SD_GGUF_STRING) {
-            for (uint64_t k = 0; k < kv->arr_len; k++) {
-                for (uint64_t j = 0; j < kv->arr_strs[k].len; j++)
-                    sum += (uint8_t)kv->arr_strs[k].ptr[j];
-            }
-        } else if (kv->type == SD_GGUF_ARRAY) {
-            for (uint64_t k = 0; k < kv->arr_len; k++)
-                sum += (uint64_t)sd_gguf_arr_i32(kv, k);
-        }
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)SD_MIN(kv->key.len, 100), kv->key.ptr);
-        sum += sd_gguf_find_kv(g, key) != NULL;
-    }
-    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
-        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
-        const uint8_t *p = t->data;
-        for (uint64_t j = 0; j < t->n_bytes; j++)
-            sum += p[j];
-        for (uint64_t j = 0; j < t->name.len; j++)
-            sum += (uint8_t)t->name.ptr[j];
-        if (t->n_dims < 1 || t->n_dims > 4 || !sd_type_traits_of(t->type)) failures++;
-    }
-    return sum;
-}
-
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s << 13;
     *s ^= *s >> 7;
@@ -1302,7 +1268,7 @@ static void test_corruption(void) {
         int rc = sd_gguf_open_memory(exact, len, &g, err, sizeof err);
         if (rc == 0) {
             opened++;
-            walk(g);
+            gguf_walk(g, &failures);
             sd_gguf_close(g);
         } else {
             refused++;

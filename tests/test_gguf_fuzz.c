@@ -11,6 +11,7 @@
 
 #include "common/sd_common.h"
 #include "gemm/qtypes.h"
+#include "gguf_walk.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,36 +19,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Reads every byte the handle exposes; returns a checksum so the reads cannot be optimised away. */
+/* Reads every byte the handle exposes (gguf_walk.h) and the typed getters on the keys models use;
+ * returns a checksum so the reads cannot be optimised away. */
 static uint64_t touch_all(const sd_gguf *g) {
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < sd_gguf_n_kv(g); i++) {
-        const sd_gguf_kv *kv = sd_gguf_kv_at(g, i);
-        for (uint64_t j = 0; j < kv->key.len; j++)
-            sum += (uint8_t)kv->key.ptr[j];
-        if (kv->type == SD_GGUF_STRING) {
-            for (uint64_t j = 0; j < kv->value.str.len; j++)
-                sum += (uint8_t)kv->value.str.ptr[j];
-        } else if (kv->type == SD_GGUF_ARRAY && kv->arr_type == SD_GGUF_STRING) {
-            for (uint64_t k = 0; k < kv->arr_len; k++) {
-                for (uint64_t j = 0; j < kv->arr_strs[k].len; j++)
-                    sum += (uint8_t)kv->arr_strs[k].ptr[j];
-            }
-        } else if (kv->type == SD_GGUF_ARRAY) {
-            for (uint64_t k = 0; k < kv->arr_len; k++) {
-                sum += (uint64_t)sd_gguf_arr_i32(kv, k) + (uint64_t)(sd_gguf_arr_f32(kv, k) != 0.0f);
-            }
-        }
-    }
-    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
-        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
-        const uint8_t *p = t->data;
-        for (uint64_t j = 0; j < t->n_bytes; j++)
-            sum += p[j];
-        for (uint64_t j = 0; j < t->name.len; j++)
-            sum += (uint8_t)t->name.ptr[j];
-        if (t->n_dims < 1 || t->n_dims > 4 || !sd_type_traits_of(t->type)) abort();
-    }
+    int broken = 0;
+    uint64_t sum = gguf_walk(g, &broken);
+    if (broken) abort();
     char err[256];
     uint32_t u;
     int32_t s;
