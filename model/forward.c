@@ -29,7 +29,27 @@ struct sd_forward {
     float *logits;              /* [logit_rows][n_vocab] */
     void *gemm_scratch;
     size_t gemm_scratch_bytes;
+    sd_forward_profile *profile; /* NULL: not timed */
+    double phase_start;          /* sd_time_seconds() at the end of the previous phase */
 };
+
+void sd_forward_set_profile(sd_forward *f, sd_forward_profile *profile) {
+    f->profile = profile;
+}
+
+const char *sd_forward_phase_name(sd_forward_phase phase) {
+    static const char *const names[SD_FWD_N_PHASES] = {"norms, residuals", "q k v", "rope, kv store", "attention",
+                                                        "attn output",      "gate up swiglu", "down", "output"};
+    return phase >= 0 && phase < SD_FWD_N_PHASES ? names[phase] : "?";
+}
+
+/* Ends a phase: charges the time since the previous phase ended to `phase`. */
+static void phase_end(sd_forward *f, sd_forward_phase phase) {
+    if (!f->profile) return;
+    double now = sd_time_seconds();
+    f->profile->seconds[phase] += now - f->phase_start;
+    f->phase_start = now;
+}
 
 static size_t kv_dim(const sd_hparams *hp) {
     return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
@@ -291,6 +311,7 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     size_t ff = (size_t)ly->n_ff, half = (size_t)hp->n_rot / 2;
 
     for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    phase_end(f, SD_FWD_NORM);
     gemm(f, &ly->wq, f->xn, n, f->q);
     gemm(f, &ly->wk, f->xn, n, f->k);
     gemm(f, &ly->wv, f->xn, n, f->v);
@@ -299,6 +320,7 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     add_bias(f->v, ly->bv, n, dkv);
     head_norm(f->q, ly->q_norm, n * hp->n_head, (int)hd, hp->rms_eps);
     head_norm(f->k, ly->k_norm, n * hp->n_head_kv, (int)hd, hp->rms_eps);
+    phase_end(f, SD_FWD_QKV);
 
     float *kc = f->k_cache + (size_t)il * (size_t)f->n_ctx * dkv;
     float *vc = f->v_cache + (size_t)il * (size_t)f->n_ctx * dkv;
@@ -312,20 +334,27 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
             vd[j] = round_to_fp16(f->v[(size_t)i * dkv + j]);
         }
     }
+    phase_end(f, SD_FWD_ROPE_KV);
     attention_job job = {f, il, n, pos0};
     sd_pool_run(f->pool, attention_task, &job);
+    phase_end(f, SD_FWD_ATTENTION);
     gemm(f, &ly->wo, f->att, n, f->xn);
+    phase_end(f, SD_FWD_WO);
     for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
 
     for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    phase_end(f, SD_FWD_NORM);
     gemm(f, &ly->w_gate, f->xn, n, f->gate);
     gemm(f, &ly->w_up, f->xn, n, f->up);
     for (size_t j = 0; j < (size_t)n * ff; j++) {
         float g = f->gate[j];
         f->gate[j] = g / (1.0f + expf(-g)) * f->up[j];
     }
+    phase_end(f, SD_FWD_FFN_IN);
     gemm(f, &ly->w_down, f->gate, n, f->xn);
+    phase_end(f, SD_FWD_FFN_DOWN);
     for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
+    phase_end(f, SD_FWD_NORM);
 }
 
 /* One chunk of at most max_batch tokens. */
@@ -334,17 +363,20 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
     const sd_hparams *hp = &m->hp;
     size_t d = (size_t)hp->n_embd, half = (size_t)hp->n_rot / 2;
     int32_t pos0 = f->n_past;
+    if (f->profile) f->phase_start = sd_time_seconds();
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
         sd_dequantize_row(m->tok_embd.type, row, f->x + (size_t)i * d, (int64_t)d);
         rope_angles(hp, m->rope_freq_factors, pos0 + i, f->rope_cos + (size_t)i * half, f->rope_sin + (size_t)i * half);
     }
+    phase_end(f, SD_FWD_NORM);
     for (int il = 0; il < hp->n_layer; il++) layer_forward(f, il, n, pos0);
 
     int32_t first = all_logits ? 0 : n - 1, rows = n - first;
     for (int32_t i = 0; i < rows; i++)
         rms_norm(f->x + (size_t)(first + i) * d, m->output_norm, f->xn + (size_t)i * d, (int)d, hp->rms_eps);
     gemm(f, &m->output, f->xn, rows, f->logits);
+    phase_end(f, SD_FWD_OUTPUT);
     f->n_past += n;
     f->last_n = n;
     f->last_all_logits = all_logits;

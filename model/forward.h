@@ -46,6 +46,29 @@ int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
 /* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */
 void sd_forward_truncate(sd_forward *f, int32_t n_keep);
 
+/* Where a pass spends its time, for `specdec bench-forward`: wall seconds per phase, summed over every
+ * layer and pass since the profile was attached (the caller zeroes it). */
+typedef enum sd_forward_phase {
+    SD_FWD_NORM,      /* RMS norms, residual adds, embeddings */
+    SD_FWD_QKV,       /* q, k, v projections */
+    SD_FWD_ROPE_KV,   /* RoPE and the KV cache store */
+    SD_FWD_ATTENTION, /* softmax(q k^T) v over the cache */
+    SD_FWD_WO,        /* attention output projection */
+    SD_FWD_FFN_IN,    /* gate and up projections and SwiGLU */
+    SD_FWD_FFN_DOWN,  /* down projection */
+    SD_FWD_OUTPUT,    /* final norm and the vocabulary projection */
+    SD_FWD_N_PHASES
+} sd_forward_phase;
+
+typedef struct sd_forward_profile {
+    double seconds[SD_FWD_N_PHASES];
+} sd_forward_profile;
+
+/* Attaches a profile that later passes add their phase times to (NULL detaches). Timing costs two clock
+ * reads per phase and layer; without a profile there is none. */
+void sd_forward_set_profile(sd_forward *f, sd_forward_profile *profile);
+const char *sd_forward_phase_name(sd_forward_phase phase);
+
 /* Bytes a state with these sizes would allocate (KV cache and buffers). */
 uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers);
 
