@@ -16,7 +16,7 @@ struct sd_forward {
     const sd_model *m;
     sd_pool *pool;
     int32_t n_ctx, max_batch, logit_rows, n_past;
-    int32_t last_n;        /* rows of the last run, for sd_forward_logits */
+    int32_t last_n; /* rows of the last run, for sd_forward_logits */
     bool last_all_logits;
     int n_workers;
     /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them) but kept as fp32 so that
@@ -38,8 +38,9 @@ void sd_forward_set_profile(sd_forward *f, sd_forward_profile *profile) {
 }
 
 const char *sd_forward_phase_name(sd_forward_phase phase) {
-    static const char *const names[SD_FWD_N_PHASES] = {"norms, residuals", "q k v", "rope, kv store", "attention",
-                                                        "attn output",      "gate up swiglu", "down", "output"};
+    static const char *const names[SD_FWD_N_PHASES] = {
+        "norms, residuals", "q k v",          "rope, kv store", "attention",
+        "attn output",      "gate up swiglu", "down",           "output"};
     return phase >= 0 && phase < SD_FWD_N_PHASES ? names[phase] : "?";
 }
 
@@ -60,7 +61,8 @@ static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
     for (int il = 0; il < m->hp.n_layer; il++) {
         const sd_layer *ly = &m->layers[il];
         const sd_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < SD_ARRAY_LEN(ws); i++) best = SD_MAX(best, sd_gemm_scratch_bytes(ws[i], n, n_workers));
+        for (size_t i = 0; i < SD_ARRAY_LEN(ws); i++)
+            best = SD_MAX(best, sd_gemm_scratch_bytes(ws[i], n, n_workers));
     }
     return best;
 }
@@ -69,8 +71,8 @@ uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_b
     const sd_hparams *hp = &m->hp;
     uint64_t dq = (uint64_t)hp->n_head * (uint64_t)hp->head_dim, dkv = kv_dim(hp);
     uint64_t kv = 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * dkv;
-    uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv + 2ull * (uint64_t)hp->n_ff +
-                                            (uint64_t)hp->n_rot);
+    uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv +
+                                            2ull * (uint64_t)hp->n_ff + (uint64_t)hp->n_rot);
     uint64_t rest = (uint64_t)n_workers * (uint64_t)n_ctx +
                     (uint64_t)SD_MIN(max_batch, MAX_LOGIT_ROWS) * (uint64_t)hp->n_vocab;
     return (kv + batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers);
@@ -91,18 +93,18 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
     *out = NULL;
     const sd_hparams *hp = &m->hp;
     if (n_ctx < 1 || max_batch < 1)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "context (%d) and batch (%d) must be positive",
-                        n_ctx, max_batch);
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "context (%d) and batch (%d) must be positive", n_ctx, max_batch);
     int n_workers = pool ? sd_pool_n_workers(pool) : 1;
     uint64_t need = sd_forward_bytes_needed(m, n_ctx, max_batch, n_workers);
     /* Refuse up front what physical memory cannot hold, rather than failing later or swapping. */
     long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page_size > 0 && need > (uint64_t)pages * (uint64_t)page_size)
-        return sd_error(err, err_len, SD_STATUS_NO_MEMORY,
-                        "a context of %d tokens needs %.1f MiB (KV cache and buffers), more than this machine's "
-                        "%.1f MiB of memory",
-                        n_ctx, (double)need / (1024.0 * 1024.0),
-                        (double)pages * (double)page_size / (1024.0 * 1024.0));
+        return sd_error(
+            err, err_len, SD_STATUS_NO_MEMORY,
+            "a context of %d tokens needs %.1f MiB (KV cache and buffers), more than this machine's "
+            "%.1f MiB of memory",
+            n_ctx, (double)need / (1024.0 * 1024.0), (double)pages * (double)page_size / (1024.0 * 1024.0));
     sd_forward *f = calloc(1, sizeof *f);
     if (!f) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     f->m = m;
@@ -130,7 +132,8 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
         f->scores = alloc_floats((size_t)n_workers * (size_t)n_ctx, &failed);
         f->logits = alloc_floats((size_t)f->logit_rows * (size_t)hp->n_vocab, &failed);
         f->gemm_scratch_bytes = max_gemm_scratch(m, max_batch, n_workers);
-        if (!failed && posix_memalign(&f->gemm_scratch, 64, f->gemm_scratch_bytes ? f->gemm_scratch_bytes : 64))
+        if (!failed &&
+            posix_memalign(&f->gemm_scratch, 64, f->gemm_scratch_bytes ? f->gemm_scratch_bytes : 64))
             failed = true;
     }
     if (failed) {
@@ -145,9 +148,10 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
 
 void sd_forward_free(sd_forward *f) {
     if (!f) return;
-    float *bufs[] = {f->k_cache, f->v_cache, f->x,        f->xn,       f->q,      f->att,   f->k,
-                     f->v,       f->gate,    f->up,       f->rope_cos, f->rope_sin, f->scores, f->logits};
-    for (size_t i = 0; i < SD_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    float *bufs[] = {f->k_cache, f->v_cache, f->x,  f->xn,       f->q,        f->att,    f->k,
+                     f->v,       f->gate,    f->up, f->rope_cos, f->rope_sin, f->scores, f->logits};
+    for (size_t i = 0; i < SD_ARRAY_LEN(bufs); i++)
+        free(bufs[i]);
     free(f->gemm_scratch);
     free(f);
 }
@@ -162,7 +166,8 @@ int32_t sd_forward_max_batch(const sd_forward *f) {
     return f->max_batch;
 }
 
-void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
+void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user),
+                               void *user) {
     const sd_hparams *hp = &f->m->hp;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)f->max_batch;
     size_t cache = (size_t)hp->n_layer * (size_t)f->n_ctx * dkv * sizeof(float);
@@ -200,13 +205,17 @@ const float *sd_forward_logits(const sd_forward *f, int32_t row) {
 /* y = x / sqrt(mean(x^2) + eps) * w, sum in double as the reference does. */
 static void rms_norm(const float *x, const float *w, float *y, int n, float eps) {
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += (double)x[i] * (double)x[i];
+    for (int i = 0; i < n; i++)
+        sum += (double)x[i] * (double)x[i];
     float scale = 1.0f / sqrtf((float)(sum / n) + eps);
-    for (int i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] * scale * w[i];
 }
 
-/* cos/sin of each rotated pair's angle at position pos: theta_i = pos * scale * base^(-2i/n_rot) / factor_i */
-static void rope_angles(const sd_hparams *hp, const float *freq_factors, int32_t pos, float *cosv, float *sinv) {
+/* cos/sin of each rotated pair's angle at position pos: theta_i = pos * scale * base^(-2i/n_rot) / factor_i
+ */
+static void rope_angles(const sd_hparams *hp, const float *freq_factors, int32_t pos, float *cosv,
+                        float *sinv) {
     int half = hp->n_rot / 2;
     float theta_step = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
@@ -255,7 +264,8 @@ static void attend_one(sd_forward *f, int layer, int32_t row, int32_t pos, int h
     for (int32_t t = 0; t <= pos; t++) {
         const float *kt = kc + (size_t)t * dkv;
         float s = 0.0f;
-        for (size_t d = 0; d < hd; d++) s += q[d] * kt[d];
+        for (size_t d = 0; d < hd; d++)
+            s += q[d] * kt[d];
         s *= scale;
         scores[t] = s;
         if (s > max) max = s;
@@ -272,7 +282,8 @@ static void attend_one(sd_forward *f, int layer, int32_t row, int32_t pos, int h
     for (int32_t t = 0; t <= pos; t++) {
         const float *vt = vc + (size_t)t * dkv;
         float p = scores[t] * inv;
-        for (size_t d = 0; d < hd; d++) out[d] += p * vt[d];
+        for (size_t d = 0; d < hd; d++)
+            out[d] += p * vt[d];
     }
 }
 
@@ -291,13 +302,15 @@ static void attention_task(void *ctx, int worker, int n_workers) {
 static void add_bias(float *y, const float *b, int32_t n, size_t width) {
     if (!b) return;
     for (int32_t i = 0; i < n; i++)
-        for (size_t j = 0; j < width; j++) y[(size_t)i * width + j] += b[j];
+        for (size_t j = 0; j < width; j++)
+            y[(size_t)i * width + j] += b[j];
 }
 
 /* Per-head RMS norm (Qwen3's q/k norm), in place over [n * heads][head_dim]. */
 static void head_norm(float *y, const float *w, int32_t rows, int hd, float eps) {
     if (!w) return;
-    for (int32_t r = 0; r < rows; r++) rms_norm(y + (size_t)r * (size_t)hd, w, y + (size_t)r * (size_t)hd, hd, eps);
+    for (int32_t r = 0; r < rows; r++)
+        rms_norm(y + (size_t)r * (size_t)hd, w, y + (size_t)r * (size_t)hd, hd, eps);
 }
 
 static void gemm(sd_forward *f, const sd_weight *w, const float *x, int32_t n, float *y) {
@@ -310,7 +323,8 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     size_t d = (size_t)hp->n_embd, hd = (size_t)hp->head_dim, dq = (size_t)hp->n_head * hd, dkv = kv_dim(hp);
     size_t ff = (size_t)ly->n_ff, half = (size_t)hp->n_rot / 2;
 
-    for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    for (int32_t i = 0; i < n; i++)
+        rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     phase_end(f, SD_FWD_NORM);
     gemm(f, &ly->wq, f->xn, n, f->q);
     gemm(f, &ly->wk, f->xn, n, f->k);
@@ -326,8 +340,10 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     float *vc = f->v_cache + (size_t)il * (size_t)f->n_ctx * dkv;
     for (int32_t i = 0; i < n; i++) {
         const float *c = f->rope_cos + (size_t)i * half, *s = f->rope_sin + (size_t)i * half;
-        for (int h = 0; h < hp->n_head; h++) rope_apply(hp, f->q + (size_t)i * dq + (size_t)h * hd, c, s);
-        for (int h = 0; h < hp->n_head_kv; h++) rope_apply(hp, f->k + (size_t)i * dkv + (size_t)h * hd, c, s);
+        for (int h = 0; h < hp->n_head; h++)
+            rope_apply(hp, f->q + (size_t)i * dq + (size_t)h * hd, c, s);
+        for (int h = 0; h < hp->n_head_kv; h++)
+            rope_apply(hp, f->k + (size_t)i * dkv + (size_t)h * hd, c, s);
         float *kd = kc + (size_t)(pos0 + i) * dkv, *vd = vc + (size_t)(pos0 + i) * dkv;
         for (size_t j = 0; j < dkv; j++) {
             kd[j] = round_to_fp16(f->k[(size_t)i * dkv + j]);
@@ -340,9 +356,11 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     phase_end(f, SD_FWD_ATTENTION);
     gemm(f, &ly->wo, f->att, n, f->xn);
     phase_end(f, SD_FWD_WO);
-    for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
+    for (size_t j = 0; j < (size_t)n * d; j++)
+        f->x[j] += f->xn[j];
 
-    for (int32_t i = 0; i < n; i++) rms_norm(f->x + i * d, ly->ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
+    for (int32_t i = 0; i < n; i++)
+        rms_norm(f->x + i * d, ly->ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     phase_end(f, SD_FWD_NORM);
     gemm(f, &ly->w_gate, f->xn, n, f->gate);
     gemm(f, &ly->w_up, f->xn, n, f->up);
@@ -353,7 +371,8 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     phase_end(f, SD_FWD_FFN_IN);
     gemm(f, &ly->w_down, f->gate, n, f->xn);
     phase_end(f, SD_FWD_FFN_DOWN);
-    for (size_t j = 0; j < (size_t)n * d; j++) f->x[j] += f->xn[j];
+    for (size_t j = 0; j < (size_t)n * d; j++)
+        f->x[j] += f->xn[j];
     phase_end(f, SD_FWD_NORM);
 }
 
@@ -367,10 +386,12 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
         sd_dequantize_row(m->tok_embd.type, row, f->x + (size_t)i * d, (int64_t)d);
-        rope_angles(hp, m->rope_freq_factors, pos0 + i, f->rope_cos + (size_t)i * half, f->rope_sin + (size_t)i * half);
+        rope_angles(hp, m->rope_freq_factors, pos0 + i, f->rope_cos + (size_t)i * half,
+                    f->rope_sin + (size_t)i * half);
     }
     phase_end(f, SD_FWD_NORM);
-    for (int il = 0; il < hp->n_layer; il++) layer_forward(f, il, n, pos0);
+    for (int il = 0; il < hp->n_layer; il++)
+        layer_forward(f, il, n, pos0);
 
     int32_t first = all_logits ? 0 : n - 1, rows = n - first;
     for (int32_t i = 0; i < rows; i++)
@@ -382,19 +403,21 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
     f->last_all_logits = all_logits;
 }
 
-int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err, size_t err_len) {
+int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err,
+                   size_t err_len) {
     const sd_hparams *hp = &f->m->hp;
     if (n < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no tokens to run");
     if (all_logits && n > f->logit_rows)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "%d rows of logits requested, at most %d", n,
-                        f->logit_rows);
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "%d rows of logits requested, at most %d",
+                        n, f->logit_rows);
     if (n > f->n_ctx - f->n_past)
         return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL,
-                        "context full: %d tokens do not fit after %d of %d positions", n, f->n_past, f->n_ctx);
+                        "context full: %d tokens do not fit after %d of %d positions", n, f->n_past,
+                        f->n_ctx);
     for (int32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-            return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "token id %d out of range [0, %d)", tokens[i],
-                            hp->n_vocab);
+            return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "token id %d out of range [0, %d)",
+                            tokens[i], hp->n_vocab);
     for (int32_t done = 0; done < n;) {
         int32_t chunk = SD_MIN(n - done, f->max_batch);
         run_chunk(f, tokens + done, chunk, all_logits);

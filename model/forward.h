@@ -25,7 +25,8 @@ void sd_forward_free(sd_forward *f);
  * max_batch (processed in chunks). With all_logits (n <= max_batch), logits of every row are kept;
  * otherwise only the last row's. Fails with SD_STATUS_CONTEXT_FULL when the tokens do not fit, and
  * SD_STATUS_INVALID_ARGUMENT for a token id out of range. */
-int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err, size_t err_len);
+int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_logits, char *err,
+                   size_t err_len);
 
 /* Logits [n_vocab] of row `row` of the last run (row -1: its last row). */
 const float *sd_forward_logits(const sd_forward *f, int32_t row);
@@ -37,7 +38,8 @@ int32_t sd_forward_max_batch(const sd_forward *f);
 
 /* Calls fn for each large buffer of the state (KV cache, activations, logits, scratch), e.g. to place
  * them on a NUMA node. */
-void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user),
+                               void *user);
 
 /* Moves the state to another pool of at most as many workers as the one it was created with (its
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
