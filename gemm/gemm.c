@@ -2,6 +2,7 @@
  * rows across pool workers. The arithmetic lives in the kernel sets (kernels.h). */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +45,9 @@ int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const
     w->data = data;
     w->row_bytes = sd_type_row_bytes((uint32_t)type, cols);
     w->packed = NULL;
-    if (type == SD_TYPE_Q4_0 && cols % 256 == 0 && best_kernels() != &sd_kernels_scalar) {
-        /* The x86 kernels unpack two blocks per load and 8 scales per conversion from the repacked copy
-         * (GEMV about 2x less compute per block). Without memory the plain layout still works. */
+    if (type == SD_TYPE_Q4_0 && rows % 8 == 0 && best_kernels() != &sd_kernels_scalar) {
+        /* The x86 kernels multiply 8 interleaved rows per instruction from the repacked copy (about 2.5x
+         * less compute per block than row by row). Without memory the plain layout still works. */
 #if defined(__x86_64__)
         const size_t bytes = w->row_bytes * (size_t)rows;
         w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -57,17 +58,19 @@ int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const
 }
 
 void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / SD_QK4_0;
     const sd_block_q4_0 *in = src;
-    sd_q4_0x8 *out = dst;
-    for (int64_t g = 0; g < rows * cols / 256; g++, in += 8, out++) {
-        for (int j = 0; j < 8; j++)
-            out->d[j] = in[j].d;
-        for (int j = 0; j < 4; j++) {
-            for (int e = 0; e < 32; e++) { /* element e of blocks 2j (low nibble) and 2j + 1 (high) */
-                const sd_block_q4_0 *lo = &in[2 * j], *hi = &in[2 * j + 1];
-                const int ql = e < 16 ? lo->qs[e] & 0xF : lo->qs[e - 16] >> 4;
-                const int qh = e < 16 ? hi->qs[e] & 0xF : hi->qs[e - 16] >> 4;
-                out->qs[j][e] = (uint8_t)(ql | (qh << 4));
+    sd_q4_0_r8 *out = dst;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int r = 0; r < 8; r++) {
+                const sd_block_q4_0 *blk = &in[(g * 8 + r) * nb + b];
+                out->d[r] = blk->d;
+                for (int e = 0; e < SD_QK4_0; e++) { /* element e of row r: qs[e / 8][4r + e % 4] */
+                    const int q = e < 16 ? blk->qs[e] & 0xF : blk->qs[e - 16] >> 4;
+                    uint8_t *byte = &out->qs[e / 8][4 * r + e % 4];
+                    *byte = (uint8_t)(e % 8 < 4 ? (*byte & 0xF0) | q : (*byte & 0x0F) | (q << 4));
+                }
             }
         }
     }
@@ -241,37 +244,61 @@ size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers) {
     return best;
 }
 
+/* One call's products: up to SD_GEMM_MULTI_MAX weights of the same width multiplied by the same x. */
 typedef struct gemm_job {
     const sd_kernel_set *ks;
-    const sd_weight *w;
+    const sd_weight *w[SD_GEMM_MULTI_MAX];
+    float *y[SD_GEMM_MULTI_MAX];
+    void *act[SD_GEMM_MULTI_MAX]; /* n quantized rows in the kernel set's layout for w[j]'s type, or NULL */
+    bool quantize[SD_GEMM_MULTI_MAX]; /* w[j] is the first of its type: its act is filled by this call */
+    int64_t
+        first_item[SD_GEMM_MULTI_MAX + 1]; /* work items of product j: [first_item[j], first_item[j + 1]) */
+    int count;
     const float *x;
     int n;
-    float *y;
-    void *act;         /* n quantized rows in the kernel set's layout, or NULL */
-    int64_t chunk;     /* output rows per work item */
-    atomic_llong next; /* first row of the next unclaimed work item */
+    int64_t chunk;               /* output rows per work item */
+    sd_gemm_chunk_fn chunk_done; /* aligned items: rows [r0, r1) of every product, then this */
+    void *chunk_ctx;
+    atomic_llong next; /* next unclaimed work item */
 } gemm_job;
 
 static void quantize_task(void *ctx, int worker, int n_workers) {
     gemm_job *job = ctx;
-    for (int i = worker; i < job->n; i += n_workers) {
-        job->ks->quantize_act(job->w->type, job->x + (size_t)i * (size_t)job->w->cols, job->w->cols, job->n,
-                              i, job->act);
+    int64_t item = 0;
+    for (int j = 0; j < job->count; j++) {
+        if (!job->quantize[j]) continue;
+        const sd_weight *w = job->w[j];
+        for (int i = 0; i < job->n; i++, item++) {
+            if (item % n_workers != worker) continue;
+            job->ks->quantize_act(w->type, job->x + (size_t)i * (size_t)w->cols, w->cols, job->n, i,
+                                  job->act[j]);
+        }
     }
 }
 
-/* Workers claim contiguous chunks of output rows: each streams its weight rows once for all n
- * activation rows, and dynamic claiming absorbs a core slowed by other load. */
+/* Workers claim work items (contiguous chunks of output rows): each streams its weight rows once for all
+ * n activation rows, and dynamic claiming absorbs a core slowed by other load. With chunk_done, an item
+ * is the same rows of every product followed by the callback on them. */
 static void rows_task(void *ctx, int worker, int n_workers) {
     (void)worker;
     (void)n_workers;
     gemm_job *job = ctx;
-    const int64_t m = job->w->rows;
+    const int64_t n_items = job->first_item[job->count];
     for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
-        if (r0 >= m) break;
-        const int64_t r1 = SD_MIN(m, r0 + job->chunk);
-        job->ks->rows(job->w, job->act, job->x, job->n, r0, r1, job->y, m);
+        const int64_t item = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (item >= n_items) break;
+        if (job->chunk_done) {
+            const int64_t m = job->w[0]->rows, r0 = item * job->chunk, r1 = SD_MIN(m, r0 + job->chunk);
+            for (int j = 0; j < job->count; j++)
+                job->ks->rows(job->w[j], job->act[j], job->x, job->n, r0, r1, job->y[j], m);
+            job->chunk_done(job->chunk_ctx, job->n, r0, r1);
+            continue;
+        }
+        int j = 0;
+        while (item >= job->first_item[j + 1])
+            j++;
+        const int64_t m = job->w[j]->rows, r0 = (item - job->first_item[j]) * job->chunk;
+        job->ks->rows(job->w[j], job->act[j], job->x, job->n, r0, SD_MIN(m, r0 + job->chunk), job->y[j], m);
     }
 }
 
@@ -283,21 +310,54 @@ static int64_t pick_chunk(int64_t m, int n_workers) {
     return SD_MAX(c, 16);
 }
 
-void sd_gemm_with(const sd_kernel_set *ks, const sd_weight *w, const float *x, int n, float *y, void *scratch,
-                  sd_pool *pool) {
-    if (n <= 0) return;
+/* Index of the first product in ws[0..j) with w's type (whose quantized activations w can share), or j. */
+static int same_type_before(const sd_weight *const *ws, int j) {
+    for (int i = 0; i < j; i++)
+        if (ws[i]->type == ws[j]->type) return i;
+    return j;
+}
+
+static size_t multi_scratch_bytes_with(const sd_kernel_set *ks, const sd_weight *const *ws, int count,
+                                       int n) {
+    size_t total = 0;
+    for (int j = 0; j < count; j++)
+        if (same_type_before(ws, j) == j) total += sd_gemm_scratch_bytes_with(ks, ws[j], n);
+    return total;
+}
+
+static void gemm_multi_with(const sd_kernel_set *ks, const sd_weight *const *ws, float *const *ys, int count,
+                            const float *x, int n, sd_gemm_chunk_fn chunk_done, void *chunk_ctx,
+                            void *scratch, sd_pool *pool) {
+    if (n <= 0 || count <= 0) return;
     const int n_workers = pool ? sd_pool_n_workers(pool) : 1;
     gemm_job job = {
-        .ks = ks,
-        .w = w,
-        .x = x,
-        .n = n,
-        .y = y,
-        .chunk = pick_chunk(w->rows, n_workers),
-    };
+        .ks = ks, .count = count, .x = x, .n = n, .chunk_done = chunk_done, .chunk_ctx = chunk_ctx};
+    /* One chunk size for all products (the largest one's), so aligned items cover the same rows. */
+    int64_t max_rows = 0;
+    for (int j = 0; j < count; j++)
+        max_rows = SD_MAX(max_rows, ws[j]->rows);
+    job.chunk = pick_chunk(max_rows, n_workers);
+    uintptr_t free_at = (uintptr_t)scratch;
+    bool any_quantize = false;
+    for (int j = 0; j < count; j++) {
+        job.w[j] = ws[j];
+        job.y[j] = ys[j];
+        const int same = same_type_before(ws, j);
+        if (ks->act_bytes(ws[j]->type, ws[j]->cols, n) == 0) {
+            job.act[j] = NULL;
+        } else if (same < j) {
+            job.act[j] = job.act[same];
+        } else {
+            job.act[j] = (void *)align_up(free_at, ACT_ALIGN);
+            free_at += sd_gemm_scratch_bytes_with(ks, ws[j], n);
+            job.quantize[j] = any_quantize = true;
+        }
+        const int64_t items = chunk_done ? (j == 0 ? (ws[0]->rows + job.chunk - 1) / job.chunk : 0)
+                                         : (ws[j]->rows + job.chunk - 1) / job.chunk;
+        job.first_item[j + 1] = job.first_item[j] + items;
+    }
     atomic_init(&job.next, 0);
-    if (ks->act_bytes(w->type, w->cols, n) != 0) {
-        job.act = (void *)align_up((uintptr_t)scratch, ACT_ALIGN);
+    if (any_quantize) {
         if (n >= 4 && n_workers > 1) {
             sd_pool_run(pool, quantize_task, &job);
         } else {
@@ -305,6 +365,11 @@ void sd_gemm_with(const sd_kernel_set *ks, const sd_weight *w, const float *x, i
         }
     }
     sd_pool_run(pool, rows_task, &job);
+}
+
+void sd_gemm_with(const sd_kernel_set *ks, const sd_weight *w, const float *x, int n, float *y, void *scratch,
+                  sd_pool *pool) {
+    gemm_multi_with(ks, &w, &y, 1, x, n, NULL, NULL, scratch, pool);
 }
 
 void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool) {
@@ -315,6 +380,32 @@ void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch,
     }
 #endif
     sd_gemm_with(best_kernels(), w, x, n, y, scratch, pool);
+}
+
+size_t sd_gemm_multi_scratch_bytes(const sd_weight *const *ws, int count, int n, int n_workers) {
+    size_t best = 0;
+    for (int j = 0; j < count; j++)
+        best = SD_MAX(best, sd_gemm_scratch_bytes(ws[j], n, n_workers));
+    const sd_kernel_set *sets[8];
+    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    for (int i = 0; i < n_sets; i++)
+        best = SD_MAX(best, multi_scratch_bytes_with(sets[i], ws, count, n));
+    return best;
+}
+
+void sd_gemm_multi(const sd_weight *const *ws, float *const *ys, int count, const float *x, int n,
+                   sd_gemm_chunk_fn chunk_done, void *chunk_ctx, void *scratch, sd_pool *pool) {
+    bool blas = false;
+    for (int j = 0; j < count; j++)
+        blas = blas || use_blas(ws[j], n);
+    if (!blas) {
+        gemm_multi_with(best_kernels(), ws, ys, count, x, n, chunk_done, chunk_ctx, scratch, pool);
+        return;
+    }
+    /* Prefill through OpenBLAS: one product at a time, then the callback over all rows. */
+    for (int j = 0; j < count; j++)
+        sd_gemm(ws[j], x, n, ys[j], scratch, pool);
+    if (chunk_done) chunk_done(chunk_ctx, n, 0, ws[0]->rows);
 }
 
 void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y) {

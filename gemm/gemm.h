@@ -53,6 +53,24 @@ size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers);
  * split across the pool's workers in contiguous chunks. */
 void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool);
 
+/* Products per sd_gemm_multi call, at most. */
+#define SD_GEMM_MULTI_MAX 4
+
+/* Called by a worker once it has computed output columns [r0, r1) of every product of an sd_gemm_multi
+ * call, for all n rows: to combine them while they are in its cache (e.g. SwiGLU of gate and up). */
+typedef void (*sd_gemm_chunk_fn)(void *ctx, int n, int64_t r0, int64_t r1);
+
+/* Bytes of scratch sd_gemm_multi needs (the quantized activations of every distinct weight type). */
+size_t sd_gemm_multi_scratch_bytes(const sd_weight *const *ws, int count, int n, int n_workers);
+
+/* ys[j][n][ws[j]->rows] = x[n][k] . W_j^T for count (1..SD_GEMM_MULTI_MAX) weights of the same width k, in
+ * one dispatch of the pool: x is quantized once per weight type, and the workers share the rows of all
+ * products. Each product is bit-identical to sd_gemm on it. With chunk_done (then every weight must have
+ * the same rows), a work item is the same rows of every product followed by chunk_done on those rows;
+ * otherwise chunk_done is NULL. */
+void sd_gemm_multi(const sd_weight *const *ws, float *const *ys, int count, const float *x, int n,
+                   sd_gemm_chunk_fn chunk_done, void *chunk_ctx, void *scratch, sd_pool *pool);
+
 /* The same product computed by the scalar reference kernels, single-threaded: the test oracle. */
 void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y);
 

@@ -64,6 +64,15 @@ typedef struct {
 } act_q8_k;
 static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
+/* The parts of n quantized Q8_0 activation rows of nb blocks: blocks [nb][n] (block-major), then scales
+ * [n][nb] (fp32), then the whole-block zero-point corrections [n][nb] (int32, the sum of corr[]). */
+static const float *act_scales(const void *a, int64_t nb, int n) {
+    return (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n);
+}
+static const int32_t *act_totals(const void *a, int64_t nb, int n) {
+    return (const int32_t *)(act_scales(a, nb, n) + (size_t)nb * (size_t)n);
+}
+
 static size_t row_layout_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_K:
@@ -76,7 +85,7 @@ static size_t row_layout_stride(sd_type type, int64_t k) {
 
 static size_t x86_act_bytes(sd_type type, int64_t k, int n) {
     if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
-        return (size_t)n * (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float));
+        return (size_t)n * (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float) + sizeof(int32_t));
     }
     return row_layout_stride(type, k) * (size_t)n;
 }
@@ -85,6 +94,13 @@ INLINE float hsum8(__m256 v) {
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* b0..b3 */
     __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));                                 /* b0+b2, b1+b3 */
     return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+INLINE int32_t hsum_epi32(__m256i v) {
+    __m128i b = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(1, 0, 3, 2)));
+    b = _mm_add_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(b);
 }
 
 INLINE float fp16_to_fp32(uint16_t h) {
@@ -140,7 +156,8 @@ INLINE __m256i quantize_block_q8_0(const float *x, float *d_out) {
 static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, int zero_point_shift) {
     const int64_t nb = k / 32;
     act_q8_0 *blk = (act_q8_0 *)act + i;
-    float *ds = (float *)((act_q8_0 *)act + (size_t)nb * (size_t)n) + (size_t)i * (size_t)nb;
+    float *ds = (float *)act_scales(act, nb, n) + (size_t)i * (size_t)nb;
+    int32_t *totals = (int32_t *)act_totals(act, nb, n) + (size_t)i * (size_t)nb;
     for (int64_t b = 0; b < nb; b++, blk += n) {
         const __m256i qs = quantize_block_q8_0(x + 32 * b, &ds[b]);
         _mm256_store_si256((__m256i *)blk->qs, qs);
@@ -149,6 +166,10 @@ static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, in
         const __m256i corr =
             _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
         _mm256_store_si256((__m256i *)blk->corr, corr);
+        int32_t total = 0;
+        for (int l = 0; l < 8; l++)
+            total += blk->corr[l];
+        totals[b] = total;
     }
 }
 
@@ -235,14 +256,16 @@ INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t
  * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
 INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
                       float *y, int64_t ldy, const int R, const int T, const bool q8) {
-    const float *ds =
-        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
-    __m256 acc[4][TMAX];
+    const float *ds = act_scales(a, nb, n_all) + (size_t)t0 * (size_t)nb;
+    __m256 acc[4][TMAX]; /* Q8_0: 8 lane accumulators per output */
+    float acc1[4][TMAX]; /* Q4_0: one accumulator per output (quant.h) */
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
+        for (int t = 0; t < T; t++) {
             acc[r][t] = _mm256_setzero_ps();
+            acc1[r][t] = 0.0f;
+        }
     }
     for (int64_t b = 0; b < nb; b++) {
         prefetch_next_group(w, wstride, R, b, q8 ? sizeof(sd_block_q8_0) : sizeof(sd_block_q4_0));
@@ -290,7 +313,12 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_
                     s = dot_u8s8(corr, wq[r], yq);
                 }
 #endif
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], dy), _mm256_cvtepi32_ps(s), acc[r][t]);
+                if (q8) {
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], dy), _mm256_cvtepi32_ps(s), acc[r][t]);
+                } else {
+                    const float sc = _mm256_cvtss_f32(_mm256_mul_ps(wd[r], dy));
+                    acc1[r][t] = fmaf(sc, (float)hsum_epi32(s), acc1[r][t]);
+                }
             }
         }
         (void)ws;
@@ -299,74 +327,108 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(acc[r][t]);
+            y[t * ldy + r] = q8 ? hsum8(acc[r][t]) : acc1[r][t];
     }
 }
 
-/* Row layout on repacked Q4_0 (sd_q4_0x8, see kernels.h): one 32-byte load unpacks two blocks (low and
- * high nibbles), and the scale products dx * dy of a chunk of 32 blocks take one conversion and one
- * multiply per 8 blocks and (row, activation row) pair, computed ahead of their use. The arithmetic per
- * (row, output) pair is exactly that of tile_q4_0. */
-INLINE void tile_q4_0_packed(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0,
-                             int64_t nb, float *y, int64_t ldy, const int R, const int T) {
-    const float *ds =
-        (const float *)((const act_q8_0 *)a + (size_t)nb * (size_t)n_all) + (size_t)t0 * (size_t)nb;
-    __m256 acc[4][TMAX];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
+/* Q4_0 repacked 8 rows per group (sd_q4_0_r8): 8 output rows x T activation rows, a lane per output row.
+ * Per block, 4 loads and 12 integer operations unpack the 8 rows, then each activation row takes 8
+ * dpbusd against broadcast activation dwords, the whole-block zero-point correction as their start
+ * value, and one conversion, multiply and fma: about 1.4 operations per (row, activation row, block)
+ * against 4 row by row. The group's records are one sequential stream, prefetched R8_PREFETCH ahead. */
+#if SD_X86_VNNI
+#define R8_TMAX 8 /* 8 unpacked vectors + 8 accumulators + temporaries in 32 registers */
+#else
+#define R8_TMAX 4 /* 16 registers */
+#endif
+#define R8_PREFETCH 8 /* records */
+INLINE void tile_q4_0_r8(const sd_q4_0_r8 *wg, int64_t nb, const uint8_t *a, int n_all, int t0, float *y,
+                         int64_t ldy, const int T) {
+    const float *ds = act_scales(a, nb, n_all) + (size_t)t0 * (size_t)nb;
+    const int32_t *tot = act_totals(a, nb, n_all) + (size_t)t0 * (size_t)nb;
+    __m256 acc[R8_TMAX];
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm256_setzero_ps();
-    }
-    enum { CHUNK = 32 };
-    _Alignas(32) float sc[4][TMAX][CHUNK];
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b += 2) {
-        prefetch_next_group(w, wstride, R, b / 2, 2 * sizeof(sd_block_q4_0));
-        if (b % CHUNK == 0) {
-            for (int64_t g = b / 8; g < SD_MIN(nb, b + CHUNK) / 8; g++) {
+    for (int64_t b = 0; b < nb; b++) {
+        const sd_q4_0_r8 *blk = wg + b;
+        const char *ahead = (const char *)(blk + R8_PREFETCH);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        _mm_prefetch(ahead + 128, _MM_HINT_T0);
+        const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d));
+        __m256i v[8];
 #pragma GCC unroll 4
-                for (int r = 0; r < R; r++) {
-                    const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + g;
-                    const __m256 dx = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)grp->d));
-#pragma GCC unroll 8
-                    for (int t = 0; t < T; t++) {
-                        const float *ad = ds + (size_t)t * (size_t)nb;
-                        _mm256_store_ps(&sc[r][t][8 * g - b], _mm256_mul_ps(dx, _mm256_loadu_ps(ad + 8 * g)));
-                    }
-                }
-            }
+        for (int i = 0; i < 4; i++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)blk->qs[i]);
+            v[2 * i] = _mm256_and_si256(raw, m4);
+            v[2 * i + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
         }
-        __m256i wq[4][2];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const sd_q4_0x8 *grp = (const sd_q4_0x8 *)(w + (size_t)r * wstride) + b / 8;
-            const __m256i v = _mm256_loadu_si256((const __m256i *)grp->qs[(b % 8) / 2]);
-            wq[r][0] = _mm256_and_si256(v, m4);
-            wq[r][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) {
-                const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)(b + h) * (size_t)n_all + t0 + t;
-                __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
-                __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
-                __asm__("" : "+v"(yq), "+v"(corr)); /* loaded once for all R rows */
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) {
-                    const __m256i s = dot_u8s8(corr, wq[r][h], yq);
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&sc[r][t][(b + h) % CHUNK]),
-                                                _mm256_cvtepi32_ps(s), acc[r][t]);
-                }
-            }
+        for (int t = 0; t < T; t++) {
+            const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)b * (size_t)n_all + t0 + t;
+            const int32_t *aq = (const int32_t *)ab->qs; /* 8 dwords of 4 quants: elements 4e..4e+3 */
+            const __m256i start = _mm256_set1_epi32(tot[(size_t)t * (size_t)nb + b]);
+#if SD_X86_VNNI
+            __m256i s = start;
+#pragma GCC unroll 8
+            for (int e = 0; e < 8; e++)
+                s = _mm256_dpbusd_epi32(s, v[e], _mm256_set1_epi32(aq[e]));
+#else
+            /* 16-bit pair sums of 15 x 127 products: 8 of them stay below 2^15 */
+            __m256i s16 = _mm256_maddubs_epi16(v[0], _mm256_set1_epi32(aq[0]));
+#pragma GCC unroll 8
+            for (int e = 1; e < 8; e++)
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(v[e], _mm256_set1_epi32(aq[e])));
+            const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)), start);
+#endif
+            const __m256 sc = _mm256_mul_ps(dx, _mm256_broadcast_ss(&ds[(size_t)t * (size_t)nb + b]));
+            acc[t] = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(s), acc[t]);
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(acc[r][t]);
+    for (int t = 0; t < T; t++)
+        _mm256_storeu_ps(y + (size_t)t * (size_t)ldy, acc[t]);
+}
+
+#define TILE_R8_FN(T)                                                                                        \
+    static __attribute__((noinline)) void tile_r8_t##T(const sd_q4_0_r8 *wg, int64_t nb, const uint8_t *a,   \
+                                                       int n_all, int t0, float *y, int64_t ldy) {           \
+        tile_q4_0_r8(wg, nb, a, n_all, t0, y, ldy, T);                                                       \
+    }
+TILE_R8_FN(1)
+TILE_R8_FN(2)
+TILE_R8_FN(3)
+TILE_R8_FN(4)
+#if SD_X86_VNNI
+TILE_R8_FN(5)
+TILE_R8_FN(6)
+TILE_R8_FN(7)
+TILE_R8_FN(8)
+#endif
+
+typedef void (*tile_r8_fn)(const sd_q4_0_r8 *wg, int64_t nb, const uint8_t *a, int n_all, int t0, float *y,
+                           int64_t ldy);
+static const tile_r8_fn tiles_r8[R8_TMAX + 1] = {
+    NULL,       tile_r8_t1, tile_r8_t2, tile_r8_t3, tile_r8_t4,
+#if SD_X86_VNNI
+    tile_r8_t5, tile_r8_t6, tile_r8_t7, tile_r8_t8,
+#endif
+};
+
+/* Output rows [r0, r1) (multiples of 8) of repacked Q4_0 for all n activation rows. */
+static void rows_q4_0_r8(const sd_weight *w, const void *act, int n, int64_t r0, int64_t r1, float *y,
+                         int64_t ldy) {
+    const int64_t nb = w->cols / SD_QK4_0;
+    const int n_tiles = (n + R8_TMAX - 1) / R8_TMAX;
+    for (int64_t r = r0; r < r1; r += 8) {
+        const sd_q4_0_r8 *wg = (const sd_q4_0_r8 *)w->packed + (size_t)(r / 8) * (size_t)nb;
+        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
+            const int T = (n - i0) / (n_tiles - tile);
+            tiles_r8[T](wg, nb, act, n, i0, y + (int64_t)i0 * ldy + r, ldy);
+            i0 += T;
+        }
     }
 }
 
@@ -577,21 +639,15 @@ typedef struct tile_args {
     int64_t len; /* blocks (quantized) or elements (float) */
     float *y;
     int64_t ldy;
-    bool packed; /* Q4_0: w points into the sd_q4_0x8 repacked copy */
-    int n_all;   /* Q4_0 / Q8_0: rows in the block-major activations */
-    int t0;      /* Q4_0 / Q8_0: first activation row of the tile */
+    int n_all; /* Q4_0 / Q8_0: rows in the block-major activations */
+    int t0;    /* Q4_0 / Q8_0: first activation row of the tile */
 } tile_args;
 
 INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
     switch (type) {
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
-        if (p->packed) {
-            tile_q4_0_packed(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T);
-        } else {
-            tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T,
-                      type == SD_TYPE_Q8_0);
-        }
+        tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
         break;
     case SD_TYPE_Q4_K:
         tile_q4_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
@@ -656,6 +712,10 @@ static tile_fn pick_tile(int R, int T) {
 #define KQ_ROWS 1
 static void x86_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                      float *y, int64_t ldy) {
+    if (w->packed && w->type == SD_TYPE_Q4_0 && r0 % 8 == 0 && r1 % 8 == 0) {
+        rows_q4_0_r8(w, act, n, r0, r1, y, ldy);
+        return;
+    }
     const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
     const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
     tile_args p = {
@@ -663,12 +723,11 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
         .astride = is_float ? (size_t)w->cols * sizeof(float) : row_layout_stride(w->type, w->cols),
         .len = is_float ? w->cols : w->cols / bs,
         .ldy = ldy,
-        .packed = w->packed != NULL && w->type == SD_TYPE_Q4_0,
         .n_all = n,
     };
     const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
     const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
-    const uint8_t *wbase = p.packed ? (const uint8_t *)w->packed : (const uint8_t *)w->data;
+    const uint8_t *wbase = (const uint8_t *)w->data;
     /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
     const bool kq = w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q6_K;
     const int tile_rows = kq ? TMAX : TILE_ROWS;

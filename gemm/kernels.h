@@ -13,17 +13,20 @@
 
 #include "gemm.h"
 
-/* Q4_0 repacked by sd_weight_init (x86 AVX2 sets, cols a multiple of 256): each row's blocks in groups
- * of 8, the 8 fp16 scales first, then 4 x 32 bytes where byte i of qs[j] holds element i of block 2j in
- * its low nibble and element i of block 2j + 1 in its high nibble. Same size as 8 sd_block_q4_0, so
- * row_bytes is unchanged; one 32-byte load and two masks unpack two blocks, one conversion 8 scales. */
+/* Q4_0 repacked by sd_weight_init for the x86 SIMD sets (rows a multiple of 8): the rows in groups of 8,
+ * and for each group its blocks in order, each as the 8 rows' fp16 scales followed by their quants
+ * interleaved so that 32-bit lane L of qs[i] holds row L: byte j of the lane carries element 8i + j in
+ * its low nibble and element 8i + 4 + j in its high nibble. One 32-byte load and two masks give two
+ * vectors of 4 quants per row for 8 rows; a broadcast activation dword meets all 8 rows in one dpbusd, so
+ * the lanes are output rows and no horizontal sum is needed. A group's blocks lie in one sequential run
+ * of 144-byte records: row group g of a matrix with nb blocks per row starts at record g * nb. */
 typedef struct {
     uint16_t d[8];
     uint8_t qs[4][32];
-} sd_q4_0x8;
-static_assert(sizeof(sd_q4_0x8) == 8 * sizeof(sd_block_q4_0), "sd_q4_0x8 packs 8 Q4_0 blocks");
+} sd_q4_0_r8;
+static_assert(sizeof(sd_q4_0_r8) == 8 * sizeof(sd_block_q4_0), "sd_q4_0_r8 holds 8 Q4_0 blocks");
 
-/* Repacks rows x cols Q4_0 weights (cols % 256 == 0) from src into dst (same size). */
+/* Repacks rows x cols Q4_0 weights (rows % 8 == 0, cols % 32 == 0) from src into dst (same size). */
 void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols);
 
 typedef struct sd_kernel_set {

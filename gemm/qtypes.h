@@ -53,42 +53,42 @@ typedef enum sd_type {
 
 /* Q4_0: 32 weights, value = (q - 8) * d, q in 0..15. Low nibbles hold elements 0..15, high 16..31. */
 typedef struct {
-    uint16_t d;              /* fp16 scale */
+    uint16_t d;               /* fp16 scale */
     uint8_t qs[SD_QK4_0 / 2]; /* nibbles */
 } sd_block_q4_0;
 static_assert(sizeof(sd_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
 /* Q8_0: 32 weights, value = q * d. Also the per-row activation format for Q4_0/Q8_0 weights. */
 typedef struct {
-    uint16_t d;           /* fp16 scale */
-    int8_t qs[SD_QK8_0];  /* quants */
+    uint16_t d;          /* fp16 scale */
+    int8_t qs[SD_QK8_0]; /* quants */
 } sd_block_q8_0;
 static_assert(sizeof(sd_block_q8_0) == 34, "Q8_0 block is 34 bytes");
 
 /* Q4_K: 256 weights in 8 sub-blocks of 32; value = d * sc * q - dmin * m, with 6-bit sc and m packed
  * in `scales`. */
 typedef struct {
-    uint16_t d;                        /* fp16 super-block scale for the sub-block scales */
-    uint16_t dmin;                     /* fp16 super-block scale for the sub-block mins */
-    uint8_t scales[SD_K_SCALE_SIZE];   /* 8 scales + 8 mins, 6 bits each */
-    uint8_t qs[SD_QK_K / 2];           /* 4-bit quants */
+    uint16_t d;                      /* fp16 super-block scale for the sub-block scales */
+    uint16_t dmin;                   /* fp16 super-block scale for the sub-block mins */
+    uint8_t scales[SD_K_SCALE_SIZE]; /* 8 scales + 8 mins, 6 bits each */
+    uint8_t qs[SD_QK_K / 2];         /* 4-bit quants */
 } sd_block_q4_k;
 static_assert(sizeof(sd_block_q4_k) == 144, "Q4_K block is 144 bytes");
 
 /* Q6_K: 256 weights in 16 sub-blocks of 16; value = d * scale * (q - 32), q 6 bits. */
 typedef struct {
-    uint8_t ql[SD_QK_K / 2];      /* low 4 bits */
-    uint8_t qh[SD_QK_K / 4];      /* high 2 bits */
-    int8_t scales[SD_QK_K / 16];  /* 8-bit sub-block scales */
-    uint16_t d;                   /* fp16 super-block scale */
+    uint8_t ql[SD_QK_K / 2];     /* low 4 bits */
+    uint8_t qh[SD_QK_K / 4];     /* high 2 bits */
+    int8_t scales[SD_QK_K / 16]; /* 8-bit sub-block scales */
+    uint16_t d;                  /* fp16 super-block scale */
 } sd_block_q6_k;
 static_assert(sizeof(sd_block_q6_k) == 210, "Q6_K block is 210 bytes");
 
 /* Q8_K: the per-row activation format for K-quant weights. */
 typedef struct {
-    float d;                       /* fp32 scale */
-    int8_t qs[SD_QK_K];            /* quants */
-    int16_t bsums[SD_QK_K / 16];   /* sums of each group of 16 quants */
+    float d;                     /* fp32 scale */
+    int8_t qs[SD_QK_K];          /* quants */
+    int16_t bsums[SD_QK_K / 16]; /* sums of each group of 16 quants */
 } sd_block_q8_k;
 static_assert(sizeof(sd_block_q8_k) == 292, "Q8_K block is 292 bytes");
 
@@ -142,7 +142,7 @@ static inline uint16_t sd_fp32_to_fp16(float f) {
     if (absx >= 0x477ff000u) { /* rounds to >= 65520: overflow to inf */
         return (uint16_t)(sign | 0x7c00u);
     }
-    if (absx < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+    if (absx < 0x38800000u) {                          /* below the smallest normal half: subnormal or zero */
         if (absx < 0x33000000u) return (uint16_t)sign; /* < 2^-25 rounds to zero */
         uint32_t e = absx >> 23;
         uint32_t m = (absx & 0x7fffffu) | 0x800000u;

@@ -7,7 +7,11 @@
  *   increasing e. f16/bf16 weights are widened to fp32 exactly first; x stays fp32 (not quantized).
  * - Quantized weights: within each 32-element chunk, lane l gets the integer sum of the 4 products
  *   of elements 4l..4l+3 (exact int32 arithmetic, so any summation order gives the same integer).
- *   Q4_0, Q8_0 (blocks of 32): acc[l] = fmaf(dx * dy, (float)S_l, acc[l]), one step per block.
+ *   Q8_0 (blocks of 32): acc[l] = fmaf(dx * dy, (float)S_l, acc[l]), one step per block.
+ *   Q4_0 is the exception, one accumulator: acc = fmaf(dx * dy, (float)S, acc) in increasing block order,
+ *   S the block's whole integer dot, and the dot is acc itself. The x86 kernels interleave 8 weight rows
+ *   per SIMD vector (a lane per row, sd_q4_0_r8 in kernels.h), where a per-row lane split cannot exist;
+ *   a row's integer sums need no horizontal float sum at all.
  *   Q4_K (super-blocks of 256): S_l = sum over the 8 sub-blocks j of sc_j * (lane-l sum of q * y), q in
  *   0..15; M_l = m_l * (bsums[2l] + bsums[2l+1]); acc[l] = fmaf(d, S_l, acc[l]) then
  *   acc[l] = fmaf(-dmin, M_l, acc[l]), with d = fp16(x.d) * y.d, dmin = fp16(x.dmin) * y.d.

@@ -160,19 +160,17 @@ void sd_quantize_row_q8_k_ref(const float *x, sd_block_q8_k *y, int64_t k) {
 /* ---- dot products ---- */
 
 float sd_vec_dot_q4_0_q8_0_ref(const sd_block_q4_0 *w, const sd_block_q8_0 *x, int64_t k) {
-    float acc[8] = {0};
+    float acc = 0.0f;
     for (int64_t b = 0; b < k / SD_QK4_0; b++) {
         const float s = sd_fp16_to_fp32(w[b].d) * sd_fp16_to_fp32(x[b].d);
-        for (int l = 0; l < 8; l++) {
-            int32_t sum = 0;
-            for (int e = 4 * l; e < 4 * l + 4; e++) {
-                const int q = e < 16 ? (w[b].qs[e] & 0xF) : (w[b].qs[e - 16] >> 4);
-                sum += (q - 8) * x[b].qs[e];
-            }
-            acc[l] = fmaf(s, (float)sum, acc[l]);
+        int32_t sum = 0;
+        for (int e = 0; e < SD_QK4_0; e++) {
+            const int q = e < 16 ? (w[b].qs[e] & 0xF) : (w[b].qs[e - 16] >> 4);
+            sum += (q - 8) * x[b].qs[e];
         }
+        acc = fmaf(s, (float)sum, acc);
     }
-    return sd_hsum8(acc);
+    return acc;
 }
 
 float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, int64_t k) {

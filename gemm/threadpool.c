@@ -45,7 +45,7 @@
 
 typedef struct pool_worker {
     struct sd_pool *pool;
-    int cpu;   /* CPU to pin to, or -1 */
+    int cpu; /* CPU to pin to, or -1 */
     pthread_t thread;
 } pool_worker;
 

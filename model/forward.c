@@ -60,9 +60,11 @@ static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
     size_t best = sd_gemm_scratch_bytes(&m->output, SD_MIN(n, MAX_LOGIT_ROWS), n_workers);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const sd_layer *ly = &m->layers[il];
-        const sd_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < SD_ARRAY_LEN(ws); i++)
-            best = SD_MAX(best, sd_gemm_scratch_bytes(ws[i], n, n_workers));
+        const sd_weight *qkv[] = {&ly->wq, &ly->wk, &ly->wv}, *gate_up[] = {&ly->w_gate, &ly->w_up};
+        best = SD_MAX(best, sd_gemm_multi_scratch_bytes(qkv, 3, n, n_workers));
+        best = SD_MAX(best, sd_gemm_multi_scratch_bytes(gate_up, 2, n, n_workers));
+        best = SD_MAX(best, sd_gemm_scratch_bytes(&ly->wo, n, n_workers));
+        best = SD_MAX(best, sd_gemm_scratch_bytes(&ly->w_down, n, n_workers));
     }
     return best;
 }
@@ -317,6 +319,23 @@ static void gemm(sd_forward *f, const sd_weight *w, const float *x, int32_t n, f
     sd_gemm(w, x, n, y, f->gemm_scratch, f->pool);
 }
 
+typedef struct swiglu_ctx {
+    float *gate;     /* [n][ff]: gate projections in, silu(gate) * up out */
+    const float *up; /* [n][ff] */
+    size_t ff;
+} swiglu_ctx;
+
+/* SwiGLU over columns [r0, r1) of every row, run by the worker that just computed them. */
+static void swiglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
+    const swiglu_ctx *c = ctx;
+    for (int i = 0; i < n; i++) {
+        float *g = c->gate + (size_t)i * c->ff;
+        const float *u = c->up + (size_t)i * c->ff;
+        for (int64_t j = r0; j < r1; j++)
+            g[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+    }
+}
+
 static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
     const sd_layer *ly = &f->m->layers[il];
@@ -326,9 +345,9 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     for (int32_t i = 0; i < n; i++)
         rms_norm(f->x + i * d, ly->attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     phase_end(f, SD_FWD_NORM);
-    gemm(f, &ly->wq, f->xn, n, f->q);
-    gemm(f, &ly->wk, f->xn, n, f->k);
-    gemm(f, &ly->wv, f->xn, n, f->v);
+    const sd_weight *qkv[] = {&ly->wq, &ly->wk, &ly->wv};
+    float *const qkv_out[] = {f->q, f->k, f->v};
+    sd_gemm_multi(qkv, qkv_out, 3, f->xn, n, NULL, NULL, f->gemm_scratch, f->pool);
     add_bias(f->q, ly->bq, n, dq);
     add_bias(f->k, ly->bk, n, dkv);
     add_bias(f->v, ly->bv, n, dkv);
@@ -362,12 +381,10 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     for (int32_t i = 0; i < n; i++)
         rms_norm(f->x + i * d, ly->ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     phase_end(f, SD_FWD_NORM);
-    gemm(f, &ly->w_gate, f->xn, n, f->gate);
-    gemm(f, &ly->w_up, f->xn, n, f->up);
-    for (size_t j = 0; j < (size_t)n * ff; j++) {
-        float g = f->gate[j];
-        f->gate[j] = g / (1.0f + expf(-g)) * f->up[j];
-    }
+    const sd_weight *gate_up[] = {&ly->w_gate, &ly->w_up};
+    float *const gate_up_out[] = {f->gate, f->up};
+    swiglu_ctx act = {f->gate, f->up, ff};
+    sd_gemm_multi(gate_up, gate_up_out, 2, f->xn, n, swiglu_chunk, &act, f->gemm_scratch, f->pool);
     phase_end(f, SD_FWD_FFN_IN);
     gemm(f, &ly->w_down, f->gate, n, f->xn);
     phase_end(f, SD_FWD_FFN_DOWN);

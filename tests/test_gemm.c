@@ -318,11 +318,12 @@ static void test_init_errors(void) {
     CHECK(sd_weight_init(&w, SD_TYPE_F16, 3, 7, dummy, err, sizeof err) == SD_STATUS_OK, "f16 3 x 7");
     CHECK(w.row_bytes == 14, "f16 row bytes %zu", w.row_bytes);
     sd_weight_release(&w);
-    /* the repacked Q4_0 copy holds the same bytes, permuted */
-    static uint8_t q4[2 * 8 * sizeof(sd_block_q4_0)];
+    /* the repacked Q4_0 copy holds the same bytes, permuted: 16 rows x 64 cols = 2 groups x 2 blocks */
+    enum { PR = 16, PB = 2 };
+    static uint8_t q4[PR * PB * sizeof(sd_block_q4_0)];
     for (size_t i = 0; i < sizeof q4; i++)
         q4[i] = (uint8_t)rnd();
-    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 2, 256, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 2 x 256");
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, PR, PB * 32, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 16 x 64");
 #if defined(__x86_64__)
     { /* the x86 SIMD sets read the repacked copy; elsewhere there is none */
         const sd_kernel_set *best[1];
@@ -333,17 +334,25 @@ static void test_init_errors(void) {
     CHECK(w.packed == NULL, "q4_0 repacked without x86 kernels");
 #endif
     if (w.packed) {
-        const sd_q4_0x8 *pk = w.packed;
+        const sd_q4_0_r8 *pk = w.packed;
         const sd_block_q4_0 *blk = (const sd_block_q4_0 *)q4;
-        for (int b = 0; b < 16; b++) {
-            CHECK(pk[b / 8].d[b % 8] == blk[b].d, "packed scale %d", b);
-            for (int e = 0; e < 32; e++) {
-                const int want = e < 16 ? blk[b].qs[e] & 0xF : blk[b].qs[e - 16] >> 4;
-                const int got = (pk[b / 8].qs[(b % 8) / 2][e] >> (4 * (b % 2))) & 0xF;
-                CHECK(got == want, "packed block %d element %d: %d != %d", b, e, got, want);
+        for (int r = 0; r < PR; r++) {
+            for (int b = 0; b < PB; b++) {
+                const sd_block_q4_0 *src = &blk[r * PB + b];
+                const sd_q4_0_r8 *rec = &pk[(r / 8) * PB + b];
+                CHECK(rec->d[r % 8] == src->d, "packed scale of row %d block %d", r, b);
+                for (int e = 0; e < 32; e++) {
+                    const int want = e < 16 ? src->qs[e] & 0xF : src->qs[e - 16] >> 4;
+                    const int got = (rec->qs[e / 8][4 * (r % 8) + e % 4] >> (e % 8 < 4 ? 0 : 4)) & 0xF;
+                    CHECK(got == want, "packed row %d block %d element %d: %d != %d", r, b, e, got, want);
+                }
             }
         }
     }
+    sd_weight_release(&w);
+    /* rows not a multiple of 8 keep the plain layout */
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 12, 32, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 12 x 32");
+    CHECK(w.packed == NULL, "q4_0 with 12 rows repacked");
     sd_weight_release(&w);
     CHECK(w.packed == NULL, "release clears packed");
 }
@@ -385,6 +394,15 @@ int main(void) {
             run_case(type, 37, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
                      "random k=1280");
             run_case(type, 19, 256, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties k=256");
+            /* rows a multiple of 8: Q4_0 takes the 8-row interleaved kernels on x86 */
+            run_case(type, 40, 320, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random 40 rows");
+            run_case(type, 64, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
+                     "random 64 rows k=1280");
+            const fill_mode fills[] = {FILL_MAX, FILL_MIN, FILL_ZERO_SCALE};
+            for (size_t fi = 0; fi < SD_ARRAY_LEN(fills); fi++)
+                run_case(type, 24, 64, fills[fi], X_RANDOM, ns_short, 4, "extreme quants 24 rows");
+            run_case(type, 24, 64, FILL_RANDOM, X_HUGE, ns_short, 4, "huge x 24 rows");
+            run_case(type, 8, 32, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties 8 rows");
         }
         run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
         run_case(type, 1, bs == 1 ? 3 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one row");
