@@ -136,12 +136,15 @@ static void neon_quantize_act(sd_type type, const float *x, int64_t k, int n, in
 
 INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
                       float *y, int64_t ldy, const int R, const int T, const bool q8) {
-    float32x4_t lo[4][TMAX], hi[4][TMAX];
+    float32x4_t lo[4][TMAX], hi[4][TMAX]; /* Q8_0: 8 lane accumulators per output */
+    float acc1[4][TMAX];                  /* Q4_0: one accumulator per output (quant.h) */
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++)
+        for (int t = 0; t < T; t++) {
             lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
+            acc1[r][t] = 0.0f;
+        }
     }
     for (int64_t b = 0; b < nb; b++) {
         int8x16_t w0[4], w1[4];
@@ -169,10 +172,15 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
             const int8x16_t y0 = vld1q_s8(ab[b].qs), y1 = vld1q_s8(ab[b].qs + 16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                const float32x4_t s = vdupq_n_f32(wd[r] * dy);
                 const int32x4_t zero = vdupq_n_s32(0);
-                lo[r][t] = vfmaq_f32(lo[r][t], s, vcvtq_f32_s32(dot16(zero, w0[r], y0)));
-                hi[r][t] = vfmaq_f32(hi[r][t], s, vcvtq_f32_s32(dot16(zero, w1[r], y1)));
+                if (q8) {
+                    const float32x4_t s = vdupq_n_f32(wd[r] * dy);
+                    lo[r][t] = vfmaq_f32(lo[r][t], s, vcvtq_f32_s32(dot16(zero, w0[r], y0)));
+                    hi[r][t] = vfmaq_f32(hi[r][t], s, vcvtq_f32_s32(dot16(zero, w1[r], y1)));
+                } else { /* the block's integer dot (exact in any order), then one scalar step */
+                    const int32_t sum = vaddvq_s32(dot16(dot16(zero, w0[r], y0), w1[r], y1));
+                    acc1[r][t] = fmaf(wd[r] * dy, (float)sum, acc1[r][t]);
+                }
             }
         }
     }
@@ -180,7 +188,7 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(lo[r][t], hi[r][t]);
+            y[t * ldy + r] = q8 ? hsum8(lo[r][t], hi[r][t]) : acc1[r][t];
     }
 }
 

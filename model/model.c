@@ -285,8 +285,7 @@ static int load_weights(loader *L, const arch_desc *ad) {
         if ((rc = load_matrix(L, "output.weight", hp->n_vocab, hp->n_embd, &m->output)) < 0) return rc;
     } else {
         hp->tied_output = true;
-        m->output = m->tok_embd;
-        m->output.packed = NULL; /* tok_embd owns any repacked copy */
+        m->output = m->tok_embd; /* shares tok_embd's repacked copy, released once with tok_embd */
     }
     if ((rc = load_vector(L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freq_factors)) < 0) return rc;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
