@@ -12,6 +12,11 @@
  * 1 on a runtime failure, 2 on bad flags (one-line message on stderr). */
 int sd_bench_gemm_main(int argc, char **argv);
 
+/* `specdec bench-forward -m MODEL`: one forward pass of n tokens (all logits, as verification runs it)
+ * split by operation, for each batch size n (bench_forward.c). Same calling convention and exit codes as
+ * sd_bench_gemm_main. */
+int sd_bench_forward_main(int argc, char **argv);
+
 /* `specdec bench`: speculative vs plain decoding for a model pair on this machine (bench_spec.c). Same
  * calling convention and exit codes as sd_bench_gemm_main; 1 also when a greedy speculative output differs
  * from plain decoding. */

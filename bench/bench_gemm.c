@@ -7,9 +7,9 @@
  * batch sizes (and with the bandwidth measurement) so that machine noise hits all of them alike, and the
  * median of the repeats is reported. */
 #include "bench.h"
+#include "bench_args.h"
 
 #include <cblas.h>
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
@@ -87,30 +87,6 @@ static void usage(FILE *f, const char *prog) {
         prog);
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* Parses "1,2,4" into list[0..*n); returns -1 on a malformed or out-of-range entry. */
-static int parse_list(const char *s, long lo, long hi, int *list, int cap, int *n) {
-    char buf[512];
-    if (strlen(s) >= sizeof buf) return -1;
-    strcpy(buf, s);
-    *n = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        long v;
-        if (*n >= cap || parse_int(tok, lo, hi, &v) != 0) return -1;
-        list[(*n)++] = (int)v;
-    }
-    return *n > 0 ? 0 : -1;
-}
-
 static int parse_type(const char *name, sd_type *out) {
     for (uint32_t t = 0; t < SD_TYPE_COUNT; t++) {
         const sd_type_traits *tr = sd_type_traits_of(t);
@@ -122,13 +98,6 @@ static int parse_type(const char *name, sd_type *out) {
     return -1;
 }
 
-static int allowed_cpus(void) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-    return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
-}
-
 /* Fills o from argv; on failure writes a one-line reason to msg and returns -1 (or 1 for --help). */
 static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t msg_len) {
     *o = (bench_opts){.type = SD_TYPE_Q4_0,
@@ -136,7 +105,7 @@ static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t ms
                       .k = 4096,
                       .batch = {1, 2, 4, 8, 16},
                       .n_batch = 5,
-                      .threads = allowed_cpus(),
+                      .threads = sd_bench_allowed_cpus(),
                       .repeats = 15,
                       .blas = 1};
     for (int i = 1; i < argc; i++) {
@@ -157,26 +126,31 @@ static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t ms
         if (strcmp(a, "--type") == 0) {
             if (parse_type(v, &o->type) != 0) return sd_error(msg, msg_len, -1, "unknown --type %s", v);
         } else if (strcmp(a, "--m") == 0) {
-            if (parse_int(v, 1, 1L << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --m %s", v);
+            if (sd_bench_parse_int(v, 1, 1L << 20, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --m %s", v);
             o->m = n;
         } else if (strcmp(a, "--k") == 0) {
-            if (parse_int(v, 1, 1L << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --k %s", v);
+            if (sd_bench_parse_int(v, 1, 1L << 20, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --k %s", v);
             o->k = n;
         } else if (strcmp(a, "--batch") == 0) {
-            if (parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
+            if (sd_bench_parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
                 return sd_error(msg, msg_len, -1, "bad --batch %s (want e.g. 1,2,4, each 1..%d)", v,
                                 MAX_BATCH);
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-            if (parse_int(v, 1, 256, &n) != 0) return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
+            if (sd_bench_parse_int(v, 1, 256, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
             o->threads = (int)n;
         } else if (strcmp(a, "--repeat") == 0) {
-            if (parse_int(v, 1, 10000, &n) != 0) return sd_error(msg, msg_len, -1, "bad --repeat %s", v);
+            if (sd_bench_parse_int(v, 1, 10000, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --repeat %s", v);
             o->repeats = (int)n;
         } else if (strcmp(a, "--cpus") == 0) {
-            if (parse_list(v, 0, CPU_SETSIZE - 1, o->cpus, MAX_CPUS, &o->n_cpus) != 0)
+            if (sd_bench_parse_list(v, 0, CPU_SETSIZE - 1, o->cpus, MAX_CPUS, &o->n_cpus) != 0)
                 return sd_error(msg, msg_len, -1, "bad --cpus %s", v);
         } else if (strcmp(a, "--llc-mb") == 0) {
-            if (parse_int(v, 1, 1 << 20, &n) != 0) return sd_error(msg, msg_len, -1, "bad --llc-mb %s", v);
+            if (sd_bench_parse_int(v, 1, 1 << 20, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --llc-mb %s", v);
             o->llc_bytes = (size_t)n << 20;
         } else {
             return sd_error(msg, msg_len, -1, "unknown flag %s", a);

@@ -7,21 +7,23 @@
 #include "commands.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "specdec %s - speculative decoding for LLMs on CPUs\n"
-            "\n"
-            "usage: specdec COMMAND [flags]   (specdec COMMAND --help for its flags)\n"
-            "\n"
-            "commands:\n"
-            "  generate     generate text from a prompt (default: the bundled model)\n"
-            "  tokenize     print the tokens of a text\n"
-            "  info         describe a GGUF model file\n"
-            "  synth        write a synthetic model (grown copy of a model, or a real model's shape)\n"
-            "  bench        speculative vs plain decoding for a model pair on this machine: speed-ups and why\n"
-            "  bench-gemm   benchmark the quantized matrix products against memory bandwidth\n"
-            "  help         this text\n"
-            "  version      print the version\n",
-            SPECDEC_VERSION_STRING);
+    fprintf(
+        out,
+        "specdec %s - speculative decoding for LLMs on CPUs\n"
+        "\n"
+        "usage: specdec COMMAND [flags]   (specdec COMMAND --help for its flags)\n"
+        "\n"
+        "commands:\n"
+        "  generate       generate text from a prompt (default: the bundled model)\n"
+        "  tokenize       print the tokens of a text\n"
+        "  info           describe a GGUF model file\n"
+        "  synth          write a synthetic model (grown copy of a model, or a real model's shape)\n"
+        "  bench          speculative vs plain decoding for a model pair on this machine: speed-ups and why\n"
+        "  bench-gemm     benchmark the quantized matrix products against memory bandwidth\n"
+        "  bench-forward  time one forward pass of n tokens, split by operation (verify cost)\n"
+        "  help           this text\n"
+        "  version        print the version\n",
+        SPECDEC_VERSION_STRING);
 }
 
 int main(int argc, char **argv) {
@@ -36,6 +38,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return sd_bench_spec_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench-gemm") == 0) return sd_bench_gemm_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench-forward") == 0) return sd_bench_forward_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

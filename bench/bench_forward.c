@@ -1,0 +1,390 @@
+/* `specdec bench-forward`: where one forward pass of a model spends its time, split by operation, for
+ * batches of n tokens on top of a filled KV cache: the passes that speculative verification runs.
+ *
+ * Method: the cache is filled once with `past` tokens. A sample for batch size n rolls the cache back to
+ * `past` and runs the n tokens with all logits kept (as verification does), repeated for about
+ * SAMPLE_SECONDS (at least MIN_PASSES passes), with the forward pass's profile attached: the sample is the
+ * wall time per pass and the seconds per pass of each phase (sd_forward_phase). Samples are interleaved
+ * across batch sizes so that machine noise hits all of them alike; the median of the repeats is
+ * reported, per batch size and per phase. */
+#include "bench.h"
+#include "bench_args.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "model/forward.h"
+#include "model/model.h"
+
+#define MAX_BATCHES 16
+#define MAX_BATCH 256
+#define MAX_PAST (1 << 20)
+#define SAMPLE_SECONDS 0.1
+#define MIN_PASSES 2
+#define MAX_PASSES 10000
+
+typedef struct fwd_opts {
+    const char *model;
+    int batch[MAX_BATCHES];
+    int n_batch;
+    int past;
+    int threads;
+    int repeats;
+    int json;
+} fwd_opts;
+
+/* Samples, [n_batch][repeats] each; seconds per pass. */
+typedef struct fwd_samples {
+    double *total;
+    double *phase[SD_FWD_N_PHASES];
+    double *other; /* total minus the phases: pool dispatch and work outside the profiled spans */
+} fwd_samples;
+
+/* Medians per batch size, seconds per pass. */
+typedef struct fwd_result {
+    double total[MAX_BATCHES];
+    double phase[MAX_BATCHES][SD_FWD_N_PHASES];
+    double other[MAX_BATCHES];
+    int passes[MAX_BATCHES]; /* passes per sample */
+} fwd_result;
+
+typedef struct fwd_state {
+    const fwd_opts *o;
+    sd_model *model;
+    sd_pool *pool;
+    sd_forward *fwd;
+    int32_t *tokens; /* [past + max batch]: the cache's tokens, then the batch's */
+} fwd_state;
+
+static void usage(FILE *f, const char *prog) {
+    fprintf(
+        f,
+        "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--json]\n"
+        "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on top\n"
+        "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
+        "RoPE and cache store, attention, output projection, FFN in, FFN down, vocabulary projection).\n"
+        "Reports medians of R interleaved repeats: ms per pass, t(n)/t(n0) (n0 = the first batch size),\n"
+        "and per operation its ms, its share of the pass and its own t(n)/t(n0).\n"
+        "  -m, --model FILE  the GGUF model\n"
+        "  --batch LIST      comma-separated batch sizes, each 1..%d (default 1,2,3,4,5)\n"
+        "  --past N          tokens in the KV cache before each pass (default 128)\n"
+        "  -t, --threads N   threads (default: the CPUs this process may use)\n"
+        "  --repeat R        samples per batch size, each about %.1f s (default 7)\n"
+        "  --json            print one JSON object instead of a table\n",
+        prog, MAX_BATCH, SAMPLE_SECONDS);
+}
+
+/* Fills o from argv; on failure writes a one-line reason to msg and returns -1 (or 1 for --help). */
+static int parse_args(int argc, char **argv, fwd_opts *o, char *msg, size_t msg_len) {
+    *o = (fwd_opts){.batch = {1, 2, 3, 4, 5},
+                    .n_batch = 5,
+                    .past = 128,
+                    .threads = sd_bench_allowed_cpus(),
+                    .repeats = 7};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (!v) return sd_error(msg, msg_len, -1, "unknown flag or missing value: %s", a);
+        i++;
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+            o->model = v;
+        } else if (strcmp(a, "--batch") == 0) {
+            if (sd_bench_parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
+                return sd_error(msg, msg_len, -1, "bad --batch %s (want e.g. 1,2,4: at most %d, each 1..%d)",
+                                v, MAX_BATCHES, MAX_BATCH);
+        } else if (strcmp(a, "--past") == 0) {
+            if (sd_bench_parse_int(v, 0, MAX_PAST, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --past %s (0..%d)", v, MAX_PAST);
+            o->past = (int)n;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+            if (sd_bench_parse_int(v, 1, 256, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
+            o->threads = (int)n;
+        } else if (strcmp(a, "--repeat") == 0) {
+            if (sd_bench_parse_int(v, 1, 10000, &n) != 0)
+                return sd_error(msg, msg_len, -1, "bad --repeat %s (1..10000)", v);
+            o->repeats = (int)n;
+        } else {
+            return sd_error(msg, msg_len, -1, "unknown flag %s", a);
+        }
+    }
+    if (!o->model) return sd_error(msg, msg_len, -1, "missing -m MODEL.gguf");
+    return 0;
+}
+
+static int max_batch(const fwd_opts *o) {
+    int m = 1;
+    for (int b = 0; b < o->n_batch; b++)
+        m = SD_MAX(m, o->batch[b]);
+    return m;
+}
+
+static void state_release(fwd_state *s) {
+    sd_forward_free(s->fwd);
+    sd_pool_free(s->pool);
+    sd_model_free_internal(s->model);
+    free(s->tokens);
+    memset(s, 0, sizeof *s);
+}
+
+/* Loads the model, creates the pool and the forward state, and fills the cache with `past` tokens. */
+static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_len) {
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    int rc = sd_model_load_file(o->model, &s->model, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    rc = sd_pool_create(&s->pool, o->threads, NULL, 0, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    int mb = max_batch(o);
+    rc = sd_forward_create(s->model, o->past + mb + 1, mb, s->pool, &s->fwd, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+
+    /* Arbitrary but fixed token ids spread over the vocabulary, so runs are comparable. */
+    int64_t n_tok = (int64_t)o->past + mb, n_vocab = s->model->hp.n_vocab;
+    s->tokens = malloc(sizeof *s->tokens * (size_t)n_tok);
+    if (!s->tokens) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    for (int64_t i = 0; i < n_tok; i++)
+        s->tokens[i] = (int32_t)((i * 7919 + 13) % n_vocab);
+    if (o->past > 0) return sd_forward_run(s->fwd, s->tokens, o->past, false, err, err_len);
+    return SD_STATUS_OK;
+}
+
+/* Runs `passes` passes of n tokens, each from a cache rolled back to `past`, adding phase seconds into
+ * prof (zeroed here). Returns SD_STATUS_*; *seconds is the wall time of the passes alone. */
+static int run_passes(fwd_state *s, int n, int passes, sd_forward_profile *prof, double *seconds, char *err,
+                      size_t err_len) {
+    const int32_t *batch = s->tokens + s->o->past;
+    memset(prof, 0, sizeof *prof);
+    sd_forward_set_profile(s->fwd, prof);
+    double total = 0;
+    int rc = SD_STATUS_OK;
+    for (int p = 0; p < passes && rc == SD_STATUS_OK; p++) {
+        sd_forward_truncate(s->fwd, s->o->past);
+        double t0 = sd_time_seconds();
+        rc = sd_forward_run(s->fwd, batch, n, true, err, err_len);
+        total += sd_time_seconds() - t0;
+    }
+    sd_forward_set_profile(s->fwd, NULL);
+    *seconds = total;
+    return rc;
+}
+
+/* Warms each batch size up with one pass, then picks passes per sample from a second one. */
+static int calibrate(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
+    sd_forward_profile prof;
+    for (int b = 0; b < s->o->n_batch; b++) {
+        double t;
+        int rc = run_passes(s, s->o->batch[b], 1, &prof, &t, err, err_len);
+        if (rc == SD_STATUS_OK) rc = run_passes(s, s->o->batch[b], 1, &prof, &t, err, err_len);
+        if (rc != SD_STATUS_OK) return rc;
+        double want = ceil(SAMPLE_SECONDS / SD_MAX(t, 1e-9));
+        res->passes[b] = (int)SD_MAX((double)MIN_PASSES, SD_MIN((double)MAX_PASSES, want));
+    }
+    return SD_STATUS_OK;
+}
+
+static void samples_free(fwd_samples *sm) {
+    free(sm->total);
+    free(sm->other);
+    for (int p = 0; p < SD_FWD_N_PHASES; p++)
+        free(sm->phase[p]);
+}
+
+static int samples_alloc(fwd_samples *sm, size_t count) {
+    memset(sm, 0, sizeof *sm);
+    int ok = (sm->total = calloc(count, sizeof(double))) && (sm->other = calloc(count, sizeof(double)));
+    for (int p = 0; p < SD_FWD_N_PHASES && ok; p++)
+        ok = (sm->phase[p] = calloc(count, sizeof(double))) != NULL;
+    return ok ? 0 : -1;
+}
+
+/* One sample of batch size index b into slot i of the sample arrays. */
+static int take_sample(fwd_state *s, const fwd_result *res, int b, size_t i, fwd_samples *sm, char *err,
+                       size_t err_len) {
+    sd_forward_profile prof;
+    double t;
+    int passes = res->passes[b];
+    int rc = run_passes(s, s->o->batch[b], passes, &prof, &t, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    sm->total[i] = t / passes;
+    sm->other[i] = sm->total[i];
+    for (int p = 0; p < SD_FWD_N_PHASES; p++) {
+        sm->phase[p][i] = prof.seconds[p] / passes;
+        sm->other[i] -= sm->phase[p][i];
+    }
+    return SD_STATUS_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n); sorts v. */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Samples interleaved across batch sizes, then their medians into res. */
+static int measure(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
+    const fwd_opts *o = s->o;
+    int r_n = o->repeats;
+    fwd_samples sm;
+    if (samples_alloc(&sm, (size_t)o->n_batch * (size_t)r_n) != 0) {
+        samples_free(&sm);
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    }
+    int rc = SD_STATUS_OK;
+    for (int r = 0; r < r_n && rc == SD_STATUS_OK; r++)
+        for (int b = 0; b < o->n_batch && rc == SD_STATUS_OK; b++)
+            rc = take_sample(s, res, b, (size_t)b * r_n + r, &sm, err, err_len);
+    for (int b = 0; b < o->n_batch && rc == SD_STATUS_OK; b++) {
+        size_t at = (size_t)b * r_n;
+        res->total[b] = median(sm.total + at, r_n);
+        res->other[b] = median(sm.other + at, r_n);
+        for (int p = 0; p < SD_FWD_N_PHASES; p++)
+            res->phase[b][p] = median(sm.phase[p] + at, r_n);
+    }
+    samples_free(&sm);
+    return rc;
+}
+
+/* x / base, or NAN where the base is no time at all. */
+static double ratio(double x, double base) {
+    return base > 0 ? x / base : NAN;
+}
+
+static cJSON *json_number(double v) {
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+/* Builds the report object: {model, name, params, weight_bytes, threads, past, repeats, batches: [{n, ms,
+ * ratio, ms_per_token, passes, phases: {name: ms}, phase_ratios: {name: t(n)/t(n0)}, other_ms}]}. */
+static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
+    const fwd_opts *o = s->o;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", o->model);
+    cJSON_AddStringToObject(j, "name", s->model->name ? s->model->name : "");
+    cJSON_AddNumberToObject(j, "params", (double)s->model->n_params);
+    cJSON_AddNumberToObject(j, "weight_bytes", (double)s->model->weight_bytes);
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddNumberToObject(j, "past", o->past);
+    cJSON_AddNumberToObject(j, "repeats", o->repeats);
+    cJSON *batches = cJSON_AddArrayToObject(j, "batches");
+    for (int b = 0; b < o->n_batch; b++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddItemToArray(batches, e);
+        cJSON_AddNumberToObject(e, "n", o->batch[b]);
+        cJSON_AddItemToObject(e, "ms", json_number(res->total[b] * 1e3));
+        cJSON_AddItemToObject(e, "ratio", json_number(ratio(res->total[b], res->total[0])));
+        cJSON_AddItemToObject(e, "ms_per_token", json_number(res->total[b] * 1e3 / o->batch[b]));
+        cJSON_AddNumberToObject(e, "passes", res->passes[b]);
+        cJSON *ph = cJSON_AddObjectToObject(e, "phases");
+        cJSON *pr = cJSON_AddObjectToObject(e, "phase_ratios");
+        for (int p = 0; p < SD_FWD_N_PHASES; p++) {
+            const char *name = sd_forward_phase_name((sd_forward_phase)p);
+            cJSON_AddItemToObject(ph, name, json_number(res->phase[b][p] * 1e3));
+            cJSON_AddItemToObject(pr, name, json_number(ratio(res->phase[b][p], res->phase[0][p])));
+        }
+        cJSON_AddItemToObject(e, "other_ms", json_number(res->other[b] * 1e3));
+    }
+    return j;
+}
+
+static int print_json(const fwd_state *s, const fwd_result *res, char *err, size_t err_len) {
+    cJSON *j = report_json(s, res);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (!text) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the JSON report");
+    printf("%s\n", text);
+    cJSON_free(text);
+    return SD_STATUS_OK;
+}
+
+/* One row of the per-phase table: ms, share of the pass, ratio to the first batch size, per n. */
+static void print_phase_row(const fwd_opts *o, const fwd_result *res, const char *name, const double *ms_of,
+                            size_t stride) {
+    printf("%-16s", name);
+    for (int b = 0; b < o->n_batch; b++) {
+        double v = ms_of[(size_t)b * stride], v0 = ms_of[0];
+        double r = ratio(v, v0);
+        printf(" | %8.3f %5.1f%% ", v * 1e3, 100 * ratio(v, res->total[b]));
+        if (isfinite(r))
+            printf("%5.2f", r);
+        else
+            printf("%5s", "-");
+    }
+    printf("\n");
+}
+
+static void print_table(const fwd_state *s, const fwd_result *res) {
+    const fwd_opts *o = s->o;
+    int n0 = o->batch[0];
+    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %d thread%s, past %d, all logits, "
+           "median of %d\n",
+           o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6, o->threads,
+           o->threads == 1 ? "" : "s", o->past, o->repeats);
+    char ratio_head[32];
+    snprintf(ratio_head, sizeof ratio_head, "t(n)/t(%d)", n0);
+    printf("%5s %10s %10s %10s %7s\n", "n", "ms/pass", ratio_head, "ms/token", "passes");
+    for (int b = 0; b < o->n_batch; b++)
+        printf("%5d %10.3f %10.3f %10.3f %7d\n", o->batch[b], res->total[b] * 1e3,
+               ratio(res->total[b], res->total[0]), res->total[b] * 1e3 / o->batch[b], res->passes[b]);
+    printf("\nper operation: ms per pass, share of the pass, t_op(n)/t_op(%d)\n", n0);
+    printf("%-16s", "op");
+    for (int b = 0; b < o->n_batch; b++) {
+        char head[32];
+        snprintf(head, sizeof head, "n=%d ms", o->batch[b]);
+        printf(" | %8s %6s %5s", head, "share", "ratio");
+    }
+    printf("\n");
+    for (int p = 0; p < SD_FWD_N_PHASES; p++)
+        print_phase_row(o, res, sd_forward_phase_name((sd_forward_phase)p), &res->phase[0][p],
+                        SD_FWD_N_PHASES);
+    print_phase_row(o, res, "other", res->other, 1);
+    print_phase_row(o, res, "total", res->total, 1);
+}
+
+/* Runs the benchmark after argument parsing; returns an exit code. */
+static int bench_run(const fwd_opts *o, const char *prog) {
+    char err[256] = "";
+    fwd_state s;
+    fwd_result res;
+    memset(&res, 0, sizeof res);
+    int rc = state_setup(&s, o, err, sizeof err);
+    if (rc == SD_STATUS_OK) rc = calibrate(&s, &res, err, sizeof err);
+    if (rc == SD_STATUS_OK) rc = measure(&s, &res, err, sizeof err);
+    if (rc == SD_STATUS_OK && o->json) rc = print_json(&s, &res, err, sizeof err);
+    if (rc == SD_STATUS_OK && !o->json) print_table(&s, &res);
+    if (rc != SD_STATUS_OK) fprintf(stderr, "%s: %s\n", prog, err);
+    state_release(&s);
+    return rc == SD_STATUS_OK ? 0 : 1;
+}
+
+int sd_bench_forward_main(int argc, char **argv) {
+    const char *prog = argc > 0 && argv[0] ? argv[0] : "bench-forward";
+    fwd_opts o;
+    char msg[256] = "";
+    int rc = parse_args(argc, argv, &o, msg, sizeof msg);
+    if (rc == 1) {
+        usage(stdout, prog);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s (see --help)\n", prog, msg);
+        return 2;
+    }
+    return bench_run(&o, prog);
+}
