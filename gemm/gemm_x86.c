@@ -341,7 +341,7 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_
 #else
 #define R8_TMAX 4 /* 16 registers */
 #endif
-#define R8_PREFETCH 8 /* records */
+#define R8_PREFETCH 16 /* records */
 INLINE void tile_q4_0_r8(const sd_q4_0_r8 *wg, int64_t nb, const uint8_t *a, int n_all, int t0, float *y,
                          int64_t ldy, const int T) {
     const float *ds = act_scales(a, nb, n_all) + (size_t)t0 * (size_t)nb;
