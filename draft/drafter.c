@@ -25,6 +25,8 @@ struct sd_drafter {
     int32_t ahead[SD_MAX_DRAFT_TOKENS];
     int32_t n_ahead, n_ahead_prefix;
     float *ahead_q;    /* [k_max][n_vocab] */
+    float conf[SD_MAX_DRAFT_TOKENS];       /* top probability of each token of the last proposal */
+    float ahead_conf[SD_MAX_DRAFT_TOKENS]; /* ... and of the proposals made ahead */
 };
 
 int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max, int32_t n_batch,
@@ -89,6 +91,10 @@ const float *sd_drafter_q(const sd_drafter *d) {
     return d->q;
 }
 
+const float *sd_drafter_confidence(const sd_drafter *d) {
+    return d->conf;
+}
+
 /* Rolls the cache and history back to what they share with ctx[0..n). */
 static void roll_back_to(sd_drafter *d, const int32_t *ctx, int32_t n) {
     int32_t common = 0, limit = SD_MIN(n, d->n_cached);
@@ -139,27 +145,31 @@ static const float *mapped_logits(sd_drafter *d) {
 static float top_probability(const float *logits, int32_t n) {
     float max = -INFINITY;
     for (int32_t i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
-    double sum = 0.0;
-    for (int32_t i = 0; i < n; i++) sum += exp((double)(logits[i] - max));
-    return sum > 0 ? (float)(1.0 / sum) : 0.0f;
+    if (!(max > -INFINITY)) return 0.0f;
+    float sum = 0.0f;
+    for (int32_t i = 0; i < n; i++) sum += expf(logits[i] - max);
+    return sum > 0 ? 1.0f / sum : 0.0f;
 }
 
-/* Draws the next token from the current logits (q row kept in q_row when sampling). Returns the token,
- * -1 when the draft is not confident enough, or a negative status below -1. */
-static int32_t draw(sd_drafter *d, float p_min, float *q_row) {
+/* Draws draft i of a round from the current logits (q row kept in q_row when sampling, the top
+ * probability in *conf). Returns the token, -1 when `stop` ends the draft here, or a negative status
+ * below -1. A NULL stop never ends it (the guess of sd_drafter_extend has a p_min only). */
+static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *q_row, float *conf) {
     const float *logits = mapped_logits(d);
-    if (p_min > 0 && top_probability(logits, d->n_vocab) < p_min) return -1;
+    *conf = top_probability(logits, d->n_vocab);
+    if (stop && stop->p_min > 0 && *conf < stop->p_min) return -1;
+    if (stop && stop->gate && !stop->gate(stop->gate_user, i, *conf)) return -1;
     if (sd_sampler_is_greedy(d->sampler)) return sd_sampler_sample(d->sampler, logits);
     int rc = sd_sampler_probs(d->sampler, logits, q_row);
     return rc < 0 ? rc : sd_sampler_sample_probs(d->sampler, q_row);
 }
 
 /* Drafts up to k tokens from the current cache state into tokens/q_rows; the last one is not fed. */
-static int32_t draft_tokens(sd_drafter *d, int32_t k, float p_min, int32_t *tokens, float *q_rows, char *err,
-                            size_t err_len) {
+static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop, int32_t *tokens, float *q_rows,
+                            float *conf, char *err, size_t err_len) {
     int32_t j = 0;
     while (j < k) {
-        int32_t tok = draw(d, p_min, q_rows + (size_t)j * (size_t)d->n_vocab);
+        int32_t tok = draw(d, j, stop, q_rows + (size_t)j * (size_t)d->n_vocab, &conf[j]);
         if (tok == -1) break;
         if (tok < 0) return sd_error(err, err_len, tok, "draft sampling failed");
         tokens[j++] = tok;
@@ -183,8 +193,8 @@ static bool ahead_matches(const sd_drafter *d, const int32_t *ctx, int32_t n) {
            memcmp(d->cached, ctx, (size_t)n * sizeof *ctx) == 0;
 }
 
-int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k, float p_min,
-                           int32_t *tokens, char *err, size_t err_len) {
+int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k,
+                           const sd_draft_stop *stop, int32_t *tokens, char *err, size_t err_len) {
     k = SD_MIN(k, d->k_max);
     /* The cache must leave room for the context and the k - 1 drafts fed back. */
     k = SD_MIN(k, d->n_ctx - n_ctx_tokens + 1);
@@ -195,6 +205,7 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
     if (ahead_matches(d, ctx, n_ctx_tokens)) {
         int32_t j = SD_MIN(k, d->n_ahead);
         memcpy(tokens, d->ahead, (size_t)j * sizeof *tokens);
+        memcpy(d->conf, d->ahead_conf, (size_t)j * sizeof *d->conf);
         float *t = d->q; /* hand the distributions over without copying */
         d->q = d->ahead_q;
         d->ahead_q = t;
@@ -205,11 +216,11 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
     int rc = feed_context(d, ctx, n_ctx_tokens, err, err_len);
     if (rc == SD_STATUS_INVALID_ARGUMENT) return 0;
     if (rc < 0) return rc;
-    return draft_tokens(d, k, p_min, tokens, d->q, err, err_len);
+    return draft_tokens(d, k, stop, tokens, d->q, d->conf, err, err_len);
 }
 
 int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
-                      int32_t k_next, float p_min, char *err, size_t err_len) {
+                      int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len) {
     d->n_ahead = 0;
     int32_t n = n_ctx_tokens + j;
     k_next = SD_MIN(SD_MIN(k_next, d->k_max), d->n_ctx - n - 1);
@@ -220,14 +231,16 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
     if (rc == SD_STATUS_INVALID_ARGUMENT) return SD_STATUS_OK;
     if (rc < 0) return rc;
     /* Guess the token the target will emit after the drafts (the bonus token when all are accepted). */
-    int32_t guess = draw(d, p_min, d->ahead_q);
+    const sd_draft_stop guess_stop = {.p_min = stop ? stop->p_min : 0.0f};
+    float guess_conf;
+    int32_t guess = draw(d, 0, &guess_stop, d->ahead_q, &guess_conf);
     if (guess == -1) return SD_STATUS_OK;
     if (guess < 0) return sd_error(err, err_len, guess, "draft sampling failed");
     d->seq[n] = guess;
     rc = feed(d, &guess, 1, err, err_len);
     if (rc == SD_STATUS_INVALID_ARGUMENT) return SD_STATUS_OK;
     if (rc < 0) return rc;
-    int32_t t = draft_tokens(d, k_next, p_min, d->ahead, d->ahead_q, err, err_len);
+    int32_t t = draft_tokens(d, k_next, stop, d->ahead, d->ahead_q, d->ahead_conf, err, err_len);
     if (t < 0) return t;
     d->n_ahead = t;
     d->n_ahead_prefix = n + 1;

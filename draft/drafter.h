@@ -33,25 +33,39 @@ void sd_drafter_reset(sd_drafter *d);
  * the first proposal does not pay for it. */
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len);
 
+/* Decides whether draft i (0-based in its round), drawn when the draft's top probability was p_top, is
+ * kept; false drops it and ends the draft (e.g. sd_controller_keep_drafting). */
+typedef bool (*sd_draft_gate_fn)(void *user, int32_t i, float p_top);
+
+/* When a draft stops early. p_top is the draft's largest probability at temperature 1. */
+typedef struct sd_draft_stop {
+    float p_min;           /* stop once p_top < p_min; <= 0: never */
+    sd_draft_gate_fn gate; /* then ask the gate; NULL: keep */
+    void *gate_user;
+} sd_draft_stop;
+
 /* Proposes up to k tokens after ctx[0..n_ctx_tokens) (the last of which is the token the target will
- * verify first). Stops early once the draft's top probability (at temperature 1) is below p_min
- * (p_min <= 0: never). Writes the proposals to tokens[0..j) and, when not greedy, their distributions
- * to q [j][n_vocab_out] (sd_drafter_q); returns j >= 0 or a negative status. */
-int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k, float p_min,
-                           int32_t *tokens, char *err, size_t err_len);
+ * verify first), stopping early as `stop` says (NULL: never). Writes the proposals to tokens[0..j),
+ * their top probabilities to sd_drafter_confidence, and when not greedy their distributions to q
+ * [j][n_vocab_out] (sd_drafter_q); returns j >= 0 or a negative status. */
+int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k,
+                           const sd_draft_stop *stop, int32_t *tokens, char *err, size_t err_len);
 
 /* The pipelined schedule: while the target verifies ctx + drafts[0..j), proposes k_next tokens for the
  * round after, assuming all j drafts are accepted and the target's next token is the draft's own guess.
  * If the next sd_drafter_propose is called with exactly that context, it returns those proposals at
  * once; otherwise they are discarded (the cache rolls back as usual). */
 int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
-                      int32_t k_next, float p_min, char *err, size_t err_len);
+                      int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len);
 
 /* Moves the draft to another pool (at most as many workers as it was created with). */
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 
 /* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
 const float *sd_drafter_q(const sd_drafter *d);
+
+/* The top probability (temperature 1) of each token of the last proposal: [j]. */
+const float *sd_drafter_confidence(const sd_drafter *d);
 
 /* Calls fn for each large buffer of the drafter's model state (NUMA placement). */
 void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user), void *user);

@@ -7,10 +7,22 @@
 
 /* Weight of the past in the running averages. Acceptance: about the last 30 tests of a position count,
  * enough to tell 0.37 from 0.5 (a 10-round memory made the choice between k = 1 and 2 flip on noise)
- * while following a change from easy to hard text within a few dozen rounds. Costs: about the last 10
- * samples, so the controller follows the machine's load. */
+ * while following a change from easy to hard text within a few dozen rounds. Calibration bins share
+ * the tests among 10 bins, so they remember about 100 tests each; the drift ratio that scales them
+ * remembers about 30 tests, as the positions do. Costs: about the last 10 samples of a
+ * batch size, and about the last 30 passes for the fitted line, so the controller follows the machine's
+ * load and the context's growth (attention makes later passes dearer). */
 #define ACCEPT_DECAY 0.97
+#define CONF_DECAY 0.99
 #define COST_DECAY 0.9
+#define FIT_DECAY 0.97
+
+/* Weight, in tested drafts, of the prior that each position's acceptance starts from. */
+#define PRIOR_WEIGHT 2.0
+#define FIRST_PRIOR 0.6
+
+/* Rounds between explorations (see sd_controller_choose). */
+#define EXPLORE_EVERY 8
 
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){0};
@@ -25,15 +37,29 @@ static bool costs_known(const sd_controller *c) {
     return false;
 }
 
-/* Weight, in tested drafts, of the prior that each position's acceptance starts from. */
-#define PRIOR_WEIGHT 2.0
-#define FIRST_PRIOR 0.6
-
 double sd_controller_acceptance(const sd_controller *c, int32_t i) {
     double a = FIRST_PRIOR;
     for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT; p++)
         a = (c->acc_hits[p] + PRIOR_WEIGHT * a) / (c->acc_trials[p] + PRIOR_WEIGHT);
     return a;
+}
+
+static int conf_bin(float p_top) {
+    int b = (int)(p_top * SD_CONF_BINS);
+    return b < 0 ? 0 : b >= SD_CONF_BINS ? SD_CONF_BINS - 1 : b; /* NaN lands in bin 0 */
+}
+
+/* The bins' estimate, before the drift correction. */
+static double calibrated(const sd_controller *c, float p_top) {
+    const int b = conf_bin(p_top);
+    const double prior = (b + 0.5) / SD_CONF_BINS; /* a calibrated draft: acceptance = p_top */
+    return (c->conf_hits[b] + PRIOR_WEIGHT * prior) / (c->conf_trials[b] + PRIOR_WEIGHT);
+}
+
+double sd_controller_acceptance_at_confidence(const sd_controller *c, float p_top) {
+    const double drift = (c->drift_hits + PRIOR_WEIGHT) / (c->drift_predicted + PRIOR_WEIGHT);
+    const double a = calibrated(c, p_top) * drift;
+    return a < 1.0 ? a : 1.0;
 }
 
 double sd_controller_expected_tokens(const sd_controller *c, int32_t k) {
@@ -46,29 +72,24 @@ double sd_controller_expected_tokens(const sd_controller *c, int32_t k) {
     return e;
 }
 
-/* t_v(n): measured where available; otherwise a least-squares line through the measured batch sizes (a
- * verify pass costs about a fixed part plus a part per token), or with a single measured size, that
- * size's cost scaled by the prior of 10% more per extra token. 0 when nothing is measured. */
+/* t_v(n): the line fitted to recent passes (a pass costs about a fixed part plus a part per token) once
+ * passes of at least two sizes are in it; otherwise the measured size's average scaled by the prior of
+ * 10% more per extra token. 0 when nothing is measured. */
 double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
     if (n < 1) n = 1;
     if (n > SD_MAX_DRAFT + 1) n = SD_MAX_DRAFT + 1;
-    if (c->t_verify[n] > 0) return c->t_verify[n];
-    double sx = 0, sy = 0, sxx = 0, sxy = 0, min = 0;
-    int count = 0, only = 0;
-    for (int i = 1; i <= SD_MAX_DRAFT + 1; i++) {
-        if (c->t_verify[i] <= 0) continue;
-        sx += i, sy += c->t_verify[i], sxx += (double)i * i, sxy += i * c->t_verify[i];
-        if (count == 0 || c->t_verify[i] < min) min = c->t_verify[i];
-        count++, only = i;
+    const double var = c->fit_w * c->fit_xx - c->fit_x * c->fit_x; /* w^2 x the weighted variance of n */
+    if (c->fit_w > 0 && var > 1e-3 * c->fit_w * c->fit_w) {
+        double slope = (c->fit_w * c->fit_xy - c->fit_x * c->fit_y) / var;
+        slope = slope > 0 ? slope : 0; /* noise can tilt the line; a longer pass is never cheaper */
+        const double mean_x = c->fit_x / c->fit_w, mean_y = c->fit_y / c->fit_w;
+        const double t = mean_y + slope * (n - mean_x);
+        return t > 0.5 * mean_y ? t : 0.5 * mean_y;
     }
-    if (count == 0) return 0.0;
-    if (count == 1) return c->t_verify[only] * (1.0 + 0.1 * (n - 1)) / (1.0 + 0.1 * (only - 1));
-    double slope = (count * sxy - sx * sy) / (count * sxx - sx * sx);
-    double icpt = (sy - slope * sx) / count;
-    double t = icpt + slope * n;
-    /* Never below half the cheapest measured pass, nor negative: noise can tilt the line. */
-    double floor = 0.5 * min;
-    return t > floor ? t : floor;
+    if (c->t_verify[n] > 0) return c->t_verify[n];
+    for (int i = 1; i <= SD_MAX_DRAFT + 1; i++)
+        if (c->t_verify[i] > 0) return c->t_verify[i] * (1.0 + 0.1 * (n - 1)) / (1.0 + 0.1 * (i - 1));
+    return 0.0;
 }
 
 double sd_controller_expected_tps(const sd_controller *c, int32_t k) {
@@ -77,8 +98,8 @@ double sd_controller_expected_tps(const sd_controller *c, int32_t k) {
     return t > 0 ? e / t : 0.0;
 }
 
-int32_t sd_controller_choose(sd_controller *c) {
-    if (c->k_min == c->k_max) return c->k_min;
+/* The per-position choice, for rounds decided before the draft runs (no costs yet: a guess of 4). */
+static int32_t best_k_by_position(const sd_controller *c) {
     if (!costs_known(c)) return SD_MAX(c->k_min, SD_MIN(4, c->k_max));
     int32_t best = c->k_min;
     double best_tps = -1.0;
@@ -89,32 +110,78 @@ int32_t sd_controller_choose(sd_controller *c) {
             best = k;
         }
     }
-    /* Explore one position past the choice now and then: the acceptance there is only measured when it
-     * is drafted, and text that turns easy again would go unnoticed. At k = 0, once in 16 rounds; else
-     * once in 8. */
-    int every = best == 0 ? 16 : 8;
-    if (++c->rounds_since_explore >= every && best < c->k_max) {
-        c->rounds_since_explore = 0;
-        return best + 1;
-    }
     return best;
+}
+
+int32_t sd_controller_choose(sd_controller *c) {
+    c->round_tokens = 1.0;
+    c->round_all_accepted = 1.0;
+    c->round_explore = false;
+    if (c->k_min == c->k_max) return c->k_min;
+    if (!costs_known(c)) return best_k_by_position(c);
+    if (++c->rounds_since_explore >= EXPLORE_EVERY) {
+        c->rounds_since_explore = 0;
+        c->round_explore = true;
+    }
+    return c->k_max;
+}
+
+bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
+    const double a = sd_controller_acceptance_at_confidence(c, p_top);
+    const double all = c->round_all_accepted * a;
+    bool keep = i < c->k_min || c->k_min == c->k_max || !costs_known(c);
+    if (!keep) {
+        const double t_now = i * c->t_draft + sd_controller_verify_cost(c, i + 1);
+        const double t_next = (i + 1) * c->t_draft + sd_controller_verify_cost(c, i + 2);
+        /* (E + all) / t_next >= E / t_now, multiplied out */
+        keep = (c->round_tokens + all) * t_now >= c->round_tokens * t_next;
+        if (!keep && c->round_explore) {
+            c->round_explore = false;
+            keep = true;
+        }
+    }
+    if (keep) {
+        c->round_all_accepted = all;
+        c->round_tokens += all;
+    }
+    return keep;
 }
 
 static void blend(double *avg, double sample) {
     *avg = *avg > 0 ? COST_DECAY * *avg + (1.0 - COST_DECAY) * sample : sample;
 }
 
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, double t_draft_s, double t_verify_s) {
+static void fit_add(sd_controller *c, double n, double t) {
+    c->fit_w = FIT_DECAY * c->fit_w + 1.0;
+    c->fit_x = FIT_DECAY * c->fit_x + n;
+    c->fit_y = FIT_DECAY * c->fit_y + t;
+    c->fit_xx = FIT_DECAY * c->fit_xx + n * n;
+    c->fit_xy = FIT_DECAY * c->fit_xy + n * t;
+}
+
+void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
+                          double t_verify_s) {
     if (k > 0) {
-        /* Drafts are tested in order until the first rejection: positions 0..n_accepted - 1 were
-         * accepted, position n_accepted (if drafted) rejected, later ones not tested. */
+        /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
+         * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
         for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++) {
-            c->acc_hits[p] = ACCEPT_DECAY * c->acc_hits[p] + (p < n_accepted ? 1.0 : 0.0);
+            const double hit = p < n_accepted ? 1.0 : 0.0;
+            c->acc_hits[p] = ACCEPT_DECAY * c->acc_hits[p] + hit;
             c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
+            if (p_top) {
+                c->drift_hits = ACCEPT_DECAY * c->drift_hits + hit;
+                c->drift_predicted = ACCEPT_DECAY * c->drift_predicted + calibrated(c, p_top[p]);
+                const int b = conf_bin(p_top[p]);
+                c->conf_hits[b] = CONF_DECAY * c->conf_hits[b] + hit;
+                c->conf_trials[b] = CONF_DECAY * c->conf_trials[b] + 1.0;
+            }
         }
         if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
     }
     int32_t n = k + 1;
-    if (t_verify_s > 0 && n <= SD_MAX_DRAFT + 1) blend(&c->t_verify[n], t_verify_s);
+    if (t_verify_s > 0 && n <= SD_MAX_DRAFT + 1) {
+        blend(&c->t_verify[n], t_verify_s);
+        fit_add(c, n, t_verify_s);
+    }
 }

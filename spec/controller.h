@@ -1,45 +1,79 @@
-/* Adaptive draft length: each round picks the k that maximises expected tokens per second,
+/* Adaptive draft length: each round drafts the tokens that maximise expected tokens per second,
  *     E(k) / T(k),  T(k) = k t_d + t_v(k + 1),
  *     E(k) = 1 + a_1 + a_1 a_2 + ... + a_1 ... a_k,
- * where a_i is the acceptance of the draft at position i given that those before it were accepted,
- * tracked online per position (decaying averages; with one a for all positions this is DESIGN.md's
- * (1 - a^(k+1)) / (1 - a), but measured acceptance falls with the position: 0.70, 0.37, 0.27, ... for the
- * code pair), and the costs t_d (seconds per drafted token) and t_v(n) (seconds per verify pass of n
- * tokens) are measured from the run itself. A fixed k (min == max) turns adaptation off. */
+ * where a_i is the acceptance of draft i given that those before it were accepted, and the costs t_d
+ * (seconds per drafted token) and t_v(n) (seconds per verify pass of n tokens, a line fitted to recent
+ * passes) are measured from the run itself. With one a for all positions E is DESIGN.md's
+ * (1 - a^(k+1)) / (1 - a); but acceptance varies from token to token, and the draft's own top
+ * probability p_top predicts it. So a_i is not an average: the controller learns online what fraction
+ * of drafts proposed at each p_top the target accepts (the draft's calibration), and decides token by
+ * token while the draft runs, keeping draft i while it raises E / T (sd_controller_keep_drafting). This
+ * is the confidence threshold for early stop, derived each time from the measured costs and calibration
+ * instead of fixed: confident text drafts long, uncertain text stops after one token or drafts none.
+ * Acceptance per position is tracked too, for reports and for rounds drafted without confidences. A
+ * fixed k (min == max) turns adaptation off. */
 #ifndef SD_CONTROLLER_H
 #define SD_CONTROLLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SD_MAX_DRAFT 32 /* the longest draft a round may propose */
+
+#define SD_CONF_BINS 10 /* calibration bins of the draft's top probability, 0.1 wide */
 
 typedef struct sd_controller {
     int32_t k_min, k_max;
     /* acceptance at each draft position: decayed counts of drafts accepted and drafts tested */
     double acc_hits[SD_MAX_DRAFT], acc_trials[SD_MAX_DRAFT];
+    /* acceptance by the draft's top probability p_top when it proposed the token (the draft's
+     * calibration), for drafts tested after all earlier ones of their round were accepted */
+    double conf_hits[SD_CONF_BINS], conf_trials[SD_CONF_BINS];
+    /* recent drafts' acceptances and the calibration's predictions for them (decayed sums): their ratio
+     * scales the calibration, which follows a change of text faster than the bins themselves */
+    double drift_hits, drift_predicted;
     /* costs, seconds; t_v[n] for n = 1..SD_MAX_DRAFT + 1 tokens per verify pass (0: not measured) */
     double t_draft;
     double t_verify[SD_MAX_DRAFT + 2];
+    /* time-decayed least-squares sums of the verify samples (n, t): weight, n, t, n^2, n t */
+    double fit_w, fit_x, fit_y, fit_xx, fit_xy;
     int32_t rounds_since_explore; /* see sd_controller_choose */
+    /* the current round's draft, for sd_controller_keep_drafting: expected tokens so far, probability
+     * that every draft so far is accepted, and whether this round may draft one token past the stop */
+    double round_tokens, round_all_accepted;
+    bool round_explore;
 } sd_controller;
 
 /* Starts with no measurements: acceptance priors of 0.6 at the first position, each deeper position's
- * prior being the estimate of the one before (worth 2 tested drafts each), and no costs. */
+ * prior being the estimate of the one before (worth 2 tested drafts each), the draft taken as calibrated
+ * (acceptance = p_top, worth 2 tested drafts per bin), and no costs. */
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
 
-/* The k for the next round, in [k_min, k_max]. Until both costs have been measured it proposes
- * min(4, k_max) (at least k_min). Once in 8 rounds (16 when the choice is k = 0) it drafts one token more
- * than the model's choice, so that the acceptance one position further stays measured and a change of
- * text can be noticed. */
+/* The most tokens the next round may draft, in [k_min, k_max]. A fixed k (k_min == k_max) is returned as
+ * is. Adaptive: k_max once the costs are measured (sd_controller_keep_drafting then ends each draft
+ * where another token no longer pays), before that min(4, k_max) (at least k_min). Once in 8 rounds the
+ * round may draft one token past the point where it would stop, so that the acceptance of less
+ * confident drafts stays measured and a change of text can be noticed. */
 int32_t sd_controller_choose(sd_controller *c);
 
-/* Records a round: k drafted tokens of which n_accepted were accepted, drafting took t_draft_s seconds
- * (0 when k == 0) and the verify pass of k + 1 tokens took t_verify_s seconds. */
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, double t_draft_s, double t_verify_s);
+/* Whether draft i (0-based) of the round, which the draft proposed with top probability p_top, is worth
+ * verifying: with a the acceptance the calibration predicts for p_top, adding it raises the expected
+ * tokens of the round E by (probability that drafts 0..i are all accepted) and its cost T = i t_d +
+ * t_v(i + 1) by t_d + t_v(i + 2) - t_v(i + 1); it is kept if that raises E / T. Always true below k_min;
+ * with a fixed k or before the costs are measured, true. */
+bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
+
+/* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
+ * accepted, drafting took t_draft_s seconds (0 when k == 0) and the verify pass of k + 1 tokens took
+ * t_verify_s seconds. */
+void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
+                          double t_verify_s);
 
 /* Current estimates, for reports: acceptance at draft position i (0-based, given the earlier ones were
- * accepted), the verify cost, the expected tokens per second of a draft length. */
+ * accepted), acceptance of a draft proposed with top probability p_top, the verify cost, the expected
+ * tokens per second of a draft length. */
 double sd_controller_acceptance(const sd_controller *c, int32_t i);
+double sd_controller_acceptance_at_confidence(const sd_controller *c, float p_top);
 double sd_controller_expected_tokens(const sd_controller *c, int32_t k);
 double sd_controller_verify_cost(const sd_controller *c, int32_t n); /* seconds for n tokens */
 double sd_controller_expected_tps(const sd_controller *c, int32_t k);

@@ -28,7 +28,7 @@ typedef struct extend_job {
     int32_t n_ctx_tokens;
     const int32_t *drafts;
     int32_t j, k_next;
-    float p_min;
+    const sd_draft_stop *stop;
     int rc;
     char err[256];
 } extend_job;
@@ -50,11 +50,16 @@ struct sd_decoder {
     auto_measure measure;
     sd_background *background; /* the pipelined schedule's drafting thread */
     extend_job job;
+    sd_draft_stop stop; /* the configured p_min, and the controller deciding each draft */
 };
+
+static bool keep_drafting(void *user, int32_t i, float p_top) {
+    return sd_controller_keep_drafting(user, i, p_top);
+}
 
 static void run_extend(void *arg) {
     extend_job *j = arg;
-    j->rc = sd_drafter_extend(j->drafter, j->ctx, j->n_ctx_tokens, j->drafts, j->j, j->k_next, j->p_min, j->err,
+    j->rc = sd_drafter_extend(j->drafter, j->ctx, j->n_ctx_tokens, j->drafts, j->j, j->k_next, j->stop, j->err,
                               sizeof j->err);
 }
 
@@ -96,6 +101,7 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     }
     use_schedule(d, d->decided == SD_SCHEDULE_PIPE ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ);
     sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
+    d->stop = (sd_draft_stop){.p_min = cfg->p_min, .gate = keep_drafting, .gate_user = &d->ctrl};
     *out = d;
     return SD_STATUS_OK;
 }
@@ -181,7 +187,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         int32_t j = 0;
         double ta = sd_time_seconds();
         if (k > 0) {
-            j = sd_drafter_propose(d->drafter, d->ctx, n_tokens, k, d->cfg.p_min, d->drafts, err, err_len);
+            j = sd_drafter_propose(d->drafter, d->ctx, n_tokens, k, &d->stop, d->drafts, err, err_len);
             if (j < 0) return j;
         }
         double tb = sd_time_seconds();
@@ -191,7 +197,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         bool pipelined = d->active == SD_SCHEDULE_PIPE && k > 0;
         if (pipelined) {
             /* Draft the next round on the draft's CPUs while the target verifies this one. */
-            d->job = (extend_job){d->drafter, d->ctx, n_tokens, d->drafts, j, k, d->cfg.p_min, 0, {0}};
+            d->job = (extend_job){d->drafter, d->ctx, n_tokens, d->drafts, j, k, &d->stop, 0, {0}};
             sd_background_start(d->background, run_extend, &d->job);
         }
         rc = sd_verifier_verify(d->verifier, d->ctx[n_tokens - 1], d->drafts, j, q, &res, err, err_len);
@@ -201,7 +207,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         if (rc < 0) return rc;
         double tc = sd_time_seconds();
-        if (d->drafter) sd_controller_update(&d->ctrl, j, res.n_accepted, tb - ta, tc - tb);
+        if (d->drafter)
+            sd_controller_update(&d->ctrl, j, res.n_accepted, j > 0 ? sd_drafter_confidence(d->drafter) : NULL,
+                                 tb - ta, tc - tb);
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);

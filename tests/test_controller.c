@@ -1,7 +1,10 @@
-/* The adaptive draft-length controller picks the k the cost model says is fastest: long drafts when the
- * draft is almost always right and drafting is cheap, k = 1 when acceptance falls off after the first
- * position and a batch of two costs 30% more, no draft when nothing is accepted (with a periodic probe),
- * and it follows a change of text. */
+/* The adaptive draft-length controller, against simulated drafts whose top probability p_top predicts
+ * acceptance: it drafts long on confident text and little on uncertain text, learns a miscalibrated
+ * draft's real acceptance, stops drafting when nothing is accepted (with periodic probes), keeps its
+ * bounds, and on text that alternates between easy and hard it yields more tokens per second than every
+ * fixed draft length under the same cost model. */
+#include <math.h>
+
 #include "spec/controller.h"
 #include "test_util.h"
 
@@ -12,82 +15,165 @@ static double uniform(void) {
     return (double)(s >> 11) / 9007199254740992.0;
 }
 
-/* Feeds rounds in which the draft at position i is accepted with probability accept[i] and the costs
- * follow the given model. */
-static void feed(sd_controller *c, const double *accept, int rounds, double t_d, double slope) {
-    for (int r = 0; r < rounds; r++) {
-        int k = sd_controller_choose(c);
-        int m = 0;
-        while (m < k && uniform() < accept[m]) m++;
-        double tv = 1e-2 * (1.0 + slope * k);
-        sd_controller_update(c, k, m, k * t_d, tv);
-    }
+/* A kind of text: the draft's p_top is uniform in [lo, hi], and a draft is accepted with probability
+ * p_top^power (power 1: a calibrated draft; 0 with lo = hi = 0: never accepted, see NEVER). */
+typedef struct text_kind {
+    double lo, hi, power;
+} text_kind;
+
+static const text_kind EASY = {0.85, 1.0, 1.0}, HARD = {0.05, 0.6, 1.0}, MISCALIBRATED = {0.5, 1.0, 3.0};
+static const text_kind NEVER = {0.5, 1.0, 1e9};
+
+/* Costs of the simulated machine: seconds per drafted token and per verify pass of n tokens. */
+#define T_DRAFT 2e-4
+static double t_verify(int n) {
+    return 1e-2 * (1.0 + 0.08 * (n - 1));
 }
 
-/* The k that maximises E(k)/T(k) for the true per-position acceptance. */
-static int best_k(const double *accept, int k_max, double t_d, double slope) {
-    int best = 0;
-    double best_tps = 0;
-    for (int k = 0; k <= k_max; k++) {
-        double e = 1, run = 1;
-        for (int i = 0; i < k; i++) e += (run *= accept[i]);
-        double tps = e / (k * t_d + 1e-2 * (1.0 + slope * k));
-        if (tps > best_tps) best_tps = tps, best = k;
+/* A round's simulated outcome. */
+typedef struct round_result {
+    int drafted, accepted;
+    double seconds;
+} round_result;
+
+/* One round: the controller (or, with fixed_k >= 0, a fixed draft length that ignores p_top) drafts
+ * token by token on text of kind t, the target accepts drafts until the first rejection. */
+static round_result run_round(sd_controller *c, text_kind t, int fixed_k) {
+    float p_top[SD_MAX_DRAFT];
+    bool accept[SD_MAX_DRAFT];
+    int k = fixed_k >= 0 ? fixed_k : sd_controller_choose(c), j = 0;
+    while (j < k) {
+        const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
+        if (fixed_k < 0 && !sd_controller_keep_drafting(c, j, p)) break;
+        p_top[j] = p;
+        accept[j] = uniform() < pow(p, t.power);
+        j++;
+    }
+    int m = 0;
+    while (m < j && accept[m]) m++;
+    round_result r = {j, m, j * T_DRAFT + t_verify(j + 1)};
+    if (fixed_k < 0) sd_controller_update(c, j, m, p_top, j * T_DRAFT, t_verify(j + 1));
+    return r;
+}
+
+typedef struct run_totals {
+    double tokens, seconds, drafted, rounds;
+} run_totals;
+
+static run_totals run(sd_controller *c, text_kind t, int rounds, int fixed_k) {
+    run_totals s = {0};
+    for (int r = 0; r < rounds; r++) {
+        round_result rr = run_round(c, t, fixed_k);
+        s.tokens += rr.accepted + 1;
+        s.seconds += rr.seconds;
+        s.drafted += rr.drafted;
+        s.rounds++;
+    }
+    return s;
+}
+
+/* Tokens per second of the best fixed draft length on `rounds` rounds of text t (into *best_k). */
+static double fixed_k_best_tps(text_kind t, int rounds, int *best_k) {
+    double best = 0;
+    for (int k = 0; k <= 16; k++) {
+        run_totals f = run(NULL, t, rounds, k);
+        if (f.tokens / f.seconds > best) best = f.tokens / f.seconds, *best_k = k;
     }
     return best;
 }
 
 int main(void) {
     sd_controller c;
-    double easy[SD_MAX_DRAFT], hard[SD_MAX_DRAFT] = {0.7, 0.37, 0.27, 0.21, 0.1}, none[SD_MAX_DRAFT] = {0};
-    for (int i = 0; i < SD_MAX_DRAFT; i++) easy[i] = 0.97;
-
     sd_controller_init(&c, 0, 16);
     CHECK(sd_controller_choose(&c) == 4, "before any measurement it proposes 4");
-    feed(&c, easy, 300, 2e-4, 0.3);
-    int want = best_k(easy, 16, 2e-4, 0.3), got = sd_controller_choose(&c);
-    CHECK(got >= want - 1 && got <= want + 1 && got >= 3, "easy text: chose k %d, best %d", got, want);
+    CHECK(sd_controller_keep_drafting(&c, 3, 0.01f), "before any measurement every draft is kept");
 
-    /* The text turns hard: the controller follows within a few dozen rounds. */
-    feed(&c, hard, 200, 2e-4, 0.3);
-    want = best_k(hard, 16, 2e-4, 0.3);
-    int ones = 0;
-    for (int r = 0; r < 8; r++) { /* one round in 8 explores k + 1 */
-        got = sd_controller_choose(&c);
-        ones += got == 1;
-        sd_controller_update(&c, got, 0, got * 2e-4, 1e-2 * (1.0 + 0.3 * got));
-    }
-    CHECK(want == 1 && ones >= 6, "hard text: k 1 (the best) in %d of 8 rounds", ones);
-    CHECK(sd_controller_acceptance(&c, 0) > 0.5 && sd_controller_acceptance(&c, 1) < 0.5,
-          "per-position acceptance %.2f %.2f", sd_controller_acceptance(&c, 0), sd_controller_acceptance(&c, 1));
+    /* Confident text: long drafts. */
+    run(&c, EASY, 100, -1);
+    run_totals easy = run(&c, EASY, 200, -1);
+    CHECK(easy.drafted / easy.rounds > 6.0, "easy text: %.2f drafts per round", easy.drafted / easy.rounds);
 
-    /* Nothing is ever accepted: no drafting, except one probe every 16 rounds. */
-    feed(&c, none, 300, 2e-4, 0.3);
-    int zeros = 0, probes = 0;
-    for (int r = 0; r < 64; r++) {
-        int k = sd_controller_choose(&c);
-        zeros += k == 0;
-        probes += k == 1;
-        sd_controller_update(&c, k, 0, k * 2e-4, 1e-2 * (1.0 + 0.3 * k));
-    }
-    CHECK(zeros >= 56 && probes >= 3, "no acceptance: %d rounds without a draft, %d probes", zeros, probes);
+    /* The text turns uncertain: within a few dozen rounds the drafts shrink. */
+    run(&c, HARD, 50, -1);
+    run_totals hard = run(&c, HARD, 200, -1);
+    CHECK(hard.drafted / hard.rounds < 2.0, "hard text: %.2f drafts per round", hard.drafted / hard.rounds);
+
+    /* A draft that is more confident than right (acceptance p^3): the calibration learns it. */
+    sd_controller_init(&c, 0, 16);
+    run(&c, MISCALIBRATED, 600, -1);
+    const double a75 = sd_controller_acceptance_at_confidence(&c, 0.75f);
+    CHECK(a75 > 0.3 && a75 < 0.55, "acceptance at p_top 0.75 learned as %.2f (true 0.42)", a75);
+    CHECK(sd_controller_acceptance(&c, 0) > 0.0, "per-position acceptance is tracked too");
+
+    /* Nothing is ever accepted: mostly no drafts, but probes keep the calibration measured. */
+    run_totals never = run(&c, NEVER, 600, -1);
+    never = run(&c, NEVER, 200, -1);
+    CHECK(never.drafted / never.rounds < 0.25 && never.drafted > 0, "never accepted: %.0f drafts in 200 rounds",
+          never.drafted);
 
     /* Bounds hold; a fixed k never adapts. */
     sd_controller_init(&c, 2, 3);
-    feed(&c, none, 50, 2e-4, 0.3);
-    got = sd_controller_choose(&c);
-    CHECK(got == 2, "bounds [2, 3]: chose %d", got);
+    run(&c, NEVER, 100, -1);
+    run_totals bounded = run(&c, NEVER, 50, -1);
+    CHECK(bounded.drafted >= 2 * 50 && bounded.drafted <= 3 * 50, "bounds [2, 3]: %.0f drafts in 50 rounds",
+          bounded.drafted);
     sd_controller_init(&c, 5, 5);
-    feed(&c, easy, 50, 2e-4, 0.1);
-    CHECK(sd_controller_choose(&c) == 5, "fixed k");
+    run(&c, HARD, 50, -1);
+    run_totals fixed = run(&c, HARD, 50, -1);
+    CHECK(fixed.drafted == 5 * 50, "fixed k = 5: %.0f drafts in 50 rounds", fixed.drafted);
 
-    /* The verify cost is interpolated between and extrapolated beyond measured batch sizes. */
+    /* Text alternating between easy and hard stretches: adaptive beats every fixed k. */
+    double adaptive_tps, best_fixed_tps = 0;
+    int best_fixed = -1;
+    {
+        sd_controller_init(&c, 0, 16);
+        run_totals a = {0};
+        for (int seg = 0; seg < 40; seg++) {
+            run_totals s = run(&c, seg % 2 ? HARD : EASY, 40, -1);
+            a.tokens += s.tokens, a.seconds += s.seconds;
+        }
+        adaptive_tps = a.tokens / a.seconds;
+        for (int k = 0; k <= 16; k++) {
+            run_totals f = {0};
+            for (int seg = 0; seg < 40; seg++) {
+                run_totals s = run(NULL, seg % 2 ? HARD : EASY, 40, k);
+                f.tokens += s.tokens, f.seconds += s.seconds;
+            }
+            if (f.tokens / f.seconds > best_fixed_tps) best_fixed_tps = f.tokens / f.seconds, best_fixed = k;
+        }
+    }
+    CHECK(adaptive_tps > 1.05 * best_fixed_tps, "mixed text: adaptive %.1f tok/s, best fixed k = %d %.1f tok/s",
+          adaptive_tps, best_fixed, best_fixed_tps);
+    printf("mixed text: adaptive %.1f tok/s vs best fixed k = %d %.1f tok/s (%.2fx)\n", adaptive_tps, best_fixed,
+           best_fixed_tps, adaptive_tps / best_fixed_tps);
+
+    /* Each kind of text alone: adaptive within 5% of the best fixed k (or better). */
+    const text_kind kinds[] = {EASY, HARD, MISCALIBRATED};
+    const char *const kind_names[] = {"easy", "hard", "miscalibrated"};
+    for (int i = 0; i < 3; i++) {
+        sd_controller_init(&c, 0, 16);
+        run(&c, kinds[i], 100, -1);
+        run_totals a = run(&c, kinds[i], 1500, -1);
+        int k = -1;
+        const double f = fixed_k_best_tps(kinds[i], 1500, &k);
+        CHECK(a.tokens / a.seconds > 0.95 * f, "%s text: adaptive %.1f tok/s, best fixed k = %d %.1f tok/s",
+              kind_names[i], a.tokens / a.seconds, k, f);
+        printf("%s text: adaptive %.1f tok/s vs best fixed k = %d %.1f tok/s (%.2fx)\n", kind_names[i],
+               a.tokens / a.seconds, k, f, a.tokens / a.seconds / f);
+    }
+
+    /* The verify cost: a line through recent passes, interpolated and extrapolated. */
     sd_controller_init(&c, 0, 8);
     CHECK(sd_controller_verify_cost(&c, 1) == 0.0, "nothing measured");
-    sd_controller_update(&c, 0, 0, 0, 1.0);
-    sd_controller_update(&c, 4, 0, 0.1, 2.0);
+    sd_controller_update(&c, 0, 0, NULL, 0, 1.0);
+    CHECK(fabs(sd_controller_verify_cost(&c, 3) - 1.2) < 1e-9, "one size: 10%% more per token");
+    sd_controller_update(&c, 4, 0, NULL, 0.1, 2.0);
     double v3 = sd_controller_verify_cost(&c, 3), v9 = sd_controller_verify_cost(&c, 9);
     CHECK(v3 > 1.0 && v3 < 2.0, "t_v(3) %.3f between t_v(1) and t_v(5)", v3);
     CHECK(v9 > 2.0, "t_v(9) %.3f above t_v(5)", v9);
+    /* Passes get dearer (a longer context): the fit follows, old passes fade. */
+    for (int r = 0; r < 200; r++) sd_controller_update(&c, r % 3, 0, NULL, 1e-3, 3.0 + 0.5 * (r % 3));
+    const double v1 = sd_controller_verify_cost(&c, 1), v2 = sd_controller_verify_cost(&c, 2);
+    CHECK(fabs(v1 - 3.0) < 0.05 && fabs(v2 - v1 - 0.5) < 0.05, "refitted t_v(1) %.3f t_v(2) %.3f", v1, v2);
     return test_finish("test_controller");
 }
