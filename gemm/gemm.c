@@ -190,6 +190,15 @@ void sd_dequantize_row(sd_type type, const void *src, float *dst, int64_t n) {
     }
 }
 
+void sd_swiglu(float *gate, const float *up, int64_t n) {
+    const sd_kernel_set *ks = best_kernels();
+    if (ks->swiglu) {
+        ks->swiglu(gate, up, n);
+    } else {
+        sd_swiglu_ref(gate, up, n);
+    }
+}
+
 /* ---- the product ---- */
 
 /* Prefill of float weights: OpenBLAS sgemm (measured 4096 x 4096 f32, n = 128, 2 threads: see the report

@@ -53,6 +53,10 @@ size_t sd_gemm_scratch_bytes(const sd_weight *w, int n, int n_workers);
  * split across the pool's workers in contiguous chunks. */
 void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch, sd_pool *pool);
 
+/* SwiGLU in place: gate[i] = silu(gate[i]) * up[i], with the fastest kernel set (every set gives the
+ * bits of the reference, sd_swiglu_ref in quant.h). */
+void sd_swiglu(float *gate, const float *up, int64_t n);
+
 /* Products per sd_gemm_multi call, at most. */
 #define SD_GEMM_MULTI_MAX 4
 

@@ -749,6 +749,41 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
     }
 }
 
+/* ---- SwiGLU ---- */
+
+/* sd_exp_ref on 8 lanes, step for step (min / max order a NaN as the reference's comparisons do). */
+INLINE __m256 exp_ps(__m256 x) {
+    x = _mm256_min_ps(x, _mm256_set1_ps(SD_EXP_MAX_X));
+    x = _mm256_max_ps(x, _mm256_set1_ps(SD_EXP_MIN_X));
+    const __m256 shifter = _mm256_set1_ps(SD_EXP_SHIFTER);
+    const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(SD_EXP_LOG2E), shifter), shifter);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-SD_EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-SD_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(SD_EXP_C7);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SD_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i bits =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+static void x86_swiglu(float *gate, const float *up, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = exp_ps(_mm256_xor_ps(g, sign));
+        _mm256_storeu_ps(gate + i,
+                         _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    sd_swiglu_ref(gate + i, up + i, n - i);
+}
+
 /* ---- dequantization ---- */
 
 static void x86_dequantize(sd_type type, const void *src, float *dst, int64_t n) {
@@ -802,4 +837,5 @@ const sd_kernel_set KSET = {
     .quantize_act = x86_quantize_act,
     .rows = x86_rows,
     .dequantize = x86_dequantize,
+    .swiglu = x86_swiglu,
 };

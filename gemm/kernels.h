@@ -42,6 +42,8 @@ typedef struct sd_kernel_set {
                  int64_t ldy);
     /* Fast dequantization, or NULL to use the reference. */
     void (*dequantize)(sd_type type, const void *src, float *dst, int64_t n);
+    /* sd_swiglu_ref bit for bit, or NULL to use the reference. */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
 } sd_kernel_set;
 
 extern const sd_kernel_set sd_kernels_scalar;

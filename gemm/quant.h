@@ -55,6 +55,29 @@ void sd_quantize_row_q8_0_ref(const float *x, sd_block_q8_0 *y, int64_t k);
  * quantize_row_q8_K_ref). */
 void sd_quantize_row_q8_k_ref(const float *x, sd_block_q8_k *y, int64_t k);
 
+/* e^x as every kernel set computes it, bit for bit: clamp x to [SD_EXP_MIN_X, SD_EXP_MAX_X] (so 2^n
+ * below stays a normal float), n = round(x log2 e) by adding and subtracting 1.5 * 2^23 (t = fma(x,
+ * log2e, shifter), n = t - shifter), r = fma(n, -ln2_lo, fma(n, -ln2_hi, x)), e^r by the degree-7 Taylor
+ * polynomial in Horner form with fma (error below 1e-8 on |r| <= ln2 / 2), times 2^n built from the
+ * exponent bits. Relative error about 1e-7 (one or two ulp). */
+#define SD_EXP_MAX_X 88.0f
+#define SD_EXP_MIN_X -87.0f
+#define SD_EXP_SHIFTER 12582912.0f
+#define SD_EXP_LOG2E 1.44269504f
+#define SD_EXP_LN2_HI 0.693145752f
+#define SD_EXP_LN2_LO 1.42860677e-6f
+#define SD_EXP_C7 (1.0f / 5040.0f)
+#define SD_EXP_C6 (1.0f / 720.0f)
+#define SD_EXP_C5 (1.0f / 120.0f)
+#define SD_EXP_C4 (1.0f / 24.0f)
+#define SD_EXP_C3 (1.0f / 6.0f)
+#define SD_EXP_C2 0.5f
+float sd_exp_ref(float x);
+
+/* SwiGLU's gate in place: gate[i] = gate[i] / (1 + e^-gate[i]) * up[i] (silu(gate) * up), with sd_exp_ref's
+ * e^x; the SIMD sets evaluate the same steps on 8 lanes. */
+void sd_swiglu_ref(float *gate, const float *up, int64_t n);
+
 /* Dot products of one weight row with one activation row of k elements, in the order described above. */
 float sd_vec_dot_q4_0_q8_0_ref(const sd_block_q4_0 *w, const sd_block_q8_0 *x, int64_t k);
 float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, int64_t k);

@@ -246,3 +246,30 @@ float sd_vec_dot_bf16_f32_ref(const uint16_t *w, const float *x, int64_t k) {
         acc[e % 8] = fmaf(sd_bf16_to_fp32(w[e]), x[e], acc[e % 8]);
     return sd_hsum8(acc);
 }
+
+/* e^x in the steps quant.h lists, each one IEEE operation, so the SIMD sets reproduce it. */
+float sd_exp_ref(float x) {
+    x = x < SD_EXP_MAX_X ? x : SD_EXP_MAX_X; /* as SIMD min / max: a NaN becomes the bound */
+    x = x > SD_EXP_MIN_X ? x : SD_EXP_MIN_X;
+    const float t = fmaf(x, SD_EXP_LOG2E, SD_EXP_SHIFTER);
+    const float n = t - SD_EXP_SHIFTER;
+    float r = fmaf(n, -SD_EXP_LN2_HI, x);
+    r = fmaf(n, -SD_EXP_LN2_LO, r);
+    float p = SD_EXP_C7;
+    p = fmaf(p, r, SD_EXP_C6);
+    p = fmaf(p, r, SD_EXP_C5);
+    p = fmaf(p, r, SD_EXP_C4);
+    p = fmaf(p, r, SD_EXP_C3);
+    p = fmaf(p, r, SD_EXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    const int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+void sd_swiglu_ref(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        gate[i] = gate[i] / (1.0f + sd_exp_ref(-gate[i])) * up[i];
+}

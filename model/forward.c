@@ -331,8 +331,7 @@ static void swiglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
     for (int i = 0; i < n; i++) {
         float *g = c->gate + (size_t)i * c->ff;
         const float *u = c->up + (size_t)i * c->ff;
-        for (int64_t j = r0; j < r1; j++)
-            g[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+        sd_swiglu(g + r0, u + r0, r1 - r0);
     }
 }
 

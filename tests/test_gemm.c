@@ -357,6 +357,48 @@ static void test_init_errors(void) {
     CHECK(w.packed == NULL, "release clears packed");
 }
 
+/* SwiGLU: every kernel set gives the reference's bits; the reference's e^x is within 3e-7 of exp(). */
+static void test_swiglu(void) {
+    double worst = 0;
+    float worst_x = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.00731f) {
+        const double want = exp((double)x), got = sd_exp_ref(x);
+        const double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel, worst_x = x;
+    }
+    CHECK(worst < 3e-7, "sd_exp_ref relative error %.3g at x = %g", worst, (double)worst_x);
+    CHECK(sd_exp_ref(0.0f) == 1.0f && sd_exp_ref(1000.0f) == sd_exp_ref(88.0f) &&
+              sd_exp_ref(-1000.0f) == sd_exp_ref(-87.0f),
+          "e^0 = 1, clamped ends");
+    enum { N = 1003 }; /* not a multiple of 8: the SIMD tails */
+    static float gate[N], up[N], want[N], got[N];
+    for (int i = 0; i < N; i++) {
+        gate[i] = (float)((rnd() % 20001) - 10000) / 500.0f; /* [-20, 20] */
+        up[i] = (float)((rnd() % 2001) - 1000) / 100.0f;
+    }
+    const float special[] = {0.0f, -0.0f, 100.0f, -100.0f, 1e30f, -1e30f, INFINITY, NAN, 1e-40f, -88.5f};
+    for (size_t i = 0; i < SD_ARRAY_LEN(special); i++)
+        gate[i * 7] = special[i];
+    memcpy(want, gate, sizeof gate);
+    sd_swiglu_ref(want, up, N);
+    for (int i = 0; i < N; i++) {
+        const double g = gate[i], silu = g / (1.0 + exp(-g)) * up[i];
+        if (isfinite(gate[i]) && fabs(gate[i]) < 80.0f)
+            CHECK(fabs(want[i] - silu) <= 1e-6 * fabs(silu) + 1e-30, "swiglu(%g, %g) = %g, want %g",
+                  (double)gate[i], (double)up[i], (double)want[i], silu);
+    }
+    const sd_kernel_set *sets[8];
+    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    for (int s = 0; s < n_sets; s++) {
+        if (!sets[s]->swiglu) continue;
+        memcpy(got, gate, sizeof gate);
+        sets[s]->swiglu(got, up, N);
+        for (int i = 0; i < N; i++)
+            CHECK(memcmp(&got[i], &want[i], sizeof got[i]) == 0, "%s swiglu(%g): %g != reference %g",
+                  sets[s]->name, (double)gate[i], (double)got[i], (double)want[i]);
+    }
+}
+
 int main(void) {
     char err[128];
     for (int t = 2; t <= 3; t++) {
@@ -373,6 +415,7 @@ int main(void) {
     printf("\n");
 
     test_init_errors();
+    test_swiglu();
 
     /* n = 1..64: every count the contract covers up to 17, then the tile boundaries around 24, 32, 64 */
     int ns_all[MAX_N], n_all = 0;
