@@ -1,5 +1,5 @@
-/* Prompts for `specdec bench`: JSON Lines with a "prompt" field (parsed with cJSON), or a plain text file
- * that is one prompt. */
+/* Prompts for `specdec bench`: JSON Lines with a "prompt" field and optional "id" and "kind" fields
+ * (parsed with cJSON), or a plain text file that is one prompt. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,17 +71,22 @@ static int parse_line(const char *line, int line_no, int index, const char *path
     if (!obj) return sd_error(err, err_len, SD_STATUS_FORMAT, "%s:%d: not valid JSON", path, line_no);
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
     int rc = SD_STATUS_OK;
     char id_buf[32];
     snprintf(id_buf, sizeof id_buf, "p%d", index);
     if (!cJSON_IsString(prompt)) {
         rc = sd_error(err, err_len, SD_STATUS_FORMAT, "%s:%d: no string field \"prompt\"", path, line_no);
+    } else if (kind && !cJSON_IsNull(kind) && !cJSON_IsString(kind)) {
+        rc = sd_error(err, err_len, SD_STATUS_FORMAT, "%s:%d: field \"kind\" is not a string", path, line_no);
     } else {
         const char *id_text = cJSON_IsString(id) ? id->valuestring : id_buf;
+        const char *kind_text = cJSON_IsString(kind) && kind->valuestring[0] ? kind->valuestring : BS_NO_KIND;
         p->len = strlen(prompt->valuestring);
         p->text = dup_text(prompt->valuestring, p->len);
         p->id = dup_text(id_text, strlen(id_text));
-        if (!p->text || !p->id) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        p->kind = dup_text(kind_text, strlen(kind_text));
+        if (!p->text || !p->id || !p->kind) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     }
     cJSON_Delete(obj);
     return rc;
@@ -129,8 +134,9 @@ int bs_prompts_read(const char *path, int max_prompts, bs_prompt **out, char *er
         p[0].text = text;
         p[0].len = len;
         p[0].id = dup_text("p0", 2);
+        p[0].kind = dup_text(BS_NO_KIND, strlen(BS_NO_KIND));
         text = NULL;
-        rc = p[0].id ? 1 : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        rc = p[0].id && p[0].kind ? 1 : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         if (rc < 0) {
             bs_prompts_free(p, 1);
             p = NULL;
@@ -145,6 +151,7 @@ void bs_prompts_free(bs_prompt *p, int n) {
     if (!p) return;
     for (int i = 0; i < n; i++) {
         free(p[i].id);
+        free(p[i].kind);
         free(p[i].text);
     }
     free(p);

@@ -116,6 +116,9 @@ static void usage(FILE *f) {
         "  -m, --model FILE        target GGUF model\n"
         "  -md, --model-draft FILE draft GGUF model (without it only plain decoding runs)\n"
         "  -f, --file FILE         prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
+        "                          (optional \"id\" and \"kind\" fields; with two kinds or more, e.g. "
+        "\"code\"\n"
+        "                          and \"prose\", the summary adds speed-ups by kind of text)\n"
         "      --n-prompts N       use the first N prompts (default 8)\n"
         "  -n, --n-predict N       tokens to generate per run (default 64)\n"
         "      --temp T            temperature; 0 = greedy, checked lossless (default 0)\n"
@@ -933,7 +936,225 @@ static double predicted_for(const bench *b, const mode_agg *a, int k) {
     return bs_predicted_speedup(geometric_a(&a->all), k, t_d, b->cost.t_v);
 }
 
-static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
+/* ---- Kinds of text: the prompts' optional "kind" field (e.g. "boilerplate", "prose", "code") ---- */
+
+#define KIND_TOLERANCE 0.05 /* adaptive should come within 5% of the best fixed k on every kind */
+
+/* The modes' speed-ups over the runs of one kind of text. */
+typedef struct kind_agg {
+    const char *name; /* a prompt kind, or "all" */
+    int n_prompts;
+    double speedup_total[MAX_MODES];  /* total tokens / total decode seconds of the mode over the kind's
+                                         prompts and repeats, over the same for plain */
+    double speedup_median[MAX_MODES]; /* median over the kind's prompts of the per-prompt speed-up */
+    double acceptance[MAX_MODES];     /* accepted / drafted tokens; NaN for plain */
+} kind_agg;
+
+static bool any_kind(const bench *b) {
+    for (int p = 0; p < b->n_prompts; p++)
+        if (strcmp(b->prompts[p].kind, BS_NO_KIND) != 0) return true;
+    return false;
+}
+
+/* Writes the distinct kinds of the prompts, in order of first appearance, to names[0..n_prompts). */
+static int distinct_kinds(const bench *b, const char **names) {
+    int n = 0;
+    for (int p = 0; p < b->n_prompts; p++) {
+        int i = 0;
+        while (i < n && strcmp(names[i], b->prompts[p].kind) != 0)
+            i++;
+        if (i == n) names[n++] = b->prompts[p].kind;
+    }
+    return n;
+}
+
+/* Fills *ka for the prompts of kind `name` (NULL: every prompt, as "all") from the runs and
+ * b->prompt_speedup. Returns false when out of memory. */
+static bool kind_aggregate(bench *b, const char *name, kind_agg *ka) {
+    int n = b->n_prompts, R = b->o.repeat;
+    const run_rec **sel = malloc(sizeof *sel * (size_t)(n * R));
+    double *sp = malloc(sizeof *sp * (size_t)n), plain_tps = NAN;
+    bool ok = sel && sp;
+    ka->name = name ? name : "all";
+    for (int m = 0; ok && m < b->n_modes; m++) {
+        int n_sel = 0, n_in = 0;
+        for (int p = 0; p < n; p++) {
+            if (name && strcmp(b->prompts[p].kind, name) != 0) continue;
+            sp[n_in++] = b->prompt_speedup[m * n + p];
+            for (int r = 0; r < R; r++)
+                sel[n_sel++] = rec(b, p, m, r);
+        }
+        summary s;
+        summarize(sel, n_sel, &s);
+        if (m == 0) plain_tps = ratio(s.n_gen, s.t_gen);
+        ka->n_prompts = n_in;
+        ka->speedup_total[m] = ratio(ratio(s.n_gen, s.t_gen), plain_tps);
+        ka->speedup_median[m] = bs_median(sp, n_in);
+        ka->acceptance[m] = b->modes[m].k == 0 ? NAN : ratio(s.n_accepted, s.n_drafted);
+    }
+    free(sel);
+    free(sp);
+    return ok;
+}
+
+/* The by-kind rows, one per kind of text and then "all", when the prompts hold at least two kinds and
+ * there are speculative modes to compare; else none. Returns the row count; the caller frees *out. */
+static int kind_rows(bench *b, kind_agg **out) {
+    *out = NULL;
+    const char **names = malloc(sizeof *names * (size_t)b->n_prompts);
+    if (!names || !b->prompt_speedup || b->n_modes < 2) {
+        free(names);
+        return 0;
+    }
+    int n_kinds = distinct_kinds(b, names);
+    kind_agg *ka = n_kinds >= 2 ? calloc((size_t)n_kinds + 1, sizeof *ka) : NULL;
+    bool ok = ka != NULL;
+    for (int i = 0; ok && i <= n_kinds; i++)
+        ok = kind_aggregate(b, i < n_kinds ? names[i] : NULL, &ka[i]);
+    free(names);
+    if (!ok) {
+        free(ka);
+        return 0;
+    }
+    *out = ka;
+    return n_kinds + 1;
+}
+
+/* The fixed-k mode with the highest total speed-up in row ka among those of mode m's schedule; -1: none. */
+static int best_fixed(const bench *b, const kind_agg *ka, int m) {
+    int best = -1;
+    for (int f = 1; f < b->n_modes; f++) {
+        if (b->modes[f].k <= 0 || b->modes[f].schedule != b->modes[m].schedule) continue;
+        if (best < 0 || ka->speedup_total[f] > ka->speedup_total[best]) best = f;
+    }
+    return best;
+}
+
+/* The speculative mode with the highest total speed-up in row ka (shown in bold). */
+static int best_mode(const bench *b, const kind_agg *ka) {
+    int best = 1;
+    for (int m = 2; m < b->n_modes; m++)
+        if (ka->speedup_total[m] > ka->speedup_total[best]) best = m;
+    return best;
+}
+
+static void kind_table_head(strbuf *sb, const bench *b, const char *first) {
+    sb_printf(sb, "| kind | %s |", first);
+    for (int m = 1; m < b->n_modes; m++)
+        sb_printf(sb, " %s |", b->modes[m].name);
+    sb_printf(sb, "\n|---|---|");
+    for (int m = 1; m < b->n_modes; m++)
+        sb_printf(sb, "---|");
+    sb_printf(sb, "\n");
+}
+
+static void kind_speedup_table(strbuf *sb, const bench *b, const kind_agg *ka, int n_rows) {
+    kind_table_head(sb, b, "prompts");
+    for (int i = 0; i < n_rows; i++) {
+        int best = best_mode(b, &ka[i]);
+        sb_printf(sb, "| %s | %d |", ka[i].name, ka[i].n_prompts);
+        for (int m = 1; m < b->n_modes; m++) {
+            const char *bold = m == best ? "**" : "";
+            sb_printf(sb, " %s%.2fx%s (%.2fx) |", bold, ka[i].speedup_total[m], bold,
+                      ka[i].speedup_median[m]);
+        }
+        sb_printf(sb, "\n");
+    }
+}
+
+static void kind_acceptance_table(strbuf *sb, const bench *b, const kind_agg *ka, int n_rows) {
+    kind_table_head(sb, b, "prompts");
+    for (int i = 0; i < n_rows; i++) {
+        sb_printf(sb, "| %s | %d |", ka[i].name, ka[i].n_prompts);
+        for (int m = 1; m < b->n_modes; m++)
+            sb_printf(sb, " %.3f |", ka[i].acceptance[m]);
+        sb_printf(sb, "\n");
+    }
+}
+
+/* One line per kind and adaptive mode: is adaptive within KIND_TOLERANCE of the best fixed k (and on
+ * "all", the mixed set, does it beat every fixed k)? */
+static void kind_verdicts(strbuf *sb, const bench *b, const kind_agg *ka, int n_rows) {
+    for (int i = 0; i < n_rows; i++)
+        for (int m = 1; m < b->n_modes; m++) {
+            int f = b->modes[m].k < 0 ? best_fixed(b, &ka[i], m) : -1;
+            if (f < 0) continue;
+            double rel = ratio(ka[i].speedup_total[m], ka[i].speedup_total[f]);
+            sb_printf(sb, "- %s: %s %.2fx vs the best fixed k (%s) %.2fx: %+.1f%%, %s 5%%", ka[i].name,
+                      b->modes[m].name, ka[i].speedup_total[m], b->modes[f].name, ka[i].speedup_total[f],
+                      100 * (rel - 1), rel >= 1 - KIND_TOLERANCE ? "within" : "NOT within");
+            if (i == n_rows - 1) sb_printf(sb, "; beats every fixed k: %s", rel > 1 ? "yes" : "NO");
+            sb_printf(sb, ".\n");
+        }
+}
+
+static void kind_section(strbuf *sb, const bench *b, const kind_agg *ka, int n_rows) {
+    if (n_rows == 0) return;
+    sb_printf(sb,
+              "\n### Speed-up by kind of text\n\nA mode's speed-up on a kind of text is its total tokens / "
+              "total decode seconds over that kind's prompts and repeats, divided by the same for plain "
+              "decoding; in parentheses the median over the kind's prompts of the per-prompt speed-up. Bold: "
+              "the row's best mode (by total). \"all\" is every prompt.\n\n");
+    kind_speedup_table(sb, b, ka, n_rows);
+    sb_printf(sb, "\nAcceptance (accepted / drafted tokens) by kind of text:\n\n");
+    kind_acceptance_table(sb, b, ka, n_rows);
+    sb_printf(sb, "\n");
+    kind_verdicts(sb, b, ka, n_rows);
+}
+
+static cJSON *kinds_json(const bench *b, const kind_agg *ka, int n_rows) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n_rows; i++) {
+        cJSON *kj = cJSON_CreateObject(), *modes = cJSON_CreateArray();
+        cJSON_AddStringToObject(kj, "kind", ka[i].name);
+        add_num(kj, "n_prompts", ka[i].n_prompts);
+        for (int m = 0; m < b->n_modes; m++) {
+            cJSON *mj = cJSON_CreateObject();
+            cJSON_AddStringToObject(mj, "mode", b->modes[m].name);
+            add_num(mj, "speedup_total", ka[i].speedup_total[m]);
+            add_num(mj, "speedup_median", ka[i].speedup_median[m]);
+            if (b->modes[m].k != 0) add_num(mj, "acceptance", ka[i].acceptance[m]);
+            int f = b->modes[m].k < 0 ? best_fixed(b, &ka[i], m) : -1;
+            if (f >= 0) {
+                double rel = ratio(ka[i].speedup_total[m], ka[i].speedup_total[f]);
+                cJSON_AddStringToObject(mj, "best_fixed_mode", b->modes[f].name);
+                add_num(mj, "over_best_fixed", rel);
+                cJSON_AddBoolToObject(mj, "within_5pct_of_best_fixed", rel >= 1 - KIND_TOLERANCE);
+                cJSON_AddBoolToObject(mj, "beats_every_fixed", rel > 1);
+            }
+            cJSON_AddItemToArray(modes, mj);
+        }
+        cJSON_AddItemToObject(kj, "modes", modes);
+        cJSON_AddItemToArray(arr, kj);
+    }
+    return arr;
+}
+
+/* ---- The summary ---- */
+
+static void per_prompt_table(strbuf *sb, const bench *b) {
+    bool kinds = any_kind(b);
+    sb_printf(sb,
+              "\n### Speed-up per prompt (median over repeats, against plain on the same prompt)\n\n| prompt "
+              "|%s tokens |",
+              kinds ? " kind |" : "");
+    for (int m = 1; m < b->n_modes; m++)
+        sb_printf(sb, " %s |", b->modes[m].name);
+    sb_printf(sb, "\n|---|%s---|", kinds ? "---|" : "");
+    for (int m = 1; m < b->n_modes; m++)
+        sb_printf(sb, "---|");
+    sb_printf(sb, "\n");
+    for (int p = 0; p < b->n_prompts; p++) {
+        sb_printf(sb, "| %s |", b->prompts[p].id);
+        if (kinds) sb_printf(sb, " %s |", b->prompts[p].kind);
+        sb_printf(sb, " %d |", b->n_ptok[p]);
+        for (int m = 1; m < b->n_modes; m++)
+            sb_printf(sb, " %.2fx |", b->prompt_speedup[m * b->n_prompts + p]);
+        sb_printf(sb, "\n");
+    }
+}
+
+static void summary_md(bench *b, const mode_agg *agg, const kind_agg *ka, int n_kind_rows, strbuf *sb) {
     sd_model_info ti;
     sd_model_get_info(b->target, &ti);
     sb_printf(sb, "## specdec bench\n\n");
@@ -1000,24 +1221,8 @@ static void summary_md(bench *b, const mode_agg *agg, strbuf *sb) {
             sb_printf(sb, "\n");
         }
     }
-    if (b->n_modes > 1 && b->prompt_speedup) {
-        sb_printf(
-            sb,
-            "\n### Speed-up per prompt (median over repeats, against plain on the same prompt)\n\n| prompt "
-            "| tokens |");
-        for (int m = 1; m < b->n_modes; m++)
-            sb_printf(sb, " %s |", b->modes[m].name);
-        sb_printf(sb, "\n|---|---|");
-        for (int m = 1; m < b->n_modes; m++)
-            sb_printf(sb, "---|");
-        sb_printf(sb, "\n");
-        for (int p = 0; p < b->n_prompts; p++) {
-            sb_printf(sb, "| %s | %d |", b->prompts[p].id, b->n_ptok[p]);
-            for (int m = 1; m < b->n_modes; m++)
-                sb_printf(sb, " %.2fx |", b->prompt_speedup[m * b->n_prompts + p]);
-            sb_printf(sb, "\n");
-        }
-    }
+    kind_section(sb, b, ka, n_kind_rows);
+    if (b->n_modes > 1 && b->prompt_speedup) per_prompt_table(sb, b);
     if (b->cost.have) {
         sb_printf(sb, "\n### Cost model vs measurement\n\n");
         verify_line(sb, &b->cost);
@@ -1141,6 +1346,8 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
     cJSON *modes = cJSON_CreateArray(), *prompts = cJSON_CreateArray(), *aggj = cJSON_CreateArray();
     strbuf sb = {0};
     char *text = NULL;
+    kind_agg *ka = NULL;
+    int n_kind_rows = 0;
     if (!agg) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     for (int m = 0; m < b->n_modes; m++)
         cJSON_AddItemToArray(modes, cJSON_CreateString(b->modes[m].name));
@@ -1148,6 +1355,7 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
     for (int p = 0; p < b->n_prompts; p++) {
         cJSON *pj = cJSON_CreateObject();
         cJSON_AddStringToObject(pj, "id", b->prompts[p].id);
+        cJSON_AddStringToObject(pj, "kind", b->prompts[p].kind);
         add_num(pj, "n_prompt_tokens", b->n_ptok[p]);
         cJSON_AddItemToObject(pj, "results", cJSON_CreateArray());
         cJSON_AddItemToArray(prompts, pj);
@@ -1168,13 +1376,15 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         cJSON_AddItemToArray(aggj, a);
     }
     cJSON_AddItemToObject(root, "aggregate", aggj);
+    n_kind_rows = kind_rows(b, &ka);
+    cJSON_AddItemToObject(root, "kinds", kinds_json(b, ka, n_kind_rows));
     cJSON_AddItemToObject(root, "verify_cost", b->cost.have ? costs_json(&b->cost) : cJSON_CreateNull());
     cJSON *ll = cJSON_CreateObject();
     cJSON_AddBoolToObject(ll, "checked", b->o.temp <= 0);
     add_num(ll, "mismatches", b->n_mismatch);
     cJSON_AddItemToObject(ll, "errors", cJSON_Duplicate(b->errors, true));
     cJSON_AddItemToObject(root, "lossless", ll);
-    summary_md(b, agg, &sb);
+    summary_md(b, agg, ka, n_kind_rows, &sb);
     text = cJSON_Print(root);
     if (!text || !sb.s) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     if (rc == 0) rc = write_text(b->o.out_dir, "report.json", text, err, err_len);
@@ -1187,6 +1397,7 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
     free(text);
     free(sb.s);
     cJSON_Delete(root);
+    free(ka);
     free(agg);
     return rc;
 }

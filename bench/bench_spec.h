@@ -13,13 +13,18 @@
 /* ---- Prompts ---- */
 typedef struct bs_prompt {
     char *id;   /* "id" field of the JSON line, or "p<index>" */
+    char *kind; /* "kind" field of the JSON line (e.g. "code", "prose"), or BS_NO_KIND */
     char *text; /* the prompt, NUL-terminated */
     size_t len;
 } bs_prompt;
 
+/* The kind of a prompt whose line has no "kind" field. */
+#define BS_NO_KIND "-"
+
 /* Reads up to max_prompts prompts (max_prompts <= 0: all) from path: a JSON Lines file (".jsonl" or
  * ".json", or any file whose first non-blank byte is '{') with a string field "prompt" on every
- * non-blank line, or otherwise the whole file as one prompt. Returns the count (>= 1) or SD_STATUS_*. */
+ * non-blank line (and optionally strings "id" and "kind"), or otherwise the whole file as one prompt. Returns
+ * the count (>= 1) or SD_STATUS_*. */
 int bs_prompts_read(const char *path, int max_prompts, bs_prompt **out, char *err, size_t err_len);
 void bs_prompts_free(bs_prompt *p, int n);
 

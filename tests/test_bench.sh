@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# specdec bench: a tiny greedy run on the bundled pair writes report.json (the documented fields),
-# summary.md and three well-formed SVGs, and passes the losslessness check; --cost-only prints the
-# projection table; bad flags exit 2. Usage: test_bench.sh SPECDEC (SD_MODELS_DIR set by meson).
+# specdec bench: a tiny greedy run on the bundled pair, two prompts of two kinds of text, writes report.json
+# (the documented fields, the by-kind rows), summary.md (with the by-kind section) and three well-formed
+# SVGs, and passes the losslessness check; --cost-only prints the projection table; bad flags exit 2. Usage: test_bench.sh SPECDEC (SD_MODELS_DIR set by meson).
 set -u
 SPECDEC=$1
 M=${SD_MODELS_DIR:?SD_MODELS_DIR not set}
@@ -10,11 +10,21 @@ trap 'rm -rf "$OUT"' EXIT
 fail=0
 err() { echo "FAIL: $*"; fail=1; }
 
-"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" -f "$M/prompts-dev.jsonl" \
+# Two prompts of two kinds of text: the first dev prompt (C) and an English comment.
+{
+    head -n 1 "$M/prompts-dev.jsonl" | sed 's/^{/{"kind": "code", /'
+    echo '{"id": "prose-0", "kind": "prose", "prompt": "/*\n * The cache keeps one entry per open file, and the lock that guards it is taken only when an entry is added or"}'
+} >"$OUT/prompts.jsonl"
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" -f "$OUT/prompts.jsonl" \
     --n-prompts 2 -n 16 --k 1,2 --repeat 1 --temp 0 -o "$OUT/run" >"$OUT/stdout" 2>"$OUT/stderr"
 rc=$?
 [ $rc -eq 0 ] || { err "bench run exited $rc"; cat "$OUT/stderr"; }
 grep -q '| spec k=2 |' "$OUT/stdout" || err "stdout lacks the summary table"
+grep -q '^### Speed-up by kind of text' "$OUT/run/summary.md" || err "summary.md lacks the by-kind section"
+grep -q '^| prose | 1 |' "$OUT/run/summary.md" || err "summary.md lacks the prose row"
+grep -q '^| all | 2 |' "$OUT/run/summary.md" || err "summary.md lacks the all row"
+grep -q '^- all: spec adaptive .*beats every fixed k: ' "$OUT/run/summary.md" || err "summary.md lacks the verdict on all"
+grep -q '^| prose-0 | prose |' "$OUT/run/summary.md" || err "the per-prompt table lacks the kind"
 for f in report.json summary.md speedup.svg acceptance.svg verify_cost.svg; do
     [ -s "$OUT/run/$f" ] || err "missing $f"
 done
@@ -49,6 +59,18 @@ k1 = r["aggregate"][1]
 h = k1["k_histogram"]
 if set(h) - {"0", "1"} or sum(h.values()) != k1["n_rounds"] or h.get("1", 0) < k1["n_rounds"] / 2:
     bad.append("k=1 histogram %r for %r rounds" % (h, k1["n_rounds"]))
+# By kind: code, prose, then all; "all" is the whole run, so it matches the aggregate.
+ks = r.get("kinds", [])
+if [(k["kind"], k["n_prompts"]) for k in ks] != [("code", 1), ("prose", 1), ("all", 2)]: bad.append("kinds %r" % ks)
+for k in ks:
+    if [x["mode"] for x in k["modes"]] != r["modes"]: bad.append("kind %s modes %r" % (k["kind"], k["modes"]))
+    for x in k["modes"]: need(x, ["mode", "speedup_total", "speedup_median"], "kind mode")
+    ad = k["modes"][-1]
+    need(ad, ["acceptance", "best_fixed_mode", "over_best_fixed", "within_5pct_of_best_fixed", "beats_every_fixed"], "kind adaptive")
+if ks:
+    for x, a in zip(ks[-1]["modes"], r["aggregate"]):
+        if not math.isclose(x["speedup_total"], a["speedup_total"], rel_tol=1e-9): bad.append("all %r vs aggregate %r" % (x, a))
+if [p.get("kind") for p in r["prompts"]] != ["code", "prose"]: bad.append("prompt kinds")
 vc = r["verify_cost"]
 if vc["n"] != [1, 2, 3] or len(vc["t_v_s"]) != 3 or not all(t > 0 for t in vc["t_v_s"]): bad.append("verify_cost %r" % vc)
 if r["lossless"] != {"checked": True, "mismatches": 0, "errors": []}: bad.append("lossless %r" % r["lossless"])
