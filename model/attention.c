@@ -1,0 +1,294 @@
+/* Causal GQA attention over the KV cache (see attention.h for the arithmetic every path follows).
+ *
+ * Written as plain C over fixed-width lane arrays (float x[SD_ATTN_LANES] updated lane by lane) so that
+ * compilers vectorize it for SSE2, AVX or NEON alike without intrinsics; each lane is ordinary scalar
+ * fp32 arithmetic, so the vector width never changes a result. The key cache is transposed (positions
+ * contiguous per dimension) so that the score pass computes SD_ATTN_LANES positions' dot products in
+ * the lanes of one vector, each lane summing over the dimensions in order. */
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES SD_ATTN_LANES
+/* (row, query head) pairs whose scores one pass over a key block computes (registers: 2 vectors each on
+ * SSE2 and NEON). */
+#define SCORE_TILE 4
+/* Dimensions one pass over the values accumulates (8 vectors of 4 on SSE2 and NEON). */
+#define VALUE_TILE 32
+/* Pairs a kernel call may hold: the scratch is [pairs][key_stride]. */
+#define MAX_BLOCK_PAIRS 16
+
+/* 4-lane vectors (GCC/Clang vector extensions: SSE2 and NEON registers); a LANES block is two of them. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE v4f load4(const float *p) {
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static ALWAYS_INLINE void store4(float *p, v4f v) {
+    memcpy(p, &v, sizeof v);
+}
+
+static ALWAYS_INLINE v4f splat4(float x) {
+    return (v4f){x, x, x, x};
+}
+
+/* mask ? a : b per lane, mask lanes all ones or zero. */
+static ALWAYS_INLINE v4f select4(v4i mask, v4f a, v4f b) {
+    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
+}
+
+size_t sd_attention_key_stride(int32_t n_ctx) {
+    return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
+}
+
+int32_t sd_attention_block_rows(int group, int32_t max_batch) {
+    int32_t rows = group >= MAX_BLOCK_PAIRS ? 1 : MAX_BLOCK_PAIRS / group;
+    if (rows > max_batch) rows = max_batch;
+    return rows < 1 ? 1 : rows;
+}
+
+size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) {
+    return (size_t)sd_attention_block_rows(group, max_batch) * (size_t)group * sd_attention_key_stride(n_ctx);
+}
+
+/* The softmax exp, scalar: the reference's, and the arithmetic exp4 does in each lane.
+ * x = n ln2 + r with |r| <= ln2 / 2: n rounded to an integer with the 1.5 * 2^23 trick (|x log2 e| < 2^22),
+ * ln 2 split in a high part with few mantissa bits (n * hi is exact) and the low rest; e^r by its Taylor
+ * series to degree 7 (truncation error r^8 / 8! < 6e-9, below an ulp); 2^n from exponent bits. x is
+ * clamped to [-87, 0] first, so n is in [-126, 0] and the result normal (for n = -126, r > 0). */
+#define EXP_LO -87.0f
+#define EXP_LOG2E 1.44269504f
+#define EXP_ROUND 12582912.0f
+#define EXP_LN2_HI 0.693145752f
+#define EXP_LN2_LO 1.42860677e-6f
+
+static float exp_scalar(float x) {
+    float xc = x > EXP_LO ? x : EXP_LO; /* NaN and -inf go to EXP_LO here and are patched at the end */
+    xc = xc < 0.0f ? xc : 0.0f;
+    float n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
+    float r = xc - n * EXP_LN2_HI;
+    r = r - n * EXP_LN2_LO;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = p * scale;
+    y = x >= EXP_LO ? y : 0.0f;
+    return x != x ? x : y;
+}
+
+static ALWAYS_INLINE v4f exp4(v4f x) {
+    v4f lo = splat4(EXP_LO), zero = splat4(0.0f);
+    v4f xc = select4(x > lo, x, lo);
+    xc = select4(xc < zero, xc, zero);
+    v4f n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
+    v4f r = xc - n * EXP_LN2_HI;
+    r = r - n * EXP_LN2_LO;
+    v4f p = splat4(1.0f / 5040.0f);
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    v4i bits = (__builtin_convertvector(n, v4i) + 127) * (1 << 23);
+    v4f y = p * (v4f)bits;
+    y = select4(x >= lo, y, zero);
+    return select4(x != x, x, y);
+}
+
+float sd_attention_exp(float x) {
+    return exp_scalar(x);
+}
+
+/* The fixed reduction tree of 8 lane sums. */
+static ALWAYS_INLINE float lane_sum(const float s[LANES]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+/* Largest non-NaN value of the 8 lanes (-inf if none). */
+static ALWAYS_INLINE float lane_max(const float m[LANES]) {
+    float r = m[0];
+    for (int l = 1; l < LANES; l++)
+        r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+static float inv_sqrt_dim(int head_dim) {
+    return 1.0f / sqrtf((float)head_dim);
+}
+
+/* Scores of np (<= SCORE_TILE) pairs for positions [0, t_end), t_end a multiple of LANES: each key block
+ * [head_dim][LANES] is loaded once for all np pairs. Inlined with a constant np so the accumulators stay
+ * in registers. */
+static ALWAYS_INLINE void score_tile(const float *k, size_t key_stride, int hd, const float *const *q,
+                                     float *const *s, int np, int32_t t_end, float scale) {
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
+        v4f acc[SCORE_TILE][2];
+        for (int p = 0; p < np; p++)
+            acc[p][0] = acc[p][1] = splat4(0.0f);
+        for (int d = 0; d < hd; d++) {
+            const float *kd = k + (size_t)d * key_stride + (size_t)t0;
+            v4f k0 = load4(kd), k1 = load4(kd + 4);
+            for (int p = 0; p < np; p++) {
+                v4f qd = splat4(q[p][d]);
+                acc[p][0] += qd * k0;
+                acc[p][1] += qd * k1;
+            }
+        }
+        for (int p = 0; p < np; p++) {
+            store4(s[p] + t0, acc[p][0] * scale);
+            store4(s[p] + t0 + 4, acc[p][1] * scale);
+        }
+    }
+}
+
+/* Turns the scores s[0..pos] of one pair into e^(s - max) in place (0 up to the block end) and returns
+ * 1 / their sum. */
+static float softmax_weights(float *s, int32_t pos) {
+    int32_t t_end = (pos + LANES) / LANES * LANES;
+    v4i first = {0, 1, 2, 3}, last = {pos, pos, pos, pos};
+    v4f m0 = splat4(-INFINITY), m1 = m0;
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
+        v4i t = first + t0;
+        v4f s0 = load4(s + t0), s1 = load4(s + t0 + 4);
+        m0 = select4((t <= last) & (s0 > m0), s0, m0);
+        m1 = select4((t + 4 <= last) & (s1 > m1), s1, m1);
+    }
+    float m[LANES];
+    store4(m, m0);
+    store4(m + 4, m1);
+    float max = lane_max(m);
+    v4f vmax = splat4(max), zero = splat4(0.0f), sum0 = zero, sum1 = zero;
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
+        v4i t = first + t0;
+        v4f e0 = select4(t <= last, exp4(load4(s + t0) - vmax), zero);
+        v4f e1 = select4(t + 4 <= last, exp4(load4(s + t0 + 4) - vmax), zero);
+        store4(s + t0, e0);
+        store4(s + t0 + 4, e1);
+        sum0 += e0;
+        sum1 += e1;
+    }
+    float sum[LANES];
+    store4(sum, sum0);
+    store4(sum + 4, sum1);
+    return 1.0f / lane_sum(sum);
+}
+
+/* out[d] = (sum over t <= pos of e[t] v[t][d]) * inv for d in [d0, d0 + 4 * nvec), the accumulators in
+ * registers for a constant nvec. */
+static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t pos,
+                                     float inv, float *out) {
+    v4f acc[VALUE_TILE / 4];
+    for (int j = 0; j < nvec; j++)
+        acc[j] = splat4(0.0f);
+    for (int32_t t = 0; t <= pos; t++) {
+        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
+        v4f w = splat4(e[t]);
+        for (int j = 0; j < nvec; j++)
+            acc[j] += w * load4(vt + 4 * j);
+    }
+    for (int j = 0; j < nvec; j++)
+        store4(out + d0 + 4 * j, acc[j] * inv);
+}
+
+static void weighted_values(const float *v, int hd, const float *e, int32_t pos, float inv, float *out) {
+    int d0 = 0;
+    for (; d0 + VALUE_TILE <= hd; d0 += VALUE_TILE)
+        value_tile(v, hd, d0, VALUE_TILE / 4, e, pos, inv, out);
+    for (; d0 + 4 <= hd; d0 += 4)
+        value_tile(v, hd, d0, 1, e, pos, inv, out);
+    for (; d0 < hd; d0++) {
+        float acc = 0.0f;
+        for (int32_t t = 0; t <= pos; t++)
+            acc += e[t] * v[(size_t)t * (size_t)hd + (size_t)d0];
+        out[d0] = acc * inv;
+    }
+}
+
+void sd_attention_block(const sd_attention_args *a) {
+    int hd = a->head_dim, g = a->group;
+    int32_t np = a->n_rows * g;
+    float scale = inv_sqrt_dim(hd);
+    for (int32_t p0 = 0; p0 < np; p0 += SCORE_TILE) {
+        int n = np - p0 < SCORE_TILE ? (int)(np - p0) : SCORE_TILE;
+        const float *q[SCORE_TILE];
+        float *s[SCORE_TILE];
+        for (int i = 0; i < n; i++) {
+            int32_t p = p0 + i;
+            q[i] = a->q + (size_t)(p / g) * a->q_row_stride + (size_t)(p % g) * (size_t)hd;
+            s[i] = a->scratch + (size_t)p * a->key_stride;
+        }
+        /* Rows grow with p, so the tile's last pair sees the most positions. */
+        int32_t last_pos = a->pos0 + (p0 + n - 1) / g;
+        int32_t t_end = (last_pos + LANES) / LANES * LANES;
+        switch (n) {
+        case 4:
+            score_tile(a->k, a->key_stride, hd, q, s, 4, t_end, scale);
+            break;
+        case 3:
+            score_tile(a->k, a->key_stride, hd, q, s, 3, t_end, scale);
+            break;
+        case 2:
+            score_tile(a->k, a->key_stride, hd, q, s, 2, t_end, scale);
+            break;
+        default:
+            score_tile(a->k, a->key_stride, hd, q, s, 1, t_end, scale);
+            break;
+        }
+    }
+    for (int32_t p = 0; p < np; p++) {
+        int32_t pos = a->pos0 + p / g;
+        float *e = a->scratch + (size_t)p * a->key_stride;
+        float inv = softmax_weights(e, pos);
+        float *out = a->out + (size_t)(p / g) * a->out_row_stride + (size_t)(p % g) * (size_t)hd;
+        weighted_values(a->v, hd, e, pos, inv, out);
+    }
+}
+
+void sd_attention_ref(const sd_attention_args *a) {
+    int hd = a->head_dim, g = a->group;
+    float scale = inv_sqrt_dim(hd);
+    for (int32_t r = 0; r < a->n_rows; r++)
+        for (int j = 0; j < g; j++) {
+            int32_t pos = a->pos0 + r;
+            const float *q = a->q + (size_t)r * a->q_row_stride + (size_t)j * (size_t)hd;
+            float *out = a->out + (size_t)r * a->out_row_stride + (size_t)j * (size_t)hd;
+            float *s = a->scratch;
+            float max = -INFINITY;
+            for (int32_t t = 0; t <= pos; t++) {
+                float dot = 0.0f;
+                for (int d = 0; d < hd; d++)
+                    dot += q[d] * a->k[(size_t)d * a->key_stride + (size_t)t];
+                s[t] = dot * scale;
+                if (s[t] > max) max = s[t];
+            }
+            float sum[LANES] = {0.0f};
+            for (int32_t t = 0; t <= pos; t++) {
+                s[t] = exp_scalar(s[t] - max);
+                sum[t % LANES] += s[t];
+            }
+            float inv = 1.0f / lane_sum(sum);
+            for (int d = 0; d < hd; d++) {
+                float acc = 0.0f;
+                for (int32_t t = 0; t <= pos; t++)
+                    acc += s[t] * a->v[(size_t)t * (size_t)hd + (size_t)d];
+                out[d] = acc * inv;
+            }
+        }
+}
