@@ -16,7 +16,7 @@
 #define SCORE_TILE 4
 /* Dimensions one pass over the values accumulates (8 vectors of 4 on SSE2 and NEON). */
 #define VALUE_TILE 32
-/* Pairs a kernel call may hold: the scratch is [pairs][key_stride]. */
+/* Pairs a kernel call may hold: the scratch is [pairs][padded positions]. */
 #define MAX_BLOCK_PAIRS 16
 
 /* 4-lane vectors (GCC/Clang vector extensions: SSE2 and NEON registers); a LANES block is two of them. */
@@ -44,7 +44,7 @@ static ALWAYS_INLINE v4f select4(v4i mask, v4f a, v4f b) {
     return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
 }
 
-size_t sd_attention_key_stride(int32_t n_ctx) {
+size_t sd_attention_padded_positions(int32_t n_ctx) {
     return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
 }
 
@@ -55,7 +55,8 @@ int32_t sd_attention_block_rows(int group, int32_t max_batch) {
 }
 
 size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) {
-    return (size_t)sd_attention_block_rows(group, max_batch) * (size_t)group * sd_attention_key_stride(n_ctx);
+    return (size_t)sd_attention_block_rows(group, max_batch) * (size_t)group *
+           sd_attention_padded_positions(n_ctx);
 }
 
 /* The softmax exp, scalar: the reference's, and the arithmetic exp4 does in each lane.
@@ -83,7 +84,7 @@ static float exp_scalar(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    int32_t bits = ((int32_t)n + 127) << 23; /* a shift: SSE2 has no 32-bit lane multiply */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float y = p * scale;
@@ -106,7 +107,7 @@ static ALWAYS_INLINE v4f exp4(v4f x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    v4i bits = (__builtin_convertvector(n, v4i) + 127) * (1 << 23);
+    v4i bits = (__builtin_convertvector(n, v4i) + 127) << 23;
     v4f y = p * (v4f)bits;
     y = select4(x >= lo, y, zero);
     return select4(x != x, x, y);
@@ -136,14 +137,14 @@ static float inv_sqrt_dim(int head_dim) {
 /* Scores of np (<= SCORE_TILE) pairs for positions [0, t_end), t_end a multiple of LANES: each key block
  * [head_dim][LANES] is loaded once for all np pairs. Inlined with a constant np so the accumulators stay
  * in registers. */
-static ALWAYS_INLINE void score_tile(const float *k, size_t key_stride, int hd, const float *const *q,
-                                     float *const *s, int np, int32_t t_end, float scale) {
+static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const *q, float *const *s, int np,
+                                     int32_t t_end, float scale) {
     for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
         v4f acc[SCORE_TILE][2];
         for (int p = 0; p < np; p++)
             acc[p][0] = acc[p][1] = splat4(0.0f);
         for (int d = 0; d < hd; d++) {
-            const float *kd = k + (size_t)d * key_stride + (size_t)t0;
+            const float *kd = k + ((size_t)t0 * (size_t)hd + (size_t)d * LANES);
             v4f k0 = load4(kd), k1 = load4(kd + 4);
             for (int p = 0; p < np; p++) {
                 v4f qd = splat4(q[p][d]);
@@ -224,6 +225,7 @@ static void weighted_values(const float *v, int hd, const float *e, int32_t pos,
 void sd_attention_block(const sd_attention_args *a) {
     int hd = a->head_dim, g = a->group;
     int32_t np = a->n_rows * g;
+    size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
     float scale = inv_sqrt_dim(hd);
     for (int32_t p0 = 0; p0 < np; p0 += SCORE_TILE) {
         int n = np - p0 < SCORE_TILE ? (int)(np - p0) : SCORE_TILE;
@@ -232,29 +234,29 @@ void sd_attention_block(const sd_attention_args *a) {
         for (int i = 0; i < n; i++) {
             int32_t p = p0 + i;
             q[i] = a->q + (size_t)(p / g) * a->q_row_stride + (size_t)(p % g) * (size_t)hd;
-            s[i] = a->scratch + (size_t)p * a->key_stride;
+            s[i] = a->scratch + (size_t)p * stride;
         }
         /* Rows grow with p, so the tile's last pair sees the most positions. */
         int32_t last_pos = a->pos0 + (p0 + n - 1) / g;
         int32_t t_end = (last_pos + LANES) / LANES * LANES;
         switch (n) {
         case 4:
-            score_tile(a->k, a->key_stride, hd, q, s, 4, t_end, scale);
+            score_tile(a->k, hd, q, s, 4, t_end, scale);
             break;
         case 3:
-            score_tile(a->k, a->key_stride, hd, q, s, 3, t_end, scale);
+            score_tile(a->k, hd, q, s, 3, t_end, scale);
             break;
         case 2:
-            score_tile(a->k, a->key_stride, hd, q, s, 2, t_end, scale);
+            score_tile(a->k, hd, q, s, 2, t_end, scale);
             break;
         default:
-            score_tile(a->k, a->key_stride, hd, q, s, 1, t_end, scale);
+            score_tile(a->k, hd, q, s, 1, t_end, scale);
             break;
         }
     }
     for (int32_t p = 0; p < np; p++) {
         int32_t pos = a->pos0 + p / g;
-        float *e = a->scratch + (size_t)p * a->key_stride;
+        float *e = a->scratch + (size_t)p * stride;
         float inv = softmax_weights(e, pos);
         float *out = a->out + (size_t)(p / g) * a->out_row_stride + (size_t)(p % g) * (size_t)hd;
         weighted_values(a->v, hd, e, pos, inv, out);
@@ -274,7 +276,7 @@ void sd_attention_ref(const sd_attention_args *a) {
             for (int32_t t = 0; t <= pos; t++) {
                 float dot = 0.0f;
                 for (int d = 0; d < hd; d++)
-                    dot += q[d] * a->k[(size_t)d * a->key_stride + (size_t)t];
+                    dot += q[d] * a->k[sd_attention_key_index(hd, t, d)];
                 s[t] = dot * scale;
                 if (s[t] > max) max = s[t];
             }

@@ -22,24 +22,30 @@
 /* Positions per vector block of the score pass: the key cache is padded to a multiple of this. */
 #define SD_ATTN_LANES 8
 
-/* Row stride (in floats) of a transposed key cache holding n_ctx positions: n_ctx rounded up to
- * SD_ATTN_LANES, so the score pass can read whole blocks past the last position. */
-size_t sd_attention_key_stride(int32_t n_ctx);
+/* Positions a key cache of n_ctx positions holds: n_ctx rounded up to SD_ATTN_LANES, so the score pass
+ * can read whole blocks past the last position. */
+size_t sd_attention_padded_positions(int32_t n_ctx);
+
+/* Where key dimension d of position t lies in one KV head's key cache: blocks of SD_ATTN_LANES positions,
+ * each [head_dim][SD_ATTN_LANES], so the score pass reads one contiguous stream with the lanes of a vector
+ * holding consecutive positions. */
+static inline size_t sd_attention_key_index(int head_dim, int32_t t, int d) {
+    return ((size_t)(t / SD_ATTN_LANES) * (size_t)head_dim + (size_t)d) * SD_ATTN_LANES +
+           (size_t)(t % SD_ATTN_LANES);
+}
 
 /* Batch rows one kernel call takes for a KV group of `group` query heads: keeps (rows * group) pairs,
  * and so the scratch, bounded. At least 1, at most max_batch. */
 int32_t sd_attention_block_rows(int group, int32_t max_batch);
 
-/* Scratch floats one kernel call needs: [block_rows * group][key_stride]. */
+/* Scratch floats one kernel call needs at most: [block_rows * group][padded n_ctx]. */
 size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx);
 
 typedef struct sd_attention_args {
-    /* This KV head's keys, transposed: k[d * key_stride + t], [head_dim][key_stride]. Entries past the
-     * last attended position up to its SD_ATTN_LANES block end are read and must be finite or at least
-     * present (their scores are discarded). */
+    /* This KV head's keys, at sd_attention_key_index. Entries past the last attended position up to its
+     * SD_ATTN_LANES block end are read (their scores are discarded) and should hold defined values. */
     const float *k;
     const float *v; /* this KV head's values, [positions][head_dim] */
-    size_t key_stride;
     int head_dim;
     int group; /* query heads sharing this KV head */
     /* q of row r, query head j of the group: q[r * q_row_stride + j * head_dim]; out likewise. */
@@ -48,7 +54,8 @@ typedef struct sd_attention_args {
     size_t q_row_stride, out_row_stride;
     int32_t n_rows; /* rows in this block, at most sd_attention_block_rows */
     int32_t pos0;   /* position of row 0: row r attends positions 0..pos0 + r */
-    float *scratch; /* [n_rows * group][key_stride] floats (see sd_attention_scratch_floats) */
+    /* [n_rows * group][padded (pos0 + n_rows)] floats, at most sd_attention_scratch_floats */
+    float *scratch;
 } sd_attention_args;
 
 /* The fast kernel: every (row, query head) pair of the block. */

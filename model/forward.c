@@ -21,11 +21,10 @@ struct sd_forward {
     bool last_all_logits;
     int n_workers;
     /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them) but kept as fp32 so that
-     * attention needs no conversion. Keys transposed for the attention kernel's score pass,
-     * [n_layer][n_head_kv][head_dim][key_stride] (key_stride: n_ctx padded, see attention.h); values
+     * attention needs no conversion. Keys in the attention kernel's blocked layout,
+     * [n_layer][n_head_kv][padded n_ctx / 8][head_dim][8] (sd_attention_key_index); values
      * [n_layer][n_head_kv][n_ctx][head_dim]. */
     float *k_cache, *v_cache;
-    size_t key_stride;
     /* per-batch buffers, [max_batch][width] */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin; /* [max_batch][n_rot / 2] */
@@ -62,7 +61,7 @@ static size_t kv_dim(const sd_hparams *hp) {
 
 /* Floats of the key cache and of the value cache. */
 static size_t key_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
-    return (size_t)hp->n_layer * kv_dim(hp) * sd_attention_key_stride(n_ctx);
+    return (size_t)hp->n_layer * kv_dim(hp) * sd_attention_padded_positions(n_ctx);
 }
 
 static size_t value_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
@@ -134,7 +133,6 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
     f->n_workers = n_workers;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)max_batch;
     bool failed = need > (uint64_t)SIZE_MAX / 2;
-    f->key_stride = sd_attention_key_stride(n_ctx);
     if (!failed) {
         f->k_cache = alloc_floats(key_cache_floats(hp, n_ctx), &failed);
         f->v_cache = alloc_floats(value_cache_floats(hp, n_ctx), &failed);
@@ -284,7 +282,6 @@ static void attention_task(void *ctx, int worker, int n_workers) {
     int32_t row_items = (job->n + job->item_rows - 1) / job->item_rows;
     int64_t items = (int64_t)hp->n_head_kv * row_items;
     sd_attention_args a = {
-        .key_stride = f->key_stride,
         .head_dim = hd,
         .group = g,
         .q_row_stride = dq,
@@ -296,7 +293,7 @@ static void attention_task(void *ctx, int worker, int n_workers) {
         int32_t r0 = (int32_t)(it % row_items) * job->item_rows;
         int32_t r1 = SD_MIN(job->n, r0 + job->item_rows);
         size_t head = (size_t)job->layer * (size_t)hp->n_head_kv + (size_t)kvh;
-        a.k = f->k_cache + head * (size_t)hd * f->key_stride;
+        a.k = f->k_cache + head * (size_t)hd * sd_attention_padded_positions(f->n_ctx);
         a.v = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
         for (int32_t r = r0; r < r1; r += block_rows) {
             a.n_rows = SD_MIN(r1 - r, block_rows);
@@ -318,27 +315,27 @@ static int32_t attention_item_rows(const sd_forward *f, int32_t n) {
 }
 
 /* Appends rows [0, n) of f->k and f->v (after RoPE) at positions pos0.. of layer il's cache, rounded to
- * fp16, keys transposed. Zeroes the keys from pos0 + n to the end of its SD_ATTN_LANES block, which the
- * score pass reads (and discards), so those reads see defined values. */
+ * fp16, keys in the kernel's blocked layout. Zeroes the keys from pos0 + n to the end of its SD_ATTN_LANES
+ * block, which the score pass reads (and discards), so those reads see defined values. */
 static void kv_store(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
-    size_t hd = (size_t)hp->head_dim, dkv = kv_dim(hp), ks = f->key_stride;
-    size_t pad_end = sd_attention_key_stride(pos0 + n);
+    int hd = hp->head_dim;
+    size_t dkv = kv_dim(hp), head_keys = (size_t)hd * sd_attention_padded_positions(f->n_ctx);
+    int32_t pad_end = (int32_t)sd_attention_padded_positions(pos0 + n);
     for (int h = 0; h < hp->n_head_kv; h++) {
         size_t head = (size_t)il * (size_t)hp->n_head_kv + (size_t)h;
-        float *kc = f->k_cache + head * hd * ks, *vc = f->v_cache + head * (size_t)f->n_ctx * hd;
+        float *kc = f->k_cache + head * head_keys, *vc = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
         for (int32_t i = 0; i < n; i++) {
-            const float *k = f->k + (size_t)i * dkv + (size_t)h * hd,
-                        *v = f->v + (size_t)i * dkv + (size_t)h * hd;
-            float *vd = vc + (size_t)(pos0 + i) * hd;
-            for (size_t d = 0; d < hd; d++) {
-                kc[d * ks + (size_t)(pos0 + i)] = round_to_fp16(k[d]);
-                vd[d] = round_to_fp16(v[d]);
+            size_t src = (size_t)i * dkv + (size_t)h * (size_t)hd;
+            float *vd = vc + (size_t)(pos0 + i) * (size_t)hd;
+            for (int d = 0; d < hd; d++) {
+                kc[sd_attention_key_index(hd, pos0 + i, d)] = round_to_fp16(f->k[src + (size_t)d]);
+                vd[d] = round_to_fp16(f->v[src + (size_t)d]);
             }
         }
-        for (size_t d = 0; d < hd; d++)
-            for (size_t t = (size_t)(pos0 + n); t < pad_end; t++)
-                kc[d * ks + t] = 0.0f;
+        for (int32_t t = pos0 + n; t < pad_end; t++)
+            for (int d = 0; d < hd; d++)
+                kc[sd_attention_key_index(hd, t, d)] = 0.0f;
     }
 }
 

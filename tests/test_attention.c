@@ -36,7 +36,7 @@ static void case_init(case_data *c, int hd, int group, int32_t n_ctx, int32_t n_
     c->group = group;
     c->n_ctx = n_ctx;
     c->n_rows = n_rows;
-    c->ks = sd_attention_key_stride(n_ctx);
+    c->ks = sd_attention_padded_positions(n_ctx);
     c->k = malloc((size_t)hd * c->ks * sizeof(float));
     c->v = malloc((size_t)n_ctx * (size_t)hd * sizeof(float));
     c->q = malloc((size_t)n_rows * (size_t)group * (size_t)hd * sizeof(float));
@@ -60,7 +60,6 @@ static void run(const case_data *c, int32_t r0, int32_t rows, int32_t pos0, int 
     size_t stride = (size_t)c->group * (size_t)c->hd;
     sd_attention_args a = {.k = c->k,
                            .v = c->v,
-                           .key_stride = c->ks,
                            .head_dim = c->hd,
                            .group = c->group,
                            .q = c->q + (size_t)r0 * stride,
@@ -114,7 +113,7 @@ static void check_accuracy(void) {
             for (int32_t t = 0; t <= pos; t++) {
                 double dot = 0.0;
                 for (int d = 0; d < hd; d++)
-                    dot += (double)q[d] * (double)c.k[(size_t)d * c.ks + (size_t)t];
+                    dot += (double)q[d] * (double)c.k[sd_attention_key_index(hd, t, d)];
                 w[t] = dot / sqrt((double)hd);
                 if (w[t] > max) max = w[t];
             }
