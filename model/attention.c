@@ -1,49 +1,62 @@
 /* Causal GQA attention over the KV cache (see attention.h for the arithmetic every path follows).
  *
- * Written as plain C over fixed-width lane arrays (float x[SD_ATTN_LANES] updated lane by lane) so that
- * compilers vectorize it for SSE2, AVX or NEON alike without intrinsics; each lane is ordinary scalar
- * fp32 arithmetic, so the vector width never changes a result. The key cache is transposed (positions
- * contiguous per dimension) so that the score pass computes SD_ATTN_LANES positions' dot products in
- * the lanes of one vector, each lane summing over the dimensions in order. */
+ * The kernel works on fixed-width lane vectors (GCC/Clang vector extensions, no intrinsics): W = 4 lanes,
+ * which SSE2 and NEON hold in one register, or W = 8 when this file is compiled a second time with AVX2
+ * (SD_ATTENTION_AVX2, see model/meson.build; the x86-64 build picks that at run time). Each lane does
+ * ordinary fp32 arithmetic, separate multiplies and adds, so W never changes a result: both builds match
+ * sd_attention_ref bit for bit. The key cache comes in blocks of 8 positions x head_dim, so the score pass
+ * computes 8 positions' dot products in the lanes of one or two vectors, each lane summing over the
+ * dimensions in order. */
 #include "attention.h"
 
 #include <math.h>
 #include <string.h>
 
 #define LANES SD_ATTN_LANES
-/* (row, query head) pairs whose scores one pass over a key block computes (registers: 2 vectors each on
- * SSE2 and NEON). */
+#ifdef SD_ATTENTION_AVX2
+#define W 8
+#define KERNEL sd_attention_block_avx2
+#else
+#define W 4
+#define KERNEL sd_attention_block_portable
+#endif
+#define NV (LANES / W) /* vectors per block of LANES positions */
+/* (row, query head) pairs whose scores one pass over a key block computes (NV accumulators each). */
 #define SCORE_TILE 4
-/* Dimensions one pass over the values accumulates (8 vectors of 4 on SSE2 and NEON). */
+/* Dimensions one pass over the values accumulates in registers (8 vectors on SSE2 and NEON). */
 #define VALUE_TILE 32
 /* Pairs a kernel call may hold: the scratch is [pairs][padded positions]. */
 #define MAX_BLOCK_PAIRS 16
 
-/* 4-lane vectors (GCC/Clang vector extensions: SSE2 and NEON registers); a LANES block is two of them. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-static ALWAYS_INLINE v4f load4(const float *p) {
-    v4f v;
+static ALWAYS_INLINE vf loadv(const float *p) {
+    vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static ALWAYS_INLINE void store4(float *p, v4f v) {
+static ALWAYS_INLINE void storev(float *p, vf v) {
     memcpy(p, &v, sizeof v);
 }
 
-static ALWAYS_INLINE v4f splat4(float x) {
-    return (v4f){x, x, x, x};
+static ALWAYS_INLINE vf splat(float x) {
+#if W == 8
+    return (vf){x, x, x, x, x, x, x, x};
+#else
+    return (vf){x, x, x, x};
+#endif
 }
 
 /* mask ? a : b per lane, mask lanes all ones or zero. */
-static ALWAYS_INLINE v4f select4(v4i mask, v4f a, v4f b) {
-    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
+static ALWAYS_INLINE vf select_v(vi mask, vf a, vf b) {
+    return (vf)((mask & (vi)a) | (~mask & (vi)b));
 }
 
+#ifndef SD_ATTENTION_AVX2
 size_t sd_attention_padded_positions(int32_t n_ctx) {
     return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
 }
@@ -59,7 +72,9 @@ size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) 
            sd_attention_padded_positions(n_ctx);
 }
 
-/* The softmax exp, scalar: the reference's, and the arithmetic exp4 does in each lane.
+#endif
+
+/* The softmax exp, scalar: the reference's, and the arithmetic expv does in each lane.
  * x = n ln2 + r with |r| <= ln2 / 2: n rounded to an integer with the 1.5 * 2^23 trick (|x log2 e| < 2^22),
  * ln 2 split in a high part with few mantissa bits (n * hi is exact) and the low rest; e^r by its Taylor
  * series to degree 7 (truncation error r^8 / 8! < 6e-9, below an ulp); 2^n from exponent bits. x is
@@ -70,7 +85,7 @@ size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) 
 #define EXP_LN2_HI 0.693145752f
 #define EXP_LN2_LO 1.42860677e-6f
 
-static float exp_scalar(float x) {
+static inline float exp_scalar(float x) {
     float xc = x > EXP_LO ? x : EXP_LO; /* NaN and -inf go to EXP_LO here and are patched at the end */
     xc = xc < 0.0f ? xc : 0.0f;
     float n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
@@ -92,14 +107,14 @@ static float exp_scalar(float x) {
     return x != x ? x : y;
 }
 
-static ALWAYS_INLINE v4f exp4(v4f x) {
-    v4f lo = splat4(EXP_LO), zero = splat4(0.0f);
-    v4f xc = select4(x > lo, x, lo);
-    xc = select4(xc < zero, xc, zero);
-    v4f n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
-    v4f r = xc - n * EXP_LN2_HI;
+static ALWAYS_INLINE vf expv(vf x) {
+    vf lo = splat(EXP_LO), zero = splat(0.0f);
+    vf xc = select_v(x > lo, x, lo);
+    xc = select_v(xc < zero, xc, zero);
+    vf n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
+    vf r = xc - n * EXP_LN2_HI;
     r = r - n * EXP_LN2_LO;
-    v4f p = splat4(1.0f / 5040.0f);
+    vf p = splat(1.0f / 5040.0f);
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
     p = p * r + 1.0f / 24.0f;
@@ -107,15 +122,17 @@ static ALWAYS_INLINE v4f exp4(v4f x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    v4i bits = (__builtin_convertvector(n, v4i) + 127) << 23;
-    v4f y = p * (v4f)bits;
-    y = select4(x >= lo, y, zero);
-    return select4(x != x, x, y);
+    vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+    vf y = p * (vf)bits;
+    y = select_v(x >= lo, y, zero);
+    return select_v(x != x, x, y);
 }
 
+#ifndef SD_ATTENTION_AVX2
 float sd_attention_exp(float x) {
     return exp_scalar(x);
 }
+#endif
 
 /* The fixed reduction tree of 8 lane sums. */
 static ALWAYS_INLINE float lane_sum(const float s[LANES]) {
@@ -140,22 +157,24 @@ static float inv_sqrt_dim(int head_dim) {
 static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const *q, float *const *s, int np,
                                      int32_t t_end, float scale) {
     for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
-        v4f acc[SCORE_TILE][2];
+        vf acc[SCORE_TILE][NV];
         for (int p = 0; p < np; p++)
-            acc[p][0] = acc[p][1] = splat4(0.0f);
+            for (int j = 0; j < NV; j++)
+                acc[p][j] = splat(0.0f);
+        const float *kb = k + (size_t)t0 * (size_t)hd;
         for (int d = 0; d < hd; d++) {
-            const float *kd = k + ((size_t)t0 * (size_t)hd + (size_t)d * LANES);
-            v4f k0 = load4(kd), k1 = load4(kd + 4);
+            vf kd[NV];
+            for (int j = 0; j < NV; j++)
+                kd[j] = loadv(kb + (size_t)d * LANES + (size_t)(j * W));
             for (int p = 0; p < np; p++) {
-                v4f qd = splat4(q[p][d]);
-                acc[p][0] += qd * k0;
-                acc[p][1] += qd * k1;
+                vf qd = splat(q[p][d]);
+                for (int j = 0; j < NV; j++)
+                    acc[p][j] += qd * kd[j];
             }
         }
-        for (int p = 0; p < np; p++) {
-            store4(s[p] + t0, acc[p][0] * scale);
-            store4(s[p] + t0 + 4, acc[p][1] * scale);
-        }
+        for (int p = 0; p < np; p++)
+            for (int j = 0; j < NV; j++)
+                storev(s[p] + t0 + j * W, acc[p][j] * scale);
     }
 }
 
@@ -163,56 +182,59 @@ static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const 
  * 1 / their sum. */
 static float softmax_weights(float *s, int32_t pos) {
     int32_t t_end = (pos + LANES) / LANES * LANES;
-    v4i first = {0, 1, 2, 3}, last = {pos, pos, pos, pos};
-    v4f m0 = splat4(-INFINITY), m1 = m0;
-    for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
-        v4i t = first + t0;
-        v4f s0 = load4(s + t0), s1 = load4(s + t0 + 4);
-        m0 = select4((t <= last) & (s0 > m0), s0, m0);
-        m1 = select4((t + 4 <= last) & (s1 > m1), s1, m1);
+    vi first, last;
+    for (int i = 0; i < W; i++) {
+        first[i] = i;
+        last[i] = pos;
     }
-    float m[LANES];
-    store4(m, m0);
-    store4(m + 4, m1);
-    float max = lane_max(m);
-    v4f vmax = splat4(max), zero = splat4(0.0f), sum0 = zero, sum1 = zero;
-    for (int32_t t0 = 0; t0 < t_end; t0 += LANES) {
-        v4i t = first + t0;
-        v4f e0 = select4(t <= last, exp4(load4(s + t0) - vmax), zero);
-        v4f e1 = select4(t + 4 <= last, exp4(load4(s + t0 + 4) - vmax), zero);
-        store4(s + t0, e0);
-        store4(s + t0 + 4, e1);
-        sum0 += e0;
-        sum1 += e1;
-    }
-    float sum[LANES];
-    store4(sum, sum0);
-    store4(sum + 4, sum1);
-    return 1.0f / lane_sum(sum);
+    vf m[NV];
+    for (int j = 0; j < NV; j++)
+        m[j] = splat(-INFINITY);
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+        for (int j = 0; j < NV; j++) {
+            vf sv = loadv(s + t0 + j * W);
+            m[j] = select_v((first + (t0 + j * W) <= last) & (sv > m[j]), sv, m[j]);
+        }
+    float lanes[LANES];
+    for (int j = 0; j < NV; j++)
+        storev(lanes + j * W, m[j]);
+    vf vmax = splat(lane_max(lanes)), zero = splat(0.0f), sum[NV];
+    for (int j = 0; j < NV; j++)
+        sum[j] = zero;
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+        for (int j = 0; j < NV; j++) {
+            float *sp = s + t0 + j * W;
+            vf e = select_v(first + (t0 + j * W) <= last, expv(loadv(sp) - vmax), zero);
+            storev(sp, e);
+            sum[j] += e;
+        }
+    for (int j = 0; j < NV; j++)
+        storev(lanes + j * W, sum[j]);
+    return 1.0f / lane_sum(lanes);
 }
 
-/* out[d] = (sum over t <= pos of e[t] v[t][d]) * inv for d in [d0, d0 + 4 * nvec), the accumulators in
+/* out[d] = (sum over t <= pos of e[t] v[t][d]) * inv for d in [d0, d0 + W * nvec), the accumulators in
  * registers for a constant nvec. */
 static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t pos,
                                      float inv, float *out) {
-    v4f acc[VALUE_TILE / 4];
+    vf acc[VALUE_TILE / W];
     for (int j = 0; j < nvec; j++)
-        acc[j] = splat4(0.0f);
+        acc[j] = splat(0.0f);
     for (int32_t t = 0; t <= pos; t++) {
         const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
-        v4f w = splat4(e[t]);
+        vf w = splat(e[t]);
         for (int j = 0; j < nvec; j++)
-            acc[j] += w * load4(vt + 4 * j);
+            acc[j] += w * loadv(vt + W * j);
     }
     for (int j = 0; j < nvec; j++)
-        store4(out + d0 + 4 * j, acc[j] * inv);
+        storev(out + d0 + W * j, acc[j] * inv);
 }
 
 static void weighted_values(const float *v, int hd, const float *e, int32_t pos, float inv, float *out) {
     int d0 = 0;
     for (; d0 + VALUE_TILE <= hd; d0 += VALUE_TILE)
-        value_tile(v, hd, d0, VALUE_TILE / 4, e, pos, inv, out);
-    for (; d0 + 4 <= hd; d0 += 4)
+        value_tile(v, hd, d0, VALUE_TILE / W, e, pos, inv, out);
+    for (; d0 + W <= hd; d0 += W)
         value_tile(v, hd, d0, 1, e, pos, inv, out);
     for (; d0 < hd; d0++) {
         float acc = 0.0f;
@@ -222,7 +244,7 @@ static void weighted_values(const float *v, int hd, const float *e, int32_t pos,
     }
 }
 
-void sd_attention_block(const sd_attention_args *a) {
+void KERNEL(const sd_attention_args *a) {
     int hd = a->head_dim, g = a->group;
     int32_t np = a->n_rows * g;
     size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
@@ -263,6 +285,17 @@ void sd_attention_block(const sd_attention_args *a) {
     }
 }
 
+#ifndef SD_ATTENTION_AVX2
+void sd_attention_block(const sd_attention_args *a) {
+#if defined(__x86_64__) && defined(SD_HAVE_ATTENTION_AVX2)
+    if (__builtin_cpu_supports("avx2")) {
+        sd_attention_block_avx2(a);
+        return;
+    }
+#endif
+    sd_attention_block_portable(a);
+}
+
 void sd_attention_ref(const sd_attention_args *a) {
     int hd = a->head_dim, g = a->group;
     float scale = inv_sqrt_dim(hd);
@@ -294,3 +327,4 @@ void sd_attention_ref(const sd_attention_args *a) {
             }
         }
 }
+#endif

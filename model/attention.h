@@ -58,8 +58,11 @@ typedef struct sd_attention_args {
     float *scratch;
 } sd_attention_args;
 
-/* The fast kernel: every (row, query head) pair of the block. */
+/* The fast kernel: every (row, query head) pair of the block. Runs the AVX2 build where the x86-64 CPU
+ * has it, else the portable one (4 lanes: SSE2, NEON); both give the same bits. */
 void sd_attention_block(const sd_attention_args *a);
+void sd_attention_block_portable(const sd_attention_args *a);
+void sd_attention_block_avx2(const sd_attention_args *a); /* x86-64 only, CPUs with AVX2 */
 
 /* The scalar reference: the same result, one pair at a time, plain loops. */
 void sd_attention_ref(const sd_attention_args *a);

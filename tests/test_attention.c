@@ -55,8 +55,10 @@ static void case_free(case_data *c) {
     free(c->scratch);
 }
 
-/* Runs rows [r0, r0 + rows) of the case at positions pos0 + r0.. with the kernel or the reference. */
-static void run(const case_data *c, int32_t r0, int32_t rows, int32_t pos0, int ref) {
+typedef void (*kernel_fn)(const sd_attention_args *a);
+
+/* Runs rows [r0, r0 + rows) of the case at positions pos0 + r0.. with `kernel`. */
+static void run_with(const case_data *c, int32_t r0, int32_t rows, int32_t pos0, kernel_fn kernel) {
     size_t stride = (size_t)c->group * (size_t)c->hd;
     sd_attention_args a = {.k = c->k,
                            .v = c->v,
@@ -69,13 +71,36 @@ static void run(const case_data *c, int32_t r0, int32_t rows, int32_t pos0, int 
                            .n_rows = rows,
                            .pos0 = pos0 + r0,
                            .scratch = c->scratch};
-    if (ref)
-        sd_attention_ref(&a);
-    else
-        sd_attention_block(&a);
+    kernel(&a);
 }
 
-/* Kernel == reference bit for bit, for the whole block at once and for every row alone. */
+static void run(const case_data *c, int32_t r0, int32_t rows, int32_t pos0, int ref) {
+    run_with(c, r0, rows, pos0, ref ? sd_attention_ref : sd_attention_block);
+}
+
+/* The kernels held to the reference: the dispatched one, the portable one (4 lanes) and, where this CPU
+ * runs it, the AVX2 build (8 lanes). */
+static kernel_fn kernels[3];
+static const char *kernel_names[3];
+static int n_kernels;
+
+static void add_kernel(kernel_fn fn, const char *name) {
+    kernels[n_kernels] = fn;
+    kernel_names[n_kernels++] = name;
+}
+
+static void find_kernels(void) {
+    add_kernel(sd_attention_block, "dispatched");
+    add_kernel(sd_attention_block_portable, "portable");
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2"))
+        add_kernel(sd_attention_block_avx2, "avx2");
+    else
+        printf("test_attention: this CPU has no AVX2, that kernel is not tested\n");
+#endif
+}
+
+/* Each kernel == reference bit for bit, for the whole block at once and for every row alone. */
 static void check_case(int hd, int group, int32_t n_rows, int32_t pos0) {
     case_data c;
     case_init(&c, hd, group, pos0 + n_rows, n_rows, 1.0f);
@@ -83,15 +108,19 @@ static void check_case(int hd, int group, int32_t n_rows, int32_t pos0) {
     float *want = malloc(n_out * sizeof(float));
     run(&c, 0, n_rows, pos0, 1);
     memcpy(want, c.out, n_out * sizeof(float));
-    memset(c.out, 0xff, n_out * sizeof(float));
-    run(&c, 0, n_rows, pos0, 0);
-    CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-          "hd %d group %d rows %d pos0 %d: block != reference", hd, group, n_rows, pos0);
-    memset(c.out, 0xff, n_out * sizeof(float));
-    for (int32_t r = 0; r < n_rows; r++)
-        run(&c, r, 1, pos0, 0);
-    CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-          "hd %d group %d rows %d pos0 %d: row by row != reference", hd, group, n_rows, pos0);
+    for (int kn = 0; kn < n_kernels; kn++) {
+        memset(c.out, 0xff, n_out * sizeof(float));
+        run_with(&c, 0, n_rows, pos0, kernels[kn]);
+        CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
+              "%s: hd %d group %d rows %d pos0 %d: block != reference", kernel_names[kn], hd, group, n_rows,
+              pos0);
+        memset(c.out, 0xff, n_out * sizeof(float));
+        for (int32_t r = 0; r < n_rows; r++)
+            run_with(&c, r, 1, pos0, kernels[kn]);
+        CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
+              "%s: hd %d group %d rows %d pos0 %d: row by row != reference", kernel_names[kn], hd, group,
+              n_rows, pos0);
+    }
     free(want);
     case_free(&c);
 }
@@ -175,6 +204,7 @@ static void check_special_values(void) {
 }
 
 int main(void) {
+    find_kernels();
     const int dims[] = {8, 16, 32, 40, 64, 72, 128};
     const int groups[] = {1, 2, 3, 4, 8};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
