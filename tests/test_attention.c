@@ -205,7 +205,7 @@ static void check_special_values(void) {
 
 int main(void) {
     find_kernels();
-    const int dims[] = {8, 16, 32, 40, 64, 72, 128};
+    const int dims[] = {8, 16, 20, 32, 36, 40, 64, 72, 128};
     const int groups[] = {1, 2, 3, 4, 8};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         for (size_t j = 0; j < sizeof groups / sizeof groups[0]; j++) {
