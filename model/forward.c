@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attention.h"
 #include "common/sd_common.h"
 
 /* Rows of logits a state keeps (speculative verification needs k + 1 rows; prefill needs one). */
@@ -20,12 +21,14 @@ struct sd_forward {
     bool last_all_logits;
     int n_workers;
     /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them) but kept as fp32 so that
-     * attention needs no conversion: [n_layer][n_ctx][n_head_kv * head_dim] */
+     * attention needs no conversion. Keys in the attention kernel's blocked layout,
+     * [n_layer][n_head_kv][padded n_ctx / 8][head_dim][8] (sd_attention_key_index); values
+     * [n_layer][n_head_kv][n_ctx][head_dim]. */
     float *k_cache, *v_cache;
     /* per-batch buffers, [max_batch][width] */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     float *rope_cos, *rope_sin; /* [max_batch][n_rot / 2] */
-    float *scores;              /* [n_workers][n_ctx] attention weights */
+    float *scores;              /* [n_workers][sd_attention_scratch_floats] attention weights */
     float *logits;              /* [logit_rows][n_vocab] */
     void *gemm_scratch;
     size_t gemm_scratch_bytes;
@@ -56,6 +59,19 @@ static size_t kv_dim(const sd_hparams *hp) {
     return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
 }
 
+/* Floats of the key cache and of the value cache. */
+static size_t key_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
+    return (size_t)hp->n_layer * kv_dim(hp) * sd_attention_padded_positions(n_ctx);
+}
+
+static size_t value_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
+    return (size_t)hp->n_layer * kv_dim(hp) * (size_t)n_ctx;
+}
+
+static int kv_group(const sd_hparams *hp) {
+    return hp->n_head / hp->n_head_kv;
+}
+
 static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
     size_t best = sd_gemm_scratch_bytes(&m->output, SD_MIN(n, MAX_LOGIT_ROWS), n_workers);
     for (int il = 0; il < m->hp.n_layer; il++) {
@@ -72,10 +88,10 @@ static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
 uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers) {
     const sd_hparams *hp = &m->hp;
     uint64_t dq = (uint64_t)hp->n_head * (uint64_t)hp->head_dim, dkv = kv_dim(hp);
-    uint64_t kv = 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * dkv;
+    uint64_t kv = (uint64_t)key_cache_floats(hp, n_ctx) + (uint64_t)value_cache_floats(hp, n_ctx);
     uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv +
                                             2ull * (uint64_t)hp->n_ff + (uint64_t)hp->n_rot);
-    uint64_t rest = (uint64_t)n_workers * (uint64_t)n_ctx +
+    uint64_t rest = (uint64_t)n_workers * sd_attention_scratch_floats(kv_group(hp), max_batch, n_ctx) +
                     (uint64_t)SD_MIN(max_batch, MAX_LOGIT_ROWS) * (uint64_t)hp->n_vocab;
     return (kv + batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers);
 }
@@ -117,10 +133,9 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
     f->n_workers = n_workers;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)max_batch;
     bool failed = need > (uint64_t)SIZE_MAX / 2;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * dkv;
     if (!failed) {
-        f->k_cache = alloc_floats(cache, &failed);
-        f->v_cache = alloc_floats(cache, &failed);
+        f->k_cache = alloc_floats(key_cache_floats(hp, n_ctx), &failed);
+        f->v_cache = alloc_floats(value_cache_floats(hp, n_ctx), &failed);
         f->x = alloc_floats(mb * (size_t)hp->n_embd, &failed);
         f->xn = alloc_floats(mb * (size_t)hp->n_embd, &failed);
         f->q = alloc_floats(mb * dq, &failed);
@@ -131,7 +146,8 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
         f->up = alloc_floats(mb * (size_t)hp->n_ff, &failed);
         f->rope_cos = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
         f->rope_sin = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
-        f->scores = alloc_floats((size_t)n_workers * (size_t)n_ctx, &failed);
+        f->scores = alloc_floats(
+            (size_t)n_workers * sd_attention_scratch_floats(kv_group(hp), max_batch, n_ctx), &failed);
         f->logits = alloc_floats((size_t)f->logit_rows * (size_t)hp->n_vocab, &failed);
         f->gemm_scratch_bytes = max_gemm_scratch(m, max_batch, n_workers);
         if (!failed &&
@@ -171,10 +187,9 @@ int32_t sd_forward_max_batch(const sd_forward *f) {
 void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user),
                                void *user) {
     const sd_hparams *hp = &f->m->hp;
-    size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)f->max_batch;
-    size_t cache = (size_t)hp->n_layer * (size_t)f->n_ctx * dkv * sizeof(float);
-    fn(f->k_cache, cache, user);
-    fn(f->v_cache, cache, user);
+    size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, mb = (size_t)f->max_batch;
+    fn(f->k_cache, key_cache_floats(hp, f->n_ctx) * sizeof(float), user);
+    fn(f->v_cache, value_cache_floats(hp, f->n_ctx) * sizeof(float), user);
     fn(f->x, mb * (size_t)hp->n_embd * sizeof(float), user);
     fn(f->xn, mb * (size_t)hp->n_embd * sizeof(float), user);
     fn(f->q, mb * dq * sizeof(float), user);
@@ -249,55 +264,78 @@ static inline float round_to_fp16(float x) {
 typedef struct attention_job {
     sd_forward *f;
     int layer;
-    int32_t n;    /* rows in the batch */
-    int32_t pos0; /* position of row 0 */
+    int32_t n;         /* rows in the batch */
+    int32_t pos0;      /* position of row 0 */
+    int32_t item_rows; /* rows per work item */
 } attention_job;
 
-/* One (row, head) pair: softmax(q k^T / sqrt(d)) v over positions 0..pos, causal by construction. */
-static void attend_one(sd_forward *f, int layer, int32_t row, int32_t pos, int head, float *scores) {
+/* Work items are (KV head, block of item_rows rows); each computes every query head of its KV group for
+ * its rows, reading the head's keys and values once per kernel block. Which worker takes an item changes
+ * nothing in its results (attention.h). */
+static void attention_task(void *ctx, int worker, int n_workers) {
+    const attention_job *job = ctx;
+    sd_forward *f = job->f;
     const sd_hparams *hp = &f->m->hp;
-    size_t hd = (size_t)hp->head_dim, dkv = kv_dim(hp), dq = (size_t)hp->n_head * hd;
-    int kvh = head / (hp->n_head / hp->n_head_kv);
-    const float *q = f->q + (size_t)row * dq + (size_t)head * hd;
-    const float *kc = f->k_cache + (size_t)layer * (size_t)f->n_ctx * dkv + (size_t)kvh * hd;
-    const float *vc = f->v_cache + (size_t)layer * (size_t)f->n_ctx * dkv + (size_t)kvh * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    float max = -INFINITY;
-    for (int32_t t = 0; t <= pos; t++) {
-        const float *kt = kc + (size_t)t * dkv;
-        float s = 0.0f;
-        for (size_t d = 0; d < hd; d++)
-            s += q[d] * kt[d];
-        s *= scale;
-        scores[t] = s;
-        if (s > max) max = s;
-    }
-    double sum = 0.0;
-    for (int32_t t = 0; t <= pos; t++) {
-        float e = expf(scores[t] - max);
-        scores[t] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    float *out = f->att + (size_t)row * dq + (size_t)head * hd;
-    memset(out, 0, hd * sizeof *out);
-    for (int32_t t = 0; t <= pos; t++) {
-        const float *vt = vc + (size_t)t * dkv;
-        float p = scores[t] * inv;
-        for (size_t d = 0; d < hd; d++)
-            out[d] += p * vt[d];
+    int g = kv_group(hp), hd = hp->head_dim;
+    size_t dq = (size_t)hp->n_head * (size_t)hd;
+    int32_t block_rows = sd_attention_block_rows(g, f->max_batch);
+    int32_t row_items = (job->n + job->item_rows - 1) / job->item_rows;
+    int64_t items = (int64_t)hp->n_head_kv * row_items;
+    sd_attention_args a = {
+        .head_dim = hd,
+        .group = g,
+        .q_row_stride = dq,
+        .out_row_stride = dq,
+        .scratch = f->scores + (size_t)worker * sd_attention_scratch_floats(g, f->max_batch, f->n_ctx),
+    };
+    for (int64_t it = worker; it < items; it += n_workers) {
+        int kvh = (int)(it / row_items);
+        int32_t r0 = (int32_t)(it % row_items) * job->item_rows;
+        int32_t r1 = SD_MIN(job->n, r0 + job->item_rows);
+        size_t head = (size_t)job->layer * (size_t)hp->n_head_kv + (size_t)kvh;
+        a.k = f->k_cache + head * (size_t)hd * sd_attention_padded_positions(f->n_ctx);
+        a.v = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
+        for (int32_t r = r0; r < r1; r += block_rows) {
+            a.n_rows = SD_MIN(r1 - r, block_rows);
+            a.pos0 = job->pos0 + r;
+            a.q = f->q + (size_t)r * dq + (size_t)kvh * (size_t)g * (size_t)hd;
+            a.out = f->att + (size_t)r * dq + (size_t)kvh * (size_t)g * (size_t)hd;
+            sd_attention_block(&a);
+        }
     }
 }
 
-static void attention_task(void *ctx, int worker, int n_workers) {
-    attention_job *job = ctx;
-    sd_forward *f = job->f;
-    int n_head = f->m->hp.n_head;
-    int64_t items = (int64_t)job->n * n_head;
-    float *scores = f->scores + (size_t)worker * (size_t)f->n_ctx;
-    for (int64_t it = worker; it < items; it += n_workers) {
-        int32_t row = (int32_t)(it / n_head);
-        attend_one(f, job->layer, row, job->pos0 + row, (int)(it % n_head), scores);
+/* Rows per attention work item: all of them per KV head when there are at least as many KV heads as
+ * workers (each key and value row is then read once per layer); otherwise the rows are split so every
+ * worker gets an item. */
+static int32_t attention_item_rows(const sd_forward *f, int32_t n) {
+    int kv_heads = f->m->hp.n_head_kv;
+    int32_t splits = SD_MIN(n, (f->n_workers + kv_heads - 1) / kv_heads);
+    return (n + splits - 1) / splits;
+}
+
+/* Appends rows [0, n) of f->k and f->v (after RoPE) at positions pos0.. of layer il's cache, rounded to
+ * fp16, keys in the kernel's blocked layout. Zeroes the keys from pos0 + n to the end of its SD_ATTN_LANES
+ * block, which the score pass reads (and discards), so those reads see defined values. */
+static void kv_store(sd_forward *f, int il, int32_t n, int32_t pos0) {
+    const sd_hparams *hp = &f->m->hp;
+    int hd = hp->head_dim;
+    size_t dkv = kv_dim(hp), head_keys = (size_t)hd * sd_attention_padded_positions(f->n_ctx);
+    int32_t pad_end = (int32_t)sd_attention_padded_positions(pos0 + n);
+    for (int h = 0; h < hp->n_head_kv; h++) {
+        size_t head = (size_t)il * (size_t)hp->n_head_kv + (size_t)h;
+        float *kc = f->k_cache + head * head_keys, *vc = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
+        for (int32_t i = 0; i < n; i++) {
+            size_t src = (size_t)i * dkv + (size_t)h * (size_t)hd;
+            float *vd = vc + (size_t)(pos0 + i) * (size_t)hd;
+            for (int d = 0; d < hd; d++) {
+                kc[sd_attention_key_index(hd, pos0 + i, d)] = round_to_fp16(f->k[src + (size_t)d]);
+                vd[d] = round_to_fp16(f->v[src + (size_t)d]);
+            }
+        }
+        for (int32_t t = pos0 + n; t < pad_end; t++)
+            for (int d = 0; d < hd; d++)
+                kc[sd_attention_key_index(hd, t, d)] = 0.0f;
     }
 }
 
@@ -354,22 +392,16 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     head_norm(f->k, ly->k_norm, n * hp->n_head_kv, (int)hd, hp->rms_eps);
     phase_end(f, SD_FWD_QKV);
 
-    float *kc = f->k_cache + (size_t)il * (size_t)f->n_ctx * dkv;
-    float *vc = f->v_cache + (size_t)il * (size_t)f->n_ctx * dkv;
     for (int32_t i = 0; i < n; i++) {
         const float *c = f->rope_cos + (size_t)i * half, *s = f->rope_sin + (size_t)i * half;
         for (int h = 0; h < hp->n_head; h++)
             rope_apply(hp, f->q + (size_t)i * dq + (size_t)h * hd, c, s);
         for (int h = 0; h < hp->n_head_kv; h++)
             rope_apply(hp, f->k + (size_t)i * dkv + (size_t)h * hd, c, s);
-        float *kd = kc + (size_t)(pos0 + i) * dkv, *vd = vc + (size_t)(pos0 + i) * dkv;
-        for (size_t j = 0; j < dkv; j++) {
-            kd[j] = round_to_fp16(f->k[(size_t)i * dkv + j]);
-            vd[j] = round_to_fp16(f->v[(size_t)i * dkv + j]);
-        }
     }
+    kv_store(f, il, n, pos0);
     phase_end(f, SD_FWD_ROPE_KV);
-    attention_job job = {f, il, n, pos0};
+    attention_job job = {f, il, n, pos0, attention_item_rows(f, n)};
     sd_pool_run(f->pool, attention_task, &job);
     phase_end(f, SD_FWD_ATTENTION);
     gemm(f, &ly->wo, f->att, n, f->xn);

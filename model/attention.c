@@ -1,0 +1,409 @@
+/* Causal GQA attention over the KV cache (see attention.h for the arithmetic every path follows).
+ *
+ * The kernel works on fixed-width lane vectors (GCC/Clang vector extensions, no intrinsics): W = 4 lanes,
+ * which SSE2 and NEON hold in one register, or W = 8 when this file is compiled a second time with AVX2
+ * (SD_ATTENTION_AVX2, see model/meson.build; the x86-64 build picks that at run time). Each lane does
+ * ordinary fp32 arithmetic, separate multiplies and adds, so W never changes a result: both builds match
+ * sd_attention_ref bit for bit. The key cache comes in blocks of 8 positions x head_dim, so the score pass
+ * computes 8 positions' dot products in the lanes of one or two vectors, each lane summing over the
+ * dimensions in order.
+ * Why vector types rather than plain float[8] loops left to the auto-vectorizer: GCC 12 vectorized the
+ * dot products across head_dim (an in-order reduction, scalar adds) and left the masked softmax loops
+ * scalar, 2-3x slower than this. */
+#include "attention.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES SD_ATTN_LANES
+#ifdef SD_ATTENTION_AVX2
+#define W 8
+#define KERNEL sd_attention_block_avx2
+#define PAIR_VALUES 1 /* weighted values of two pairs per pass over the values */
+#else
+#define W 4
+#define KERNEL sd_attention_block_portable
+#define PAIR_VALUES 0
+#endif
+#define NV (LANES / W) /* vectors per block of LANES positions */
+/* (row, query head) pairs whose scores one pass over a key block computes (NV accumulators each). */
+#define SCORE_TILE 4
+/* Dimensions one pass over the values accumulates in registers (8 vectors on SSE2 and NEON). */
+#define VALUE_TILE 32
+/* Pairs a kernel call may hold: the scratch is [pairs][padded positions]. */
+#define MAX_BLOCK_PAIRS 16
+
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE vf loadv(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static ALWAYS_INLINE void storev(float *p, vf v) {
+    memcpy(p, &v, sizeof v);
+}
+
+static ALWAYS_INLINE vf splat(float x) {
+#if W == 8
+    return (vf){x, x, x, x, x, x, x, x};
+#else
+    return (vf){x, x, x, x};
+#endif
+}
+
+/* mask ? a : b per lane, mask lanes all ones or zero. */
+static ALWAYS_INLINE vf select_v(vi mask, vf a, vf b) {
+    return (vf)((mask & (vi)a) | (~mask & (vi)b));
+}
+
+#ifndef SD_ATTENTION_AVX2
+size_t sd_attention_padded_positions(int32_t n_ctx) {
+    return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
+}
+
+int32_t sd_attention_block_rows(int group, int32_t max_batch) {
+    int32_t rows = group >= MAX_BLOCK_PAIRS ? 1 : MAX_BLOCK_PAIRS / group;
+    if (rows > max_batch) rows = max_batch;
+    return rows < 1 ? 1 : rows;
+}
+
+size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) {
+    return (size_t)sd_attention_block_rows(group, max_batch) * (size_t)group *
+           sd_attention_padded_positions(n_ctx);
+}
+
+#endif
+
+/* The softmax exp, scalar: the reference's, and the arithmetic expv does in each lane.
+ * x = n ln2 + r with |r| <= ln2 / 2: n rounded to an integer with the 1.5 * 2^23 trick (|x log2 e| < 2^22),
+ * ln 2 split in a high part with few mantissa bits (n * hi is exact) and the low rest; e^r by its Taylor
+ * series to degree 7 (truncation error r^8 / 8! < 6e-9, below an ulp); 2^n from exponent bits. x is
+ * clamped to [-87, 0] first, so n is in [-126, 0] and the result normal (for n = -126, r > 0). */
+#define EXP_LO -87.0f
+#define EXP_LOG2E 1.44269504f
+#define EXP_ROUND 12582912.0f
+#define EXP_LN2_HI 0.693145752f
+#define EXP_LN2_LO 1.42860677e-6f
+
+static inline float exp_scalar(float x) {
+    float xc = x > EXP_LO ? x : EXP_LO; /* NaN and -inf go to EXP_LO here and are patched at the end */
+    xc = xc < 0.0f ? xc : 0.0f;
+    float n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
+    float r = xc - n * EXP_LN2_HI;
+    r = r - n * EXP_LN2_LO;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* a shift: SSE2 has no 32-bit lane multiply */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float y = p * scale;
+    y = x >= EXP_LO ? y : 0.0f;
+    return x != x ? x : y;
+}
+
+static ALWAYS_INLINE vf expv(vf x) {
+    vf lo = splat(EXP_LO), zero = splat(0.0f);
+    vf xc = select_v(x > lo, x, lo);
+    xc = select_v(xc < zero, xc, zero);
+    vf n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
+    vf r = xc - n * EXP_LN2_HI;
+    r = r - n * EXP_LN2_LO;
+    vf p = splat(1.0f / 5040.0f);
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+    vf y = p * (vf)bits;
+    y = select_v(x >= lo, y, zero);
+    return select_v(x != x, x, y);
+}
+
+#ifndef SD_ATTENTION_AVX2
+float sd_attention_exp(float x) {
+    return exp_scalar(x);
+}
+#endif
+
+/* The fixed reduction tree of 8 lane sums. */
+static ALWAYS_INLINE float lane_sum(const float s[LANES]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+/* Largest non-NaN value of the 8 lanes (-inf if none). */
+static ALWAYS_INLINE float lane_max(const float m[LANES]) {
+    float r = m[0];
+    for (int l = 1; l < LANES; l++)
+        r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+static float inv_sqrt_dim(int head_dim) {
+    return 1.0f / sqrtf((float)head_dim);
+}
+
+/* Scores of np (<= SCORE_TILE) pairs for the nb blocks of LANES positions from t0: each key block
+ * [head_dim][LANES] is loaded once for all np pairs. Inlined with constant np and nb so the np * nb * NV
+ * accumulators (at most 8) stay in registers. */
+static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const *q, float *const *s, int np,
+                                     int nb, int32_t t0, float scale) {
+    vf acc[SCORE_TILE][2 * NV];
+    for (int p = 0; p < np; p++)
+        for (int j = 0; j < nb * NV; j++)
+            acc[p][j] = splat(0.0f);
+    const float *kb = k + (size_t)t0 * (size_t)hd;
+    for (int d = 0; d < hd; d++) {
+        vf kd[2 * NV];
+        for (int b = 0; b < nb; b++)
+            for (int j = 0; j < NV; j++)
+                kd[b * NV + j] =
+                    loadv(kb + (size_t)b * LANES * (size_t)hd + (size_t)d * LANES + (size_t)(j * W));
+        for (int p = 0; p < np; p++) {
+            vf qd = splat(q[p][d]);
+            for (int j = 0; j < nb * NV; j++)
+                acc[p][j] += qd * kd[j];
+        }
+    }
+    for (int p = 0; p < np; p++)
+        for (int j = 0; j < nb * NV; j++)
+            storev(s[p] + t0 + j * W, acc[p][j] * scale);
+}
+
+/* Scores of np pairs for positions [0, t_end), t_end a multiple of LANES. Few pairs take two blocks per
+ * pass, so enough independent accumulators hide the add latency. */
+static ALWAYS_INLINE void score_pairs(const float *k, int hd, const float *const *q, float *const *s, int np,
+                                      int32_t t_end, float scale) {
+    int32_t t0 = 0;
+    if (np * NV <= 4)
+        for (; t0 + 2 * LANES <= t_end; t0 += 2 * LANES)
+            score_tile(k, hd, q, s, np, 2, t0, scale);
+    for (; t0 < t_end; t0 += LANES)
+        score_tile(k, hd, q, s, np, 1, t0, scale);
+}
+
+/* Turns the scores s[0..pos] of one pair into e^(s - max) in place (0 up to the block end) and returns
+ * 1 / their sum. */
+static float softmax_weights(float *s, int32_t pos) {
+    int32_t t_end = (pos + LANES) / LANES * LANES;
+    vi first, last;
+    for (int i = 0; i < W; i++) {
+        first[i] = i;
+        last[i] = pos;
+    }
+    vf m[NV];
+    for (int j = 0; j < NV; j++)
+        m[j] = splat(-INFINITY);
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+        for (int j = 0; j < NV; j++) {
+            vf sv = loadv(s + t0 + j * W);
+            m[j] = select_v((first + (t0 + j * W) <= last) & (sv > m[j]), sv, m[j]);
+        }
+    float lanes[LANES];
+    for (int j = 0; j < NV; j++)
+        storev(lanes + j * W, m[j]);
+    vf vmax = splat(lane_max(lanes)), zero = splat(0.0f), sum[NV];
+    for (int j = 0; j < NV; j++)
+        sum[j] = zero;
+    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+        for (int j = 0; j < NV; j++) {
+            float *sp = s + t0 + j * W;
+            vf e = select_v(first + (t0 + j * W) <= last, expv(loadv(sp) - vmax), zero);
+            storev(sp, e);
+            sum[j] += e;
+        }
+    for (int j = 0; j < NV; j++)
+        storev(lanes + j * W, sum[j]);
+    return 1.0f / lane_sum(lanes);
+}
+
+/* out[d] = (sum over t <= pos of e[t] v[t][d]) * inv for d in [d0, d0 + W * nvec), the accumulators in
+ * registers for a constant nvec. */
+static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t pos,
+                                     float inv, float *out) {
+    vf acc[VALUE_TILE / W];
+    for (int j = 0; j < nvec; j++)
+        acc[j] = splat(0.0f);
+    for (int32_t t = 0; t <= pos; t++) {
+        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
+        vf w = splat(e[t]);
+        for (int j = 0; j < nvec; j++)
+            acc[j] += w * loadv(vt + W * j);
+    }
+    for (int j = 0; j < nvec; j++)
+        storev(out + d0 + W * j, acc[j] * inv);
+}
+
+/* The dimensions [d0, hd) that fill no vector, one at a time. */
+static void weighted_tail(const float *v, int hd, int d0, const float *e, int32_t pos, float inv,
+                          float *out) {
+    for (; d0 < hd; d0++) {
+        float acc = 0.0f;
+        for (int32_t t = 0; t <= pos; t++)
+            acc += e[t] * v[(size_t)t * (size_t)hd + (size_t)d0];
+        out[d0] = acc * inv;
+    }
+}
+
+static void weighted_values(const float *v, int hd, const float *e, int32_t pos, float inv, float *out) {
+    int d0 = 0;
+    for (; d0 + VALUE_TILE <= hd; d0 += VALUE_TILE)
+        value_tile(v, hd, d0, VALUE_TILE / W, e, pos, inv, out);
+    for (; d0 + W <= hd; d0 += W)
+        value_tile(v, hd, d0, 1, e, pos, inv, out);
+    weighted_tail(v, hd, d0, e, pos, inv, out);
+}
+
+/* value_tile for two pairs at once (pos_a <= pos_b), sharing each value load: twice the independent
+ * accumulators. Pair b goes on alone over (pos_a, pos_b]. */
+static ALWAYS_INLINE void value_tile2(const float *v, int hd, int d0, int nvec, const float *ea,
+                                      int32_t pos_a, float inv_a, float *out_a, const float *eb,
+                                      int32_t pos_b, float inv_b, float *out_b) {
+    vf acc_a[4], acc_b[4];
+    for (int j = 0; j < nvec; j++)
+        acc_a[j] = acc_b[j] = splat(0.0f);
+    int32_t t = 0;
+    for (; t <= pos_a; t++) {
+        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
+        vf wa = splat(ea[t]), wb = splat(eb[t]);
+        for (int j = 0; j < nvec; j++) {
+            vf x = loadv(vt + W * j);
+            acc_a[j] += wa * x;
+            acc_b[j] += wb * x;
+        }
+    }
+    for (; t <= pos_b; t++) {
+        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
+        vf wb = splat(eb[t]);
+        for (int j = 0; j < nvec; j++)
+            acc_b[j] += wb * loadv(vt + W * j);
+    }
+    for (int j = 0; j < nvec; j++) {
+        storev(out_a + d0 + W * j, acc_a[j] * inv_a);
+        storev(out_b + d0 + W * j, acc_b[j] * inv_b);
+    }
+}
+
+static void weighted_values2(const float *v, int hd, const float *ea, int32_t pos_a, float inv_a,
+                             float *out_a, const float *eb, int32_t pos_b, float inv_b, float *out_b) {
+    int d0 = 0;
+    for (; d0 + 4 * W <= hd; d0 += 4 * W)
+        value_tile2(v, hd, d0, 4, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
+    for (; d0 + W <= hd; d0 += W)
+        value_tile2(v, hd, d0, 1, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
+    if (d0 < hd) {
+        weighted_tail(v, hd, d0, ea, pos_a, inv_a, out_a);
+        weighted_tail(v, hd, d0, eb, pos_b, inv_b, out_b);
+    }
+}
+
+void KERNEL(const sd_attention_args *a) {
+    int hd = a->head_dim, g = a->group;
+    int32_t np = a->n_rows * g;
+    size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
+    float scale = inv_sqrt_dim(hd);
+    for (int32_t p0 = 0; p0 < np; p0 += SCORE_TILE) {
+        int n = np - p0 < SCORE_TILE ? (int)(np - p0) : SCORE_TILE;
+        const float *q[SCORE_TILE];
+        float *s[SCORE_TILE];
+        for (int i = 0; i < n; i++) {
+            int32_t p = p0 + i;
+            q[i] = a->q + (size_t)(p / g) * a->q_row_stride + (size_t)(p % g) * (size_t)hd;
+            s[i] = a->scratch + (size_t)p * stride;
+        }
+        /* Rows grow with p, so the tile's last pair sees the most positions. */
+        int32_t last_pos = a->pos0 + (p0 + n - 1) / g;
+        int32_t t_end = (last_pos + LANES) / LANES * LANES;
+        switch (n) {
+        case 4:
+            score_pairs(a->k, hd, q, s, 4, t_end, scale);
+            break;
+        case 3:
+            score_pairs(a->k, hd, q, s, 3, t_end, scale);
+            break;
+        case 2:
+            score_pairs(a->k, hd, q, s, 2, t_end, scale);
+            break;
+        default:
+            score_pairs(a->k, hd, q, s, 1, t_end, scale);
+            break;
+        }
+    }
+    /* Softmax and weighted values; with AVX2 two pairs at a time (rows grow with p: the first sees fewer
+     * positions), which measured ~10% faster there and ~10% slower on SSE2 (register pressure). */
+    for (int32_t p = 0; p < np;) {
+        int32_t pos = a->pos0 + p / g;
+        float *e = a->scratch + (size_t)p * stride;
+        float inv = softmax_weights(e, pos);
+        float *out = a->out + (size_t)(p / g) * a->out_row_stride + (size_t)(p % g) * (size_t)hd;
+        if (!PAIR_VALUES || p + 1 == np) {
+            weighted_values(a->v, hd, e, pos, inv, out);
+            p += 1;
+            continue;
+        }
+        int32_t pos_b = a->pos0 + (p + 1) / g;
+        float *e_b = e + stride;
+        float inv_b = softmax_weights(e_b, pos_b);
+        float *out_b =
+            a->out + (size_t)((p + 1) / g) * a->out_row_stride + (size_t)((p + 1) % g) * (size_t)hd;
+        weighted_values2(a->v, hd, e, pos, inv, out, e_b, pos_b, inv_b, out_b);
+        p += 2;
+    }
+}
+
+#ifndef SD_ATTENTION_AVX2
+void sd_attention_block(const sd_attention_args *a) {
+#if defined(__x86_64__) && defined(SD_HAVE_ATTENTION_AVX2)
+    if (__builtin_cpu_supports("avx2")) {
+        sd_attention_block_avx2(a);
+        return;
+    }
+#endif
+    sd_attention_block_portable(a);
+}
+
+void sd_attention_ref(const sd_attention_args *a) {
+    int hd = a->head_dim, g = a->group;
+    float scale = inv_sqrt_dim(hd);
+    for (int32_t r = 0; r < a->n_rows; r++)
+        for (int j = 0; j < g; j++) {
+            int32_t pos = a->pos0 + r;
+            const float *q = a->q + (size_t)r * a->q_row_stride + (size_t)j * (size_t)hd;
+            float *out = a->out + (size_t)r * a->out_row_stride + (size_t)j * (size_t)hd;
+            float *s = a->scratch;
+            float max = -INFINITY;
+            for (int32_t t = 0; t <= pos; t++) {
+                float dot = 0.0f;
+                for (int d = 0; d < hd; d++)
+                    dot += q[d] * a->k[sd_attention_key_index(hd, t, d)];
+                s[t] = dot * scale;
+                if (s[t] > max) max = s[t];
+            }
+            float sum[LANES] = {0.0f};
+            for (int32_t t = 0; t <= pos; t++) {
+                s[t] = exp_scalar(s[t] - max);
+                sum[t % LANES] += s[t];
+            }
+            float inv = 1.0f / lane_sum(sum);
+            for (int d = 0; d < hd; d++) {
+                float acc = 0.0f;
+                for (int32_t t = 0; t <= pos; t++)
+                    acc += s[t] * a->v[(size_t)t * (size_t)hd + (size_t)d];
+                out[d] = acc * inv;
+            }
+        }
+}
+#endif
