@@ -145,7 +145,8 @@ INLINE __m256i quantize_block_q8_0(const float *x, float *d_out) {
     const float amax = hmax8(mx);
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    *d_out = fp16_to_fp32(sd_fp32_to_fp16(d));
+    /* F16C rounds to nearest even like sd_fp32_to_fp16, subnormals included (d is finite, >= 0) */
+    *d_out = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT)));
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
     for (int j = 0; j < 4; j++)
@@ -166,10 +167,7 @@ static void quantize_q8_0(const float *x, int64_t k, int n, int i, void *act, in
         const __m256i corr =
             _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(lane, zero_point_shift));
         _mm256_store_si256((__m256i *)blk->corr, corr);
-        int32_t total = 0;
-        for (int l = 0; l < 8; l++)
-            total += blk->corr[l];
-        totals[b] = total;
+        totals[b] = hsum_epi32(corr);
     }
 }
 
