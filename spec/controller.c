@@ -133,8 +133,8 @@ bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
     if (!keep) {
         const double t_now = i * c->t_draft + sd_controller_verify_cost(c, i + 1);
         const double t_next = (i + 1) * c->t_draft + sd_controller_verify_cost(c, i + 2);
-        /* (E + all) / t_next >= E / t_now, multiplied out */
-        keep = (c->round_tokens + all) * t_now >= c->round_tokens * t_next;
+        const double rate = c->rate_seconds > 0 ? c->rate_tokens / c->rate_seconds : c->round_tokens / t_now;
+        keep = all >= rate * (t_next - t_now);
         if (!keep && c->round_explore) {
             c->round_explore = false;
             keep = true;
@@ -178,6 +178,10 @@ void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const
             }
         }
         if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
+    }
+    if (t_verify_s > 0) {
+        c->rate_tokens = ACCEPT_DECAY * c->rate_tokens + (n_accepted + 1);
+        c->rate_seconds = ACCEPT_DECAY * c->rate_seconds + t_draft_s + t_verify_s;
     }
     int32_t n = k + 1;
     if (t_verify_s > 0 && n <= SD_MAX_DRAFT + 1) {

@@ -37,6 +37,8 @@ typedef struct sd_controller {
     double t_verify[SD_MAX_DRAFT + 2];
     /* time-decayed least-squares sums of the verify samples (n, t): weight, n, t, n^2, n t */
     double fit_w, fit_x, fit_y, fit_xx, fit_xy;
+    /* recent rounds' tokens and seconds (decayed sums): the throughput being achieved */
+    double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_choose */
     /* the current round's draft, for sd_controller_keep_drafting: expected tokens so far, probability
      * that every draft so far is accepted, and whether this round may draft one token past the stop */
@@ -58,9 +60,12 @@ int32_t sd_controller_choose(sd_controller *c);
 
 /* Whether draft i (0-based) of the round, which the draft proposed with top probability p_top, is worth
  * verifying: with a the acceptance the calibration predicts for p_top, adding it raises the expected
- * tokens of the round E by (probability that drafts 0..i are all accepted) and its cost T = i t_d +
- * t_v(i + 1) by t_d + t_v(i + 2) - t_v(i + 1); it is kept if that raises E / T. Always true below k_min;
- * with a fixed k or before the costs are measured, true. */
+ * tokens of the round by g = (probability that drafts 0..i are all accepted) and its cost T(i) = i t_d +
+ * t_v(i + 1) by dT = t_d + t_v(i + 2) - t_v(i + 1); it is kept if g >= R dT, R the tokens per second
+ * recent rounds achieved. (Long-run throughput is total tokens over total time, not the mean of each
+ * round's E / T; a token that pays at least R per second of its cost raises it; this is Dinkelbach's
+ * rule, and R converges to the best rate the policy can reach.) Before any round has been timed R is
+ * this round's E / T. Always true below k_min; with a fixed k or before the costs are measured, true. */
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
 
 /* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
