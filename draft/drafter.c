@@ -15,23 +15,23 @@ struct sd_drafter {
     sd_forward *fwd;
     sd_sampler *sampler;
     int32_t n_ctx, k_max;
-    int32_t n_vocab;   /* the target's vocabulary, in which proposals are made */
-    float *logits;     /* [n_vocab] the draft's logits mapped into it */
-    int32_t *cached;   /* [n_ctx] tokens whose keys/values are in the cache (and in the sampler history) */
+    int32_t n_vocab; /* the target's vocabulary, in which proposals are made */
+    float *logits;   /* [n_vocab] the draft's logits mapped into it */
+    int32_t *cached; /* [n_ctx] tokens whose keys/values are in the cache (and in the sampler history) */
     int32_t n_cached;
-    float *q;          /* [k_max][n_vocab] distributions of the last proposal */
-    int32_t *seq;      /* [n_ctx] scratch: context + drafts, for sd_drafter_extend */
+    float *q;     /* [k_max][n_vocab] distributions of the last proposal */
+    int32_t *seq; /* [n_ctx] scratch: context + drafts, for sd_drafter_extend */
     /* Proposals made ahead by sd_drafter_extend; valid if the next context is cached[0..n_ahead_prefix). */
     int32_t ahead[SD_MAX_DRAFT_TOKENS];
     int32_t n_ahead, n_ahead_prefix;
-    float *ahead_q;    /* [k_max][n_vocab] */
+    float *ahead_q;                        /* [k_max][n_vocab] */
     float conf[SD_MAX_DRAFT_TOKENS];       /* top probability of each token of the last proposal */
     float ahead_conf[SD_MAX_DRAFT_TOKENS]; /* ... and of the proposals made ahead */
 };
 
-int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max, int32_t n_batch,
-                      const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
-                      size_t err_len) {
+int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max,
+                      int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
+                      char *err, size_t err_len) {
     *out = NULL;
     if (k_max < 1 || k_max > SD_MAX_DRAFT_TOKENS)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [1, %d]", k_max,
@@ -98,7 +98,8 @@ const float *sd_drafter_confidence(const sd_drafter *d) {
 /* Rolls the cache and history back to what they share with ctx[0..n). */
 static void roll_back_to(sd_drafter *d, const int32_t *ctx, int32_t n) {
     int32_t common = 0, limit = SD_MIN(n, d->n_cached);
-    while (common < limit && d->cached[common] == ctx[common]) common++;
+    while (common < limit && d->cached[common] == ctx[common])
+        common++;
     if (common < d->n_cached) {
         sd_forward_truncate(d->fwd, common);
         if (sd_sampler_history_truncate(d->sampler, common) < 0) {
@@ -137,17 +138,20 @@ static const float *mapped_logits(sd_drafter *d) {
     if (nd == d->n_vocab) return raw;
     int32_t shared = SD_MIN(nd, d->n_vocab);
     memcpy(d->logits, raw, (size_t)shared * sizeof *raw);
-    for (int32_t i = shared; i < d->n_vocab; i++) d->logits[i] = -INFINITY;
+    for (int32_t i = shared; i < d->n_vocab; i++)
+        d->logits[i] = -INFINITY;
     return d->logits;
 }
 
 /* The largest softmax probability of a logits row at temperature 1. */
 static float top_probability(const float *logits, int32_t n) {
     float max = -INFINITY;
-    for (int32_t i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
+    for (int32_t i = 0; i < n; i++)
+        max = logits[i] > max ? logits[i] : max;
     if (!(max > -INFINITY)) return 0.0f;
     float sum = 0.0f;
-    for (int32_t i = 0; i < n; i++) sum += expf(logits[i] - max);
+    for (int32_t i = 0; i < n; i++)
+        sum += expf(logits[i] - max);
     return sum > 0 ? 1.0f / sum : 0.0f;
 }
 
@@ -165,8 +169,8 @@ static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *
 }
 
 /* Drafts up to k tokens from the current cache state into tokens/q_rows; the last one is not fed. */
-static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop, int32_t *tokens, float *q_rows,
-                            float *conf, char *err, size_t err_len) {
+static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop, int32_t *tokens,
+                            float *q_rows, float *conf, char *err, size_t err_len) {
     int32_t j = 0;
     while (j < k) {
         int32_t tok = draw(d, j, stop, q_rows + (size_t)j * (size_t)d->n_vocab, &conf[j]);
@@ -219,8 +223,8 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
     return draft_tokens(d, k, stop, tokens, d->q, d->conf, err, err_len);
 }
 
-int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
-                      int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len) {
+int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts,
+                      int32_t j, int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len) {
     d->n_ahead = 0;
     int32_t n = n_ctx_tokens + j;
     k_next = SD_MIN(SD_MIN(k_next, d->k_max), d->n_ctx - n - 1);
@@ -247,6 +251,7 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
     return SD_STATUS_OK;
 }
 
-void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
+void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user),
+                               void *user) {
     sd_forward_foreach_buffer(d->fwd, fn, user);
 }

@@ -23,9 +23,9 @@ typedef struct sd_drafter sd_drafter;
  * params with the seed changed (the draft's random stream must differ from the target's). It works in
  * the target's vocabulary of n_vocab_out ids: draft logits beyond it are never proposed, target ids
  * beyond the draft's vocabulary get q = 0. */
-int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max, int32_t n_batch,
-                      const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
-                      size_t err_len);
+int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max,
+                      int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
+                      char *err, size_t err_len);
 void sd_drafter_free(sd_drafter *d);
 void sd_drafter_reset(sd_drafter *d);
 
@@ -55,8 +55,8 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
  * round after, assuming all j drafts are accepted and the target's next token is the draft's own guess.
  * If the next sd_drafter_propose is called with exactly that context, it returns those proposals at
  * once; otherwise they are discarded (the cache rolls back as usual). */
-int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts, int32_t j,
-                      int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len);
+int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts,
+                      int32_t j, int32_t k_next, const sd_draft_stop *stop, char *err, size_t err_len);
 
 /* Moves the draft to another pool (at most as many workers as it was created with). */
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
@@ -68,6 +68,7 @@ const float *sd_drafter_q(const sd_drafter *d);
 const float *sd_drafter_confidence(const sd_drafter *d);
 
 /* Calls fn for each large buffer of the drafter's model state (NUMA placement). */
-void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user),
+                               void *user);
 
 #endif

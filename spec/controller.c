@@ -7,14 +7,15 @@
 
 /* Weight of the past in the running averages. Acceptance: about the last 30 tests of a position count,
  * enough to tell 0.37 from 0.5 (a 10-round memory made the choice between k = 1 and 2 flip on noise)
- * while following a change from easy to hard text within a few dozen rounds. Calibration bins share
- * the tests among 10 bins, so they remember about 100 tests each; the drift ratio that scales them
- * remembers about 30 tests, as the positions do. Costs: about the last 10 samples of a
+ * while following a change from easy to hard text within a few dozen rounds; the logistic model reads
+ * the positions' acceptance, so it follows the text as fast. Costs: about the last 10 samples of a
  * batch size, and about the last 30 passes for the fitted line, so the controller follows the machine's
  * load and the context's growth (attention makes later passes dearer). */
 #define ACCEPT_DECAY 0.97
-#define CONF_DECAY 0.99
 #define COST_DECAY 0.9
+/* Step size of the logistic model's online updates: large enough to learn a new draft's calibration
+ * within a few hundred tests, small enough that one test moves a prediction by a few percent. */
+#define LEARNING_RATE 0.05
 #define FIT_DECAY 0.97
 
 /* Weight, in tested drafts, of the prior that each position's acceptance starts from. */
@@ -25,7 +26,7 @@
 #define EXPLORE_EVERY 8
 
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
-    *c = (sd_controller){0};
+    *c = (sd_controller){.w = {0.0, 0.5, 0.5}};
     c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT));
     c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT));
 }
@@ -44,22 +45,26 @@ double sd_controller_acceptance(const sd_controller *c, int32_t i) {
     return a;
 }
 
-static int conf_bin(float p_top) {
-    int b = (int)(p_top * SD_CONF_BINS);
-    return b < 0 ? 0 : b >= SD_CONF_BINS ? SD_CONF_BINS - 1 : b; /* NaN lands in bin 0 */
+static double logit_clamped(double p) {
+    p = p < 0.02 ? 0.02 : p > 0.98 ? 0.98 : p; /* NaN -> 0.98 */
+    return log(p / (1.0 - p));
 }
 
-/* The bins' estimate, before the drift correction. */
-static double calibrated(const sd_controller *c, float p_top) {
-    const int b = conf_bin(p_top);
-    const double prior = (b + 0.5) / SD_CONF_BINS; /* a calibrated draft: acceptance = p_top */
-    return (c->conf_hits[b] + PRIOR_WEIGHT * prior) / (c->conf_trials[b] + PRIOR_WEIGHT);
+/* The logistic model's features for draft i proposed at p_top: 1, logit(p_top), logit(a_i). */
+static void features(const sd_controller *c, int32_t i, float p_top, double x[3]) {
+    x[0] = 1.0;
+    x[1] = logit_clamped(p_top);
+    x[2] = logit_clamped(sd_controller_acceptance(c, i));
 }
 
-double sd_controller_acceptance_at_confidence(const sd_controller *c, float p_top) {
-    const double drift = (c->drift_hits + PRIOR_WEIGHT) / (c->drift_predicted + PRIOR_WEIGHT);
-    const double a = calibrated(c, p_top) * drift;
-    return a < 1.0 ? a : 1.0;
+static double predict(const sd_controller *c, const double x[3]) {
+    return 1.0 / (1.0 + exp(-(c->w[0] * x[0] + c->w[1] * x[1] + c->w[2] * x[2])));
+}
+
+double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top) {
+    double x[3];
+    features(c, i, p_top, x);
+    return predict(c, x);
 }
 
 double sd_controller_expected_tokens(const sd_controller *c, int32_t k) {
@@ -127,7 +132,7 @@ int32_t sd_controller_choose(sd_controller *c) {
 }
 
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
-    const double a = sd_controller_acceptance_at_confidence(c, p_top);
+    const double a = sd_controller_acceptance_at(c, i, p_top);
     const double all = c->round_all_accepted * a;
     bool keep = i < c->k_min || c->k_min == c->k_max || !costs_known(c);
     if (!keep) {
@@ -159,23 +164,24 @@ static void fit_add(sd_controller *c, double n, double t) {
     c->fit_xy = FIT_DECAY * c->fit_xy + n * t;
 }
 
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
-                          double t_verify_s) {
+void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
+                          double t_draft_s, double t_verify_s) {
     if (k > 0) {
         /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
          * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
         for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++) {
             const double hit = p < n_accepted ? 1.0 : 0.0;
+            if (p_top) { /* one step of stochastic gradient ascent on the log-likelihood, features as
+                            predicted */
+                double x[3];
+                features(c, p, p_top[p], x);
+                const double err = hit - predict(c, x);
+                for (int f = 0; f < 3; f++)
+                    c->w[f] += LEARNING_RATE * err * x[f];
+            }
             c->acc_hits[p] = ACCEPT_DECAY * c->acc_hits[p] + hit;
             c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
-            if (p_top) {
-                c->drift_hits = ACCEPT_DECAY * c->drift_hits + hit;
-                c->drift_predicted = ACCEPT_DECAY * c->drift_predicted + calibrated(c, p_top[p]);
-                const int b = conf_bin(p_top[p]);
-                c->conf_hits[b] = CONF_DECAY * c->conf_hits[b] + hit;
-                c->conf_trials[b] = CONF_DECAY * c->conf_trials[b] + 1.0;
-            }
         }
         if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
     }

@@ -5,9 +5,10 @@
  * (seconds per drafted token) and t_v(n) (seconds per verify pass of n tokens, a line fitted to recent
  * passes) are measured from the run itself. With one a for all positions E is DESIGN.md's
  * (1 - a^(k+1)) / (1 - a); but acceptance varies from token to token, and the draft's own top
- * probability p_top predicts it. So a_i is not an average: the controller learns online what fraction
- * of drafts proposed at each p_top the target accepts (the draft's calibration), and decides token by
- * token while the draft runs, keeping draft i while it raises E / T (sd_controller_keep_drafting). This
+ * probability p_top predicts it. So a_i is not an average: the controller learns online how acceptance
+ * depends on p_top and on the position's recent acceptance (a logistic model: the draft's calibration
+ * and how easy the current text is), and decides token by token while the draft runs, keeping draft i
+ * while it pays for its cost (sd_controller_keep_drafting). This
  * is the confidence threshold for early stop, derived each time from the measured costs and calibration
  * instead of fixed: confident text drafts long, uncertain text stops after one token or drafts none.
  * Acceptance per position is tracked too, for reports and for rounds drafted without confidences. A
@@ -20,18 +21,14 @@
 
 #define SD_MAX_DRAFT 32 /* the longest draft a round may propose */
 
-#define SD_CONF_BINS 10 /* calibration bins of the draft's top probability, 0.1 wide */
-
 typedef struct sd_controller {
     int32_t k_min, k_max;
     /* acceptance at each draft position: decayed counts of drafts accepted and drafts tested */
     double acc_hits[SD_MAX_DRAFT], acc_trials[SD_MAX_DRAFT];
-    /* acceptance by the draft's top probability p_top when it proposed the token (the draft's
-     * calibration), for drafts tested after all earlier ones of their round were accepted */
-    double conf_hits[SD_CONF_BINS], conf_trials[SD_CONF_BINS];
-    /* recent drafts' acceptances and the calibration's predictions for them (decayed sums): their ratio
-     * scales the calibration, which follows a change of text faster than the bins themselves */
-    double drift_hits, drift_predicted;
+    /* acceptance of a draft (given the earlier ones of its round were accepted) as a logistic model
+     * learned online: sigmoid(w[0] + w[1] logit(p_top) + w[2] logit(position's acceptance)); the draft's
+     * confidence says which tokens are easy, the position's recent acceptance how easy the text is now */
+    double w[3];
     /* costs, seconds; t_v[n] for n = 1..SD_MAX_DRAFT + 1 tokens per verify pass (0: not measured) */
     double t_draft;
     double t_verify[SD_MAX_DRAFT + 2];
@@ -47,8 +44,8 @@ typedef struct sd_controller {
 } sd_controller;
 
 /* Starts with no measurements: acceptance priors of 0.6 at the first position, each deeper position's
- * prior being the estimate of the one before (worth 2 tested drafts each), the draft taken as calibrated
- * (acceptance = p_top, worth 2 tested drafts per bin), and no costs. */
+ * prior being the estimate of the one before (worth 2 tested drafts each), the logistic model weighing
+ * the draft's confidence and the position's acceptance equally, and no costs. */
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
 
 /* The most tokens the next round may draft, in [k_min, k_max]. A fixed k (k_min == k_max) is returned as
@@ -71,14 +68,14 @@ bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
 /* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
  * accepted, drafting took t_draft_s seconds (0 when k == 0) and the verify pass of k + 1 tokens took
  * t_verify_s seconds. */
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
-                          double t_verify_s);
+void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
+                          double t_draft_s, double t_verify_s);
 
 /* Current estimates, for reports: acceptance at draft position i (0-based, given the earlier ones were
- * accepted), acceptance of a draft proposed with top probability p_top, the verify cost, the expected
+ * accepted), acceptance of draft i proposed with top probability p_top, the verify cost, the expected
  * tokens per second of a draft length. */
 double sd_controller_acceptance(const sd_controller *c, int32_t i);
-double sd_controller_acceptance_at_confidence(const sd_controller *c, float p_top);
+double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top);
 double sd_controller_expected_tokens(const sd_controller *c, int32_t k);
 double sd_controller_verify_cost(const sd_controller *c, int32_t n); /* seconds for n tokens */
 double sd_controller_expected_tps(const sd_controller *c, int32_t k);

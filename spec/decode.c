@@ -19,7 +19,7 @@
 typedef struct auto_measure {
     double seconds[3]; /* by sd_schedule value (SEQ, PIPE) */
     int32_t tokens[3];
-    int32_t rounds;    /* rounds measured so far */
+    int32_t rounds; /* rounds measured so far */
 } auto_measure;
 
 typedef struct extend_job {
@@ -38,15 +38,15 @@ struct sd_decoder {
     sd_drafter *drafter;
     const sd_vocab *vocab;
     sd_decode_config cfg;
-    sd_controller ctrl;      /* kept across generations: the costs are the machine's, and the last
-                                text's acceptance is a better prior than none */
+    sd_controller ctrl; /* kept across generations: the costs are the machine's, and the last
+                           text's acceptance is a better prior than none */
     int32_t rounds_since_plain;
-    int32_t *ctx;      /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
+    int32_t *ctx; /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
     int32_t n_ctx;
-    int32_t *k_trace;  /* [n_ctx] */
+    int32_t *k_trace; /* [n_ctx] */
     int32_t drafts[SD_MAX_DRAFT + 1];
-    sd_schedule active;      /* SEQ or PIPE: the pools the roles are on now */
-    sd_schedule decided;     /* SEQ or PIPE once chosen; AUTO while measuring */
+    sd_schedule active;  /* SEQ or PIPE: the pools the roles are on now */
+    sd_schedule decided; /* SEQ or PIPE once chosen; AUTO while measuring */
     auto_measure measure;
     sd_background *background; /* the pipelined schedule's drafting thread */
     extend_job job;
@@ -59,8 +59,8 @@ static bool keep_drafting(void *user, int32_t i, float p_top) {
 
 static void run_extend(void *arg) {
     extend_job *j = arg;
-    j->rc = sd_drafter_extend(j->drafter, j->ctx, j->n_ctx_tokens, j->drafts, j->j, j->k_next, j->stop, j->err,
-                              sizeof j->err);
+    j->rc = sd_drafter_extend(j->drafter, j->ctx, j->n_ctx_tokens, j->drafts, j->j, j->k_next, j->stop,
+                              j->err, sizeof j->err);
 }
 
 /* Puts both roles on the pools of a schedule. */
@@ -73,7 +73,8 @@ static void use_schedule(sd_decoder *d, sd_schedule s) {
 }
 
 int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
-                      const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err, size_t err_len) {
+                      const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err,
+                      size_t err_len) {
     *out = NULL;
     bool can_pipe = drafter && cfg->pools.pipe_draft && cfg->pools.pipe_target;
     if (cfg->schedule == SD_SCHEDULE_PIPE && drafter && !can_pipe)
@@ -86,13 +87,15 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     d->vocab = vocab;
     d->cfg = *cfg;
     d->n_ctx = n_ctx;
-    d->decided = !drafter ? SD_SCHEDULE_SEQ : cfg->schedule == SD_SCHEDULE_AUTO && !can_pipe ? SD_SCHEDULE_SEQ
-                                                                                             : cfg->schedule;
+    d->decided = !drafter                                         ? SD_SCHEDULE_SEQ
+                 : cfg->schedule == SD_SCHEDULE_AUTO && !can_pipe ? SD_SCHEDULE_SEQ
+                                                                  : cfg->schedule;
     /* n_ctx + 1: the token sampled at the last cache position is kept (and emitted) although it never
      * enters the KV cache. */
     d->ctx = malloc(((size_t)n_ctx + 1) * sizeof *d->ctx);
     d->k_trace = malloc((size_t)n_ctx * sizeof *d->k_trace);
-    int rc = d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    int rc =
+        d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     if (rc == 0 && can_pipe && d->decided != SD_SCHEDULE_SEQ)
         rc = sd_background_create(&d->background, cfg->pools.pipe_draft, err, err_len);
     if (rc < 0) {
@@ -153,10 +156,11 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
     *stats = st;
     if (n_prompt < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty prompt");
     if (n_prompt >= d->n_ctx)
-        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL,
-                        "prompt of %d tokens does not fit the context of %d tokens (one position must remain for "
-                        "generation)",
-                        n_prompt, d->n_ctx);
+        return sd_error(
+            err, err_len, SD_STATUS_CONTEXT_FULL,
+            "prompt of %d tokens does not fit the context of %d tokens (one position must remain for "
+            "generation)",
+            n_prompt, d->n_ctx);
     sd_verifier_reset(d->verifier);
     if (d->drafter) sd_drafter_reset(d->drafter);
     memcpy(d->ctx, prompt, (size_t)n_prompt * sizeof *prompt);
@@ -192,8 +196,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         double tb = sd_time_seconds();
         sd_spec_result res;
-        const float *q = j > 0 && !sd_sampler_is_greedy(sd_verifier_sampler(d->verifier)) ? sd_drafter_q(d->drafter)
-                                                                                          : NULL;
+        const float *q = j > 0 && !sd_sampler_is_greedy(sd_verifier_sampler(d->verifier))
+                             ? sd_drafter_q(d->drafter)
+                             : NULL;
         bool pipelined = d->active == SD_SCHEDULE_PIPE && k > 0;
         if (pipelined) {
             /* Draft the next round on the draft's CPUs while the target verifies this one. */
@@ -208,8 +213,8 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         if (rc < 0) return rc;
         double tc = sd_time_seconds();
         if (d->drafter)
-            sd_controller_update(&d->ctrl, j, res.n_accepted, j > 0 ? sd_drafter_confidence(d->drafter) : NULL,
-                                 tb - ta, tc - tb);
+            sd_controller_update(&d->ctrl, j, res.n_accepted,
+                                 j > 0 ? sd_drafter_confidence(d->drafter) : NULL, tb - ta, tc - tb);
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);
@@ -244,7 +249,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
     st.t_gen_s = sd_time_seconds() - t1;
     /* Without a plain round in this generation, the controller's estimate (measured in earlier rounds or
      * extrapolated from the batched passes). */
-    st.t_target_token_s = n_single ? t_single_sum / n_single : d->drafter ? sd_controller_verify_cost(&d->ctrl, 1) : 0;
+    st.t_target_token_s = n_single     ? t_single_sum / n_single
+                          : d->drafter ? sd_controller_verify_cost(&d->ctrl, 1)
+                                       : 0;
     *stats = st;
     return SD_STATUS_OK;
 }
