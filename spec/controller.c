@@ -132,14 +132,7 @@ int32_t sd_controller_choose(sd_controller *c) {
 }
 
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
-    /* The first draft is never rated below the first position's recent acceptance: if drafting one
-     * token pays on average, a round drafts at least one, even when the model doubts this token (its
-     * fit is shared by every text the engine has seen; on text where unconfident drafts are right it
-     * skipped rounds that a fixed k = 1 gained from). Deeper positions are tested only when all before
-     * them were accepted, so their averages can be stale; there the model alone decides. */
-    const double a_model = sd_controller_acceptance_at(c, i, p_top);
-    const double a_first = i == 0 ? sd_controller_acceptance(c, 0) : 0.0;
-    const double a = a_model > a_first ? a_model : a_first;
+    const double a = sd_controller_acceptance_at(c, i, p_top);
     const double all = c->round_all_accepted * a;
     bool keep = i < c->k_min || c->k_min == c->k_max || !costs_known(c);
     if (!keep) {
