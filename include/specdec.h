@@ -130,10 +130,13 @@ typedef struct sd_engine_params {
     int32_t n_threads;   /* target worker threads; 0: one per CPU of its set */
     sd_sampling_params sampling;
     /* Speculation (used when the engine has a draft model): */
-    int32_t draft_k;     /* fixed draft length; -1: adaptive within [draft_min, draft_max] */
+    /* fixed draft length; -1: adaptive within [draft_min, draft_max]: each round drafts token by token
+     * and stops where the next token's predicted acceptance (learned from the draft's confidence and
+     * recent rounds) no longer pays for its measured cost */
+    int32_t draft_k;
     int32_t draft_min;   /* default 0 */
     int32_t draft_max;   /* default 16, at most SD_MAX_DRAFT_LEN */
-    float draft_p_min;   /* stop drafting once the draft's top probability is below this; 0: never */
+    float draft_p_min;   /* also stop drafting once the draft's top probability is below this; 0: never */
     sd_schedule schedule;
     const char *draft_cpus;  /* CPU list ("0-3,8") for the draft; NULL: from the CPU topology */
     const char *target_cpus; /* CPU list for the target; NULL: from the CPU topology */
