@@ -67,16 +67,6 @@ double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_to
     return predict(c, x);
 }
 
-double sd_controller_expected_tokens(const sd_controller *c, int32_t k) {
-    double e = 1.0, run = 1.0, a = FIRST_PRIOR;
-    for (int32_t p = 0; p < k && p < SD_MAX_DRAFT; p++) {
-        a = (c->acc_hits[p] + PRIOR_WEIGHT * a) / (c->acc_trials[p] + PRIOR_WEIGHT);
-        run *= a;
-        e += run;
-    }
-    return e;
-}
-
 /* t_v(n): the line fitted to recent passes (a pass costs about a fixed part plus a part per token) once
  * passes of at least two sizes are in it; otherwise the measured size's average scaled by the prior of
  * 10% more per extra token. 0 when nothing is measured. */
@@ -97,33 +87,11 @@ double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
     return 0.0;
 }
 
-double sd_controller_expected_tps(const sd_controller *c, int32_t k) {
-    double e = sd_controller_expected_tokens(c, k);
-    double t = k * c->t_draft + sd_controller_verify_cost(c, k + 1);
-    return t > 0 ? e / t : 0.0;
-}
-
-/* The per-position choice, for rounds decided before the draft runs (no costs yet: a guess of 4). */
-static int32_t best_k_by_position(const sd_controller *c) {
-    if (!costs_known(c)) return SD_MAX(c->k_min, SD_MIN(4, c->k_max));
-    int32_t best = c->k_min;
-    double best_tps = -1.0;
-    for (int32_t k = c->k_min; k <= c->k_max; k++) {
-        double tps = sd_controller_expected_tps(c, k);
-        if (tps > best_tps * (1.0 + 1e-9)) {
-            best_tps = tps;
-            best = k;
-        }
-    }
-    return best;
-}
-
 int32_t sd_controller_choose(sd_controller *c) {
-    c->round_tokens = 1.0;
     c->round_all_accepted = 1.0;
     c->round_explore = false;
     if (c->k_min == c->k_max) return c->k_min;
-    if (!costs_known(c)) return best_k_by_position(c);
+    if (!costs_known(c)) return SD_MAX(c->k_min, SD_MIN(4, c->k_max)); /* a guess until measured */
     if (++c->rounds_since_explore >= EXPLORE_EVERY) {
         c->rounds_since_explore = 0;
         c->round_explore = true;
@@ -138,17 +106,14 @@ bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
     if (!keep) {
         const double t_now = i * c->t_draft + sd_controller_verify_cost(c, i + 1);
         const double t_next = (i + 1) * c->t_draft + sd_controller_verify_cost(c, i + 2);
-        const double rate = c->rate_seconds > 0 ? c->rate_tokens / c->rate_seconds : c->round_tokens / t_now;
-        keep = all >= rate * (t_next - t_now);
+        /* rate_seconds > 0 here: every round that measured a verify cost added to it */
+        keep = all >= c->rate_tokens / c->rate_seconds * (t_next - t_now);
         if (!keep && c->round_explore) {
             c->round_explore = false;
             keep = true;
         }
     }
-    if (keep) {
-        c->round_all_accepted = all;
-        c->round_tokens += all;
-    }
+    if (keep) c->round_all_accepted = all;
     return keep;
 }
 

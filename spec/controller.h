@@ -11,8 +11,7 @@
  * while it pays for its cost (sd_controller_keep_drafting). This
  * is the confidence threshold for early stop, derived each time from the measured costs and calibration
  * instead of fixed: confident text drafts long, uncertain text stops after one token or drafts none.
- * Acceptance per position is tracked too, for reports and for rounds drafted without confidences. A
- * fixed k (min == max) turns adaptation off. */
+ * A fixed k (min == max) turns adaptation off. */
 #ifndef SD_CONTROLLER_H
 #define SD_CONTROLLER_H
 
@@ -37,9 +36,9 @@ typedef struct sd_controller {
     /* recent rounds' tokens and seconds (decayed sums): the throughput being achieved */
     double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_choose */
-    /* the current round's draft, for sd_controller_keep_drafting: expected tokens so far, probability
-     * that every draft so far is accepted, and whether this round may draft one token past the stop */
-    double round_tokens, round_all_accepted;
+    /* the current round's draft, for sd_controller_keep_drafting: probability that every draft so far
+     * is accepted, and whether this round may draft one token past the stop */
+    double round_all_accepted;
     bool round_explore;
 } sd_controller;
 
@@ -56,13 +55,13 @@ void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
 int32_t sd_controller_choose(sd_controller *c);
 
 /* Whether draft i (0-based) of the round, which the draft proposed with top probability p_top, is worth
- * verifying: with a the acceptance the calibration predicts for p_top, adding it raises the expected
+ * verifying: with a the acceptance the logistic model predicts for it, adding it raises the expected
  * tokens of the round by g = (probability that drafts 0..i are all accepted) and its cost T(i) = i t_d +
  * t_v(i + 1) by dT = t_d + t_v(i + 2) - t_v(i + 1); it is kept if g >= R dT, R the tokens per second
  * recent rounds achieved. (Long-run throughput is total tokens over total time, not the mean of each
  * round's E / T; a token that pays at least R per second of its cost raises it; this is Dinkelbach's
- * rule, and R converges to the best rate the policy can reach.) Before any round has been timed R is
- * this round's E / T. Always true below k_min; with a fixed k or before the costs are measured, true. */
+ * rule, and R converges to the best rate the policy can reach.) Always true below k_min; with a fixed k
+ * or before the costs are measured, true. */
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
 
 /* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
@@ -71,13 +70,10 @@ bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
 void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
                           double t_draft_s, double t_verify_s);
 
-/* Current estimates, for reports: acceptance at draft position i (0-based, given the earlier ones were
- * accepted), acceptance of draft i proposed with top probability p_top, the verify cost, the expected
- * tokens per second of a draft length. */
+/* Current estimates: acceptance at draft position i (0-based, given the earlier ones were accepted),
+ * acceptance of draft i proposed with top probability p_top, the verify cost. */
 double sd_controller_acceptance(const sd_controller *c, int32_t i);
 double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top);
-double sd_controller_expected_tokens(const sd_controller *c, int32_t k);
 double sd_controller_verify_cost(const sd_controller *c, int32_t n); /* seconds for n tokens */
-double sd_controller_expected_tps(const sd_controller *c, int32_t k);
 
 #endif
