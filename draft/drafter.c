@@ -156,11 +156,14 @@ static float top_probability(const float *logits, int32_t n) {
 }
 
 /* Draws draft i of a round from the current logits (q row kept in q_row when sampling, the top
- * probability in *conf). Returns the token, -1 when `stop` ends the draft here, or a negative status
- * below -1. A NULL stop never ends it (the guess of sd_drafter_extend has a p_min only). */
+ * probability in *conf, NAN when `stop` neither tests it nor has a gate). Returns the token, -1 when `stop`
+ * ends the draft here, or a negative status below -1. A NULL stop never ends it (the guess of
+ * sd_drafter_extend has a p_min only). */
 static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *q_row, float *conf) {
     const float *logits = mapped_logits(d);
-    *conf = top_probability(logits, d->n_vocab);
+    /* 4096 exps for a 4096-token vocabulary: only when something reads it */
+    const bool judged = stop && (stop->p_min > 0 || stop->gate);
+    *conf = judged ? top_probability(logits, d->n_vocab) : NAN;
     if (stop && stop->p_min > 0 && *conf < stop->p_min) return -1;
     if (stop && stop->gate && !stop->gate(stop->gate_user, i, *conf)) return -1;
     if (sd_sampler_is_greedy(d->sampler)) return sd_sampler_sample(d->sampler, logits);

@@ -64,7 +64,8 @@ int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 /* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
 const float *sd_drafter_q(const sd_drafter *d);
 
-/* The top probability (temperature 1) of each token of the last proposal: [j]. */
+/* The top probability (temperature 1) of each token of the last proposal: [j]; NAN where the proposal's
+ * stop rule had neither a p_min nor a gate (then it is not computed). */
 const float *sd_drafter_confidence(const sd_drafter *d);
 
 /* Calls fn for each large buffer of the drafter's model state (NUMA placement). */

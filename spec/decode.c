@@ -104,7 +104,10 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     }
     use_schedule(d, d->decided == SD_SCHEDULE_PIPE ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ);
     sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
-    d->stop = (sd_draft_stop){.p_min = cfg->p_min, .gate = keep_drafting, .gate_user = &d->ctrl};
+    /* A fixed k needs no gate (nor the draft's confidences it reads). */
+    const bool adaptive = d->ctrl.k_min != d->ctrl.k_max;
+    d->stop =
+        (sd_draft_stop){.p_min = cfg->p_min, .gate = adaptive ? keep_drafting : NULL, .gate_user = &d->ctrl};
     *out = d;
     return SD_STATUS_OK;
 }
@@ -214,7 +217,8 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         double tc = sd_time_seconds();
         if (d->drafter)
             sd_controller_update(&d->ctrl, j, res.n_accepted,
-                                 j > 0 ? sd_drafter_confidence(d->drafter) : NULL, tb - ta, tc - tb);
+                                 j > 0 && d->stop.gate ? sd_drafter_confidence(d->drafter) : NULL, tb - ta,
+                                 tc - tb);
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);
