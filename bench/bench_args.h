@@ -1,5 +1,6 @@
-/* Flag-value parsing shared by the bench commands (bench-gemm, bench-forward). CLI helpers: they print
- * nothing and report a bad value by returning -1, so each command words its own message. */
+/* Helpers shared by the bench commands (bench-gemm, bench-forward, bench): flag-value parsing, the
+ * default thread count, medians. CLI helpers: they print nothing and report a bad value by returning
+ * -1, so each command words its own message. */
 #ifndef SD_BENCH_ARGS_H
 #define SD_BENCH_ARGS_H
 
@@ -13,5 +14,8 @@ int sd_bench_parse_list(const char *s, long lo, long hi, int *list, int cap, int
 
 /* CPUs this process may run on (its affinity mask), at least 1: the default for -t. */
 int sd_bench_allowed_cpus(void);
+
+/* Sorts v[0..n) (n >= 1) ascending and returns its median (the mean of the middle two for even n). */
+double sd_bench_median_sort(double *v, int n);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_args.h"
 #include "bench_spec.h"
 #include "common/sd_common.h"
 #include "model/forward.h"
@@ -13,18 +14,12 @@
 #define STREAM_MIN_BYTES (64u << 20)
 #define STREAM_PASSES 7
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 double bs_median(const double *v, int n) {
     if (n <= 0) return NAN;
     double *c = malloc((size_t)n * sizeof *c);
     if (!c) return v[0];
     memcpy(c, v, (size_t)n * sizeof *c);
-    qsort(c, (size_t)n, sizeof *c, cmp_double);
-    double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    double m = sd_bench_median_sort(c, n);
     free(c);
     return m;
 }

@@ -226,17 +226,6 @@ static int take_sample(fwd_state *s, const fwd_result *res, int b, size_t i, fwd
     return SD_STATUS_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n); sorts v. */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Samples interleaved across batch sizes, then their medians into res. */
 static int measure(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
     const fwd_opts *o = s->o;
@@ -252,10 +241,10 @@ static int measure(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
             rc = take_sample(s, res, b, (size_t)b * r_n + r, &sm, err, err_len);
     for (int b = 0; b < o->n_batch && rc == SD_STATUS_OK; b++) {
         size_t at = (size_t)b * r_n;
-        res->total[b] = median(sm.total + at, r_n);
-        res->other[b] = median(sm.other + at, r_n);
+        res->total[b] = sd_bench_median_sort(sm.total + at, r_n);
+        res->other[b] = sd_bench_median_sort(sm.other + at, r_n);
         for (int p = 0; p < SD_FWD_N_PHASES; p++)
-            res->phase[b][p] = median(sm.phase[p] + at, r_n);
+            res->phase[b][p] = sd_bench_median_sort(sm.phase[p] + at, r_n);
     }
     samples_free(&sm);
     return rc;

@@ -368,16 +368,6 @@ static void calibrate(bench_state *s, time_fn fn, int n_set, int *passes) {
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Repeats interleaved across batch sizes (and with a stream pass when `stream` is given); medians into
  * out[] and res's stream figures. samples holds repeats * (n_batch + 1) doubles. */
 static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *stream, double *samples,
@@ -390,11 +380,12 @@ static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *st
             samples[(size_t)b * r_n + r] = fn(s, o->batch[b], passes[b]);
     }
     for (int b = 0; b < o->n_batch; b++)
-        out[b] = median(samples + (size_t)b * r_n, r_n);
+        out[b] = sd_bench_median_sort(samples + (size_t)b * r_n, r_n);
     if (stream) {
         double *t = samples + (size_t)o->n_batch * r_n;
-        res->stream_gbps = (double)sd_stream_bytes(stream) / median(t, r_n) / 1e9;
-        res->stream_best_gbps = (double)sd_stream_bytes(stream) / t[0] / 1e9; /* sorted by median() */
+        res->stream_gbps = (double)sd_stream_bytes(stream) / sd_bench_median_sort(t, r_n) / 1e9;
+        res->stream_best_gbps =
+            (double)sd_stream_bytes(stream) / t[0] / 1e9; /* sorted by sd_bench_median_sort() */
     }
 }
 
