@@ -15,6 +15,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm/quant.h"
+
 #define LANES SD_ATTN_LANES
 #ifdef SD_ATTENTION_AVX2
 #define W 8
@@ -83,25 +85,23 @@ size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx) 
  * x = n ln2 + r with |r| <= ln2 / 2: n rounded to an integer with the 1.5 * 2^23 trick (|x log2 e| < 2^22),
  * ln 2 split in a high part with few mantissa bits (n * hi is exact) and the low rest; e^r by its Taylor
  * series to degree 7 (truncation error r^8 / 8! < 6e-9, below an ulp); 2^n from exponent bits. x is
- * clamped to [-87, 0] first, so n is in [-126, 0] and the result normal (for n = -126, r > 0). */
-#define EXP_LO -87.0f
-#define EXP_LOG2E 1.44269504f
-#define EXP_ROUND 12582912.0f
-#define EXP_LN2_HI 0.693145752f
-#define EXP_LN2_LO 1.42860677e-6f
+ * clamped to [-87, 0] first, so n is in [-126, 0] and the result normal (for n = -126, r > 0). The
+ * constants are the GEMM library's e^x (gemm/quant.h); the steps differ from it (no fma: this file is
+ * also built for baseline x86-64, whose every build must give the same bits) and so do the results. */
+#define EXP_LO SD_EXP_MIN_X
 
 static inline float exp_scalar(float x) {
     float xc = x > EXP_LO ? x : EXP_LO; /* NaN and -inf go to EXP_LO here and are patched at the end */
     xc = xc < 0.0f ? xc : 0.0f;
-    float n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
-    float r = xc - n * EXP_LN2_HI;
-    r = r - n * EXP_LN2_LO;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
+    float n = (xc * SD_EXP_LOG2E + SD_EXP_SHIFTER) - SD_EXP_SHIFTER;
+    float r = xc - n * SD_EXP_LN2_HI;
+    r = r - n * SD_EXP_LN2_LO;
+    float p = SD_EXP_C7;
+    p = p * r + SD_EXP_C6;
+    p = p * r + SD_EXP_C5;
+    p = p * r + SD_EXP_C4;
+    p = p * r + SD_EXP_C3;
+    p = p * r + SD_EXP_C2;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     int32_t bits = ((int32_t)n + 127) << 23; /* a shift: SSE2 has no 32-bit lane multiply */
@@ -116,15 +116,15 @@ static ALWAYS_INLINE vf expv(vf x) {
     vf lo = splat(EXP_LO), zero = splat(0.0f);
     vf xc = select_v(x > lo, x, lo);
     xc = select_v(xc < zero, xc, zero);
-    vf n = (xc * EXP_LOG2E + EXP_ROUND) - EXP_ROUND;
-    vf r = xc - n * EXP_LN2_HI;
-    r = r - n * EXP_LN2_LO;
-    vf p = splat(1.0f / 5040.0f);
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
+    vf n = (xc * SD_EXP_LOG2E + SD_EXP_SHIFTER) - SD_EXP_SHIFTER;
+    vf r = xc - n * SD_EXP_LN2_HI;
+    r = r - n * SD_EXP_LN2_LO;
+    vf p = splat(SD_EXP_C7);
+    p = p * r + SD_EXP_C6;
+    p = p * r + SD_EXP_C5;
+    p = p * r + SD_EXP_C4;
+    p = p * r + SD_EXP_C3;
+    p = p * r + SD_EXP_C2;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
