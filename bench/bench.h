@@ -22,6 +22,10 @@ int sd_bench_forward_main(int argc, char **argv);
  * from plain decoding. */
 int sd_bench_spec_main(int argc, char **argv);
 
+/* `specdec bench-replay`: draft-length policies replayed over recorded greedy drafts with fixed costs, no
+ * timing noise (bench_replay.c). Same calling convention and exit codes as sd_bench_gemm_main. */
+int sd_bench_replay_main(int argc, char **argv);
+
 /* A buffer for measuring the machine's streaming read bandwidth with a pool's threads. */
 typedef struct sd_stream sd_stream;
 

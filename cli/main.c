@@ -21,6 +21,7 @@ static void usage(FILE *out) {
         "  bench          speculative vs plain decoding for a model pair on this machine: speed-ups and why\n"
         "  bench-gemm     benchmark the quantized matrix products against memory bandwidth\n"
         "  bench-forward  time one forward pass of n tokens, split by operation (verify cost)\n"
+        "  bench-replay   compare draft-length policies on recorded drafts, without timing noise\n"
         "  help           this text\n"
         "  version        print the version\n",
         SPECDEC_VERSION_STRING);
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "bench") == 0) return sd_bench_spec_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench-gemm") == 0) return sd_bench_gemm_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench-forward") == 0) return sd_bench_forward_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench-replay") == 0) return sd_bench_replay_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);
         return 0;

@@ -1,0 +1,620 @@
+/* `specdec bench-replay`: draft-length policies (fixed k and the adaptive controller) compared without
+ * timing noise.
+ *
+ * Greedy speculative decoding is deterministic: at position t of the target's greedy output, what the
+ * draft proposes and how many of its proposals the target accepts depend only on the context, which is
+ * the prompt and the target's first t tokens whatever the policy. So this command records once, for
+ * every prompt and position t, the draft's next K greedy proposals, the draft's top probability for each
+ * and how many of them match the target's output (the drafts a verify pass would accept). Then it
+ * replays the round loop of spec/decode.c for each policy over those records: the real controller
+ * (spec/controller.c) chooses k and gates each draft, rounds accept min(drafted, matching) tokens plus
+ * the target's own, and time advances by the costs t_d per draft forward pass and t_v(n) per verify pass
+ * of n tokens. The costs are measured once (the target's passes of n = 1..K+1 tokens after a prompt-sized
+ * cache, the draft's single-token pass) or given with --t-v-ms/--t-d-ms (e.g. another machine's); the
+ * controller still sees verify times with seeded multiplicative noise (--noise), as on a real machine.
+ * The adaptive controller lives on across prompts and repeats, as in `specdec bench` (prompt-major).
+ *
+ * What replaying leaves out: machine noise beyond --noise (the same for every policy here), the cost of
+ * sampling and bookkeeping, and the draft's floating-point differences between batched and single-token
+ * passes. `specdec bench` measures the real thing; this command tells policies apart in seconds where a
+ * timed benchmark needs many repeats, and shows how they would fare under other costs. */
+#include "bench.h"
+#include "bench_args.h"
+#include "bench_spec.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/sd_common.h"
+#include "draft/drafter.h"
+#include "model/model.h"
+#include "spec/controller.h"
+#include "tokenizer/vocab.h"
+
+#define MAX_KS 8
+#define MAX_KINDS 8
+#define DEFAULT_DEPTH 16 /* drafts recorded per position: the adaptive controller's default --draft-max */
+/* decode.c drafts nothing in one round of this many (counted across generations) when k_min is 0, so
+ * that the single-token pass stays measured; the replay does the same. */
+#define PLAIN_ROUND_EVERY 256
+
+typedef struct rp_opts {
+    const char *target_path, *draft_path, *prompts_path;
+    int n_prompts, n_predict, repeat, threads, depth;
+    int ks[MAX_KS], n_ks;
+    double noise;
+    uint64_t seed;
+    double t_v_ms[SD_MAX_DRAFT + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
+    int n_t_v;
+    double t_d_ms;        /* 0: measure */
+    const char *trace_id; /* print the adaptive policy's rounds on this prompt; NULL: none */
+} rp_opts;
+
+/* One prompt's record: at each of n positions, how many of the draft's next `depth` greedy proposals the
+ * target accepts, and the draft's top probability for each proposal. */
+typedef struct rp_trace {
+    const bs_prompt *prompt;
+    int32_t n;
+    int32_t *accept; /* [n] */
+    float *p_top;    /* [n][depth] */
+} rp_trace;
+
+/* One policy's totals over a set of prompts. */
+typedef struct rp_total {
+    double seconds, plain_seconds;
+    int64_t tokens, rounds, drafted, accepted;
+} rp_total;
+
+typedef struct rp_policy {
+    char name[32];
+    int32_t k_min, k_max;
+    sd_controller ctrl;
+    int32_t rounds_since_plain;
+    rp_total *per_prompt; /* [n_prompts] */
+    int64_t k_hist[SD_MAX_DRAFT + 1];
+} rp_policy;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: specdec bench-replay -m TARGET -md DRAFT -f PROMPTS [flags]\n"
+            "\n"
+            "Compares draft-length policies (fixed k and adaptive) without timing noise: records once, at\n"
+            "every position of the target's greedy output, the draft's next proposals, their top\n"
+            "probabilities and how many the target accepts, then replays the speculative round loop of each\n"
+            "policy over those records with the real controller and measured (or given) costs. Prints\n"
+            "speed-ups over plain decoding by policy, by kind of text and by prompt.\n"
+            "\n"
+            "  -m, --model FILE        target GGUF model (its costs are measured unless --t-v-ms is given)\n"
+            "  -md, --model-draft FILE draft GGUF model\n"
+            "  -f, --file FILE         prompts: JSON Lines with \"prompt\" (and optional \"id\", \"kind\")\n"
+            "      --n-prompts N       use the first N prompts (default: all)\n"
+            "  -n, --n-predict N       tokens per prompt (default 64)\n"
+            "      --k LIST            fixed draft lengths to compare (default 1,2,3,4)\n"
+            "      --draft-max K       adaptive upper bound and drafts recorded per position (default %d)\n"
+            "      --repeat R          replays of every prompt; the adaptive controller keeps learning\n"
+            "                          across them, as in specdec bench (default 2)\n"
+            "      --noise S           standard deviation of the log-normal noise on the verify times the\n"
+            "                          controller sees (default 0.05; 0: none)\n"
+            "  -s, --seed S            seed of that noise (default 42)\n"
+            "      --t-v-ms LIST       verify pass ms for n = 1, 2, ... tokens (at least 2 values; the line\n"
+            "                          through the last two extends it); skips measuring the target\n"
+            "      --t-d-ms X          draft ms per token; skips measuring the draft\n"
+            "      --trace ID          print every round of the adaptive policy on prompt ID (stderr):\n"
+            "                          position, drafts kept, accepted, the draft's top probability and the\n"
+            "                          controller's predicted acceptance per draft\n"
+            "  -t, --threads N         worker threads (default: the CPUs this process may use)\n"
+            "  -h, --help              this text\n",
+            DEFAULT_DEPTH);
+}
+
+static int bad(const char *flag, const char *v, const char *want) {
+    fprintf(stderr, "specdec bench-replay: bad %s %s (%s)\n", flag, v ? v : "(missing)", want);
+    return 2;
+}
+
+static int parse_ms_list(const char *s, double *out, int cap, int *n) {
+    *n = 0;
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || !(v > 0) || !isfinite(v) || *n == cap) return -1;
+        out[(*n)++] = v;
+        if (*end == ',')
+            end++;
+        else if (*end)
+            return -1;
+        s = end;
+    }
+    return *n >= 2 ? 0 : -1;
+}
+
+/* Returns 0 to run, 1 after --help, 2 on a bad flag (printed). */
+static int parse_opts(int argc, char **argv, rp_opts *o) {
+    *o = (rp_opts){.n_predict = 64,
+                   .repeat = 2,
+                   .threads = sd_bench_allowed_cpus(),
+                   .depth = DEFAULT_DEPTH,
+                   .ks = {1, 2, 3, 4},
+                   .n_ks = 4,
+                   .noise = 0.05,
+                   .seed = 42};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        long n;
+        if (!v) {
+            fprintf(stderr, "specdec bench-replay: unknown flag or missing value: %s (see --help)\n", a);
+            return 2;
+        }
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
+            o->target_path = v;
+        else if (strcmp(a, "-md") == 0 || strcmp(a, "--model-draft") == 0)
+            o->draft_path = v;
+        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0)
+            o->prompts_path = v;
+        else if (strcmp(a, "--n-prompts") == 0) {
+            if (sd_bench_parse_int(v, 1, 100000, &n) != 0) return bad(a, v, "1..100000");
+            o->n_prompts = (int)n;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
+            if (sd_bench_parse_int(v, 1, 100000, &n) != 0) return bad(a, v, "1..100000");
+            o->n_predict = (int)n;
+        } else if (strcmp(a, "--k") == 0) {
+            if (sd_bench_parse_list(v, 1, SD_MAX_DRAFT, o->ks, MAX_KS, &o->n_ks) != 0)
+                return bad(a, v, "e.g. 1,2,4: at most 8 lengths, each 1..32");
+        } else if (strcmp(a, "--draft-max") == 0) {
+            if (sd_bench_parse_int(v, 1, SD_MAX_DRAFT, &n) != 0) return bad(a, v, "1..32");
+            o->depth = (int)n;
+        } else if (strcmp(a, "--repeat") == 0) {
+            if (sd_bench_parse_int(v, 1, 1000, &n) != 0) return bad(a, v, "1..1000");
+            o->repeat = (int)n;
+        } else if (strcmp(a, "--noise") == 0) {
+            char *end;
+            o->noise = strtod(v, &end);
+            if (*end || !(o->noise >= 0 && o->noise <= 1)) return bad(a, v, "0..1");
+        } else if (strcmp(a, "-s") == 0 || strcmp(a, "--seed") == 0) {
+            if (sd_bench_parse_int(v, 0, INT32_MAX, &n) != 0) return bad(a, v, "0..2147483647");
+            o->seed = (uint64_t)n;
+        } else if (strcmp(a, "--t-v-ms") == 0) {
+            if (parse_ms_list(v, o->t_v_ms, SD_MAX_DRAFT + 1, &o->n_t_v) != 0)
+                return bad(a, v, "2 to 33 positive ms values, e.g. 24.2,27.5,30.1");
+        } else if (strcmp(a, "--t-d-ms") == 0) {
+            char *end;
+            o->t_d_ms = strtod(v, &end);
+            if (*end || !(o->t_d_ms > 0) || !isfinite(o->t_d_ms)) return bad(a, v, "a positive ms value");
+        } else if (strcmp(a, "--trace") == 0) {
+            o->trace_id = v;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+            if (sd_bench_parse_int(v, 1, 1024, &n) != 0) return bad(a, v, "1..1024");
+            o->threads = (int)n;
+        } else {
+            fprintf(stderr, "specdec bench-replay: unknown flag %s (see --help)\n", a);
+            return 2;
+        }
+    }
+    const char *missing = !o->target_path    ? "-m TARGET"
+                          : !o->draft_path   ? "-md DRAFT"
+                          : !o->prompts_path ? "-f PROMPTS"
+                                             : NULL;
+    if (missing) {
+        fprintf(stderr, "specdec bench-replay: missing %s (see --help)\n", missing);
+        return 2;
+    }
+    for (int i = 0; i < o->n_ks; i++)
+        if (o->ks[i] > o->depth) return bad("--k", "", "each length at most --draft-max");
+    return 0;
+}
+
+/* ---- Recording ---- */
+
+static bool keep_all(void *user, int32_t i, float p_top) {
+    (void)user, (void)i, (void)p_top;
+    return true;
+}
+
+/* The target's greedy output for prompt (n_out tokens, at most n_want), then at each position the
+ * draft's proposals against it. */
+static int record(sd_engine *plain, sd_drafter *drafter, const int32_t *prompt, int32_t n_prompt, int32_t n,
+                  int32_t depth, int32_t *ctx, rp_trace *tr, double *t_draft, int64_t *n_draft, char *err,
+                  size_t err_len) {
+    sd_stats st;
+    int32_t n_want = n + depth;
+    memcpy(ctx, prompt, (size_t)n_prompt * sizeof *ctx);
+    int rc = sd_engine_generate(plain, prompt, n_prompt, n_want, NULL, NULL, ctx + n_prompt, n_want, &st, err,
+                                err_len);
+    if (rc < 0) return rc;
+    int32_t n_out = st.n_gen;
+    tr->n = SD_MIN(n, n_out);
+    tr->accept = malloc((size_t)SD_MAX(1, tr->n) * sizeof *tr->accept);
+    tr->p_top = malloc((size_t)SD_MAX(1, tr->n) * (size_t)depth * sizeof *tr->p_top);
+    if (!tr->accept || !tr->p_top) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    const sd_draft_stop stop = {.gate = keep_all};
+    int32_t drafts[SD_MAX_DRAFT];
+    sd_drafter_reset(drafter);
+    if ((rc = sd_drafter_sync(drafter, ctx, n_prompt - 1, err, err_len)) < 0) return rc;
+    for (int32_t t = 0; t < tr->n; t++) {
+        double t0 = sd_time_seconds();
+        int32_t j = sd_drafter_propose(drafter, ctx, n_prompt + t, depth, &stop, drafts, err, err_len);
+        if (j < 0) return j;
+        *t_draft += sd_time_seconds() - t0;
+        *n_draft += j;
+        const float *conf = sd_drafter_confidence(drafter);
+        int32_t a = 0;
+        while (a < j && t + a < n_out && drafts[a] == ctx[n_prompt + t + a])
+            a++;
+        tr->accept[t] = a;
+        for (int32_t i = 0; i < depth; i++)
+            tr->p_top[(size_t)t * (size_t)depth + (size_t)i] = i < j ? conf[i] : 0.0f;
+    }
+    return SD_STATUS_OK;
+}
+
+/* ---- Replay ---- */
+
+static double noise_factor(uint64_t *state, double sigma) {
+    if (sigma <= 0) return 1.0;
+    double u[2];
+    for (int i = 0; i < 2; i++) { /* splitmix64 -> (0, 1) */
+        uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        u[i] = ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return exp(sigma * sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
+}
+
+/* One generation of trace tr under policy p, as spec/decode.c runs it; adds to *tot. */
+static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, double t_d, const double *t_v,
+                          uint64_t *rng, double sigma, bool trace, rp_total *tot) {
+    const bool adaptive = p->k_min != p->k_max;
+    int32_t t = 0;
+    while (t < tr->n) {
+        int32_t k = sd_controller_choose(&p->ctrl);
+        if (p->k_min == 0 && p->rounds_since_plain >= PLAIN_ROUND_EVERY) k = 0;
+        k = SD_MAX(0, SD_MIN(k, SD_MIN(depth, tr->n - t - 1)));
+        p->rounds_since_plain = k == 0 ? 0 : p->rounds_since_plain + 1;
+        const float *conf = tr->p_top + (size_t)t * (size_t)depth;
+        int32_t j = 0, passes = 0; /* drafts kept; draft forward passes run */
+        double predicted[SD_MAX_DRAFT];
+        while (j < k) {
+            passes++;
+            predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
+            if (adaptive && !sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
+            j++;
+        }
+        const int32_t n_acc = SD_MIN(j, tr->accept[t]);
+        if (trace) {
+            fprintf(stderr, "%s t=%3d k=%2d drafted=%2d accepted=%2d (of %2d) |", tr->prompt->id, t, k, j,
+                    n_acc, tr->accept[t]);
+            for (int32_t i = 0; i < passes; i++)
+                fprintf(stderr, " %.2f/%.2f%s", conf[i], predicted[i], i == j ? "x" : "");
+            fprintf(stderr, "\n");
+        }
+        const double draft_s = passes * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
+        sd_controller_update(&p->ctrl, j, n_acc, j > 0 && adaptive ? conf : NULL, draft_s, verify_s);
+        if (adaptive && passes > j && n_acc == j) /* as decode.c: the withheld draft's fate is known */
+            sd_controller_learn_withheld(&p->ctrl, j, conf[j], tr->accept[t] > j);
+        tot->seconds += draft_s + t_v[j]; /* the noise is what the controller sees, not the score */
+        tot->rounds++;
+        tot->drafted += j;
+        tot->accepted += n_acc;
+        tot->tokens += n_acc + 1;
+        p->k_hist[j]++;
+        t += n_acc + 1;
+    }
+    tot->plain_seconds += tr->n * t_v[0];
+}
+
+static void total_add(rp_total *a, const rp_total *b) {
+    a->seconds += b->seconds;
+    a->plain_seconds += b->plain_seconds;
+    a->tokens += b->tokens;
+    a->rounds += b->rounds;
+    a->drafted += b->drafted;
+    a->accepted += b->accepted;
+}
+
+static double speedup(const rp_total *t) {
+    return t->seconds > 0 && t->tokens > 0 ? t->plain_seconds / t->seconds : NAN;
+}
+
+/* ---- Report ---- */
+
+typedef struct rp_run {
+    const rp_opts *o;
+    bs_prompt *prompts;
+    int n_prompts;
+    rp_trace *traces;
+    rp_policy *policies;
+    int n_policies;
+    const char *kinds[MAX_KINDS];
+    int n_kinds;
+    double t_d, t_v[SD_MAX_DRAFT + 2]; /* seconds; t_v[n - 1] for n tokens */
+    bool measured_t_v, measured_t_d;
+} rp_run;
+
+static rp_total kind_total(const rp_run *r, const rp_policy *p, const char *kind) {
+    rp_total t = {0};
+    for (int i = 0; i < r->n_prompts; i++)
+        if (!kind || strcmp(r->prompts[i].kind, kind) == 0) total_add(&t, &p->per_prompt[i]);
+    return t;
+}
+
+static void print_report(const rp_run *r) {
+    const rp_opts *o = r->o;
+    printf("## specdec bench-replay\n\n");
+    printf("%d prompts x %d replays, %d tokens each, greedy; drafts recorded %d deep. Costs (%s, %s): t_d = "
+           "%.3f ms per draft pass; t_v(n) for n = 1..%d, ms (as --t-v-ms takes it): ",
+           r->n_prompts, o->repeat, o->n_predict, o->depth, r->measured_t_v ? "t_v measured" : "t_v given",
+           r->measured_t_d ? "t_d measured" : "t_d given", r->t_d * 1e3, o->depth + 1);
+    for (int n = 1; n <= o->depth + 1; n++)
+        printf("%s%.2f", n > 1 ? "," : "", r->t_v[n - 1] * 1e3);
+    printf(". The controller sees verify times with log-normal noise of sd %.2f.\n\n", o->noise);
+    printf("| policy | speed-up | tokens/round | acceptance | k (k:rounds) |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < r->n_policies; i++) {
+        const rp_policy *p = &r->policies[i];
+        rp_total t = kind_total(r, p, NULL);
+        printf("| %s | %.2fx | %.2f | %.3f | ", p->name, speedup(&t),
+               t.rounds ? (double)t.tokens / t.rounds : 0, t.drafted ? (double)t.accepted / t.drafted : 0);
+        for (int k = 0; k <= SD_MAX_DRAFT; k++)
+            if (p->k_hist[k]) printf("%d:%lld ", k, (long long)p->k_hist[k]);
+        printf("|\n");
+    }
+    printf(
+        "\n### Speed-up by kind of text (total tokens / total seconds, over plain's)\n\n| kind | prompts |");
+    for (int i = 0; i < r->n_policies; i++)
+        printf(" %s |", r->policies[i].name);
+    printf("\n|---|---|");
+    for (int i = 0; i < r->n_policies; i++)
+        printf("---|");
+    printf("\n");
+    for (int g = 0; g <= r->n_kinds; g++) {
+        const char *kind = g < r->n_kinds ? r->kinds[g] : NULL;
+        int count = 0;
+        for (int i = 0; i < r->n_prompts; i++)
+            count += !kind || strcmp(r->prompts[i].kind, kind) == 0;
+        printf("| %s | %d |", kind ? kind : "all", count);
+        for (int i = 0; i < r->n_policies; i++) {
+            rp_total t = kind_total(r, &r->policies[i], kind);
+            printf(" %.2fx |", speedup(&t));
+        }
+        printf("\n");
+    }
+    printf("\n");
+    /* The verdicts of specdec bench: the adaptive policy (the last) against the best fixed k. */
+    const rp_policy *ad = &r->policies[r->n_policies - 1];
+    for (int g = 0; g <= r->n_kinds && ad->k_min != ad->k_max; g++) {
+        const char *kind = g < r->n_kinds ? r->kinds[g] : NULL;
+        rp_total ta = kind_total(r, ad, kind);
+        int best = 0;
+        double best_s = -1;
+        for (int i = 0; i + 1 < r->n_policies; i++) {
+            rp_total t = kind_total(r, &r->policies[i], kind);
+            if (speedup(&t) > best_s) best_s = speedup(&t), best = i;
+        }
+        double rel = speedup(&ta) / best_s - 1.0;
+        printf("- %s: adaptive %.2fx vs the best fixed k (%s) %.2fx: %+.1f%%, %s\n", kind ? kind : "all",
+               speedup(&ta), r->policies[best].name, best_s, 100 * rel,
+               rel >= -0.05 ? "within 5%" : "NOT within 5%");
+    }
+    printf("\n### Speed-up per prompt\n\n| prompt | kind | accepted of %d-deep drafts (mean) |", o->depth);
+    for (int i = 0; i < r->n_policies; i++)
+        printf(" %s |", r->policies[i].name);
+    printf("\n|---|---|---|");
+    for (int i = 0; i < r->n_policies; i++)
+        printf("---|");
+    printf("\n");
+    for (int p = 0; p < r->n_prompts; p++) {
+        const rp_trace *tr = &r->traces[p];
+        double mean = 0;
+        for (int32_t t = 0; t < tr->n; t++)
+            mean += tr->accept[t];
+        printf("| %s | %s | %.2f |", r->prompts[p].id, r->prompts[p].kind, tr->n ? mean / tr->n : 0);
+        for (int i = 0; i < r->n_policies; i++)
+            printf(" %.2fx |", speedup(&r->policies[i].per_prompt[p]));
+        printf("\n");
+    }
+}
+
+/* ---- Costs ---- */
+
+static int measure_costs(rp_run *r, sd_model *target, sd_model *draft, int32_t prefix, double t_d_recorded,
+                         char *err, size_t err_len) {
+    const rp_opts *o = r->o;
+    const int n_max = o->depth + 1;
+    if (o->n_t_v) {
+        for (int n = 1; n <= n_max; n++) { /* extend the given list along its last step */
+            int m = o->n_t_v;
+            r->t_v[n - 1] =
+                1e-3 * (n <= m ? o->t_v_ms[n - 1]
+                               : o->t_v_ms[m - 1] + (n - m) * (o->t_v_ms[m - 1] - o->t_v_ms[m - 2]));
+            if (n > 1 && r->t_v[n - 1] < r->t_v[n - 2]) r->t_v[n - 1] = r->t_v[n - 2];
+        }
+    } else {
+        bs_cost_opts co = {.n_threads = o->threads,
+                           .prefix = prefix,
+                           .samples = 21,
+                           .min_samples = 5,
+                           .budget_s = 20.0,
+                           .sample_s = 0.002};
+        int rc = bs_measure_passes(target, &co, n_max, r->t_v, NULL, NULL, err, err_len);
+        if (rc < 0) return rc;
+        for (int n = 2; n <= n_max; n++) /* medians of noisy samples: a longer pass never costs less */
+            r->t_v[n - 1] = SD_MAX(r->t_v[n - 1], r->t_v[n - 2]);
+        r->measured_t_v = true;
+    }
+    if (o->t_d_ms > 0) {
+        r->t_d = o->t_d_ms * 1e-3;
+    } else {
+        (void)draft;
+        r->t_d = t_d_recorded;
+        r->measured_t_d = true;
+    }
+    return SD_STATUS_OK;
+}
+
+static int collect_kinds(rp_run *r, char *err, size_t err_len) {
+    for (int i = 0; i < r->n_prompts; i++) {
+        int k = 0;
+        while (k < r->n_kinds && strcmp(r->kinds[k], r->prompts[i].kind) != 0)
+            k++;
+        if (k == r->n_kinds) {
+            if (r->n_kinds == MAX_KINDS)
+                return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "more than %d kinds of text",
+                                MAX_KINDS);
+            r->kinds[r->n_kinds++] = r->prompts[i].kind;
+        }
+    }
+    if (r->n_kinds == 1) r->n_kinds = 0; /* one kind: "all" says it */
+    return SD_STATUS_OK;
+}
+
+static int run(const rp_opts *o, char *err, size_t err_len) {
+    rp_run r = {.o = o};
+    sd_model *target = NULL, *draft = NULL;
+    sd_engine *plain = NULL;
+    sd_drafter *drafter = NULL;
+    int32_t **ptok = NULL, *n_ptok = NULL, *ctx = NULL, longest = 0;
+    int rc = sd_model_load(o->target_path, &target, err, err_len);
+    if (rc == 0) rc = sd_model_load(o->draft_path, &draft, err, err_len);
+    if (rc == 0) {
+        char why[256];
+        if (sd_vocab_check_compatible(target->vocab, draft->vocab, why, sizeof why) < 0)
+            rc = sd_error(err, err_len, SD_STATUS_MISMATCH,
+                          "the draft's vocabulary does not match the target's: %s", why);
+    }
+    if (rc == 0) rc = bs_prompts_read(o->prompts_path, o->n_prompts, &r.prompts, err, err_len);
+    if (rc < 0) goto out;
+    r.n_prompts = rc;
+    if ((rc = collect_kinds(&r, err, err_len)) < 0) goto out;
+    ptok = calloc((size_t)r.n_prompts, sizeof *ptok);
+    n_ptok = calloc((size_t)r.n_prompts, sizeof *n_ptok);
+    r.traces = calloc((size_t)r.n_prompts, sizeof *r.traces);
+    if (!ptok || !n_ptok || !r.traces) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    double prompt_sum = 0;
+    for (int i = 0; i < r.n_prompts; i++) {
+        const bs_prompt *p = &r.prompts[i];
+        int n = sd_model_tokenize(target, p->text, p->len, true, false, NULL, 0, err, err_len);
+        if (n == 0) rc = sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "prompt %s is empty", p->id);
+        if (n <= 0 || !(ptok[i] = malloc((size_t)n * sizeof **ptok))) {
+            if (n > 0)
+                rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+            else if (rc == 0)
+                rc = n;
+            goto out;
+        }
+        sd_model_tokenize(target, p->text, p->len, true, false, ptok[i], n, err, err_len);
+        n_ptok[i] = n;
+        longest = SD_MAX(longest, n);
+        prompt_sum += n;
+    }
+    const int32_t n_ctx = longest + o->n_predict + o->depth + 2;
+    sd_model_info ti;
+    sd_model_get_info(target, &ti);
+    if (n_ctx > ti.n_ctx_train) {
+        rc = sd_error(
+            err, err_len, SD_STATUS_CONTEXT_FULL,
+            "the longest prompt (%d tokens) and %d + %d tokens do not fit the target's context of %d",
+            longest, o->n_predict, o->depth + 1, ti.n_ctx_train);
+        goto out;
+    }
+    sd_engine_params ep = sd_engine_default_params();
+    ep.n_ctx = n_ctx;
+    ep.n_threads = o->threads;
+    ep.sampling.temp = 0;
+    if ((rc = sd_engine_create(target, NULL, &ep, &plain, err, err_len)) < 0) goto out;
+    sd_sampler_params sp = sd_sampler_default_params();
+    sp.temp = 0;
+    sd_pool *pool = NULL;
+    if ((rc = sd_pool_create(&pool, o->threads, NULL, 0, err, err_len)) < 0) goto out;
+    rc = sd_drafter_create(draft, ti.n_vocab, n_ctx, o->depth, 64, &sp, pool, &drafter, err, err_len);
+    if (rc == 0 && !(ctx = malloc((size_t)n_ctx * sizeof *ctx)))
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    double t_draft = 0;
+    int64_t n_draft = 0;
+    double t0 = sd_time_seconds();
+    for (int i = 0; i < r.n_prompts && rc == 0; i++) {
+        r.traces[i].prompt = &r.prompts[i];
+        rc = record(plain, drafter, ptok[i], n_ptok[i], o->n_predict, o->depth, ctx, &r.traces[i], &t_draft,
+                    &n_draft, err, err_len);
+    }
+    fprintf(stderr, "specdec bench-replay: recorded %d prompts in %.1f s\n", r.n_prompts,
+            sd_time_seconds() - t0);
+    sd_drafter_free(drafter);
+    sd_pool_free(pool);
+    drafter = NULL;
+    if (rc < 0) goto out;
+    /* the draft's cost per proposed token, as the recording ran it (single-token passes after a sync) */
+    rc = measure_costs(&r, target, draft, (int32_t)(prompt_sum / r.n_prompts) + o->n_predict / 2,
+                       n_draft ? t_draft / (double)n_draft : 0, err, err_len);
+    if (rc < 0) goto out;
+
+    r.n_policies = o->n_ks + 1;
+    r.policies = calloc((size_t)r.n_policies, sizeof *r.policies);
+    if (!r.policies) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < r.n_policies && rc == 0; i++) {
+        rp_policy *p = &r.policies[i];
+        const bool ad = i == o->n_ks;
+        p->k_min = ad ? 0 : o->ks[i];
+        p->k_max = ad ? o->depth : o->ks[i];
+        if (ad)
+            snprintf(p->name, sizeof p->name, "adaptive");
+        else
+            snprintf(p->name, sizeof p->name, "k=%d", o->ks[i]);
+        sd_controller_init(&p->ctrl, p->k_min, p->k_max);
+        if (!(p->per_prompt = calloc((size_t)r.n_prompts, sizeof *p->per_prompt)))
+            rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        uint64_t rng = o->seed;
+        for (int pr = 0; pr < r.n_prompts && rc == 0; pr++)
+            for (int rep = 0; rep < o->repeat; rep++)
+                replay_prompt(p, &r.traces[pr], o->depth, r.t_d, r.t_v, &rng, o->noise,
+                              i == o->n_ks && o->trace_id && strcmp(o->trace_id, r.prompts[pr].id) == 0,
+                              &p->per_prompt[pr]);
+    }
+    if (rc == 0) print_report(&r);
+out:
+    for (int i = 0; r.policies && i < r.n_policies; i++)
+        free(r.policies[i].per_prompt);
+    free(r.policies);
+    for (int i = 0; r.traces && i < r.n_prompts; i++) {
+        free(r.traces[i].accept);
+        free(r.traces[i].p_top);
+    }
+    free(r.traces);
+    for (int i = 0; ptok && i < r.n_prompts; i++)
+        free(ptok[i]);
+    free(ptok);
+    free(n_ptok);
+    free(ctx);
+    sd_drafter_free(drafter);
+    sd_engine_free(plain);
+    bs_prompts_free(r.prompts, r.n_prompts);
+    sd_model_free(draft);
+    sd_model_free(target);
+    return rc;
+}
+
+int sd_bench_replay_main(int argc, char **argv) {
+    rp_opts o;
+    int rc = parse_opts(argc - 1, argv + 1, &o);
+    if (rc != 0) return rc == 1 ? 0 : 2;
+    char err[512] = "";
+    if (run(&o, err, sizeof err) < 0) {
+        fprintf(stderr, "specdec bench-replay: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
