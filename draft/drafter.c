@@ -27,6 +27,10 @@ struct sd_drafter {
     float *ahead_q;                        /* [k_max][n_vocab] */
     float conf[SD_MAX_DRAFT_TOKENS];       /* top probability of each token of the last proposal */
     float ahead_conf[SD_MAX_DRAFT_TOKENS]; /* ... and of the proposals made ahead */
+    /* the greedy draft the stop rule withheld after the last proposal (-1: none), its top probability;
+     * and the same for the proposals made ahead */
+    int32_t withheld, ahead_withheld;
+    float withheld_conf, ahead_withheld_conf;
 };
 
 int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max,
@@ -93,6 +97,13 @@ const float *sd_drafter_q(const sd_drafter *d) {
 
 const float *sd_drafter_confidence(const sd_drafter *d) {
     return d->conf;
+}
+
+bool sd_drafter_withheld(const sd_drafter *d, int32_t *token, float *p_top) {
+    if (d->withheld < 0) return false;
+    *token = d->withheld;
+    *p_top = d->withheld_conf;
+    return true;
 }
 
 /* Rolls the cache and history back to what they share with ctx[0..n). */
@@ -171,13 +182,20 @@ static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *
     return rc < 0 ? rc : sd_sampler_sample_probs(d->sampler, q_row);
 }
 
-/* Drafts up to k tokens from the current cache state into tokens/q_rows; the last one is not fed. */
+/* Drafts up to k tokens from the current cache state into tokens/q_rows; the last one is not fed. When the
+ * stop rule ends the draft in greedy decoding, the token it withheld goes to *withheld (its top
+ * probability to conf[j]); otherwise *withheld is -1. */
 static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop, int32_t *tokens,
-                            float *q_rows, float *conf, char *err, size_t err_len) {
+                            float *q_rows, float *conf, int32_t *withheld, char *err, size_t err_len) {
     int32_t j = 0;
+    *withheld = -1;
     while (j < k) {
         int32_t tok = draw(d, j, stop, q_rows + (size_t)j * (size_t)d->n_vocab, &conf[j]);
-        if (tok == -1) break;
+        if (tok == -1) {
+            /* greedy: the draft's choice is the argmax, which draws nothing from the PRNG */
+            if (sd_sampler_is_greedy(d->sampler)) *withheld = sd_sampler_sample(d->sampler, mapped_logits(d));
+            break;
+        }
         if (tok < 0) return sd_error(err, err_len, tok, "draft sampling failed");
         tokens[j++] = tok;
         if (j == k) break; /* the next proposal starts from the context; the last draft need not be fed */
@@ -202,6 +220,7 @@ static bool ahead_matches(const sd_drafter *d, const int32_t *ctx, int32_t n) {
 
 int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k,
                            const sd_draft_stop *stop, int32_t *tokens, char *err, size_t err_len) {
+    d->withheld = -1;
     k = SD_MIN(k, d->k_max);
     /* The cache must leave room for the context and the k - 1 drafts fed back. */
     k = SD_MIN(k, d->n_ctx - n_ctx_tokens + 1);
@@ -213,6 +232,8 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
         int32_t j = SD_MIN(k, d->n_ahead);
         memcpy(tokens, d->ahead, (size_t)j * sizeof *tokens);
         memcpy(d->conf, d->ahead_conf, (size_t)j * sizeof *d->conf);
+        d->withheld = j == d->n_ahead ? d->ahead_withheld : -1; /* not when k cut the proposals short */
+        d->withheld_conf = d->ahead_withheld_conf;
         float *t = d->q; /* hand the distributions over without copying */
         d->q = d->ahead_q;
         d->ahead_q = t;
@@ -223,7 +244,9 @@ int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_toke
     int rc = feed_context(d, ctx, n_ctx_tokens, err, err_len);
     if (rc == SD_STATUS_INVALID_ARGUMENT) return 0;
     if (rc < 0) return rc;
-    return draft_tokens(d, k, stop, tokens, d->q, d->conf, err, err_len);
+    int32_t j = draft_tokens(d, k, stop, tokens, d->q, d->conf, &d->withheld, err, err_len);
+    if (d->withheld >= 0) d->withheld_conf = d->conf[j];
+    return j;
 }
 
 int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, const int32_t *drafts,
@@ -247,8 +270,10 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
     rc = feed(d, &guess, 1, err, err_len);
     if (rc == SD_STATUS_INVALID_ARGUMENT) return SD_STATUS_OK;
     if (rc < 0) return rc;
-    int32_t t = draft_tokens(d, k_next, stop, d->ahead, d->ahead_q, d->ahead_conf, err, err_len);
+    int32_t t =
+        draft_tokens(d, k_next, stop, d->ahead, d->ahead_q, d->ahead_conf, &d->ahead_withheld, err, err_len);
     if (t < 0) return t;
+    if (d->ahead_withheld >= 0) d->ahead_withheld_conf = d->ahead_conf[t];
     d->n_ahead = t;
     d->n_ahead_prefix = n + 1;
     return SD_STATUS_OK;

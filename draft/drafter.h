@@ -68,6 +68,12 @@ const float *sd_drafter_q(const sd_drafter *d);
  * stop rule had neither a p_min nor a gate (then it is not computed). */
 const float *sd_drafter_confidence(const sd_drafter *d);
 
+/* The draft the stop rule withheld at the end of the last proposal, in greedy decoding: true with its
+ * token (the draft's argmax at the next place) and top probability; false when the proposal ended
+ * otherwise (k reached, nothing proposed) or when sampling. Once the target has verified the proposal
+ * and accepted all of it, the target's next token says whether this one would have been accepted. */
+bool sd_drafter_withheld(const sd_drafter *d, int32_t *token, float *p_top);
+
 /* Calls fn for each large buffer of the drafter's model state (NUMA placement). */
 void sd_drafter_foreach_buffer(const sd_drafter *d, void (*fn)(void *ptr, size_t bytes, void *user),
                                void *user);

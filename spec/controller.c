@@ -17,6 +17,10 @@
  * within a few hundred tests, small enough that one test moves a prediction by a few percent. */
 #define LEARNING_RATE 0.05
 #define FIT_DECAY 0.97
+/* Memory of the predictors' likelihood (about the last 20 tested drafts): short, so that a text on which
+ * the draft's confidence misleads (a repetitive table the draft is right about but unsure of) hands the
+ * decision to the position's acceptance within a few rounds, and back when the text changes. */
+#define LOSS_DECAY 0.95
 
 /* Weight, in tested drafts, of the prior that each position's acceptance starts from. */
 #define PRIOR_WEIGHT 2.0
@@ -64,7 +68,9 @@ static double predict(const sd_controller *c, const double x[3]) {
 double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top) {
     double x[3];
     features(c, i, p_top, x);
-    return predict(c, x);
+    /* weights exp(-loss) of each predictor, normalised: the logistic model's is 1 / (1 + e^(lm - lp)) */
+    const double w_model = 1.0 / (1.0 + exp(c->loss_model - c->loss_position));
+    return w_model * predict(c, x) + (1.0 - w_model) * sd_controller_acceptance(c, i);
 }
 
 /* t_v(n): the line fitted to recent passes (a pass costs about a fixed part plus a part per token) once
@@ -129,25 +135,36 @@ static void fit_add(sd_controller *c, double n, double t) {
     c->fit_xy = FIT_DECAY * c->fit_xy + n * t;
 }
 
+/* One tested draft at position p, proposed with top probability p_top (has_p_top false: not known):
+ * the two predictors' recent likelihood, a step of stochastic gradient ascent on the logistic model's
+ * log-likelihood (features as predicted), and the position's acceptance counts. */
+static void learn(sd_controller *c, int32_t p, float p_top, bool has_p_top, bool hit) {
+    if (has_p_top) {
+        double x[3];
+        features(c, p, p_top, x);
+        const double model = predict(c, x), position = sd_controller_acceptance(c, p);
+        c->loss_model = LOSS_DECAY * c->loss_model - log(SD_MAX(hit ? model : 1.0 - model, 0.01));
+        c->loss_position = LOSS_DECAY * c->loss_position - log(SD_MAX(hit ? position : 1.0 - position, 0.01));
+        const double err = (hit ? 1.0 : 0.0) - model;
+        for (int f = 0; f < 3; f++)
+            c->w[f] += LEARNING_RATE * err * x[f];
+    }
+    c->acc_hits[p] = ACCEPT_DECAY * c->acc_hits[p] + (hit ? 1.0 : 0.0);
+    c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
+}
+
+void sd_controller_learn_withheld(sd_controller *c, int32_t i, float p_top, bool accepted) {
+    if (i >= 0 && i < SD_MAX_DRAFT) learn(c, i, p_top, true, accepted);
+}
+
 void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
                           double t_draft_s, double t_verify_s) {
     if (k > 0) {
         /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
          * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
-        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++) {
-            const double hit = p < n_accepted ? 1.0 : 0.0;
-            if (p_top) { /* one step of stochastic gradient ascent on the log-likelihood, features as
-                            predicted */
-                double x[3];
-                features(c, p, p_top[p], x);
-                const double err = hit - predict(c, x);
-                for (int f = 0; f < 3; f++)
-                    c->w[f] += LEARNING_RATE * err * x[f];
-            }
-            c->acc_hits[p] = ACCEPT_DECAY * c->acc_hits[p] + hit;
-            c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
-        }
+        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++)
+            learn(c, p, p_top ? p_top[p] : 0.0f, p_top != NULL, p < n_accepted);
         if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
     }
     if (t_verify_s > 0) {

@@ -7,8 +7,11 @@
  * (1 - a^(k+1)) / (1 - a); but acceptance varies from token to token, and the draft's own top
  * probability p_top predicts it. So a_i is not an average: the controller learns online how acceptance
  * depends on p_top and on the position's recent acceptance (a logistic model: the draft's calibration
- * and how easy the current text is), and decides token by token while the draft runs, keeping draft i
- * while it pays for its cost (sd_controller_keep_drafting). This
+ * and how easy the current text is), mixes that model with the position's recent acceptance alone by how
+ * well each predicted the recent drafts (on some texts the draft's confidence misleads), and decides
+ * token by token while the draft runs, keeping draft i while it pays for its cost
+ * (sd_controller_keep_drafting). The drafts the gate withholds are scored too (greedy decoding shows
+ * whether the target's token equals them), so that stopping too early is seen and unlearnt. This
  * is the confidence threshold for early stop, derived each time from the measured costs and calibration
  * instead of fixed: confident text drafts long, uncertain text stops after one token or drafts none.
  * A fixed k (min == max) turns adaptation off. */
@@ -28,6 +31,9 @@ typedef struct sd_controller {
      * learned online: sigmoid(w[0] + w[1] logit(p_top) + w[2] logit(position's acceptance)); the draft's
      * confidence says which tokens are easy, the position's recent acceptance how easy the text is now */
     double w[3];
+    /* each predictor's recent log-loss on tested drafts (decayed sums): the logistic model's, and that of
+     * the position's acceptance alone; the prediction mixes the two by their recent likelihood */
+    double loss_model, loss_position;
     /* costs, seconds; t_v[n] for n = 1..SD_MAX_DRAFT + 1 tokens per verify pass (0: not measured) */
     double t_draft;
     double t_verify[SD_MAX_DRAFT + 2];
@@ -55,7 +61,7 @@ void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
 int32_t sd_controller_choose(sd_controller *c);
 
 /* Whether draft i (0-based) of the round, which the draft proposed with top probability p_top, is worth
- * verifying: with a the acceptance the logistic model predicts for it, adding it raises the expected
+ * verifying: with a the acceptance sd_controller_acceptance_at predicts for it, adding it raises the expected
  * tokens of the round by g = (probability that drafts 0..i are all accepted) and its cost T(i) = i t_d +
  * t_v(i + 1) by dT = t_d + t_v(i + 2) - t_v(i + 1); it is kept if g >= R dT, R the tokens per second
  * recent rounds achieved. (Long-run throughput is total tokens over total time, not the mean of each
@@ -70,8 +76,16 @@ bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
 void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
                           double t_draft_s, double t_verify_s);
 
+/* Records what the target's output shows about draft i of the last round, which the stop rule withheld
+ * (proposed with top probability p_top after i drafts that were all accepted): whether the target's
+ * token at its place equals it. Without it the gate's own decisions would hide the acceptance of the
+ * drafts it stops at, and the controller could not learn that it stops too early. Call after
+ * sd_controller_update. */
+void sd_controller_learn_withheld(sd_controller *c, int32_t i, float p_top, bool accepted);
+
 /* Current estimates: acceptance at draft position i (0-based, given the earlier ones were accepted),
- * acceptance of draft i proposed with top probability p_top, the verify cost. */
+ * acceptance of draft i proposed with top probability p_top (the mixture the gate uses), the verify
+ * cost. */
 double sd_controller_acceptance(const sd_controller *c, int32_t i);
 double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top);
 double sd_controller_verify_cost(const sd_controller *c, int32_t n); /* seconds for n tokens */

@@ -215,10 +215,16 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         if (rc < 0) return rc;
         double tc = sd_time_seconds();
-        if (d->drafter)
+        if (d->drafter) {
             sd_controller_update(&d->ctrl, j, res.n_accepted,
                                  j > 0 && d->stop.gate ? sd_drafter_confidence(d->drafter) : NULL, tb - ta,
                                  tc - tb);
+            int32_t withheld;
+            float withheld_p;
+            if (d->stop.gate && res.n_accepted == j && k > 0 &&
+                sd_drafter_withheld(d->drafter, &withheld, &withheld_p))
+                sd_controller_learn_withheld(&d->ctrl, j, withheld_p, res.next_token == withheld);
+        }
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);
