@@ -425,8 +425,8 @@ static void print_report(const rp_run *r) {
 
 /* ---- Costs ---- */
 
-static int measure_costs(rp_run *r, sd_model *target, sd_model *draft, int32_t prefix, double t_d_recorded,
-                         char *err, size_t err_len) {
+static int measure_costs(rp_run *r, sd_model *target, int32_t prefix, double t_d_recorded, char *err,
+                         size_t err_len) {
     const rp_opts *o = r->o;
     const int n_max = o->depth + 1;
     if (o->n_t_v) {
@@ -453,7 +453,6 @@ static int measure_costs(rp_run *r, sd_model *target, sd_model *draft, int32_t p
     if (o->t_d_ms > 0) {
         r->t_d = o->t_d_ms * 1e-3;
     } else {
-        (void)draft;
         r->t_d = t_d_recorded;
         r->measured_t_d = true;
     }
@@ -555,7 +554,7 @@ static int run(const rp_opts *o, char *err, size_t err_len) {
     drafter = NULL;
     if (rc < 0) goto out;
     /* the draft's cost per proposed token, as the recording ran it (single-token passes after a sync) */
-    rc = measure_costs(&r, target, draft, (int32_t)(prompt_sum / r.n_prompts) + o->n_predict / 2,
+    rc = measure_costs(&r, target, (int32_t)(prompt_sum / r.n_prompts) + o->n_predict / 2,
                        n_draft ? t_draft / (double)n_draft : 0, err, err_len);
     if (rc < 0) goto out;
 
