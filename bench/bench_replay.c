@@ -29,17 +29,16 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "common/sd_rng.h"
 #include "draft/drafter.h"
 #include "model/model.h"
 #include "spec/controller.h"
+#include "spec/decode.h"
 #include "tokenizer/vocab.h"
 
 #define MAX_KS 8
 #define MAX_KINDS 8
 #define DEFAULT_DEPTH 16 /* drafts recorded per position: the adaptive controller's default --draft-max */
-/* decode.c drafts nothing in one round of this many (counted across generations) when k_min is 0, so
- * that the single-token pass stays measured; the replay does the same. */
-#define PLAIN_ROUND_EVERY 256
 
 typedef struct rp_opts {
     const char *target_path, *draft_path, *prompts_path;
@@ -260,13 +259,8 @@ static int record(sd_engine *plain, sd_drafter *drafter, const int32_t *prompt, 
 static double noise_factor(uint64_t *state, double sigma) {
     if (sigma <= 0) return 1.0;
     double u[2];
-    for (int i = 0; i < 2; i++) { /* splitmix64 -> (0, 1) */
-        uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        u[i] = ((double)(z >> 11) + 0.5) / 9007199254740992.0;
-    }
+    for (int i = 0; i < 2; i++) /* (0, 1) */
+        u[i] = ((double)(sd_splitmix64(state) >> 11) + 0.5) / 9007199254740992.0;
     return exp(sigma * sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
 }
 
@@ -277,7 +271,7 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
     int32_t t = 0;
     while (t < tr->n) {
         int32_t k = sd_controller_choose(&p->ctrl);
-        if (p->k_min == 0 && p->rounds_since_plain >= PLAIN_ROUND_EVERY) k = 0;
+        if (p->k_min == 0 && p->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
         k = SD_MAX(0, SD_MIN(k, SD_MIN(depth, tr->n - t - 1)));
         p->rounds_since_plain = k == 0 ? 0 : p->rounds_since_plain + 1;
         const float *conf = tr->p_top + (size_t)t * (size_t)depth;
@@ -285,7 +279,7 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
         double predicted[SD_MAX_DRAFT];
         while (j < k) {
             passes++;
-            predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
+            if (trace) predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
             if (adaptive && !sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
             j++;
         }
@@ -347,6 +341,17 @@ static rp_total kind_total(const rp_run *r, const rp_policy *p, const char *kind
     return t;
 }
 
+/* A table header: the leading columns `lead` (e.g. "| kind | prompts |"), then one column per policy. */
+static void print_policy_header(const rp_run *r, const char *lead, int n_lead) {
+    printf("%s", lead);
+    for (int i = 0; i < r->n_policies; i++)
+        printf(" %s |", r->policies[i].name);
+    printf("\n|");
+    for (int i = 0; i < n_lead + r->n_policies; i++)
+        printf("---|");
+    printf("\n");
+}
+
 static void print_report(const rp_run *r) {
     const rp_opts *o = r->o;
     printf("## specdec bench-replay\n\n");
@@ -367,14 +372,8 @@ static void print_report(const rp_run *r) {
             if (p->k_hist[k]) printf("%d:%lld ", k, (long long)p->k_hist[k]);
         printf("|\n");
     }
-    printf(
-        "\n### Speed-up by kind of text (total tokens / total seconds, over plain's)\n\n| kind | prompts |");
-    for (int i = 0; i < r->n_policies; i++)
-        printf(" %s |", r->policies[i].name);
-    printf("\n|---|---|");
-    for (int i = 0; i < r->n_policies; i++)
-        printf("---|");
-    printf("\n");
+    printf("\n### Speed-up by kind of text (total tokens / total seconds, over plain's)\n\n");
+    print_policy_header(r, "| kind | prompts |", 2);
     for (int g = 0; g <= r->n_kinds; g++) {
         const char *kind = g < r->n_kinds ? r->kinds[g] : NULL;
         int count = 0;
@@ -404,13 +403,10 @@ static void print_report(const rp_run *r) {
                speedup(&ta), r->policies[best].name, best_s, 100 * rel,
                rel >= -0.05 ? "within 5%" : "NOT within 5%");
     }
-    printf("\n### Speed-up per prompt\n\n| prompt | kind | accepted of %d-deep drafts (mean) |", o->depth);
-    for (int i = 0; i < r->n_policies; i++)
-        printf(" %s |", r->policies[i].name);
-    printf("\n|---|---|---|");
-    for (int i = 0; i < r->n_policies; i++)
-        printf("---|");
-    printf("\n");
+    char lead[96];
+    snprintf(lead, sizeof lead, "| prompt | kind | accepted of %d-deep drafts (mean) |", o->depth);
+    printf("\n### Speed-up per prompt\n\n");
+    print_policy_header(r, lead, 3);
     for (int p = 0; p < r->n_prompts; p++) {
         const rp_trace *tr = &r->traces[p];
         double mean = 0;

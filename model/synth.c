@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "common/sd_rng.h"
 #include "gemm/quantize_weights.h"
 #include "gemm/threadpool.h"
 #include "gguf/gguf_writer.h"
@@ -55,48 +56,15 @@ sd_synth_params sd_synth_default_params(void) {
     return p;
 }
 
-/* ---- random numbers: splitmix64 for seeding, xoshiro256** for the stream ---- */
-
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static void rng_seed(rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t rng_next(rng *r) {
-    uint64_t *s = r->s;
-    const uint64_t out = rotl(s[1] * 5, 7) * 9;
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+/* ---- random numbers (common/sd_rng.h) ---- */
 
 /* n approximately normal values of standard deviation `std`: the sum of four 16-bit uniforms from one
  * 64-bit draw (Irwin-Hall, variance 4/12, rescaled), which is plenty for random weights and costs one
  * generator step per value. */
-static void fill_normal(rng *r, float *x, int64_t n, float std) {
+static void fill_normal(sd_rng *r, float *x, int64_t n, float std) {
     const float scale = std * 1.7320508f / 65536.0f; /* sqrt(3): the sum of 4 uniforms has variance 1/3 */
     for (int64_t i = 0; i < n; i++) {
-        uint64_t v = rng_next(r);
+        uint64_t v = sd_rng_next(r);
         uint32_t s = (uint32_t)(v & 0xffff) + (uint32_t)((v >> 16) & 0xffff) +
                      (uint32_t)((v >> 32) & 0xffff) + (uint32_t)(v >> 48);
         /* each 16-bit uniform is (u + 0.5) / 65536 in (0, 1); the sum's mean is 2 = 131072 / 65536 */
@@ -205,8 +173,8 @@ static void random_rows_task(void *ctx, int worker, int n_workers) {
     const int64_t r0 = (int64_t)worker * per, r1 = SD_MIN(rr->n_rows, r0 + per);
     for (int64_t r = r0; r < r1; r++) {
         const int64_t row = rr->row_begin + r;
-        rng g;
-        rng_seed(&g, t->seed ^ ((uint64_t)row * 0xd1342543de82ef95ull));
+        sd_rng g;
+        sd_rng_seed(&g, t->seed ^ ((uint64_t)row * 0xd1342543de82ef95ull));
         fill_normal(&g, x, k, t->std);
         int rc = sd_quantize_rows((sd_type)t->type, x, rr->dst + (size_t)r * row_bytes, 1, k);
         if (rc < 0) rr->rc = rc; /* same value from any worker */
@@ -684,8 +652,8 @@ static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *e
         if (b >= 'a' && b <= 'z') letters[b - 'a'] = v->n - 1;
         if (b == ' ') letters[26] = v->n - 1;
     }
-    rng g;
-    rng_seed(&g, seed ^ 0x766f636162ull);
+    sd_rng g;
+    sd_rng_seed(&g, seed ^ 0x766f636162ull);
     const int32_t n_merges = n_vocab - 258;
     /* Level by level, as real BPE vocabularies are mostly short pieces: level 1 is the letters and 'Ġ'
      * (the space symbol), level L + 1 is every level-L piece followed by a letter. Each level is added in
@@ -706,7 +674,7 @@ static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *e
         for (int64_t i = 0; i < n_cand; i++)
             order[i] = (uint32_t)i;
         for (int64_t i = n_cand - 1; i > 0; i--) { /* Fisher-Yates */
-            int64_t k = (int64_t)(rng_next(&g) % (uint64_t)(i + 1));
+            int64_t k = (int64_t)(sd_rng_next(&g) % (uint64_t)(i + 1));
             uint32_t t = order[i];
             order[i] = order[k];
             order[k] = t;

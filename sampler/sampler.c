@@ -2,6 +2,7 @@
 #include "sampler/sampler.h"
 
 #include "common/sd_common.h"
+#include "common/sd_rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ struct sd_sampler {
     int greedy;  /* temp <= 0 */
     int penalty; /* the repetition penalty is on (penalty != 1 and window != 0) */
 
-    uint64_t rng[4]; /* xoshiro256** state */
+    sd_rng rng;
 
     /* Scratch, [n_vocab] each, allocated at create. */
     float *logits; /* penalized copy of the input row */
@@ -36,40 +37,8 @@ struct sd_sampler {
     int32_t hist_len;
 };
 
-/* ---- PRNG: xoshiro256** seeded through splitmix64 (Blackman & Vigna), so any 64-bit seed, zero
- * included, gives a well-mixed non-zero state. */
-
-static uint64_t splitmix64_next(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl64(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
-static void rng_seed(uint64_t st[4], uint64_t seed) {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        st[i] = splitmix64_next(&x);
-}
-
-static uint64_t rng_next(uint64_t st[4]) {
-    const uint64_t result = rotl64(st[1] * 5, 7) * 9;
-    const uint64_t t = st[1] << 17;
-    st[2] ^= st[0];
-    st[3] ^= st[1];
-    st[1] ^= st[2];
-    st[0] ^= st[3];
-    st[2] ^= t;
-    st[3] = rotl64(st[3], 45);
-    return result;
-}
-
 double sd_sampler_uniform(sd_sampler *s) {
-    return (double)(rng_next(s->rng) >> 11) * 0x1.0p-53;
+    return (double)(sd_rng_next(&s->rng) >> 11) * 0x1.0p-53;
 }
 
 /* ---- parameters */
@@ -135,7 +104,7 @@ int sd_sampler_create(const sd_sampler_params *params, int32_t n_vocab, sd_sampl
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for sampler scratch (n_vocab %d)",
                         n_vocab);
     }
-    rng_seed(s->rng, params->seed);
+    sd_rng_seed(&s->rng, params->seed);
     *out = s;
     return SD_STATUS_OK;
 }
@@ -153,7 +122,7 @@ void sd_sampler_free(sd_sampler *s) {
 void sd_sampler_reset(sd_sampler *s) {
     s->hist_base = 0;
     s->hist_len = 0;
-    rng_seed(s->rng, s->params.seed);
+    sd_rng_seed(&s->rng, s->params.seed);
 }
 
 const sd_sampler_params *sd_sampler_get_params(const sd_sampler *s) {

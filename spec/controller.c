@@ -54,11 +54,12 @@ static double logit_clamped(double p) {
     return log(p / (1.0 - p));
 }
 
-/* The logistic model's features for draft i proposed at p_top: 1, logit(p_top), logit(a_i). */
-static void features(const sd_controller *c, int32_t i, float p_top, double x[3]) {
+/* The logistic model's features for a draft proposed at p_top at a position of acceptance a_i: 1,
+ * logit(p_top), logit(a_i). */
+static void features(float p_top, double a_i, double x[3]) {
     x[0] = 1.0;
     x[1] = logit_clamped(p_top);
-    x[2] = logit_clamped(sd_controller_acceptance(c, i));
+    x[2] = logit_clamped(a_i);
 }
 
 static double predict(const sd_controller *c, const double x[3]) {
@@ -66,11 +67,12 @@ static double predict(const sd_controller *c, const double x[3]) {
 }
 
 double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top) {
+    const double position = sd_controller_acceptance(c, i);
     double x[3];
-    features(c, i, p_top, x);
+    features(p_top, position, x);
     /* weights exp(-loss) of each predictor, normalised: the logistic model's is 1 / (1 + e^(lm - lp)) */
     const double w_model = 1.0 / (1.0 + exp(c->loss_model - c->loss_position));
-    return w_model * predict(c, x) + (1.0 - w_model) * sd_controller_acceptance(c, i);
+    return w_model * predict(c, x) + (1.0 - w_model) * position;
 }
 
 /* t_v(n): the line fitted to recent passes (a pass costs about a fixed part plus a part per token) once
@@ -140,9 +142,10 @@ static void fit_add(sd_controller *c, double n, double t) {
  * log-likelihood (features as predicted), and the position's acceptance counts. */
 static void learn(sd_controller *c, int32_t p, float p_top, bool has_p_top, bool hit) {
     if (has_p_top) {
+        const double position = sd_controller_acceptance(c, p);
         double x[3];
-        features(c, p, p_top, x);
-        const double model = predict(c, x), position = sd_controller_acceptance(c, p);
+        features(p_top, position, x);
+        const double model = predict(c, x);
         c->loss_model = LOSS_DECAY * c->loss_model - log(SD_MAX(hit ? model : 1.0 - model, 0.01));
         c->loss_position = LOSS_DECAY * c->loss_position - log(SD_MAX(hit ? position : 1.0 - position, 0.01));
         const double err = (hit ? 1.0 : 0.0) - model;

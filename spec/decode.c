@@ -6,11 +6,6 @@
 #include "common/sd_common.h"
 #include "spec/background.h"
 
-/* Every this many rounds (counted across generations) one round drafts nothing, so the cost of a plain
- * single-token target pass stays measured (the controller's k = 0 option and the speed-up estimate need
- * it). */
-#define PLAIN_ROUND_EVERY 256
-
 /* The automatic schedule alternates blocks of this many rounds between the sequential and the pipelined
  * schedule, and decides once each has run AUTO_BLOCKS blocks. */
 #define AUTO_BLOCK_ROUNDS 4
@@ -145,7 +140,7 @@ static void auto_record(sd_decoder *d, sd_schedule s, double seconds, int32_t to
 static int32_t round_k(sd_decoder *d, int32_t room, int32_t wanted) {
     if (!d->drafter) return 0;
     int32_t k = sd_controller_choose(&d->ctrl);
-    if (d->cfg.k_min == 0 && d->rounds_since_plain >= PLAIN_ROUND_EVERY) k = 0;
+    if (d->cfg.k_min == 0 && d->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
     k = SD_MAX(0, SD_MIN(k, SD_MIN(room, wanted - 1)));
     d->rounds_since_plain = k == 0 ? 0 : d->rounds_since_plain + 1;
     return k;

@@ -15,6 +15,11 @@
 #include "tokenizer/vocab.h"
 #include "specdec.h"
 
+/* Every this many rounds (counted across generations) one round drafts nothing when k_min is 0,
+ * so the cost of a plain single-token target pass stays measured (the controller's k = 0 option and the
+ * speed-up estimate need it). bench-replay follows the same rule. */
+#define SD_PLAIN_ROUND_EVERY 256
+
 /* The pools each schedule runs the roles on (see sd_schedule in specdec.h). */
 typedef struct sd_decode_pools {
     sd_pool *seq_draft, *seq_target;   /* sequential: drafting, then verifying (may be one pool) */
@@ -32,7 +37,8 @@ typedef struct sd_decoder sd_decoder;
 
 /* drafter may be NULL (plain decoding). Neither verifier, drafter nor the pools are owned. */
 int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
-                      const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err, size_t err_len);
+                      const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err,
+                      size_t err_len);
 void sd_decoder_free(sd_decoder *d);
 
 /* Called with each generated token, an end-of-generation token included (generation stops after it
