@@ -57,7 +57,8 @@ bool cli_take_float(cli_args *a, double lo, double hi, float *out) {
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "specdec %s: flag '%s' needs a number in [%g, %g], got '%s'\n", a->cmd, flag, lo, hi, s);
+        fprintf(stderr, "specdec %s: flag '%s' needs a number in [%g, %g], got '%s'\n", a->cmd, flag, lo, hi,
+                s);
         return false;
     }
     *out = (float)v;

@@ -10,8 +10,8 @@
 typedef struct cli_args {
     int argc;
     char **argv;
-    int i;            /* index of the flag being parsed */
-    const char *cmd;  /* subcommand name, for messages */
+    int i;           /* index of the flag being parsed */
+    const char *cmd; /* subcommand name, for messages */
 } cli_args;
 
 /* True if argv[i] is one of the (NULL-terminated) names. */

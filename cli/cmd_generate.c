@@ -28,50 +28,54 @@ typedef struct generate_opts {
 } generate_opts;
 
 static void generate_usage(FILE *out) {
-    fprintf(out,
-            "usage: specdec generate [-m MODEL.gguf] [-md DRAFT.gguf] (-p TEXT | -f FILE) [flags]\n"
-            "\n"
-            "Streams the target model's continuation of the prompt to stdout; timings and, with a draft model,\n"
-            "a speed-up report go to stderr. Without -m and -md it uses the bundled pair (%s\n"
-            "and %s) speculatively.\n"
-            "\n"
-            "  -m, --model FILE        target GGUF model\n"
-            "  -md, --model-draft FILE draft GGUF model: decode speculatively\n"
-            "      --no-draft          plain decoding even with the bundled pair\n"
-            "      --draft K           fixed draft length K (default: adaptive)\n"
-            "      --draft-min K       lower bound of the adaptive draft length (default 0)\n"
-            "      --draft-max K       upper bound of the adaptive draft length (default 16, at most 32)\n"
-            "      --draft-p-min P     stop drafting when the draft's top probability is below P (default 0)\n"
-            "      --schedule S        seq, pipe or auto (default auto)\n"
-            "      --draft-cpus LIST   CPUs for the draft, e.g. 0-3 (default: the efficiency cluster)\n"
-            "      --target-cpus LIST  CPUs for the target (default: the performance cluster)\n"
-            "  -td, --threads-draft N  draft worker threads (default: one per draft CPU)\n"
-            "      --compare           also decode plainly and report the measured speed-up\n"
-            "  -p, --prompt TEXT       prompt text\n"
-            "  -f, --file FILE         read the prompt from FILE\n"
-            "  -n, --n-predict N       tokens to generate (default 128; -1: until end of text or context)\n"
-            "  -c, --ctx-size N        context length (default: the model's, at most 4096)\n"
-            "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
-            "  -t, --threads N         worker threads (default: all online CPUs)\n"
-            "      --temp T            temperature; 0 = greedy (default 0.8)\n"
-            "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
-            "      --top-p P           nucleus sampling; 1 = off (default 0.95)\n"
-            "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-            "      --repeat-penalty R  penalise recent tokens; 1 = off (default 1)\n"
-            "      --repeat-last-n N   tokens the penalty looks back at; -1 = all (default 64)\n"
-            "  -s, --seed S            random seed (default: from the clock, printed)\n"
-            "      --parse-special     map control token texts in the prompt (e.g. <s>) to their ids\n"
-            "      --json              print one JSON object instead of streaming text\n"
-            "  -h, --help              this text\n",
-            DEFAULT_TARGET, DEFAULT_DRAFT);
+    fprintf(
+        out,
+        "usage: specdec generate [-m MODEL.gguf] [-md DRAFT.gguf] (-p TEXT | -f FILE) [flags]\n"
+        "\n"
+        "Streams the target model's continuation of the prompt to stdout; timings and, with a draft model,\n"
+        "a speed-up report go to stderr. Without -m and -md it uses the bundled pair (%s\n"
+        "and %s) speculatively.\n"
+        "\n"
+        "  -m, --model FILE        target GGUF model\n"
+        "  -md, --model-draft FILE draft GGUF model: decode speculatively\n"
+        "      --no-draft          plain decoding even with the bundled pair\n"
+        "      --draft K           fixed draft length K (default: adaptive)\n"
+        "      --draft-min K       lower bound of the adaptive draft length (default 0)\n"
+        "      --draft-max K       upper bound of the adaptive draft length (default 16, at most 32)\n"
+        "      --draft-p-min P     stop drafting when the draft's top probability is below P (default 0)\n"
+        "      --schedule S        seq, pipe or auto (default auto)\n"
+        "      --draft-cpus LIST   CPUs for the draft, e.g. 0-3 (default: the efficiency cluster)\n"
+        "      --target-cpus LIST  CPUs for the target (default: the performance cluster)\n"
+        "  -td, --threads-draft N  draft worker threads (default: one per draft CPU)\n"
+        "      --compare           also decode plainly and report the measured speed-up\n"
+        "  -p, --prompt TEXT       prompt text\n"
+        "  -f, --file FILE         read the prompt from FILE\n"
+        "  -n, --n-predict N       tokens to generate (default 128; -1: until end of text or context)\n"
+        "  -c, --ctx-size N        context length (default: the model's, at most 4096)\n"
+        "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
+        "  -t, --threads N         worker threads (default: all online CPUs)\n"
+        "      --temp T            temperature; 0 = greedy (default 0.8)\n"
+        "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
+        "      --top-p P           nucleus sampling; 1 = off (default 0.95)\n"
+        "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
+        "      --repeat-penalty R  penalise recent tokens; 1 = off (default 1)\n"
+        "      --repeat-last-n N   tokens the penalty looks back at; -1 = all (default 64)\n"
+        "  -s, --seed S            random seed (default: from the clock, printed)\n"
+        "      --parse-special     map control token texts in the prompt (e.g. <s>) to their ids\n"
+        "      --json              print one JSON object instead of streaming text\n"
+        "  -h, --help              this text\n",
+        DEFAULT_TARGET, DEFAULT_DRAFT);
 }
 
 static bool take_schedule(cli_args *a, sd_schedule *out) {
     const char *flag = a->argv[a->i], *v;
     if (!cli_take_str(a, &v)) return false;
-    if (strcmp(v, "seq") == 0) *out = SD_SCHEDULE_SEQ;
-    else if (strcmp(v, "pipe") == 0) *out = SD_SCHEDULE_PIPE;
-    else if (strcmp(v, "auto") == 0) *out = SD_SCHEDULE_AUTO;
+    if (strcmp(v, "seq") == 0)
+        *out = SD_SCHEDULE_SEQ;
+    else if (strcmp(v, "pipe") == 0)
+        *out = SD_SCHEDULE_PIPE;
+    else if (strcmp(v, "auto") == 0)
+        *out = SD_SCHEDULE_AUTO;
     else {
         fprintf(stderr, "specdec generate: flag '%s' needs seq, pipe or auto, got '%s'\n", flag, v);
         return false;
@@ -89,33 +93,60 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
             generate_usage(stdout);
             *done = true;
             return 0;
-        } else if (cli_flag_is(&a, "-m", "--model")) ok = cli_take_str(&a, &o->model_path);
-        else if (cli_flag_is(&a, "-md", "--model-draft")) ok = cli_take_str(&a, &o->draft_path);
-        else if (cli_flag_is(&a, "--no-draft", NULL)) o->no_draft = true;
-        else if (cli_flag_is(&a, "--compare", NULL)) o->compare = true;
-        else if (cli_flag_is(&a, "--draft", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_k);
-        else if (cli_flag_is(&a, "--draft-min", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_min);
-        else if (cli_flag_is(&a, "--draft-max", NULL)) ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_max);
-        else if (cli_flag_is(&a, "--draft-p-min", NULL)) ok = cli_take_float(&a, 0.0, 1.0, &o->engine.draft_p_min);
-        else if (cli_flag_is(&a, "--schedule", NULL)) ok = take_schedule(&a, &o->engine.schedule);
-        else if (cli_flag_is(&a, "--draft-cpus", NULL)) ok = cli_take_str(&a, &o->engine.draft_cpus);
-        else if (cli_flag_is(&a, "--target-cpus", NULL)) ok = cli_take_str(&a, &o->engine.target_cpus);
-        else if (cli_flag_is(&a, "-td", "--threads-draft")) ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads_draft);
-        else if (cli_flag_is(&a, "-p", "--prompt")) ok = cli_take_str(&a, &o->prompt);
-        else if (cli_flag_is(&a, "-f", "--file")) ok = cli_take_str(&a, &o->prompt_file);
-        else if (cli_flag_is(&a, "-n", "--n-predict")) ok = cli_take_int(&a, -1, 1 << 30, &o->n_predict);
-        else if (cli_flag_is(&a, "-c", "--ctx-size")) ok = cli_take_int(&a, 0, 1 << 24, &o->engine.n_ctx);
-        else if (cli_flag_is(&a, "-b", "--batch-size")) ok = cli_take_int(&a, 1, 4096, &o->engine.n_batch);
-        else if (cli_flag_is(&a, "-t", "--threads")) ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads);
-        else if (cli_flag_is(&a, "--temp", NULL)) ok = cli_take_float(&a, 0.0, 100.0, &s->temp);
-        else if (cli_flag_is(&a, "--top-k", NULL)) ok = cli_take_int(&a, 0, 1 << 30, &s->top_k);
-        else if (cli_flag_is(&a, "--top-p", NULL)) ok = cli_take_float(&a, 1e-6, 1.0, &s->top_p);
-        else if (cli_flag_is(&a, "--min-p", NULL)) ok = cli_take_float(&a, 0.0, 1.0, &s->min_p);
-        else if (cli_flag_is(&a, "--repeat-penalty", NULL)) ok = cli_take_float(&a, 1e-3, 100.0, &s->repeat_penalty);
-        else if (cli_flag_is(&a, "--repeat-last-n", NULL)) ok = cli_take_int(&a, -1, 1 << 24, &s->repeat_last_n);
-        else if (cli_flag_is(&a, "-s", "--seed")) ok = (o->seed_given = cli_take_u64(&a, &s->seed));
-        else if (cli_flag_is(&a, "--parse-special", NULL)) o->parse_special = true;
-        else if (cli_flag_is(&a, "--json", NULL)) o->json = true;
+        } else if (cli_flag_is(&a, "-m", "--model"))
+            ok = cli_take_str(&a, &o->model_path);
+        else if (cli_flag_is(&a, "-md", "--model-draft"))
+            ok = cli_take_str(&a, &o->draft_path);
+        else if (cli_flag_is(&a, "--no-draft", NULL))
+            o->no_draft = true;
+        else if (cli_flag_is(&a, "--compare", NULL))
+            o->compare = true;
+        else if (cli_flag_is(&a, "--draft", NULL))
+            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_k);
+        else if (cli_flag_is(&a, "--draft-min", NULL))
+            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_min);
+        else if (cli_flag_is(&a, "--draft-max", NULL))
+            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_max);
+        else if (cli_flag_is(&a, "--draft-p-min", NULL))
+            ok = cli_take_float(&a, 0.0, 1.0, &o->engine.draft_p_min);
+        else if (cli_flag_is(&a, "--schedule", NULL))
+            ok = take_schedule(&a, &o->engine.schedule);
+        else if (cli_flag_is(&a, "--draft-cpus", NULL))
+            ok = cli_take_str(&a, &o->engine.draft_cpus);
+        else if (cli_flag_is(&a, "--target-cpus", NULL))
+            ok = cli_take_str(&a, &o->engine.target_cpus);
+        else if (cli_flag_is(&a, "-td", "--threads-draft"))
+            ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads_draft);
+        else if (cli_flag_is(&a, "-p", "--prompt"))
+            ok = cli_take_str(&a, &o->prompt);
+        else if (cli_flag_is(&a, "-f", "--file"))
+            ok = cli_take_str(&a, &o->prompt_file);
+        else if (cli_flag_is(&a, "-n", "--n-predict"))
+            ok = cli_take_int(&a, -1, 1 << 30, &o->n_predict);
+        else if (cli_flag_is(&a, "-c", "--ctx-size"))
+            ok = cli_take_int(&a, 0, 1 << 24, &o->engine.n_ctx);
+        else if (cli_flag_is(&a, "-b", "--batch-size"))
+            ok = cli_take_int(&a, 1, 4096, &o->engine.n_batch);
+        else if (cli_flag_is(&a, "-t", "--threads"))
+            ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads);
+        else if (cli_flag_is(&a, "--temp", NULL))
+            ok = cli_take_float(&a, 0.0, 100.0, &s->temp);
+        else if (cli_flag_is(&a, "--top-k", NULL))
+            ok = cli_take_int(&a, 0, 1 << 30, &s->top_k);
+        else if (cli_flag_is(&a, "--top-p", NULL))
+            ok = cli_take_float(&a, 1e-6, 1.0, &s->top_p);
+        else if (cli_flag_is(&a, "--min-p", NULL))
+            ok = cli_take_float(&a, 0.0, 1.0, &s->min_p);
+        else if (cli_flag_is(&a, "--repeat-penalty", NULL))
+            ok = cli_take_float(&a, 1e-3, 100.0, &s->repeat_penalty);
+        else if (cli_flag_is(&a, "--repeat-last-n", NULL))
+            ok = cli_take_int(&a, -1, 1 << 24, &s->repeat_last_n);
+        else if (cli_flag_is(&a, "-s", "--seed"))
+            ok = (o->seed_given = cli_take_u64(&a, &s->seed));
+        else if (cli_flag_is(&a, "--parse-special", NULL))
+            o->parse_special = true;
+        else if (cli_flag_is(&a, "--json", NULL))
+            o->json = true;
         else {
             cli_unknown_flag(&a);
             return 2;
@@ -127,7 +158,8 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
         return 2;
     }
     if (!o->prompt == !o->prompt_file) {
-        fprintf(stderr, "specdec generate: give exactly one of -p TEXT or -f FILE (see specdec generate --help)\n");
+        fprintf(stderr,
+                "specdec generate: give exactly one of -p TEXT or -f FILE (see specdec generate --help)\n");
         return 2;
     }
     return 0;
@@ -165,16 +197,21 @@ static bool on_token(void *user, int32_t token, const char *text, size_t len) {
 
 static const char *stop_name(sd_stop_reason r) {
     switch (r) {
-    case SD_STOP_LENGTH: return "length";
-    case SD_STOP_EOG: return "end of text";
-    case SD_STOP_CALLBACK: return "stopped";
-    case SD_STOP_CONTEXT_FULL: return "context full";
+    case SD_STOP_LENGTH:
+        return "length";
+    case SD_STOP_EOG:
+        return "end of text";
+    case SD_STOP_CALLBACK:
+        return "stopped";
+    case SD_STOP_CONTEXT_FULL:
+        return "context full";
     }
     return "?";
 }
 
 /* Tokenizes the prompt; returns the ids (caller frees) or NULL after printing an error. */
-static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool parse_special, int32_t *n_out) {
+static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool parse_special,
+                                int32_t *n_out) {
     char err[256];
     int n = sd_model_tokenize(m, text, len, true, parse_special, NULL, 0, err, sizeof err);
     if (n < 0) {
@@ -192,8 +229,8 @@ static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool 
 }
 
 /* Runs plain decoding of the same prompt for --compare; returns its tokens/s (0 on failure, reported). */
-static double plain_reference(sd_model *target, const generate_opts *o, const int32_t *prompt, int32_t n_prompt,
-                              int32_t n_predict, int32_t *tokens, sd_stats *stats) {
+static double plain_reference(sd_model *target, const generate_opts *o, const int32_t *prompt,
+                              int32_t n_prompt, int32_t n_predict, int32_t *tokens, sd_stats *stats) {
     char err[512];
     sd_engine *plain = NULL;
     if (sd_engine_create(target, NULL, &o->engine, &plain, err, sizeof err) < 0 ||
@@ -215,7 +252,8 @@ int cmd_generate(int argc, char **argv) {
     char target_buf[4096], draft_buf[4096];
     if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     /* Without -m and -md: the bundled pair, speculatively. */
-    if (!o.model_path && !o.draft_path && !o.no_draft && !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT, draft_buf, sizeof draft_buf))) {
+    if (!o.model_path && !o.draft_path && !o.no_draft &&
+        !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT, draft_buf, sizeof draft_buf))) {
         fprintf(stderr, "specdec: the bundled draft model %s was not found; give models with -m and -md\n",
                 DEFAULT_DRAFT);
         return 1;
@@ -244,9 +282,11 @@ int cmd_generate(int argc, char **argv) {
         sd_model_get_info(model, &ti);
         sd_model_get_info(draft, &di);
         if (di.n_params >= ti.n_params)
-            fprintf(stderr, "specdec: warning: the draft (%.1f M parameters) is not smaller than the target (%.1f M): "
-                            "speculation will not pay\n",
-                    (double)di.n_params / 1e6, (double)ti.n_params / 1e6);
+            fprintf(
+                stderr,
+                "specdec: warning: the draft (%.1f M parameters) is not smaller than the target (%.1f M): "
+                "speculation will not pay\n",
+                (double)di.n_params / 1e6, (double)ti.n_params / 1e6);
     }
 
     int32_t n_prompt = 0;
@@ -273,8 +313,8 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_stats stats, plain_stats;
     memset(&plain_stats, 0, sizeof plain_stats);
-    if (sd_engine_generate(engine, prompt, n_prompt, n_predict, on_token, &st, out_tokens, n_predict, &stats, err,
-                           sizeof err) < 0) {
+    if (sd_engine_generate(engine, prompt, n_prompt, n_predict, on_token, &st, out_tokens, n_predict, &stats,
+                           err, sizeof err) < 0) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }

@@ -35,19 +35,20 @@ int cmd_info(int argc, char **argv) {
     sd_model_info in;
     sd_model_get_info(m, &in);
     printf("file:          %s\n", path);
-    printf("file size:     %.2f MiB (GGUF v%u)\n", (double)in.file_bytes / (1024.0 * 1024.0), in.gguf_version);
+    printf("file size:     %.2f MiB (GGUF v%u)\n", (double)in.file_bytes / (1024.0 * 1024.0),
+           in.gguf_version);
     printf("architecture:  %s\n", in.arch);
     if (in.name[0]) printf("name:          %s\n", in.name);
-    printf("parameters:    %" PRIu64 " (%.2f M), %.2f MiB of weights\n", in.n_params, (double)in.n_params / 1e6,
-           (double)in.weight_bytes / (1024.0 * 1024.0));
+    printf("parameters:    %" PRIu64 " (%.2f M), %.2f MiB of weights\n", in.n_params,
+           (double)in.n_params / 1e6, (double)in.weight_bytes / (1024.0 * 1024.0));
     printf("layers:        %d\n", in.n_layer);
     printf("width:         %d (feed-forward %d)\n", in.n_embd, in.n_ff);
     printf("heads:         %d query, %d key/value, head dim %d\n", in.n_head, in.n_head_kv, in.head_dim);
     printf("context:       %d tokens (trained)\n", in.n_ctx_train);
     printf("rope base:     %g\n", (double)in.rope_freq_base);
     printf("output:        %s\n", in.tied_output ? "tied to the token embedding" : "own matrix");
-    printf("vocabulary:    %d tokens, tokenizer %s (pre-tokenizer %s), BOS %d, EOS %d\n", in.n_vocab, in.tokenizer,
-           in.pre_tokenizer, in.bos, in.eos);
+    printf("vocabulary:    %d tokens, tokenizer %s (pre-tokenizer %s), BOS %d, EOS %d\n", in.n_vocab,
+           in.tokenizer, in.pre_tokenizer, in.bos, in.eos);
     printf("weight types:\n");
     sd_model_foreach_weight_type(m, print_type, NULL);
     sd_model_free(m);

@@ -8,16 +8,17 @@
 #include "json_writer.h"
 
 static void tokenize_usage(FILE *out) {
-    fprintf(out,
-            "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] [--parse-special]\n"
-            "\n"
-            "  -m, --model FILE    GGUF model or vocab-only file (default: the bundled model)\n"
-            "  -p, --prompt TEXT   text to tokenize\n"
-            "  -f, --file FILE     read the text from FILE\n"
-            "      --ids           print only the ids, as [id, id, ...]\n"
-            "      --no-bos        do not add the BOS/EOS tokens the model asks for\n"
-            "      --parse-special map control token texts (e.g. <s>) to their ids\n"
-            "  -h, --help          this text\n");
+    fprintf(
+        out,
+        "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] [--parse-special]\n"
+        "\n"
+        "  -m, --model FILE    GGUF model or vocab-only file (default: the bundled model)\n"
+        "  -p, --prompt TEXT   text to tokenize\n"
+        "  -f, --file FILE     read the text from FILE\n"
+        "      --ids           print only the ids, as [id, id, ...]\n"
+        "      --no-bos        do not add the BOS/EOS tokens the model asks for\n"
+        "      --parse-special map control token texts (e.g. <s>) to their ids\n"
+        "  -h, --help          this text\n");
 }
 
 int cmd_tokenize(int argc, char **argv) {
@@ -29,12 +30,18 @@ int cmd_tokenize(int argc, char **argv) {
         if (cli_flag_is(&a, "-h", "--help")) {
             tokenize_usage(stdout);
             return 0;
-        } else if (cli_flag_is(&a, "-m", "--model")) ok = cli_take_str(&a, &model_path);
-        else if (cli_flag_is(&a, "-p", "--prompt")) ok = cli_take_str(&a, &text);
-        else if (cli_flag_is(&a, "-f", "--file")) ok = cli_take_str(&a, &file);
-        else if (cli_flag_is(&a, "--ids", NULL)) ids_only = true;
-        else if (cli_flag_is(&a, "--no-bos", NULL)) no_bos = true;
-        else if (cli_flag_is(&a, "--parse-special", NULL)) parse_special = true;
+        } else if (cli_flag_is(&a, "-m", "--model"))
+            ok = cli_take_str(&a, &model_path);
+        else if (cli_flag_is(&a, "-p", "--prompt"))
+            ok = cli_take_str(&a, &text);
+        else if (cli_flag_is(&a, "-f", "--file"))
+            ok = cli_take_str(&a, &file);
+        else if (cli_flag_is(&a, "--ids", NULL))
+            ids_only = true;
+        else if (cli_flag_is(&a, "--no-bos", NULL))
+            no_bos = true;
+        else if (cli_flag_is(&a, "--parse-special", NULL))
+            parse_special = true;
         else {
             cli_unknown_flag(&a);
             return 2;
@@ -46,7 +53,8 @@ int cmd_tokenize(int argc, char **argv) {
         return 2;
     }
     char path_buf[4096];
-    if (!model_path && !(model_path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
+    if (!model_path &&
+        !(model_path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
         fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
         return 1;
     }
@@ -72,7 +80,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (ids_only) {
         printf("[");
-        for (int i = 0; i < n; i++) printf("%s%d", i ? ", " : "", ids[i]);
+        for (int i = 0; i < n; i++)
+            printf("%s%d", i ? ", " : "", ids[i]);
         printf("]\n");
     } else {
         char piece[256];

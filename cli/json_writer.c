@@ -9,10 +9,14 @@ static size_t valid_utf8_len(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07;
-    else return 0;
+    if ((c & 0xe0) == 0xc0)
+        len = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        len = 3, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -55,6 +59,8 @@ void json_write_string(FILE *out, const char *s, size_t len) {
 }
 
 void json_write_number(FILE *out, double v) {
-    if (!isfinite(v)) fputs("null", out);
-    else fprintf(out, "%.6g", v);
+    if (!isfinite(v))
+        fputs("null", out);
+    else
+        fprintf(out, "%.6g", v);
 }

@@ -18,53 +18,64 @@ static double speedup(const gen_report *r, bool *measured) {
 
 void print_generate_report(FILE *out, const gen_report *r) {
     const sd_stats *s = r->stats;
-    fprintf(out, "specdec: prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); stop: %s\n",
+    fprintf(out,
+            "specdec: prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); "
+            "stop: %s\n",
             s->n_prompt, s->t_prompt_s, rate(s->n_prompt, s->t_prompt_s), s->n_gen, s->t_gen_s,
             rate(s->n_gen, s->t_gen_s), r->stop);
     if (!r->draft) return;
     fprintf(out, "specdec: speculative: %s\n", r->schedule);
     fprintf(out, "specdec: %d rounds, %d drafted, %d accepted (acceptance %.3f), %.2f tokens per round\n",
-            s->n_rounds, s->n_drafted, s->n_accepted, s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0,
+            s->n_rounds, s->n_drafted, s->n_accepted,
+            s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0,
             s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0);
     fprintf(out, "specdec: acceptance by draft position:");
     for (int i = 0; i < SD_MAX_DRAFT_LEN && s->drafted_at[i]; i++)
         fprintf(out, " %d:%.2f", i + 1, (double)s->accepted_at[i] / s->drafted_at[i]);
     fprintf(out, "\nspecdec: draft length per round (k: rounds):");
     int hist[SD_MAX_DRAFT_LEN + 1] = {0};
-    for (int i = 0; i < s->n_k_trace; i++) hist[s->k_trace[i]]++;
+    for (int i = 0; i < s->n_k_trace; i++)
+        hist[s->k_trace[i]]++;
     for (int k = 0; k <= SD_MAX_DRAFT_LEN; k++)
         if (hist[k]) fprintf(out, " %d:%d", k, hist[k]);
     double other = s->t_gen_s - s->t_draft_s - s->t_verify_s - s->t_sample_s;
-    fprintf(out, "\nspecdec: time: draft %.3f s, verify %.3f s, sampling %.3f s, other %.3f s\n", s->t_draft_s,
-            s->t_verify_s, s->t_sample_s, other > 0 ? other : 0.0);
+    fprintf(out, "\nspecdec: time: draft %.3f s, verify %.3f s, sampling %.3f s, other %.3f s\n",
+            s->t_draft_s, s->t_verify_s, s->t_sample_s, other > 0 ? other : 0.0);
     bool measured;
     double su = speedup(r, &measured);
     if (measured)
-        fprintf(out, "specdec: speed-up %.2fx over plain decoding (measured: plain %.1f tok/s)%s\n", su, r->plain_tps,
-                r->greedy ? (r->identical ? "; outputs identical" : "; OUTPUTS DIFFER") : "");
+        fprintf(out, "specdec: speed-up %.2fx over plain decoding (measured: plain %.1f tok/s)%s\n", su,
+                r->plain_tps, r->greedy ? (r->identical ? "; outputs identical" : "; OUTPUTS DIFFER") : "");
     else if (su > 0)
-        fprintf(out, "specdec: speed-up %.2fx over plain decoding (estimate from the single-token target pass of %.3f ms; "
-                     "--compare measures it)\n", su, s->t_target_token_s * 1e3);
+        fprintf(out,
+                "specdec: speed-up %.2fx over plain decoding (estimate from the single-token target pass of "
+                "%.3f ms; "
+                "--compare measures it)\n",
+                su, s->t_target_token_s * 1e3);
 }
 
-void print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens, const gen_report *r) {
+void print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
+                         const gen_report *r) {
     const sd_stats *s = r->stats;
     fprintf(out, "{\"text\": ");
     json_write_string(out, text, text_len);
     fprintf(out, ", \"tokens\": [");
-    for (int32_t i = 0; i < s->n_gen; i++) fprintf(out, "%s%d", i ? ", " : "", tokens[i]);
+    for (int32_t i = 0; i < s->n_gen; i++)
+        fprintf(out, "%s%d", i ? ", " : "", tokens[i]);
     fprintf(out, "], \"n_prompt\": %d, \"n_gen\": %d, \"prompt_tps\": ", s->n_prompt, s->n_gen);
     json_write_number(out, rate(s->n_prompt, s->t_prompt_s));
     fprintf(out, ", \"tps\": ");
     json_write_number(out, rate(s->n_gen, s->t_gen_s));
     fprintf(out, ", \"mode\": \"%s\", \"stop\": \"%s\"", r->draft ? "spec" : "plain", r->stop);
     if (r->draft) {
-        fprintf(out, ", \"n_drafted\": %d, \"n_accepted\": %d, \"acceptance\": ", s->n_drafted, s->n_accepted);
+        fprintf(out, ", \"n_drafted\": %d, \"n_accepted\": %d, \"acceptance\": ", s->n_drafted,
+                s->n_accepted);
         json_write_number(out, s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0);
         fprintf(out, ", \"tokens_per_round\": ");
         json_write_number(out, s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0);
         fprintf(out, ", \"k_trace\": [");
-        for (int i = 0; i < s->n_k_trace; i++) fprintf(out, "%s%d", i ? ", " : "", s->k_trace[i]);
+        for (int i = 0; i < s->n_k_trace; i++)
+            fprintf(out, "%s%d", i ? ", " : "", s->k_trace[i]);
         fprintf(out, "], \"t_draft_s\": ");
         json_write_number(out, s->t_draft_s);
         fprintf(out, ", \"t_verify_s\": ");

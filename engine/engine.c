@@ -18,21 +18,32 @@
 
 /* The public codes are the internal ones under public names. */
 _Static_assert((int)SD_OK == (int)SD_STATUS_OK && (int)SD_ERR_FORMAT == (int)SD_STATUS_FORMAT &&
-                   (int)SD_ERR_MISMATCH == (int)SD_STATUS_MISMATCH && (int)SD_ERR_INTERNAL == (int)SD_STATUS_INTERNAL,
+                   (int)SD_ERR_MISMATCH == (int)SD_STATUS_MISMATCH &&
+                   (int)SD_ERR_INTERNAL == (int)SD_STATUS_INTERNAL,
                "public and internal status codes agree");
 
 const char *sd_status_name(int status) {
     switch (status) {
-    case SD_OK: return "ok";
-    case SD_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case SD_ERR_IO: return "i/o error";
-    case SD_ERR_FORMAT: return "bad file format";
-    case SD_ERR_UNSUPPORTED: return "unsupported";
-    case SD_ERR_NO_MEMORY: return "out of memory";
-    case SD_ERR_CONTEXT_FULL: return "context full";
-    case SD_ERR_MISMATCH: return "mismatch";
-    case SD_ERR_INTERNAL: return "internal error";
-    default: return "unknown status";
+    case SD_OK:
+        return "ok";
+    case SD_ERR_INVALID_ARGUMENT:
+        return "invalid argument";
+    case SD_ERR_IO:
+        return "i/o error";
+    case SD_ERR_FORMAT:
+        return "bad file format";
+    case SD_ERR_UNSUPPORTED:
+        return "unsupported";
+    case SD_ERR_NO_MEMORY:
+        return "out of memory";
+    case SD_ERR_CONTEXT_FULL:
+        return "context full";
+    case SD_ERR_MISMATCH:
+        return "mismatch";
+    case SD_ERR_INTERNAL:
+        return "internal error";
+    default:
+        return "unknown status";
     }
 }
 
@@ -73,7 +84,8 @@ void sd_model_get_info(const sd_model *m, sd_model_info *out) {
 }
 
 void sd_model_foreach_weight_type(const sd_model *m,
-                                  void (*fn)(const char *type_name, int n_tensors, uint64_t bytes, void *user),
+                                  void (*fn)(const char *type_name, int n_tensors, uint64_t bytes,
+                                             void *user),
                                   void *user) {
     int counts[SD_TYPE_COUNT] = {0};
     uint64_t bytes[SD_TYPE_COUNT] = {0};
@@ -97,7 +109,8 @@ int sd_model_token_to_piece(const sd_model *m, int32_t token, bool special, char
     return sd_token_to_piece(m->vocab, token, special, buf, buf_len);
 }
 
-int sd_model_detokenize(const sd_model *m, const int32_t *tokens, int n, bool special, char *buf, size_t buf_len) {
+int sd_model_detokenize(const sd_model *m, const int32_t *tokens, int n, bool special, char *buf,
+                        size_t buf_len) {
     return sd_detokenize(m->vocab, tokens, n, special, false, buf, buf_len);
 }
 
@@ -145,9 +158,9 @@ struct sd_engine {
     sd_verifier *verifier;
     sd_drafter *drafter;
     sd_decoder *decoder;
-    char *piece;          /* token piece buffer */
+    char *piece; /* token piece buffer */
     size_t piece_cap;
-    char *text;           /* piece + held UTF-8 bytes */
+    char *text; /* piece + held UTF-8 bytes */
 };
 
 sd_engine_params sd_engine_default_params(void) {
@@ -170,17 +183,20 @@ sd_engine_params sd_engine_default_params(void) {
 
 static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
     if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "context, batch and threads must not be negative");
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "context, batch and threads must not be negative");
     if (p->n_threads > 1024 || p->n_threads_draft > 1024)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "too many threads");
     if (p->draft_k < -1 || p->draft_k > SD_MAX_DRAFT_LEN)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [-1, %d]", p->draft_k,
-                        SD_MAX_DRAFT_LEN);
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [-1, %d]",
+                        p->draft_k, SD_MAX_DRAFT_LEN);
     if (p->draft_min < 0 || p->draft_max > SD_MAX_DRAFT_LEN || p->draft_min > p->draft_max)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft bounds [%d, %d] must lie within [0, %d]",
-                        p->draft_min, p->draft_max, SD_MAX_DRAFT_LEN);
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "draft bounds [%d, %d] must lie within [0, %d]", p->draft_min, p->draft_max,
+                        SD_MAX_DRAFT_LEN);
     if (!(p->draft_p_min >= 0.0f && p->draft_p_min <= 1.0f))
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft confidence threshold must be in [0, 1]");
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "draft confidence threshold must be in [0, 1]");
     if (p->schedule != SD_SCHEDULE_AUTO && p->schedule != SD_SCHEDULE_SEQ && p->schedule != SD_SCHEDULE_PIPE)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown schedule %d", (int)p->schedule);
     return SD_STATUS_OK;
@@ -196,7 +212,8 @@ static int choose_cpus(sd_engine *e, char *err, size_t err_len) {
     int split = sd_topology_default_split(topo, &e->draft_cpus, &e->target_cpus);
     sd_topology_free(topo);
     if (split < 0) return sd_error(err, err_len, split, "cannot split the CPUs between draft and target");
-    if (p->target_cpus && (rc = sd_cpuset_parse(p->target_cpus, &e->target_cpus, err, err_len)) < 0) return rc;
+    if (p->target_cpus && (rc = sd_cpuset_parse(p->target_cpus, &e->target_cpus, err, err_len)) < 0)
+        return rc;
     if (p->draft_cpus && (rc = sd_cpuset_parse(p->draft_cpus, &e->draft_cpus, err, err_len)) < 0) return rc;
     if (e->target_cpus.count == 0 || e->draft_cpus.count == 0)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty CPU list");
@@ -218,7 +235,8 @@ static bool split_shared(const sd_cpuset *all, sd_cpuset *draft, sd_cpuset *targ
     return true;
 }
 
-static int make_pool(sd_pool **out, int n_threads, const sd_cpuset *cpus, bool pin, char *err, size_t err_len) {
+static int make_pool(sd_pool **out, int n_threads, const sd_cpuset *cpus, bool pin, char *err,
+                     size_t err_len) {
     int n = n_threads ? n_threads : cpus->count;
     return sd_pool_create(out, n, pin ? cpus->cpu : NULL, pin ? cpus->count : 0, err, err_len);
 }
@@ -232,15 +250,19 @@ static int create_pools(sd_engine *e, sd_decode_pools *pools, char *err, size_t 
     int rc;
     memset(pools, 0, sizeof *pools);
     if (!e->draft || e->shared) {
-        if ((rc = make_pool(&e->all_pool, p->n_threads, &e->target_cpus, pin_user, err, err_len)) < 0) return rc;
+        if ((rc = make_pool(&e->all_pool, p->n_threads, &e->target_cpus, pin_user, err, err_len)) < 0)
+            return rc;
         pools->seq_draft = pools->seq_target = e->all_pool;
         sd_cpuset d, t;
-        if (!e->draft || p->schedule == SD_SCHEDULE_SEQ || !split_shared(&e->target_cpus, &d, &t)) return SD_STATUS_OK;
+        if (!e->draft || p->schedule == SD_SCHEDULE_SEQ || !split_shared(&e->target_cpus, &d, &t))
+            return SD_STATUS_OK;
         if ((rc = make_pool(&e->draft_pool, 0, &d, true, err, err_len)) < 0) return rc;
         if ((rc = make_pool(&e->target_pool, 0, &t, true, err, err_len)) < 0) return rc;
     } else {
-        if ((rc = make_pool(&e->draft_pool, p->n_threads_draft, &e->draft_cpus, true, err, err_len)) < 0) return rc;
-        if ((rc = make_pool(&e->target_pool, p->n_threads, &e->target_cpus, true, err, err_len)) < 0) return rc;
+        if ((rc = make_pool(&e->draft_pool, p->n_threads_draft, &e->draft_cpus, true, err, err_len)) < 0)
+            return rc;
+        if ((rc = make_pool(&e->target_pool, p->n_threads, &e->target_cpus, true, err, err_len)) < 0)
+            return rc;
         pools->seq_draft = e->draft_pool;
         pools->seq_target = e->target_pool;
     }
@@ -288,7 +310,8 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     if (draft) {
         char why[256];
         rc = sd_vocab_check_compatible(target->vocab, draft->vocab, why, sizeof why);
-        if (rc < 0) return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
+        if (rc < 0)
+            return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
     }
     if (p.n_ctx == 0) p.n_ctx = SD_MIN(target->hp.n_ctx_train, 4096);
     if (p.n_batch == 0) p.n_batch = 64;
@@ -301,19 +324,23 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     int32_t k_max = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
     sd_decode_config cfg = {
-        .k_min = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_min,
+        .k_min = !draft           ? 0
+                 : p.draft_k >= 0 ? p.draft_k
+                                  : p.draft_min,
         .k_max = k_max,
         .p_min = p.draft_p_min,
         .schedule = p.schedule,
     };
     if ((rc = choose_cpus(e, err, err_len)) < 0) goto fail;
     if ((rc = create_pools(e, &cfg.pools, err, err_len)) < 0) goto fail;
-    rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, &sp, larger_pool(cfg.pools.seq_target, cfg.pools.pipe_target),
-                            &e->verifier, err, err_len);
+    rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, &sp,
+                            larger_pool(cfg.pools.seq_target, cfg.pools.pipe_target), &e->verifier, err,
+                            err_len);
     if (rc < 0) goto fail;
     if (draft && k_max > 0) {
         rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, &sp,
-                               larger_pool(cfg.pools.seq_draft, cfg.pools.pipe_draft), &e->drafter, err, err_len);
+                               larger_pool(cfg.pools.seq_draft, cfg.pools.pipe_draft), &e->drafter, err,
+                               err_len);
         if (rc < 0) goto fail;
     }
     place_on_nodes(e);
@@ -365,7 +392,9 @@ void sd_engine_describe(const sd_engine *e, char *buf, size_t buf_len) {
         return;
     }
     sd_schedule s = sd_decoder_schedule(e->decoder);
-    const char *sched = s == SD_SCHEDULE_PIPE ? "pipelined" : s == SD_SCHEDULE_SEQ ? "sequential" : "auto (still measuring)";
+    const char *sched = s == SD_SCHEDULE_PIPE  ? "pipelined"
+                        : s == SD_SCHEDULE_SEQ ? "sequential"
+                                               : "auto (still measuring)";
     if (e->shared && s != SD_SCHEDULE_PIPE) {
         describe_pool(e->all_pool, tp, sizeof tp);
         snprintf(buf, buf_len, "draft and target take turns on CPUs [%s], %s; %s schedule", tc, tp, sched);
@@ -377,7 +406,8 @@ void sd_engine_describe(const sd_engine *e, char *buf, size_t buf_len) {
     sd_cpuset_format(&d, dc, sizeof dc);
     describe_pool(e->draft_pool, dp, sizeof dp);
     describe_pool(e->target_pool, tp, sizeof tp);
-    snprintf(buf, buf_len, "draft on CPUs [%s] %s, target on CPUs [%s] %s; %s schedule", dc, dp, tc, tp, sched);
+    snprintf(buf, buf_len, "draft on CPUs [%s] %s, target on CPUs [%s] %s; %s schedule", dc, dp, tc, tp,
+             sched);
 }
 
 const float *sd_engine_last_logits(const sd_engine *e) {
@@ -387,8 +417,9 @@ const float *sd_engine_last_logits(const sd_engine *e) {
 int sd_engine_eval(sd_engine *e, const int32_t *prompt, int32_t n_prompt, char *err, size_t err_len) {
     if (!prompt || n_prompt < 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty prompt");
     if (n_prompt > sd_verifier_n_ctx(e->verifier))
-        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL, "prompt of %d tokens does not fit the context of %d tokens",
-                        n_prompt, sd_verifier_n_ctx(e->verifier));
+        return sd_error(err, err_len, SD_STATUS_CONTEXT_FULL,
+                        "prompt of %d tokens does not fit the context of %d tokens", n_prompt,
+                        sd_verifier_n_ctx(e->verifier));
     sd_verifier_reset(e->verifier);
     return sd_verifier_prefill(e->verifier, prompt, n_prompt, err, err_len);
 }
@@ -424,12 +455,13 @@ static bool emit_token(void *user, int32_t token) {
 }
 
 int sd_engine_generate(sd_engine *e, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                       sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out, sd_stats *stats,
-                       char *err, size_t err_len) {
+                       sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out,
+                       sd_stats *stats, char *err, size_t err_len) {
     sd_stats st;
     memset(&st, 0, sizeof st);
     if (stats) *stats = st;
-    if (n_predict < 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_predict must not be negative");
+    if (n_predict < 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_predict must not be negative");
     if (!prompt && n_prompt > 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no prompt");
     emit_ctx c = {e, {{0}, 0}, cb, user, tokens_out, max_out, 0};
     int rc = sd_decoder_generate(e->decoder, prompt, n_prompt, n_predict, emit_token, &c, &st, err, err_len);

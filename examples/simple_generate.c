@@ -39,12 +39,14 @@ int main(int argc, char **argv) {
     int rc = sd_engine_create(model, NULL, &params, &engine, err, sizeof err);
     sd_stats stats;
     if (rc == SD_OK)
-        rc = sd_engine_generate(engine, prompt, n, n_predict, print_text, NULL, NULL, 0, &stats, err, sizeof err);
+        rc = sd_engine_generate(engine, prompt, n, n_predict, print_text, NULL, NULL, 0, &stats, err,
+                                sizeof err);
     if (rc != SD_OK) {
         fprintf(stderr, "error (%s): %s\n", sd_status_name(rc), err);
     } else {
         printf("\n");
-        fprintf(stderr, "%d tokens at %.1f tokens/s\n", stats.n_gen, stats.t_gen_s > 0 ? stats.n_gen / stats.t_gen_s : 0.0);
+        fprintf(stderr, "%d tokens at %.1f tokens/s\n", stats.n_gen,
+                stats.t_gen_s > 0 ? stats.n_gen / stats.t_gen_s : 0.0);
     }
     sd_engine_free(engine);
     sd_model_free(model);

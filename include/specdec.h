@@ -48,9 +48,9 @@ int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
 void sd_model_free(sd_model *model);
 
 typedef struct sd_model_info {
-    const char *arch;        /* "llama", "qwen2", "qwen3" */
-    const char *name;        /* general.name, or "" */
-    const char *tokenizer;   /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
+    const char *arch;      /* "llama", "qwen2", "qwen3" */
+    const char *name;      /* general.name, or "" */
+    const char *tokenizer; /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
     const char *pre_tokenizer;
     int32_t n_vocab;
     int32_t n_ctx_train;
@@ -62,12 +62,12 @@ typedef struct sd_model_info {
     int32_t n_ff;
     float rope_freq_base;
     bool tied_output;
-    uint64_t n_params;       /* elements of all weight tensors */
-    uint64_t weight_bytes;   /* bytes of all weight tensors */
+    uint64_t n_params;     /* elements of all weight tensors */
+    uint64_t weight_bytes; /* bytes of all weight tensors */
     uint64_t file_bytes;
     uint32_t gguf_version;
-    int32_t bos;             /* -1 if none */
-    int32_t eos;             /* -1 if none */
+    int32_t bos; /* -1 if none */
+    int32_t eos; /* -1 if none */
 } sd_model_info;
 
 void sd_model_get_info(const sd_model *model, sd_model_info *out);
@@ -75,7 +75,8 @@ void sd_model_get_info(const sd_model *model, sd_model_info *out);
 /* Counts of tensors per weight type name, for reports: calls fn(type_name, n_tensors, bytes, user) once
  * per type present. */
 void sd_model_foreach_weight_type(const sd_model *model,
-                                  void (*fn)(const char *type_name, int n_tensors, uint64_t bytes, void *user),
+                                  void (*fn)(const char *type_name, int n_tensors, uint64_t bytes,
+                                             void *user),
                                   void *user);
 
 /* ---- Tokenizer ---------------------------------------------------------------------------------- */
@@ -83,8 +84,8 @@ void sd_model_foreach_weight_type(const sd_model *model,
 /* Tokenizes text[0..len). add_special adds BOS (and EOS) as the model asks; parse_special maps control
  * token texts such as "<s>" in the input to their ids. Writes at most max_tokens ids and returns the total
  * number the text needs (call again with a bigger buffer if larger), or a negative status. */
-int sd_model_tokenize(const sd_model *model, const char *text, size_t len, bool add_special, bool parse_special,
-                      int32_t *tokens, int max_tokens, char *err, size_t err_len);
+int sd_model_tokenize(const sd_model *model, const char *text, size_t len, bool add_special,
+                      bool parse_special, int32_t *tokens, int max_tokens, char *err, size_t err_len);
 
 /* The bytes of one token (may be part of a multi-byte UTF-8 character). Control tokens give nothing
  * unless special. Returns the full length (may exceed buf_len), or a negative status. */
@@ -125,18 +126,18 @@ typedef enum sd_schedule {
 } sd_schedule;
 
 typedef struct sd_engine_params {
-    int32_t n_ctx;       /* context length in tokens; 0: the model's trained context, at most 4096 */
-    int32_t n_batch;     /* prompt tokens per forward pass; 0: 64 */
-    int32_t n_threads;   /* target worker threads; 0: one per CPU of its set */
+    int32_t n_ctx;     /* context length in tokens; 0: the model's trained context, at most 4096 */
+    int32_t n_batch;   /* prompt tokens per forward pass; 0: 64 */
+    int32_t n_threads; /* target worker threads; 0: one per CPU of its set */
     sd_sampling_params sampling;
     /* Speculation (used when the engine has a draft model): */
     /* fixed draft length; -1: adaptive within [draft_min, draft_max]: each round drafts token by token
      * and stops where the next token's predicted acceptance (learned from the draft's confidence and
      * recent rounds) no longer pays for its measured cost */
     int32_t draft_k;
-    int32_t draft_min;   /* default 0 */
-    int32_t draft_max;   /* default 16, at most SD_MAX_DRAFT_LEN */
-    float draft_p_min;   /* also stop drafting once the draft's top probability is below this; 0: never */
+    int32_t draft_min; /* default 0 */
+    int32_t draft_max; /* default 16, at most SD_MAX_DRAFT_LEN */
+    float draft_p_min; /* also stop drafting once the draft's top probability is below this; 0: never */
     sd_schedule schedule;
     const char *draft_cpus;  /* CPU list ("0-3,8") for the draft; NULL: from the CPU topology */
     const char *target_cpus; /* CPU list for the target; NULL: from the CPU topology */
@@ -171,22 +172,22 @@ typedef enum sd_stop_reason {
 } sd_stop_reason;
 
 typedef struct sd_stats {
-    int32_t n_prompt;        /* prompt tokens processed */
-    int32_t n_gen;           /* tokens generated (including an end-of-generation token) */
-    double t_prompt_s;       /* seconds of prompt processing */
-    double t_gen_s;          /* seconds of generation */
-    double t_sample_s;       /* seconds of it spent in sampling and the acceptance rule */
-    double t_draft_s;        /* seconds of it spent drafting */
-    double t_verify_s;       /* seconds of it spent in target forward passes */
+    int32_t n_prompt;  /* prompt tokens processed */
+    int32_t n_gen;     /* tokens generated (including an end-of-generation token) */
+    double t_prompt_s; /* seconds of prompt processing */
+    double t_gen_s;    /* seconds of generation */
+    double t_sample_s; /* seconds of it spent in sampling and the acceptance rule */
+    double t_draft_s;  /* seconds of it spent drafting */
+    double t_verify_s; /* seconds of it spent in target forward passes */
     sd_stop_reason stop;
     /* Speculation (zero without a draft): */
-    int32_t n_rounds;        /* target passes during generation */
-    int32_t n_drafted;       /* draft tokens proposed */
-    int32_t n_accepted;      /* draft tokens accepted */
+    int32_t n_rounds;                      /* target passes during generation */
+    int32_t n_drafted;                     /* draft tokens proposed */
+    int32_t n_accepted;                    /* draft tokens accepted */
     int32_t drafted_at[SD_MAX_DRAFT_LEN];  /* proposals at draft position i */
     int32_t accepted_at[SD_MAX_DRAFT_LEN]; /* acceptances at draft position i */
-    const int32_t *k_trace;  /* draft length of every round, owned by the engine (valid until its next
-                                generate or free) */
+    const int32_t *k_trace; /* draft length of every round, owned by the engine (valid until its next
+                               generate or free) */
     int32_t n_k_trace;
     double t_target_token_s; /* measured seconds of one single-token target pass (0: not measured) */
 } sd_stats;

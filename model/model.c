@@ -30,8 +30,8 @@ const char *sd_arch_name(sd_arch a) {
 }
 
 /* Reads "<arch>.<suffix>" as a positive int32; `required` turns absence into an error. */
-static int get_arch_i32(const sd_gguf *g, const char *arch, const char *suffix, bool required,
-                        int32_t *out, char *err, size_t err_len) {
+static int get_arch_i32(const sd_gguf *g, const char *arch, const char *suffix, bool required, int32_t *out,
+                        char *err, size_t err_len) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int rc = sd_gguf_get_i32(g, key, out, err, err_len);
@@ -40,7 +40,8 @@ static int get_arch_i32(const sd_gguf *g, const char *arch, const char *suffix, 
         if (required) return sd_error(err, err_len, SD_STATUS_FORMAT, "missing required key '%s'", key);
         return SD_STATUS_OK;
     }
-    if (*out <= 0) return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' = %d must be positive", key, *out);
+    if (*out <= 0)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' = %d must be positive", key, *out);
     return SD_STATUS_OK;
 }
 
@@ -61,7 +62,8 @@ static int read_ff_length(const sd_gguf *g, const char *arch, sd_hparams *hp, ch
     char key[128];
     snprintf(key, sizeof key, "%s.feed_forward_length", arch);
     const sd_gguf_kv *kv = sd_gguf_find_kv(g, key);
-    if (!kv || kv->type != SD_GGUF_ARRAY) return get_arch_i32(g, arch, "feed_forward_length", true, &hp->n_ff, err, err_len);
+    if (!kv || kv->type != SD_GGUF_ARRAY)
+        return get_arch_i32(g, arch, "feed_forward_length", true, &hp->n_ff, err, err_len);
     if (kv->arr_type != SD_GGUF_INT32 && kv->arr_type != SD_GGUF_UINT32)
         return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' must hold 32-bit integers", key);
     if (kv->arr_len != (uint64_t)hp->n_layer)
@@ -118,13 +120,14 @@ static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, c
         return sd_error(err, err_len, SD_STATUS_FORMAT, "head_count %d is not a multiple of head_count_kv %d",
                         hp->n_head, hp->n_head_kv);
     if (hp->n_layer > 4096 || hp->n_embd > (1 << 20) || hp->n_ff > (1 << 22) || hp->head_dim > 4096)
-        return sd_error(err, err_len, SD_STATUS_FORMAT, "implausible dimensions (layers %d, width %d, ffn %d)",
-                        hp->n_layer, hp->n_embd, hp->n_ff);
+        return sd_error(err, err_len, SD_STATUS_FORMAT,
+                        "implausible dimensions (layers %d, width %d, ffn %d)", hp->n_layer, hp->n_embd,
+                        hp->n_ff);
     hp->n_rot = hp->head_dim;
     if ((rc = get_arch_i32(g, a, "rope.dimension_count", false, &hp->n_rot, err, err_len)) < 0) return rc;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0)
-        return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.dimension_count %d must be even and <= head dim %d",
-                        hp->n_rot, hp->head_dim);
+        return sd_error(err, err_len, SD_STATUS_FORMAT,
+                        "rope.dimension_count %d must be even and <= head dim %d", hp->n_rot, hp->head_dim);
     hp->rope_freq_base = 10000.0f;
     if ((rc = get_arch_f32(g, a, "rope.freq_base", &hp->rope_freq_base, err, err_len)) < 0) return rc;
     hp->rms_eps = 1e-5f;
@@ -188,8 +191,8 @@ static int find_tensor(loader *L, const char *name, int n_dims, const int64_t *w
             w += snprintf(want_s + w, sizeof want_s - (size_t)w, "%s%" PRId64, d ? ", " : "", want[d]);
         for (uint32_t d = 0; d < t->n_dims; d++)
             gl += snprintf(got_s + gl, sizeof got_s - (size_t)gl, "%s%" PRId64, d ? ", " : "", t->ne[d]);
-        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' has shape [%s], expected [%s]", name,
-                        got_s, want_s);
+        return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' has shape [%s], expected [%s]",
+                        name, got_s, want_s);
     }
     L->m->n_params += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
     L->m->weight_bytes += t->n_bytes;
@@ -205,8 +208,8 @@ static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, 
     if (rc < 0) return rc;
     const sd_type_traits *tr = sd_type_traits_of(t->type);
     if (!tr || !tr->supported)
-        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED, "tensor '%s' has unsupported weight type %s",
-                        name, type_name(t->type));
+        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED,
+                        "tensor '%s' has unsupported weight type %s", name, type_name(t->type));
     char msg[256];
     rc = sd_weight_init(w, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
     if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
@@ -221,15 +224,16 @@ static int load_vector(loader *L, const char *name, int64_t n, bool required, fl
     if (rc < 0 || !t) return rc;
     const sd_type_traits *tr = sd_type_traits_of(t->type);
     if (!tr || !tr->supported || n % tr->block_size != 0)
-        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED, "tensor '%s' has unsupported type %s", name,
-                        type_name(t->type));
+        return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED, "tensor '%s' has unsupported type %s",
+                        name, type_name(t->type));
     float *v = malloc((size_t)n * sizeof *v);
     if (!v) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for tensor '%s'", name);
     sd_dequantize_row_ref((sd_type)t->type, t->data, v, n);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(v[i])) {
             free(v);
-            return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' holds a non-finite value", name);
+            return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "tensor '%s' holds a non-finite value",
+                            name);
         }
     }
     *out = v;
@@ -238,7 +242,8 @@ static int load_vector(loader *L, const char *name, int64_t n, bool required, fl
 
 static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
     const sd_hparams *hp = &L->m->hp;
-    int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim, dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim,
+            dkv = (int64_t)hp->n_head_kv * hp->head_dim;
     char name[96];
     int rc;
 #define LAYER_NAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
@@ -272,8 +277,8 @@ static int load_weights(loader *L, const arch_desc *ad) {
     if (!emb) return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "missing tensor 'token_embd.weight'");
     if (emb->n_dims != 2 || emb->ne[0] != hp->n_embd)
         return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
-                        "tensor 'token_embd.weight' has width %" PRId64 ", expected embedding_length %d", emb->ne[0],
-                        hp->n_embd);
+                        "tensor 'token_embd.weight' has width %" PRId64 ", expected embedding_length %d",
+                        emb->ne[0], hp->n_embd);
     if (emb->ne[1] != sd_vocab_n_tokens(m->vocab))
         return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
                         "vocabulary has %d tokens but 'token_embd.weight' has %" PRId64 " rows",
@@ -287,7 +292,8 @@ static int load_weights(loader *L, const arch_desc *ad) {
         hp->tied_output = true;
         m->output = m->tok_embd; /* shares tok_embd's repacked copy, released once with tok_embd */
     }
-    if ((rc = load_vector(L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freq_factors)) < 0) return rc;
+    if ((rc = load_vector(L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freq_factors)) < 0)
+        return rc;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for layers");
     for (int il = 0; il < hp->n_layer; il++)
@@ -312,8 +318,8 @@ int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_l
         if (sd_gguf_str_eq(arch, known_archs[i].name)) ad = &known_archs[i];
     if (!ad) {
         rc = sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
-                      "unsupported architecture '%.*s' (supported: llama, qwen2, qwen3)", (int)SD_MIN(arch.len, 64u),
-                      arch.ptr);
+                      "unsupported architecture '%.*s' (supported: llama, qwen2, qwen3)",
+                      (int)SD_MIN(arch.len, 64u), arch.ptr);
         goto fail;
     }
     if ((rc = read_hparams(m->gguf, ad, &m->hp, err, err_len)) < 0) goto fail;
@@ -354,7 +360,8 @@ static void free_layer(sd_layer *ly) {
 void sd_model_free_internal(sd_model *m) {
     if (!m) return;
     if (m->layers)
-        for (int il = 0; il < m->hp.n_layer; il++) free_layer(&m->layers[il]);
+        for (int il = 0; il < m->hp.n_layer; il++)
+            free_layer(&m->layers[il]);
     free(m->layers);
     free(m->output_norm);
     free(m->rope_freq_factors);

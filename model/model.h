@@ -28,50 +28,50 @@ typedef enum sd_rope_style {
 typedef struct sd_hparams {
     sd_arch arch;
     int32_t n_vocab;
-    int32_t n_ctx_train;   /* context the model was trained with */
-    int32_t n_embd;        /* residual width */
+    int32_t n_ctx_train; /* context the model was trained with */
+    int32_t n_embd;      /* residual width */
     int32_t n_layer;
     int32_t n_head;
-    int32_t n_head_kv;     /* < n_head with grouped-query attention */
-    int32_t head_dim;      /* per-head width of q and k (and v) */
-    int32_t n_ff;          /* SwiGLU hidden width (the widest layer's, when layers differ) */
-    int32_t n_rot;         /* dimensions of a head that RoPE rotates (<= head_dim) */
+    int32_t n_head_kv; /* < n_head with grouped-query attention */
+    int32_t head_dim;  /* per-head width of q and k (and v) */
+    int32_t n_ff;      /* SwiGLU hidden width (the widest layer's, when layers differ) */
+    int32_t n_rot;     /* dimensions of a head that RoPE rotates (<= head_dim) */
     float rope_freq_base;
     float rope_freq_scale; /* 1 / linear scaling factor; 1 if none */
     sd_rope_style rope_style;
     float rms_eps;
-    bool tied_output;      /* no output.weight: logits use token_embd.weight */
+    bool tied_output; /* no output.weight: logits use token_embd.weight */
 } sd_hparams;
 
 typedef struct sd_layer {
-    int32_t n_ff;       /* this layer's SwiGLU hidden width */
-    float *attn_norm;   /* [n_embd] fp32 copy */
-    sd_weight wq;       /* [n_head * head_dim][n_embd] */
-    sd_weight wk;       /* [n_head_kv * head_dim][n_embd] */
-    sd_weight wv;       /* [n_head_kv * head_dim][n_embd] */
-    sd_weight wo;       /* [n_embd][n_head * head_dim] */
+    int32_t n_ff;        /* this layer's SwiGLU hidden width */
+    float *attn_norm;    /* [n_embd] fp32 copy */
+    sd_weight wq;        /* [n_head * head_dim][n_embd] */
+    sd_weight wk;        /* [n_head_kv * head_dim][n_embd] */
+    sd_weight wv;        /* [n_head_kv * head_dim][n_embd] */
+    sd_weight wo;        /* [n_embd][n_head * head_dim] */
     float *bq, *bk, *bv; /* qwen2 biases, [rows of wq/wk/wv]; NULL if absent */
-    float *q_norm;      /* qwen3: [head_dim]; NULL if absent */
-    float *k_norm;      /* qwen3: [head_dim]; NULL if absent */
-    float *ffn_norm;    /* [n_embd] */
-    sd_weight w_gate;   /* [layer n_ff][n_embd] */
-    sd_weight w_up;     /* [layer n_ff][n_embd] */
-    sd_weight w_down;   /* [n_embd][layer n_ff] */
+    float *q_norm;       /* qwen3: [head_dim]; NULL if absent */
+    float *k_norm;       /* qwen3: [head_dim]; NULL if absent */
+    float *ffn_norm;     /* [n_embd] */
+    sd_weight w_gate;    /* [layer n_ff][n_embd] */
+    sd_weight w_up;      /* [layer n_ff][n_embd] */
+    sd_weight w_down;    /* [n_embd][layer n_ff] */
 } sd_layer;
 
 typedef struct sd_model {
     char *path;
-    char *name;          /* general.name, "" if absent */
-    sd_gguf *gguf;       /* owns the mapping the weights point into */
+    char *name;    /* general.name, "" if absent */
+    sd_gguf *gguf; /* owns the mapping the weights point into */
     sd_vocab *vocab;
     sd_hparams hp;
-    sd_weight tok_embd;  /* [n_vocab][n_embd] */
-    float *output_norm;  /* [n_embd] */
-    sd_weight output;    /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
+    sd_weight tok_embd;       /* [n_vocab][n_embd] */
+    float *output_norm;       /* [n_embd] */
+    sd_weight output;         /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
     float *rope_freq_factors; /* [n_rot / 2] Llama 3 style per-frequency divisors; NULL if none */
-    sd_layer *layers;    /* [n_layer] */
-    uint64_t n_params;   /* elements in all weight tensors */
-    uint64_t weight_bytes; /* bytes of all weight tensors in the file */
+    sd_layer *layers;         /* [n_layer] */
+    uint64_t n_params;        /* elements in all weight tensors */
+    uint64_t weight_bytes;    /* bytes of all weight tensors in the file */
 } sd_model;
 
 /* Loads a model (weights and vocabulary). Errors name the file's problem: an unsupported architecture

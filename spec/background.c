@@ -12,7 +12,7 @@ struct sd_background {
     pthread_cond_t cv;
     sd_background_job job; /* the job to run; NULL when idle */
     void *arg;
-    bool busy;             /* a job was handed over and has not finished */
+    bool busy; /* a job was handed over and has not finished */
     bool stop;
     const sd_pool *pin_to;
 };
@@ -22,7 +22,8 @@ static void *background_main(void *p) {
     if (b->pin_to) sd_pool_pin_caller(b->pin_to);
     pthread_mutex_lock(&b->mu);
     for (;;) {
-        while (!b->job && !b->stop) pthread_cond_wait(&b->cv, &b->mu);
+        while (!b->job && !b->stop)
+            pthread_cond_wait(&b->cv, &b->mu);
         if (b->stop) break;
         sd_background_job job = b->job;
         void *arg = b->arg;
@@ -78,6 +79,7 @@ void sd_background_start(sd_background *b, sd_background_job job, void *arg) {
 
 void sd_background_wait(sd_background *b) {
     pthread_mutex_lock(&b->mu);
-    while (b->busy) pthread_cond_wait(&b->cv, &b->mu);
+    while (b->busy)
+        pthread_cond_wait(&b->cv, &b->mu);
     pthread_mutex_unlock(&b->mu);
 }

@@ -10,8 +10,8 @@ struct sd_verifier {
     sd_forward *fwd;
     sd_sampler *sampler;
     int32_t k_max;
-    int32_t *batch; /* [k_max + 1] pending + drafts */
-    float *p;       /* [k_max + 1][n_vocab] target distributions */
+    int32_t *batch;  /* [k_max + 1] pending + drafts */
+    float *p;        /* [k_max + 1][n_vocab] target distributions */
     double t_sample; /* seconds of the last verify spent sampling */
 };
 
@@ -29,7 +29,8 @@ int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int
     if (rc == 0) {
         v->batch = malloc((size_t)(k_max + 1) * sizeof *v->batch);
         v->p = malloc((size_t)(k_max + 1) * (size_t)target->hp.n_vocab * sizeof *v->p);
-        if (!v->batch || !v->p) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for verification");
+        if (!v->batch || !v->p)
+            rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for verification");
     }
     if (rc < 0) {
         sd_verifier_free(v);
@@ -63,10 +64,12 @@ int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *
 
 int sd_verifier_verify(sd_verifier *v, int32_t pending, const int32_t *drafts, int32_t k, const float *q,
                        sd_spec_result *res, char *err, size_t err_len) {
-    if (k < 0 || k > v->k_max) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft of %d tokens", k);
+    if (k < 0 || k > v->k_max)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft of %d tokens", k);
     int32_t n_past = sd_forward_n_past(v->fwd);
     v->batch[0] = pending;
-    for (int32_t i = 0; i < k; i++) v->batch[i + 1] = drafts[i];
+    for (int32_t i = 0; i < k; i++)
+        v->batch[i + 1] = drafts[i];
     int rc = sd_forward_run(v->fwd, v->batch, k + 1, true, err, err_len);
     if (rc < 0) return rc;
     double t0 = sd_time_seconds();
@@ -105,6 +108,7 @@ const float *sd_verifier_last_logits(const sd_verifier *v) {
     return sd_forward_logits(v->fwd, -1);
 }
 
-void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user), void *user) {
+void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user),
+                                void *user) {
     sd_forward_foreach_buffer(v->fwd, fn, user);
 }

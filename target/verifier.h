@@ -48,6 +48,7 @@ const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
 const float *sd_verifier_last_logits(const sd_verifier *v);
 
 /* Calls fn for each large buffer of the verifier's model state (NUMA placement). */
-void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user), void *user);
+void sd_verifier_foreach_buffer(const sd_verifier *v, void (*fn)(void *ptr, size_t bytes, void *user),
+                                void *user);
 
 #endif

@@ -21,7 +21,8 @@ static void check_utf8_stream(void) {
     sd_utf8_stream_flush(&s, out);
     sd_utf8_stream t = {{0}, 0};
     CHECK(sd_utf8_stream_push(&t, llama, 3, out) == 0, "3 bytes held");
-    CHECK(sd_utf8_stream_push(&t, "\x99!", 2, out) == 5 && memcmp(out, "\xf0\x9f\xa6\x99!", 5) == 0, "emoji + !");
+    CHECK(sd_utf8_stream_push(&t, "\x99!", 2, out) == 5 && memcmp(out, "\xf0\x9f\xa6\x99!", 5) == 0,
+          "emoji + !");
     /* Invalid bytes are not held forever. */
     CHECK(sd_utf8_stream_push(&t, "\xff\xfe", 2, out) == 2, "invalid bytes pass");
     CHECK(sd_utf8_stream_push(&t, "\xe2\x82", 2, out) == 0 && sd_utf8_stream_flush(&t, out) == 2, "flush");
@@ -48,10 +49,11 @@ static void *generate_thread(void *arg) {
     if (r->rc) return NULL;
     for (int k = 0; k < 2; k++) { /* the second pass reuses the engine: same result */
         int32_t prompt[32];
-        int np = sd_model_tokenize(r->m, kPrompts[k % 3], strlen(kPrompts[k % 3]), true, false, prompt, 32, err,
-                                   sizeof err);
+        int np = sd_model_tokenize(r->m, kPrompts[k % 3], strlen(kPrompts[k % 3]), true, false, prompt, 32,
+                                   err, sizeof err);
         sd_stats st;
-        r->rc |= sd_engine_generate(e, prompt, np, 24, NULL, NULL, r->tokens + (k ? 0 : 32), 24, &st, err, sizeof err);
+        r->rc |= sd_engine_generate(e, prompt, np, 24, NULL, NULL, r->tokens + (k ? 0 : 32), 24, &st, err,
+                                    sizeof err);
     }
     r->n = 24;
     sd_engine_free(e);
@@ -82,23 +84,29 @@ static void check_engine(void) {
     sd_stats st;
     CHECK(sd_engine_generate(e, prompt, 5, 8, NULL, NULL, first, 16, &st, err, sizeof err) == 0, "%s", err);
     for (int i = 0; i < 50; i++) {
-        CHECK(sd_engine_generate(e, prompt, 5, 8, NULL, NULL, again, 16, &st, err, sizeof err) == 0, "%s", err);
+        CHECK(sd_engine_generate(e, prompt, 5, 8, NULL, NULL, again, 16, &st, err, sizeof err) == 0, "%s",
+              err);
         CHECK(memcmp(first, again, sizeof(int32_t) * 8) == 0, "run %d differs", i);
     }
     /* The callback stops generation. */
     int count = 0;
-    CHECK(sd_engine_generate(e, prompt, 5, 8, stop_after_three, &count, NULL, 0, &st, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_engine_generate(e, prompt, 5, 8, stop_after_three, &count, NULL, 0, &st, err, sizeof err) == 0,
+          "%s", err);
     CHECK(st.stop == SD_STOP_CALLBACK && st.n_gen == 3, "stop %d after %d tokens", st.stop, st.n_gen);
     /* The context fills: 16 positions, 10 of prompt -> 7 tokens, then a clean stop. */
     int32_t long_prompt[16] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376};
-    CHECK(sd_engine_generate(e, long_prompt, 10, 100, NULL, NULL, NULL, 0, &st, err, sizeof err) == 0, "%s", err);
+    CHECK(sd_engine_generate(e, long_prompt, 10, 100, NULL, NULL, NULL, 0, &st, err, sizeof err) == 0, "%s",
+          err);
     CHECK(st.stop == SD_STOP_CONTEXT_FULL && st.n_gen == 7, "stop %d after %d tokens", st.stop, st.n_gen);
-    CHECK(sd_engine_generate(e, long_prompt, 16, 4, NULL, NULL, NULL, 0, &st, err, sizeof err) == SD_ERR_CONTEXT_FULL,
+    CHECK(sd_engine_generate(e, long_prompt, 16, 4, NULL, NULL, NULL, 0, &st, err, sizeof err) ==
+              SD_ERR_CONTEXT_FULL,
           "a prompt filling the whole context is refused");
     CHECK(strstr(err, "does not fit the context of 16") != NULL, "message: %s", err);
-    CHECK(sd_engine_generate(e, long_prompt, 0, 4, NULL, NULL, NULL, 0, &st, err, sizeof err) == SD_ERR_INVALID_ARGUMENT,
+    CHECK(sd_engine_generate(e, long_prompt, 0, 4, NULL, NULL, NULL, 0, &st, err, sizeof err) ==
+              SD_ERR_INVALID_ARGUMENT,
           "empty prompt");
-    CHECK(sd_engine_generate(e, long_prompt, 4, 0, NULL, NULL, NULL, 0, &st, err, sizeof err) == 0 && st.n_gen == 0,
+    CHECK(sd_engine_generate(e, long_prompt, 4, 0, NULL, NULL, NULL, 0, &st, err, sizeof err) == 0 &&
+              st.n_gen == 0,
           "n_predict 0");
     sd_engine_free(e);
 

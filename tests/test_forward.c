@@ -11,8 +11,9 @@
 #define N_PREFIX 7
 #define N_STEPS 20
 
-static const char *kText = "static int foo(struct inode *inode, loff_t len)\n{\n\tint ret = 0;\n\tif (len > 4096)\n"
-                           "\t\treturn -ENOSPC;\n\tret = bar(inode);\n\treturn ret;\n}\n";
+static const char *kText =
+    "static int foo(struct inode *inode, loff_t len)\n{\n\tint ret = 0;\n\tif (len > 4096)\n"
+    "\t\treturn -ENOSPC;\n\tret = bar(inode);\n\treturn ret;\n}\n";
 
 static void check_model(const char *file) {
     char err[512];
@@ -55,8 +56,8 @@ static void check_model(const char *file) {
                 for (int r = 0; r < nb; r++) {
                     const float *got = sd_forward_logits(f, r);
                     CHECK(memcmp(got, seq + (size_t)(s + r) * nv, nv * sizeof *got) == 0,
-                          "%s: threads %d batch %d row %d (step %d) differs from sequential decoding", file, threads,
-                          batch, r, s + r);
+                          "%s: threads %d batch %d row %d (step %d) differs from sequential decoding", file,
+                          threads, batch, r, s + r);
                 }
             }
         }
@@ -83,7 +84,8 @@ static void check_errors(void) {
     sd_forward *f = NULL;
     CHECK(sd_forward_create(m, 8, 4, NULL, &f, err, sizeof err) == 0, "%s", err);
     int32_t toks[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-    CHECK(sd_forward_run(f, toks, 9, false, err, sizeof err) == SD_STATUS_CONTEXT_FULL, "9 tokens in 8 positions");
+    CHECK(sd_forward_run(f, toks, 9, false, err, sizeof err) == SD_STATUS_CONTEXT_FULL,
+          "9 tokens in 8 positions");
     CHECK(strstr(err, "context full") != NULL, "message: %s", err);
     int32_t bad = 100000;
     CHECK(sd_forward_run(f, &bad, 1, false, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT, "bad token id");
@@ -99,7 +101,8 @@ static void check_errors(void) {
 int main(void) {
     const char *models[] = {"stories260K.gguf", "codepair-draft-f32.gguf", "codepair-target-f32.gguf",
                             "codepair-target-q8_0.gguf", "codepair-target-q4_0.gguf"};
-    for (size_t i = 0; i < SD_ARRAY_LEN(models); i++) check_model(models[i]);
+    for (size_t i = 0; i < SD_ARRAY_LEN(models); i++)
+        check_model(models[i]);
     check_errors();
     return test_finish("test_forward");
 }

@@ -442,7 +442,8 @@ int main(void) {
             run_case(type, 64, 1280, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
                      "random 64 rows k=1280");
             /* 150 and 200 blocks: long rows go in spans of blocks (a short last span is merged) */
-            run_case(type, 24, 4800, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid), "24 rows k=4800");
+            run_case(type, 24, 4800, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
+                     "24 rows k=4800");
             run_case(type, 16, 6400, FILL_RANDOM, X_RANDOM, ns_short, 4, "16 rows k=6400");
             const fill_mode fills[] = {FILL_MAX, FILL_MIN, FILL_ZERO_SCALE};
             for (size_t fi = 0; fi < SD_ARRAY_LEN(fills); fi++)

@@ -1,6 +1,6 @@
 /* Correctness oracle: llama.cpp's greedy continuations and first-step top-5 logits for the shared models
- * (tests/data/golden/ JSON Lines files). The greedy ids must match for at least the first 32 tokens of every line
- * and the top-5 logits within 1e-2 relative. */
+ * (tests/data/golden/ JSON Lines files). The greedy ids must match for at least the first 32 tokens of every
+ * line and the top-5 logits within 1e-2 relative. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -14,7 +14,8 @@
 static int32_t *json_ids(const cJSON *arr, int *n) {
     *n = cJSON_GetArraySize(arr);
     int32_t *ids = malloc(((size_t)*n + 1) * sizeof *ids);
-    for (int i = 0; i < *n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
+    for (int i = 0; i < *n; i++)
+        ids[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
     return ids;
 }
 
@@ -51,19 +52,21 @@ static void check_line(const cJSON *line, int threads) {
     cJSON_ArrayForEach(pair, top5) {
         int id = (int)cJSON_GetArrayItem(pair, 0)->valuedouble;
         double want = cJSON_GetArrayItem(pair, 1)->valuedouble, got = logits[id];
-        CHECK(fabs(got - want) <= 1e-2 * fabs(want) + 1e-4, "%s: logit of %d is %.5f, llama.cpp %.5f", model_file, id,
-              got, want);
+        CHECK(fabs(got - want) <= 1e-2 * fabs(want) + 1e-4, "%s: logit of %d is %.5f, llama.cpp %.5f",
+              model_file, id, got, want);
     }
 
     int32_t *out_ids = malloc(((size_t)n_gold + 1) * sizeof *out_ids);
     sd_stats st;
-    rc = sd_engine_generate(e, prompt_ids, n_prompt, n_gold, NULL, NULL, out_ids, n_gold, &st, err, sizeof err);
+    rc = sd_engine_generate(e, prompt_ids, n_prompt, n_gold, NULL, NULL, out_ids, n_gold, &st, err,
+                            sizeof err);
     CHECK(rc == 0, "%s", err);
     int match = 0;
-    while (match < st.n_gen && match < n_gold && out_ids[match] == gold[match]) match++;
+    while (match < st.n_gen && match < n_gold && out_ids[match] == gold[match])
+        match++;
     int need = n_gold < MIN_MATCH ? n_gold : MIN_MATCH;
-    CHECK(match >= need, "%s (%d threads): greedy ids match llama.cpp for %d tokens, need %d", model_file, threads,
-          match, need);
+    CHECK(match >= need, "%s (%d threads): greedy ids match llama.cpp for %d tokens, need %d", model_file,
+          threads, match, need);
     printf("%-28s threads %d: %3d/%3d greedy ids match\n", model_file, threads, match, n_gold);
     free(out_ids);
     sd_engine_free(e);

@@ -25,8 +25,8 @@ static const char *kPrompts[] = {
     "\tfor (i = 0; i < n; i++) {\n\t\tif (",
 };
 
-static int generate(sd_model *target, sd_model *draft, const sd_engine_params *p, const int32_t *prompt, int n_prompt,
-                    int32_t *out, sd_stats *st) {
+static int generate(sd_model *target, sd_model *draft, const sd_engine_params *p, const int32_t *prompt,
+                    int n_prompt, int32_t *out, sd_stats *st) {
     char err[512];
     sd_engine *e = NULL;
     int rc = sd_engine_create(target, draft, p, &e, err, sizeof err);
@@ -47,7 +47,8 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
     if (rc) goto out;
     for (size_t pi = 0; pi < SD_ARRAY_LEN(kPrompts); pi++) {
         int32_t prompt[256], plain[N_GEN], spec[N_GEN];
-        int np = sd_model_tokenize(t, kPrompts[pi], strlen(kPrompts[pi]), true, false, prompt, 256, err, sizeof err);
+        int np = sd_model_tokenize(t, kPrompts[pi], strlen(kPrompts[pi]), true, false, prompt, 256, err,
+                                   sizeof err);
         sd_engine_params p = sd_engine_default_params();
         p.sampling.temp = 0.0f;
         p.sampling.repeat_penalty = pi == 2 ? 1.3f : 1.0f; /* the penalty's history must follow drafts too */
@@ -66,10 +67,13 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
             memset(spec, 0xff, sizeof spec);
             if (generate(t, d, &p, prompt, np, spec, &st)) continue;
             int same = 0;
-            while (same < st.n_gen && spec[same] == plain[same]) same++;
-            CHECK(st.n_gen == N_GEN && same == N_GEN, "%s + %s, prompt %zu, k %d: %d of %d tokens equal plain decoding",
-                  target_file, draft_file, pi, ks[ki], same, st.n_gen);
-            CHECK(st.n_drafted > 0 || ks[ki] == -2, "%s + %s, k %d: nothing was drafted", target_file, draft_file, ks[ki]);
+            while (same < st.n_gen && spec[same] == plain[same])
+                same++;
+            CHECK(st.n_gen == N_GEN && same == N_GEN,
+                  "%s + %s, prompt %zu, k %d: %d of %d tokens equal plain decoding", target_file, draft_file,
+                  pi, ks[ki], same, st.n_gen);
+            CHECK(st.n_drafted > 0 || ks[ki] == -2, "%s + %s, k %d: nothing was drafted", target_file,
+                  draft_file, ks[ki]);
             CHECK(st.n_accepted <= st.n_drafted && st.n_rounds <= N_GEN, "counters");
         }
     }
@@ -112,8 +116,8 @@ static double chi_square_critical(int dof) {
 
 /* First-token distribution of one verify round, drafting one token from q with the draft's own logits;
  * wrong = propose the draft's argmax but hand the verifier the full q as if x had been sampled. */
-static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt, int np, bool wrong, int n_runs,
-                                int *counts, double *target_probs) {
+static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt, int np, bool wrong,
+                                int n_runs, int *counts, double *target_probs) {
     char err[512];
     sd_sampler_params sp = sd_sampler_default_params();
     sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f, sp.temp = 3.0f; /* hot: many tokens in play */
@@ -138,7 +142,8 @@ static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt,
     CHECK(sd_sampler_create(&sp, nv, &ts, err, sizeof err) == 0, "%s", err);
     float *p = malloc((size_t)nv * sizeof *p);
     sd_sampler_probs(ts, sd_forward_logits(tf, -1), p);
-    for (int32_t i = 0; i < nv; i++) target_probs[i] = p[i];
+    for (int32_t i = 0; i < nv; i++)
+        target_probs[i] = p[i];
 
     for (int r = 0; r < n_runs; r++) {
         sd_sampler_params vp = sp;
@@ -189,8 +194,10 @@ static void check_sampling_distribution(void) {
         double crit = chi_square_critical(dof);
         printf("sampling, %s rule: chi-square %.1f on %d degrees of freedom (1e-4 critical value %.1f)\n",
                wrong ? "wrong (draft argmax)" : "correct", stat, dof, crit);
-        if (!wrong) CHECK(stat < crit, "speculative sampling does not follow the target distribution");
-        else CHECK(stat > crit, "the wrong rule was not detected");
+        if (!wrong)
+            CHECK(stat < crit, "speculative sampling does not follow the target distribution");
+        else
+            CHECK(stat > crit, "the wrong rule was not detected");
     }
     free(counts);
     free(probs);
@@ -205,7 +212,8 @@ static void check_engine_sampling(void) {
     char err[512];
     sd_model *t = NULL, *d = NULL;
     int rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &t, err, sizeof err);
-    if (rc == 0) rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &d, err, sizeof err);
+    if (rc == 0)
+        rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &d, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
     const char *text = "static int ext4_";
@@ -228,7 +236,8 @@ static void check_engine_sampling(void) {
     CHECK(sd_sampler_create(&sp, nv, &s, err, sizeof err) == 0, "%s", err);
     sd_sampler_accept_many(s, prompt, np);
     sd_sampler_probs(s, sd_engine_last_logits(e), pf);
-    for (int32_t i = 0; i < nv; i++) probs[i] = pf[i];
+    for (int32_t i = 0; i < nv; i++)
+        probs[i] = pf[i];
     sd_engine_free(e);
     const int runs = 3000;
     int drafted = 0;
@@ -247,7 +256,8 @@ static void check_engine_sampling(void) {
     }
     int dof = 1;
     double stat = chi_square(counts, probs, nv, runs, &dof), crit = chi_square_critical(dof);
-    printf("engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (1e-4 critical "
+    printf("engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (1e-4 "
+           "critical "
            "value %.1f)\n",
            drafted, stat, dof, crit);
     CHECK(drafted >= runs / 2, "the engine drafted only %d tokens in %d runs", drafted, runs);

@@ -177,7 +177,6 @@ typedef struct bpe_symbol {
     size_t n;
 } bpe_symbol;
 
-
 /* Per-call scratch space (a vocab is shared between threads: nothing of this lives in it). */
 typedef struct bpe_state {
     const sd_vocab *v;

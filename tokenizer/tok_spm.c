@@ -13,7 +13,6 @@ typedef struct spm_symbol {
     size_t n;         /* bytes; 0 once merged into its left neighbour */
 } spm_symbol;
 
-
 typedef struct spm_state {
     const sd_vocab *v;
     spm_symbol *sym;

@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int32_t n_vocab = sd_vocab_n_tokens(v);
             FUZZ_REQUIRE(n_vocab > 0, "a loaded vocabulary has %d tokens", n_vocab);
             int32_t bos = sd_vocab_bos(v), eos = sd_vocab_eos(v);
-            FUZZ_REQUIRE(bos >= -1 && bos < n_vocab && eos >= -1 && eos < n_vocab, "special ids %d %d of %d", bos,
-                         eos, n_vocab);
+            FUZZ_REQUIRE(bos >= -1 && bos < n_vocab && eos >= -1 && eos < n_vocab, "special ids %d %d of %d",
+                         bos, eos, n_vocab);
             char piece[32];
             for (int32_t id = -2; id < n_vocab + 2 && id < 4096; id++) {
                 int pl = sd_token_to_piece(v, id, id & 1, piece, sizeof piece);
@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             exercise(v, fixed, sizeof fixed - 1);
             size_t tail = SD_MIN(size, (size_t)64);
             exercise(v, (const char *)copy + size - tail, tail);
-            FUZZ_REQUIRE(sd_vocab_check_compatible(v, v, err, sizeof err) == 0, "not compatible with itself: %s", err);
+            FUZZ_REQUIRE(sd_vocab_check_compatible(v, v, err, sizeof err) == 0,
+                         "not compatible with itself: %s", err);
             sd_vocab_free(v);
         }
         sd_gguf_close(g);
