@@ -34,7 +34,7 @@ static bool is_ws(uint32_t c) {
 
 static bool prop(pcre2_code *re, uint32_t c) {
     char buf[4];
-    size_t n = sd_tok_utf8_encode(c, buf);
+    size_t n = sd_utf8_encode(c, buf);
     return pcre2_match(re, (PCRE2_SPTR)buf, n, 0, 0, md, NULL) >= 0;
 }
 
@@ -251,7 +251,7 @@ static int compare(const sd_vocab *v, bool llama3, unsigned *seed, int n_cases) 
         char utf8[64 * 4];
         size_t blen = 0, cp_bytes[64];
         for (size_t i = 0; i < t.n; i++) {
-            cp_bytes[i] = sd_tok_utf8_encode(t.cp[i], utf8 + blen);
+            cp_bytes[i] = sd_utf8_encode(t.cp[i], utf8 + blen);
             blen += cp_bytes[i];
         }
         splitter s;
@@ -295,7 +295,7 @@ static sd_vocab *synthetic_vocab(const char *pre, sd_gguf **g_out, void **mem) {
     char store[256][4];
     int n = 0;
     for (int b = 0; b < 256; b++) {
-        size_t k = sd_tok_utf8_encode(sd_tok_gpt2_byte_to_cp((uint8_t)b), store[b]);
+        size_t k = sd_utf8_encode(sd_tok_gpt2_byte_to_cp((uint8_t)b), store[b]);
         store[b][k] = '\0';
         toks[n++] = store[b];
     }
