@@ -1,4 +1,4 @@
-/* specdec synth: write synthetic GGUF models (model/synth.h does the work; this file parses flags and
+/* specdec synth: write synthetic GGUF models (synth/synth.h does the work; this file parses flags and
  * reports). */
 #include "cmd_synth.h"
 
@@ -12,7 +12,7 @@
 
 #include "args.h"
 #include "common/sd_common.h"
-#include "model/synth.h"
+#include "synth/synth.h"
 
 static void usage(void) {
     printf(

@@ -14,7 +14,7 @@
 #include "gemm/quantize_weights.h"
 #include "model/forward.h"
 #include "model/model.h"
-#include "model/synth.h"
+#include "synth/synth.h"
 #include "test_util.h"
 
 /* ---- quantizers ---- */
