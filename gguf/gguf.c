@@ -10,7 +10,7 @@
 
 #include "common/sd_common.h"
 #include "common/sd_strtab.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include "gguf/gguf_writer.h"
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 
 #include <errno.h>
 #include <inttypes.h>

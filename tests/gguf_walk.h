@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 #include "gguf/gguf.h"
 
 /* Returns a checksum (so the reads cannot be optimised away); *broken counts invariant violations. */

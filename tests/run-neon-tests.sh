@@ -11,7 +11,7 @@ cc=${CC_AARCH64:-aarch64-linux-gnu-gcc}
 qemu=${QEMU_AARCH64:-qemu-aarch64-static}
 sysroot=${AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}
 mkdir -p "$out"
-lib_src="common/sd_common.c gemm/qtypes.c gemm/threadpool.c gemm/quant_ref.c gemm/gemm.c gemm/gemm_neon.c"
+lib_src="common/sd_common.c common/sd_weight_type.c gemm/threadpool.c gemm/quant_ref.c gemm/gemm.c gemm/gemm_neon.c"
 status=0
 for variant in "neon:-march=armv8-a" "dotprod:-march=armv8.2-a+dotprod"; do
     name=${variant%%:*}

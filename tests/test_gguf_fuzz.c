@@ -10,7 +10,7 @@
 #include "gguf/gguf.h"
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 #include "gguf_walk.h"
 
 #include <stdio.h>

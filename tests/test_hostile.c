@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "specdec.h"
