@@ -17,6 +17,7 @@
 #include "gemm/threadpool.h"
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
+#include "model/tensor_names.h"
 #include "tokenizer/vocab.h"
 
 /* ---- the known shapes (Hugging Face config.json of each model) ---- */
@@ -261,28 +262,29 @@ typedef enum mirror_kind {
 } mirror_kind;
 
 static const struct {
-    const char *suffix;
+    sd_tensor_kind tensor;
     mirror_kind kind;
 } MIRROR[] = {
-    {"attn_norm.weight", MIRROR_ZERO_NORM},  {"attn_q.weight", MIRROR_MATRIX},
-    {"attn_k.weight", MIRROR_MATRIX},        {"attn_v.weight", MIRROR_MATRIX},
-    {"attn_q.bias", MIRROR_ZERO_BIAS},       {"attn_k.bias", MIRROR_ZERO_BIAS},
-    {"attn_v.bias", MIRROR_ZERO_BIAS},       {"attn_q_norm.weight", MIRROR_ONE_NORM},
-    {"attn_k_norm.weight", MIRROR_ONE_NORM}, {"attn_output.weight", MIRROR_MATRIX},
-    {"ffn_norm.weight", MIRROR_ZERO_NORM},   {"ffn_gate.weight", MIRROR_FFN_IN},
-    {"ffn_up.weight", MIRROR_FFN_IN},        {"ffn_down.weight", MIRROR_FFN_OUT},
+    {SD_TENSOR_ATTN_NORM, MIRROR_ZERO_NORM},   {SD_TENSOR_ATTN_Q, MIRROR_MATRIX},
+    {SD_TENSOR_ATTN_K, MIRROR_MATRIX},         {SD_TENSOR_ATTN_V, MIRROR_MATRIX},
+    {SD_TENSOR_ATTN_Q_BIAS, MIRROR_ZERO_BIAS}, {SD_TENSOR_ATTN_K_BIAS, MIRROR_ZERO_BIAS},
+    {SD_TENSOR_ATTN_V_BIAS, MIRROR_ZERO_BIAS}, {SD_TENSOR_ATTN_Q_NORM, MIRROR_ONE_NORM},
+    {SD_TENSOR_ATTN_K_NORM, MIRROR_ONE_NORM},  {SD_TENSOR_ATTN_OUTPUT, MIRROR_MATRIX},
+    {SD_TENSOR_FFN_NORM, MIRROR_ZERO_NORM},    {SD_TENSOR_FFN_GATE, MIRROR_FFN_IN},
+    {SD_TENSOR_FFN_UP, MIRROR_FFN_IN},         {SD_TENSOR_FFN_DOWN, MIRROR_FFN_OUT},
 };
 
 /* Refuses a source whose layer 0 holds a tensor an extra layer would not mirror (it could carry state
  * the zero-norm argument does not cover). */
-static int check_layer0(const sd_gguf *g, char *err, size_t err_len) {
+static int check_layer0(const sd_gguf *g, sd_arch arch, char *err, size_t err_len) {
+    char prefix[SD_TENSOR_NAME_MAX], name[SD_TENSOR_NAME_MAX];
+    const size_t n_prefix = sd_tensor_layer_prefix(0, prefix);
     for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
         const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
-        if (t->name.len < 6 || memcmp(t->name.ptr, "blk.0.", 6) != 0) continue;
+        if (t->name.len < n_prefix || memcmp(t->name.ptr, prefix, n_prefix) != 0) continue;
         bool known = false;
         for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR) && !known; m++)
-            known = t->name.len - 6 == strlen(MIRROR[m].suffix) &&
-                    memcmp(t->name.ptr + 6, MIRROR[m].suffix, t->name.len - 6) == 0;
+            known = sd_gguf_str_eq(t->name, sd_tensor_name(arch, MIRROR[m].tensor, 0, name));
         if (!known)
             return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "cannot mirror source tensor '%.*s'",
                             (int)SD_MIN(t->name.len, 64u), t->name.ptr);
@@ -291,14 +293,14 @@ static int check_layer0(const sd_gguf *g, char *err, size_t err_len) {
 }
 
 /* Plans extra layer `il` (1-D tensors F32, matrices in p->type). */
-static int plan_extra_layer(synth_job *j, const sd_gguf *g, const sd_synth_params *p, int il, int64_t n_embd,
-                            int64_t ff, char *err, size_t err_len) {
+static int plan_extra_layer(synth_job *j, const sd_gguf *g, sd_arch arch, const sd_synth_params *p, int il,
+                            int64_t n_embd, int64_t ff, char *err, size_t err_len) {
     for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
-        char src_name[96], name[96];
-        snprintf(src_name, sizeof src_name, "blk.0.%s", MIRROR[m].suffix);
-        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, src_name);
+        char src_name[SD_TENSOR_NAME_MAX], name[SD_TENSOR_NAME_MAX];
+        const sd_gguf_tensor *st =
+            sd_gguf_find_tensor(g, sd_tensor_name(arch, MIRROR[m].tensor, 0, src_name));
         if (!st) continue;
-        snprintf(name, sizeof name, "blk.%d.%s", il, MIRROR[m].suffix);
+        sd_tensor_name(arch, MIRROR[m].tensor, il, name);
         planned_tensor *t = NULL;
         switch (MIRROR[m].kind) {
         case MIRROR_ZERO_NORM:
@@ -327,12 +329,11 @@ static int plan_extra_layer(synth_job *j, const sd_gguf *g, const sd_synth_param
 }
 
 /* Elements of one extra layer of FFN width ff. */
-static uint64_t extra_layer_elems(const sd_gguf *g, int64_t n_embd, int64_t ff) {
+static uint64_t extra_layer_elems(const sd_gguf *g, sd_arch arch, int64_t n_embd, int64_t ff) {
     uint64_t n = 0;
     for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
-        char name[96];
-        snprintf(name, sizeof name, "blk.0.%s", MIRROR[m].suffix);
-        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, name);
+        char name[SD_TENSOR_NAME_MAX];
+        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, sd_tensor_name(arch, MIRROR[m].tensor, 0, name));
         if (!st) continue;
         if (MIRROR[m].kind == MIRROR_FFN_IN || MIRROR[m].kind == MIRROR_FFN_OUT)
             n += (uint64_t)n_embd * (uint64_t)ff;
@@ -423,8 +424,8 @@ static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, 
 
 /* FFN width for about 80 extra layers: the remaining parameters / 80, minus the attention part, over the
  * 3 FFN matrices, rounded to a multiple of 256 (at least 256). */
-static int64_t default_ff(const sd_gguf *g, int64_t n_embd, uint64_t remaining) {
-    const uint64_t attn = extra_layer_elems(g, n_embd, 0);
+static int64_t default_ff(const sd_gguf *g, sd_arch arch, int64_t n_embd, uint64_t remaining) {
+    const uint64_t attn = extra_layer_elems(g, arch, n_embd, 0);
     const double per_layer = (double)remaining / 80.0;
     double ff = (per_layer - (double)attn) / (3.0 * (double)n_embd);
     int64_t r = (int64_t)llround(ff / 256.0) * 256;
@@ -452,7 +453,7 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         return sd_error(err, err_len, rc, "source %s: %s", src, msg);
     }
     const sd_gguf *g = m->gguf;
-    if ((rc = check_layer0(g, err, err_len)) < 0) goto done;
+    if ((rc = check_layer0(g, m->hp.arch, err, err_len)) < 0) goto done;
 
     uint64_t src_elems = 0;
     for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
@@ -466,8 +467,8 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         goto done;
     }
     const int64_t n_embd = m->hp.n_embd;
-    const int64_t ff = p->ff_width ? p->ff_width : default_ff(g, n_embd, p->n_params - src_elems);
-    const uint64_t per_layer = extra_layer_elems(g, n_embd, ff);
+    const int64_t ff = p->ff_width ? p->ff_width : default_ff(g, m->hp.arch, n_embd, p->n_params - src_elems);
+    const uint64_t per_layer = extra_layer_elems(g, m->hp.arch, n_embd, ff);
     int64_t n_extra = llround((double)(p->n_params - src_elems) / (double)per_layer);
     if (n_extra < 1) n_extra = 1;
     if (n_extra + m->hp.n_layer > SD_SYNTH_MAX_LAYERS) {
@@ -493,7 +494,8 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         t->data = st->data;
     }
     for (int64_t e = 0; e < n_extra; e++)
-        if ((rc = plan_extra_layer(&j, g, p, m->hp.n_layer + (int)e, n_embd, ff, err, err_len)) < 0)
+        if ((rc = plan_extra_layer(&j, g, m->hp.arch, p, m->hp.n_layer + (int)e, n_embd, ff, err, err_len)) <
+            0)
             goto done;
 
     if (!(w = sd_gguf_writer_create())) {
@@ -763,37 +765,42 @@ static float *llama3_rope_factors(const sd_synth_shape *s) {
 static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char *err, size_t err_len) {
     const int64_t d = s->n_embd, hd = s->n_embd / s->n_head;
     const int64_t dq = hd * s->n_head, dkv = hd * s->n_head_kv;
-    const bool bias = strcmp(s->arch, "qwen2") == 0;
-    char name[96];
+    const sd_arch arch = sd_arch_from_name(s->arch); /* one of the shapes' arches: known */
+    const bool bias = arch == SD_ARCH_QWEN2;
+    char name[SD_TENSOR_NAME_MAX];
 #define ADD(nm, ty, ne0, ne1, kind) plan_add(j, nm, ty, ne0, ne1, kind, err, err_len)
-#define LNAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+#define NAME(kind) sd_tensor_name(arch, kind, 0, name)
+#define LNAME(kind) sd_tensor_name(arch, kind, il, name)
     planned_tensor *t;
-    if (!ADD("token_embd.weight", type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+    if (!ADD(NAME(SD_TENSOR_TOKEN_EMBD), type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
     for (int il = 0; il < s->n_layer; il++) {
-        if (!(t = ADD(LNAME("attn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        if (!(t = ADD(LNAME(SD_TENSOR_ATTN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
-        if (!ADD(LNAME("attn_q.weight"), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("attn_k.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("attn_v.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_Q), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_K), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_V), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
         if (bias) {
-            if (!ADD(LNAME("attn_q.bias"), SD_TYPE_F32, dq, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME("attn_k.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME("attn_v.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_Q_BIAS), SD_TYPE_F32, dq, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_K_BIAS), SD_TYPE_F32, dkv, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_V_BIAS), SD_TYPE_F32, dkv, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
         }
-        if (!ADD(LNAME("attn_output.weight"), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!(t = ADD(LNAME("ffn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_OUTPUT), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!(t = ADD(LNAME(SD_TENSOR_FFN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
-        if (!ADD(LNAME("ffn_gate.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("ffn_up.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("ffn_down.weight"), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_GATE), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_DOWN), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
     }
-    if (!(t = ADD("output_norm.weight", SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+    if (!(t = ADD(NAME(SD_TENSOR_OUTPUT_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
     t->value = 1.0f;
-    if (!s->tied_output && !ADD("output.weight", type, d, s->n_vocab, FILL_RANDOM))
+    if (!s->tied_output && !ADD(NAME(SD_TENSOR_OUTPUT), type, d, s->n_vocab, FILL_RANDOM))
         return SD_STATUS_NO_MEMORY;
     if (s->rope_scale_factor > 0.0f) {
         float *f = llama3_rope_factors(s);
-        if (!f || !(t = ADD("rope_freqs.weight", SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
+        if (!f || !(t = ADD(NAME(SD_TENSOR_ROPE_FREQS), SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
             free(f);
             return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         }
@@ -801,6 +808,7 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
         t->data = f;
     }
 #undef ADD
+#undef NAME
 #undef LNAME
     int rc = check_cols(type, d, "embedding", err, err_len);
     if (rc == 0) rc = check_cols(type, s->n_ff, "FFN", err, err_len);
