@@ -11,20 +11,9 @@
 #include "gemm/gemm.h"
 #include "gemm/kernels.h"
 #include "gemm/quant.h"
+#include "tests/test_util.h"
 
 #define MAX_N 64
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fprintf(stderr, "\n");                                                                           \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -467,10 +456,5 @@ int main(void) {
 
     sd_pool_free(pools[2]);
     sd_pool_free(pools[3]);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("gemm: all passed\n");
-    return 0;
+    return test_finish("gemm");
 }

@@ -11,6 +11,7 @@
 #include "common/sd_common.h"
 #include "gemm/qtypes.h"
 #include "gguf_walk.h"
+#include "tests/test_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,22 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
-
 #define CHECK_OK(expr, err)                                                                                  \
     do {                                                                                                     \
         int rc_ = (expr);                                                                                    \
         if (rc_ != 0) {                                                                                      \
             fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #expr, rc_, err);             \
-            failures++;                                                                                      \
+            test_failures++;                                                                                 \
         }                                                                                                    \
     } while (0)
 
@@ -82,7 +73,7 @@ static void test_stories(const char *models) {
     int rc = sd_gguf_open(path, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     sd_gguf_str arch;
@@ -126,7 +117,7 @@ static void test_open_valid(const char *path, uint64_t min_tensors, uint64_t min
     int rc = sd_gguf_open(path, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     CHECK(sd_gguf_version(g) == 2 || sd_gguf_version(g) == 3);
@@ -184,7 +175,7 @@ static void test_bundled_files(const char *models, const char *data) {
     snprintf(path, sizeof path, "%s/codepair-target-q4_0.gguf", models);
     if (sd_gguf_open(path, &g, err, sizeof err) != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     const sd_gguf_tensor *t = sd_gguf_find_tensor(g, "blk.0.ffn_up.weight");
@@ -202,7 +193,7 @@ static void test_bundled_files(const char *models, const char *data) {
         sd_gguf_close(g);
     } else {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
     }
     /* The draft: tied embeddings, so no output.weight; 6 blocks of width 96. */
     snprintf(path, sizeof path, "%s/codepair-draft-f32.gguf", models);
@@ -215,7 +206,7 @@ static void test_bundled_files(const char *models, const char *data) {
         sd_gguf_close(g);
     } else {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
     }
 }
 
@@ -706,13 +697,13 @@ static void expect_fail_status(const bytes *b, int status, const char *substr, c
     free(copy);
     if (rc == 0) {
         fprintf(stderr, "hostile '%s': opened, expected failure with '%s'\n", what, substr);
-        failures++;
+        test_failures++;
         return;
     }
     if (rc != status || !strstr(err, substr) || !printable(err)) {
         fprintf(stderr, "hostile '%s': status %d (want %d), message '%s' (want '%s')\n", what, rc, status,
                 err, substr);
-        failures++;
+        test_failures++;
     }
 }
 
@@ -729,7 +720,7 @@ static void expect_ok(const bytes *b, const char *what) {
     int rc = sd_gguf_open_memory(copy, b->len, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "control '%s' failed to open: %s\n", what, err);
-        failures++;
+        test_failures++;
     }
     sd_gguf_close(g);
     free(copy);
@@ -1119,7 +1110,7 @@ static void test_truncation(const char *models) {
     sd_gguf *g = NULL;
     if (sd_gguf_open_memory(file, size, &g, err, sizeof err) != 0) {
         fprintf(stderr, "stories260K from memory: %s\n", err);
-        failures++;
+        test_failures++;
         free(file);
         return;
     }
@@ -1143,7 +1134,7 @@ static void test_truncation(const char *models) {
                       strstr(err, "extends past end of file");
         if (rc != SD_STATUS_FORMAT || !msg_ok || !printable(err)) {
             if (bad++ < 5) fprintf(stderr, "truncated at %" PRIu64 ": status %d, '%s'\n", len, rc, err);
-            failures++;
+            test_failures++;
         }
         if (rc == 0) sd_gguf_close(g);
         if (len == tok_at + 2000) {
@@ -1152,7 +1143,7 @@ static void test_truncation(const char *models) {
                      tok_index);
             if (!strstr(err, want)) {
                 fprintf(stderr, "truncated at %" PRIu64 ": '%s', want '%s'\n", len, err, want);
-                failures++;
+                test_failures++;
             }
         }
         free(exact);
@@ -1268,13 +1259,13 @@ static void test_corruption(void) {
         int rc = sd_gguf_open_memory(exact, len, &g, err, sizeof err);
         if (rc == 0) {
             opened++;
-            gguf_walk(g, &failures);
+            gguf_walk(g, &test_failures);
             sd_gguf_close(g);
         } else {
             refused++;
             if (rc != SD_STATUS_FORMAT || err[0] == '\0' || !printable(err)) {
                 fprintf(stderr, "corruption %d: status %d, message '%s'\n", iter, rc, err);
-                failures++;
+                test_failures++;
             }
         }
         free(exact);
@@ -1302,10 +1293,5 @@ int main(void) {
     test_truncation(models);
     test_corruption();
     free(b.p);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("gguf: all checks passed\n");
-    return 0;
+    return test_finish("gguf");
 }

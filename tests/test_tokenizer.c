@@ -11,21 +11,7 @@
 #include "common/sd_common.h"
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
-
-static int n_fail = 0;
-static int n_pass = 0;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (cond) {                                                                                          \
-            n_pass++;                                                                                        \
-        } else {                                                                                             \
-            n_fail++;                                                                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "tests/test_util.h"
 
 static const char *env_or(const char *name, const char *def) {
     const char *v = getenv(name);
@@ -63,13 +49,13 @@ static bool load(const char *path, loaded *l) {
     int rc = sd_gguf_open(path, &l->g, err, sizeof err);
     if (rc < 0) {
         printf("FAIL: open %s: %s\n", path, err);
-        n_fail++;
+        test_failures++;
         return false;
     }
     rc = sd_vocab_load(l->g, &l->v, err, sizeof err);
     if (rc < 0) {
         printf("FAIL: vocab %s: %s\n", path, err);
-        n_fail++;
+        test_failures++;
         sd_gguf_close(l->g);
         return false;
     }
@@ -93,7 +79,7 @@ static int32_t *tokenize(const sd_vocab *v, const char *text, size_t len, bool a
     }
     int32_t *ids = malloc(sizeof(int32_t) * (n + 1));
     int n2 = sd_tokenize(v, text, len, add_special, parse_special, ids, n, err, sizeof err);
-    if (n2 != n) printf("FAIL: second tokenize call gave %d, first %d\n", n2, n), n_fail++;
+    if (n2 != n) printf("FAIL: second tokenize call gave %d, first %d\n", n2, n), test_failures++;
     *n_out = n;
     return ids;
 }
@@ -103,7 +89,7 @@ static char *detokenize(const sd_vocab *v, const int32_t *ids, int n, bool speci
     if (*len < 0) return NULL;
     char *buf = malloc((size_t)*len + 1);
     int len2 = sd_detokenize(v, ids, n, special, strip, buf, (size_t)*len);
-    if (len2 != *len) printf("FAIL: detokenize lengths %d vs %d\n", len2, *len), n_fail++;
+    if (len2 != *len) printf("FAIL: detokenize lengths %d vs %d\n", len2, *len), test_failures++;
     buf[*len] = '\0';
     return buf;
 }
@@ -646,6 +632,5 @@ int main(void) {
     test_load_errors();
     test_compat(models_dir);
 
-    printf("%d checks passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return test_finish("tokenizer");
 }

@@ -16,8 +16,7 @@
 #include "gguf/gguf_writer.h"
 #include "tokenizer/vocab.h"
 #include "tokenizer/vocab_internal.h"
-
-static int n_fail = 0;
+#include "tests/test_util.h"
 
 typedef struct cflags {
     bool letter, number, ws, defined; /* defined: false only outside the text (llama.cpp's empty flags) */
@@ -323,7 +322,7 @@ static sd_vocab *synthetic_vocab(const char *pre, sd_gguf **g_out, void **mem) {
         sd_gguf_open_memory(*mem, size, &g, err, sizeof err) < 0 ||
         sd_vocab_load(g, &v, err, sizeof err) < 0) {
         printf("FAIL synthetic vocab '%s': %s\n", pre, err);
-        n_fail++;
+        test_failures++;
     }
     sd_gguf_writer_free(w);
     *g_out = g;
@@ -339,17 +338,17 @@ static void test_llama3_behaviour(void) {
         int n3 = sd_tokenize(v3, "hello", 5, true, false, ids, 16, NULL, 0);
         if (!(n3 == 2 && ids[0] == 258 && ids[1] == 257)) {
             printf("FAIL llama3: 'hello' with BOS gave %d ids (want BOS + the whole-word token)\n", n3);
-            n_fail++;
+            test_failures++;
         }
         int n2 = sd_tokenize(v2, "hello", 5, true, false, ids, 16, NULL, 0);
         if (!(n2 == 4 && ids[0] == 256)) { /* he l l o, no BOS by default for gpt-2 */
             printf("FAIL gpt-2: 'hello' gave %d ids, first %d\n", n2, ids[0]);
-            n_fail++;
+            test_failures++;
         }
         if (!sd_vocab_is_eog(v3, 259) || !sd_vocab_add_bos(v3) || sd_vocab_add_bos(v2)) {
             printf("FAIL llama3 defaults: eog %d add_bos %d/%d\n", sd_vocab_is_eog(v3, 259),
                    sd_vocab_add_bos(v3), sd_vocab_add_bos(v2));
-            n_fail++;
+            test_failures++;
         }
         /* llama3 contractions are case-insensitive, gpt2's are not: "'S" is a word for llama3 only */
         size_t *lens = NULL, nw = 0;
@@ -361,7 +360,7 @@ static void test_llama3_behaviour(void) {
         free(lens);
         if (!ok3 || !ok2) {
             printf("FAIL contraction case: llama3 %d gpt2 %d\n", ok3, ok2);
-            n_fail++;
+            test_failures++;
         }
     }
     sd_vocab_free(v3);
@@ -397,7 +396,7 @@ static void test_all_pre_types(void) {
         if (!v) continue;
         if (strcmp(sd_vocab_pre_name(v), pres[p]) != 0) {
             printf("FAIL pre name '%s' reported as '%s'\n", pres[p], sd_vocab_pre_name(v));
-            n_fail++;
+            test_failures++;
         }
         double worst = 0;
         for (size_t k = 0; k <= SD_ARRAY_LEN(shapes); k++) {
@@ -418,7 +417,7 @@ static void test_all_pre_types(void) {
             if (nt <= 0 || nb != (int)n || memcmp(back, text, n) != 0 || dt > 1.0) {
                 printf("FAIL pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s\n", pres[p], k,
                        nt, nb, n, dt, err);
-                n_fail++;
+                test_failures++;
             }
         }
         printf("pre '%s': 100 KB inputs, slowest %.1f ms\n", pres[p], worst * 1e3);
@@ -448,13 +447,13 @@ int main(void) {
     if (v2) {
         int bad = compare(v2, false, &seed, n_cases);
         printf("gpt2 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad, n_cases);
-        n_fail += bad > 0;
+        test_failures += bad > 0;
     }
     if (v3) {
         int bad = compare(v3, true, &seed, n_cases);
         printf("llama3 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad,
                n_cases);
-        n_fail += bad > 0;
+        test_failures += bad > 0;
     }
     sd_vocab_free(v3);
     sd_vocab_free(v2);
@@ -468,6 +467,5 @@ int main(void) {
     pcre2_code_free(re_letter);
     pcre2_code_free(re_number);
     pcre2_match_data_free(md);
-    printf(n_fail ? "FAILED (%d)\n" : "all pre-tokenizer checks passed\n", n_fail);
-    return n_fail ? 1 : 0;
+    return test_finish("tokenizer_pretok");
 }
