@@ -336,20 +336,14 @@ static void test_llama3_behaviour(void) {
     if (v3 && v2) {
         int32_t ids[16];
         int n3 = sd_tokenize(v3, "hello", 5, true, false, ids, 16, NULL, 0);
-        if (!(n3 == 2 && ids[0] == 258 && ids[1] == 257)) {
-            printf("FAIL llama3: 'hello' with BOS gave %d ids (want BOS + the whole-word token)\n", n3);
-            test_failures++;
-        }
+        CHECK(n3 == 2 && ids[0] == 258 && ids[1] == 257,
+              "llama3: 'hello' with BOS gave %d ids (want BOS + the whole-word token)", n3);
         int n2 = sd_tokenize(v2, "hello", 5, true, false, ids, 16, NULL, 0);
-        if (!(n2 == 4 && ids[0] == 256)) { /* he l l o, no BOS by default for gpt-2 */
-            printf("FAIL gpt-2: 'hello' gave %d ids, first %d\n", n2, ids[0]);
-            test_failures++;
-        }
-        if (!sd_vocab_is_eog(v3, 259) || !sd_vocab_add_bos(v3) || sd_vocab_add_bos(v2)) {
-            printf("FAIL llama3 defaults: eog %d add_bos %d/%d\n", sd_vocab_is_eog(v3, 259),
-                   sd_vocab_add_bos(v3), sd_vocab_add_bos(v2));
-            test_failures++;
-        }
+        /* he l l o, no BOS by default for gpt-2 */
+        CHECK(n2 == 4 && ids[0] == 256, "gpt-2: 'hello' gave %d ids, first %d", n2, ids[0]);
+        CHECK(sd_vocab_is_eog(v3, 259) && sd_vocab_add_bos(v3) && !sd_vocab_add_bos(v2),
+              "llama3 defaults: eog %d add_bos %d/%d", sd_vocab_is_eog(v3, 259), sd_vocab_add_bos(v3),
+              sd_vocab_add_bos(v2));
         /* llama3 contractions are case-insensitive, gpt2's are not: "'S" is a word for llama3 only */
         size_t *lens = NULL, nw = 0;
         sd_tok_bpe_pretokenize(v3, "IT'S", 4, &lens, &nw);
@@ -358,10 +352,7 @@ static void test_llama3_behaviour(void) {
         sd_tok_bpe_pretokenize(v2, "IT'S", 4, &lens, &nw);
         bool ok2 = nw == 3 && lens[0] == 2 && lens[1] == 1 && lens[2] == 1;
         free(lens);
-        if (!ok3 || !ok2) {
-            printf("FAIL contraction case: llama3 %d gpt2 %d\n", ok3, ok2);
-            test_failures++;
-        }
+        CHECK(ok3 && ok2, "contraction case: llama3 %d gpt2 %d", ok3, ok2);
     }
     sd_vocab_free(v3);
     sd_vocab_free(v2);
@@ -394,10 +385,8 @@ static void test_all_pre_types(void) {
         void *mem = NULL;
         sd_vocab *v = synthetic_vocab(pres[p], &g, &mem);
         if (!v) continue;
-        if (strcmp(sd_vocab_pre_name(v), pres[p]) != 0) {
-            printf("FAIL pre name '%s' reported as '%s'\n", pres[p], sd_vocab_pre_name(v));
-            test_failures++;
-        }
+        CHECK(strcmp(sd_vocab_pre_name(v), pres[p]) == 0, "pre name '%s' reported as '%s'", pres[p],
+              sd_vocab_pre_name(v));
         double worst = 0;
         for (size_t k = 0; k <= SD_ARRAY_LEN(shapes); k++) {
             size_t n = 0;
@@ -414,11 +403,9 @@ static void test_all_pre_types(void) {
             double dt = sd_time_seconds() - t0;
             worst = dt > worst ? dt : worst;
             int nb = nt > 0 ? sd_detokenize(v, ids, nt, false, false, back, big + 64) : -1;
-            if (nt <= 0 || nb != (int)n || memcmp(back, text, n) != 0 || dt > 1.0) {
-                printf("FAIL pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s\n", pres[p], k,
-                       nt, nb, n, dt, err);
-                test_failures++;
-            }
+            CHECK(nt > 0 && nb == (int)n && memcmp(back, text, n) == 0 && dt <= 1.0,
+                  "pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s", pres[p], k, nt, nb, n, dt,
+                  err);
         }
         printf("pre '%s': 100 KB inputs, slowest %.1f ms\n", pres[p], worst * 1e3);
         sd_vocab_free(v);
@@ -447,13 +434,13 @@ int main(void) {
     if (v2) {
         int bad = compare(v2, false, &seed, n_cases);
         printf("gpt2 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad, n_cases);
-        test_failures += bad > 0;
+        CHECK(bad == 0, "gpt2 pre-tokenizer differs from llama.cpp's matcher");
     }
     if (v3) {
         int bad = compare(v3, true, &seed, n_cases);
         printf("llama3 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad,
                n_cases);
-        test_failures += bad > 0;
+        CHECK(bad == 0, "llama3 pre-tokenizer differs from llama.cpp's matcher");
     }
     sd_vocab_free(v3);
     sd_vocab_free(v2);
