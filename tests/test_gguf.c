@@ -10,7 +10,7 @@
 
 #include "common/sd_common.h"
 #include "gemm/qtypes.h"
-#include "gguf_walk.h"
+#include "tests/test_gguf_util.h"
 #include "tests/test_util.h"
 
 #include <inttypes.h>
@@ -29,39 +29,11 @@
         }                                                                                                    \
     } while (0)
 
-static const char *env_or(const char *name, const char *fallback) {
-    const char *v = getenv(name);
-    return v && *v ? v : fallback;
-}
-
 static bool printable(const char *s) {
     for (; *s; s++) {
         if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return false;
     }
     return true;
-}
-
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
-
-static bool write_whole(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return false;
-    bool ok = fwrite(p, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
 }
 
 /* ---- (a) bundled files ---- */
@@ -489,7 +461,7 @@ static void test_round_trip(void) {
             d->fill.next_row = 0;
             CHECK_OK(sd_gguf_writer_write_file(w, path, err, sizeof err), err);
             size_t fsize = 0;
-            uint8_t *fbytes = read_whole(path, &fsize);
+            uint8_t *fbytes = test_read_file(path, &fsize);
             CHECK(fbytes && fsize == size && memcmp(fbytes, mem, size) == 0);
             free(fbytes);
             rc = sd_gguf_open(path, &g, err, sizeof err);
@@ -620,74 +592,7 @@ static void test_writer_errors(void) {
 
 /* ---- (c) hostile inputs ---- */
 
-/* A byte buffer for hand-made files. */
-typedef struct bytes {
-    uint8_t *p;
-    size_t len, cap;
-} bytes;
-
-static void b_put(bytes *b, const void *p, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void b_u8(bytes *b, uint8_t v) {
-    b_put(b, &v, 1);
-}
-
-static void b_u32(bytes *b, uint32_t v) {
-    b_put(b, &v, 4);
-}
-
-static void b_u64(bytes *b, uint64_t v) {
-    b_put(b, &v, 8);
-}
-
-static void b_str(bytes *b, const char *s) {
-    b_u64(b, strlen(s));
-    b_put(b, s, strlen(s));
-}
-
-static void b_header(bytes *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv) {
-    b->len = 0;
-    b_put(b, "GGUF", 4);
-    b_u32(b, version);
-    b_u64(b, n_tensors);
-    b_u64(b, n_kv);
-}
-
-static void b_kv_u32(bytes *b, const char *key, uint32_t v) {
-    b_str(b, key);
-    b_u32(b, SD_GGUF_UINT32);
-    b_u32(b, v);
-}
-
-/* A tensor info with n_dims dims from ne. */
-static void b_tensor(bytes *b, const char *name, uint32_t n_dims, const uint64_t *ne, uint32_t type,
-                     uint64_t offset) {
-    b_str(b, name);
-    b_u32(b, n_dims);
-    uint32_t written = n_dims <= 5 ? n_dims : 0; /* absurd counts are rejected before any dim is read */
-    for (uint32_t d = 0; d < written; d++)
-        b_u64(b, ne[d]);
-    b_u32(b, type);
-    b_u64(b, offset);
-}
-
-/* Pads to `alignment` and appends data_bytes of data. */
-static void b_data(bytes *b, size_t alignment, size_t data_bytes) {
-    while (b->len % alignment)
-        b_u8(b, 0);
-    for (size_t i = 0; i < data_bytes; i++)
-        b_u8(b, (uint8_t)i);
-}
-
-static void expect_fail_status(const bytes *b, int status, const char *substr, const char *what) {
+static void expect_fail_status(const gguf_bytes *b, int status, const char *substr, const char *what) {
     char err[256] = "";
     sd_gguf *g = NULL;
     uint8_t *copy = malloc(b->len ? b->len : 1); /* exactly b->len bytes: ASan sees over-reads */
@@ -707,12 +612,12 @@ static void expect_fail_status(const bytes *b, int status, const char *substr, c
     }
 }
 
-static void expect_fail(const bytes *b, const char *substr, const char *what) {
+static void expect_fail(const gguf_bytes *b, const char *substr, const char *what) {
     expect_fail_status(b, SD_STATUS_FORMAT, substr, what);
 }
 
 /* Must open: a control for the cases around it. */
-static void expect_ok(const bytes *b, const char *what) {
+static void expect_ok(const gguf_bytes *b, const char *what) {
     char err[256] = "";
     uint8_t *copy = malloc(b->len ? b->len : 1);
     if (b->len) memcpy(copy, b->p, b->len);
@@ -726,7 +631,7 @@ static void expect_ok(const bytes *b, const char *what) {
     free(copy);
 }
 
-static void test_hostile_header(bytes *b) {
+static void test_hostile_header(gguf_bytes *b) {
     b_header(b, 3, 0, 0);
     expect_ok(b, "empty v3 file");
     b_header(b, 2, 0, 0);
@@ -767,7 +672,7 @@ static void test_hostile_header(bytes *b) {
     expect_fail(b, "tensor count 4 is more", "n_tensors more than the bytes left");
 }
 
-static void test_hostile_kv(bytes *b) {
+static void test_hostile_kv(gguf_bytes *b) {
     /* Key length 2^64-1. */
     b_header(b, 3, 0, 1);
     b_u64(b, UINT64_MAX);
@@ -885,7 +790,7 @@ static void test_hostile_kv(bytes *b) {
     expect_fail(b, "kkk...'): unknown value type 99", "long key in message");
 }
 
-static void test_hostile_alignment(bytes *b) {
+static void test_hostile_alignment(gguf_bytes *b) {
     static const uint32_t bad[] = {0, 48, 3, 0x80000001u};
     for (size_t i = 0; i < SD_ARRAY_LEN(bad); i++) {
         b_header(b, 3, 0, 1);
@@ -937,7 +842,7 @@ static void test_hostile_alignment(bytes *b) {
     expect_ok(b, "padded to 64");
 }
 
-static void test_hostile_tensors(bytes *b) {
+static void test_hostile_tensors(gguf_bytes *b) {
     const uint64_t ne8[] = {8};
     /* The control: two tensors, 32 bytes each, back to back. */
     b_header(b, 3, 2, 0);
@@ -1082,7 +987,7 @@ static void test_hostile_paths(void) {
     close(fd);
     CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_IO && strstr(err, "is empty"));
     /* Real file I/O path for a bad file: a format error, not an I/O one. */
-    CHECK(write_whole(path, "GGUF\x01\0\0\0", 8));
+    CHECK(test_write_file(path, "GGUF\x01\0\0\0", 8));
     CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_FORMAT && strstr(err, "version 1"));
     /* A FIFO must be refused at once, not block waiting for a writer. */
     CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
@@ -1104,7 +1009,7 @@ static void test_truncation(const char *models) {
     char path[4096], err[256] = "";
     snprintf(path, sizeof path, "%s/stories260K.gguf", models);
     size_t size = 0;
-    uint8_t *file = read_whole(path, &size);
+    uint8_t *file = test_read_file(path, &size);
     CHECK(file != NULL);
     if (!file) return;
     sd_gguf *g = NULL;
@@ -1167,7 +1072,7 @@ static void test_truncation(const char *models) {
         close(fd);
         uint64_t file_cuts[] = {10, 100, tok_at + 2000, data_start, size - 1};
         for (size_t i = 0; i < SD_ARRAY_LEN(file_cuts); i++) {
-            CHECK(write_whole(tpath, file, (size_t)file_cuts[i]));
+            CHECK(test_write_file(tpath, file, (size_t)file_cuts[i]));
             int rc = sd_gguf_open(tpath, &g, err, sizeof err);
             CHECK(rc == SD_STATUS_FORMAT);
             if (rc == 0) sd_gguf_close(g);
@@ -1277,9 +1182,9 @@ static void test_corruption(void) {
 }
 
 int main(void) {
-    const char *models = env_or("SD_MODELS_DIR", "models");
-    const char *data = env_or("SD_TEST_DATA", "tests/data");
-    bytes b = {0};
+    const char *models = test_env_or("SD_MODELS_DIR", "models");
+    const char *data = test_env_or("SD_TEST_DATA", "tests/data");
+    gguf_bytes b = {0};
     test_stories(models);
     test_bundled_files(models, data);
     test_round_trip();

@@ -11,7 +11,7 @@
 
 #include "common/sd_common.h"
 #include "common/sd_weight_type.h"
-#include "gguf_walk.h"
+#include "tests/test_gguf_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Reads every byte the handle exposes (gguf_walk.h) and the typed getters on the keys models use;
+/* Reads every byte the handle exposes (tests/test_gguf_util.h) and the typed getters on the keys models use;
  * returns a checksum so the reads cannot be optimised away. */
 static uint64_t touch_all(const sd_gguf *g) {
     int broken = 0;

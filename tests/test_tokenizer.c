@@ -13,30 +13,6 @@
 #include "tokenizer/vocab.h"
 #include "tests/test_util.h"
 
-static const char *env_or(const char *name, const char *def) {
-    const char *v = getenv(name);
-    return v && v[0] ? v : def;
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
 typedef struct loaded {
     sd_gguf *g;
     sd_vocab *v;
@@ -111,7 +87,7 @@ static void test_vocab_vectors(const char *data_dir, const char *name) {
     loaded l;
     if (!load(path, &l)) return;
     size_t inp_len = 0, out_len = 0;
-    char *inp = read_file(inp_path, &inp_len), *outs = read_file(out_path, &out_len);
+    char *inp = test_read_file(inp_path, &inp_len), *outs = test_read_file(out_path, &out_len);
     CHECK(inp && outs, "cannot read %s / %s", inp_path, out_path);
     if (!inp || !outs) goto done;
 
@@ -164,7 +140,7 @@ static void test_golden(const char *data_dir, const char *models_dir, const char
     char path[1024];
     snprintf(path, sizeof path, "%s/golden/%s", data_dir, file);
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = test_read_file(path, &len);
     CHECK(text != NULL, "cannot read %s", path);
     if (!text) return;
     loaded l = {0};
@@ -596,8 +572,8 @@ static void test_speed(const sd_vocab *v, const char *label) {
 }
 
 int main(void) {
-    const char *data_dir = env_or("SD_TEST_DATA", "tests/data");
-    const char *models_dir = env_or("SD_MODELS_DIR", "models");
+    const char *data_dir = test_env_or("SD_TEST_DATA", "tests/data");
+    const char *models_dir = test_env_or("SD_MODELS_DIR", "models");
 
     static const char *const vocab_files[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf",
                                               "ggml-vocab-starcoder.gguf", "ggml-vocab-deepseek-coder.gguf"};

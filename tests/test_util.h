@@ -4,6 +4,7 @@
 #define SD_TEST_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -42,6 +43,40 @@ static inline const char *test_path(const char *env, const char *name) {
     char *b = buf[slot++ % 4];
     snprintf(b, sizeof buf[0], "%s/%s", dir, name);
     return b;
+}
+
+/* $name, or fallback when it is unset or empty. */
+static inline const char *test_env_or(const char *name, const char *fallback) {
+    const char *v = getenv(name);
+    return v && v[0] ? v : fallback;
+}
+
+/* The whole file, malloc'd with a NUL after its *len bytes (so text can be used as a string); NULL if
+ * it cannot be read. */
+static inline void *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    }
+    return buf;
+}
+
+/* Writes p[0..n) to path; false on any error. */
+static inline bool test_write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fwrite(p, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
 }
 
 /* The summary line; returns main's exit status (1 if anything failed). */
