@@ -343,41 +343,6 @@ static uint64_t extra_layer_elems(const sd_gguf *g, sd_arch arch, int64_t n_embd
     return n;
 }
 
-/* Copies one key/value of the source. */
-static int copy_kv(sd_gguf_writer *w, const char *key, const sd_gguf_kv *kv, char *err, size_t err_len) {
-    switch (kv->type) {
-    case SD_GGUF_UINT8:
-        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT8:
-        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT16:
-        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT16:
-        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT32:
-        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT32:
-        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT64:
-        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, err_len);
-    case SD_GGUF_INT64:
-        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, err_len);
-    case SD_GGUF_FLOAT32:
-        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, err_len);
-    case SD_GGUF_FLOAT64:
-        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, err_len);
-    case SD_GGUF_BOOL:
-        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, err_len);
-    case SD_GGUF_STRING:
-        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, err_len);
-    case SD_GGUF_ARRAY:
-        if (kv->arr_type == SD_GGUF_STRING)
-            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, kv->arr_len, err, err_len);
-        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_len, err, err_len);
-    }
-    return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' has an unknown type", key);
-}
-
 /* Copies the source's metadata, replacing the name, block count and FFN widths in place. */
 static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, int32_t ff, char *err,
                          size_t err_len) {
@@ -414,7 +379,7 @@ static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, 
             /* llama.cpp reads a per-layer array here (get_key_or_arr), as an INT32 array */
             rc = sd_gguf_writer_add_arr(w, key, SD_GGUF_INT32, widths, (uint64_t)n_layer, err, err_len);
         } else {
-            rc = copy_kv(w, key, kv, err, err_len);
+            rc = sd_gguf_writer_add_kv(w, key, kv, err, err_len);
         }
     }
     if (rc == SD_STATUS_OK && !named) rc = sd_gguf_writer_add_str(w, "general.name", name, err, err_len);

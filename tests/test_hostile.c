@@ -313,46 +313,18 @@ static int fill_zero(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
     return 0;
 }
 
+/* Copies one key/value of the source, with rw's changes to the architecture and the vocabulary arrays. */
 static int copy_kv(sd_gguf_writer *w, const sd_gguf_kv *kv, const char *key, const rewrite *rw,
                    uint64_t n_vocab, char *err, size_t el) {
-    switch (kv->type) {
-    case SD_GGUF_UINT8:
-        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, el);
-    case SD_GGUF_INT8:
-        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT16:
-        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, el);
-    case SD_GGUF_INT16:
-        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT32:
-        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, el);
-    case SD_GGUF_INT32:
-        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT64:
-        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, el);
-    case SD_GGUF_INT64:
-        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, el);
-    case SD_GGUF_FLOAT32:
-        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, el);
-    case SD_GGUF_FLOAT64:
-        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, el);
-    case SD_GGUF_BOOL:
-        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, el);
-    case SD_GGUF_STRING:
-        if (rw->arch && strcmp(key, "general.architecture") == 0)
-            return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
-        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, el);
-    case SD_GGUF_ARRAY: {
-        uint64_t n = kv->arr_len;
-        if (rw->shrink_vocab && n == n_vocab && strncmp(key, "tokenizer.ggml.", 15) == 0)
-            n = rw->shrink_vocab;
+    if (kv->type == SD_GGUF_STRING && rw->arch && strcmp(key, "general.architecture") == 0)
+        return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
+    if (kv->type == SD_GGUF_ARRAY && rw->shrink_vocab && kv->arr_len == n_vocab &&
+        strncmp(key, "tokenizer.ggml.", 15) == 0) {
         if (kv->arr_type == SD_GGUF_STRING)
-            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, n, err, el);
-        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, n, err, el);
+            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, rw->shrink_vocab, err, el);
+        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, rw->shrink_vocab, err, el);
     }
-    }
-    snprintf(err, el, "key '%s' has value type %d", key, (int)kv->type);
-    return -1;
+    return sd_gguf_writer_add_kv(w, key, kv, err, el);
 }
 
 /* Rewrites the model at src through the writer with rw applied; returns the new file's path or NULL. */
