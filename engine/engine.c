@@ -7,12 +7,12 @@
 
 #include "common/sd_common.h"
 #include "draft/drafter.h"
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "spec/decode.h"
-#include "spec/numa_place.h"
-#include "spec/topology.h"
+#include "cpu/numa_place.h"
+#include "cpu/topology.h"
 #include "target/verifier.h"
 #include "utf8_stream.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "common/sd_common.h"
-#include "spec/background.h"
+#include "cpu/background.h"
 
 /* The automatic schedule alternates blocks of this many rounds between the sequential and the pipelined
  * schedule, and decides once each has run AUTO_BLOCKS blocks. */
