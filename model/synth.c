@@ -11,7 +11,7 @@
 #include "common/sd_common.h"
 #include "common/sd_rng.h"
 #include "gemm/quantize_weights.h"
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
 
