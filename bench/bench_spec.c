@@ -22,7 +22,7 @@
 #include "bench.h"
 #include "bench_spec.h"
 #include "common/sd_common.h"
-#include "spec/topology.h"
+#include "cpu/topology.h"
 
 #define MAX_KS 16
 #define MAX_MODES (2 + MAX_KS) * 3

@@ -14,7 +14,7 @@
 #include "common/sd_strtab.h"
 #include "common/sd_utf8.h"
 #include "gemm/quantize_weights.h"
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
 #include "model/tensor_names.h"
