@@ -11,19 +11,21 @@ static void print_type(const char *type_name, int n_tensors, uint64_t bytes, voi
 }
 
 int cmd_info(int argc, char **argv) {
-    cli_args a = {argc, argv, 0, "info"};
     const char *path = NULL;
-    for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag_is(&a, "-h", "--help")) {
-            printf("usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
-                   "parameters, weight types, vocabulary, file size.\n");
-            return 0;
-        } else if (cli_flag_is(&a, "-m", "--model")) {
-            if (!cli_take_str(&a, &path)) return 2;
-        } else {
-            cli_unknown_flag(&a);
-            return 2;
-        }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &path},
+        {"-h", "--help", .kind = CLI_HELP},
+    };
+    const cli_command c = {"info", flags, CLI_COUNT(flags), 0, false};
+    switch (cli_parse(&c, argc, argv)) {
+    case CLI_HELP_ASKED:
+        printf("usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
+               "parameters, weight types, vocabulary, file size.\n");
+        return 0;
+    case CLI_BAD_FLAGS:
+        return 2;
+    case CLI_PARSED:
+        break;
     }
     char path_buf[4096];
     if (!path && !(path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
