@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "bench_args.h"
+#include "bench_common.h"
 #include "bench_spec.h"
 #include "common/sd_common.h"
 #include "model/forward.h"

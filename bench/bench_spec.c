@@ -21,6 +21,7 @@
 
 #include "bench.h"
 #include "bench_spec.h"
+#include "cli/args.h"
 #include "common/sd_common.h"
 #include "spec/topology.h"
 
@@ -98,170 +99,68 @@ typedef struct machine {
 /* ---------------------------------------------------------------------------------------------------- */
 /* Flags */
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: specdec bench -m TARGET [-md DRAFT] -f PROMPTS -o OUTDIR [flags]\n"
-        "       specdec bench -m TARGET -md DRAFT --cost-only [-o OUTDIR]\n"
-        "\n"
-        "How much faster is speculative decoding for this model pair on this machine, and why. Runs plain\n"
-        "decoding and speculative decoding with each draft length (and adaptive) on the same prompts,\n"
-        "interleaved, and reports medians, speed-ups over plain measured in the same run, acceptance by\n"
-        "draft position, the time split, the target's measured batched-pass cost t_v(n) against the\n"
-        "roofline, and the cost model's predicted speed-up next to the measured one. Greedy runs check\n"
-        "that every speculative output equals the plain one (exit 1 if not).\n"
-        "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints the\n"
-        "summary table (or with --json the report).\n"
-        "\n"
-        "  -m, --model FILE        target GGUF model\n"
-        "  -md, --model-draft FILE draft GGUF model (without it only plain decoding runs)\n"
-        "  -f, --file FILE         prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
-        "                          (optional \"id\" and \"kind\" fields; with two kinds or more, e.g. "
-        "\"code\"\n"
-        "                          and \"prose\", the summary adds speed-ups by kind of text)\n"
-        "      --n-prompts N       use the first N prompts (default 8)\n"
-        "  -n, --n-predict N       tokens to generate per run (default 64)\n"
-        "      --temp T            temperature; 0 = greedy, checked lossless (default 0)\n"
-        "  -s, --seed S            sampling seed (default 42)\n"
-        "      --k LIST            fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)\n"
-        "      --no-adaptive       leave out the adaptive draft length\n"
-        "      --schedule LIST     schedules to compare: seq, pipe, auto (default seq)\n"
-        "      --repeat R          runs of every prompt and mode (default 3)\n"
-        "  -t, --threads N         worker threads for target and draft (default: one per CPU of each set)\n"
-        "  -c, --ctx-size N        context length (default: what the longest prompt needs)\n"
-        "  -o, --out DIR           output folder (created if missing)\n"
-        "      --cost-only         measure only the draft's per-token cost and t_v(n), and print the\n"
-        "                          speed-ups the cost model projects for acceptance 0.5..0.95, k = 1..8\n"
-        "      --json              print the report JSON instead of the summary table\n"
-        "  -h, --help              this text\n");
+static void usage(FILE *f, const cli_command *c) {
+    fprintf(f,
+            "usage: specdec bench -m TARGET [-md DRAFT] -f PROMPTS -o OUTDIR [flags]\n"
+            "       specdec bench -m TARGET -md DRAFT --cost-only [-o OUTDIR]\n"
+            "\n"
+            "How much faster is speculative decoding for this model pair on this machine, and why. Runs "
+            "plain\n"
+            "decoding and speculative decoding with each draft length (and adaptive) on the same prompts,\n"
+            "interleaved, and reports medians, speed-ups over plain measured in the same run, acceptance "
+            "by\n"
+            "draft position, the time split, the target's measured batched-pass cost t_v(n) against the\n"
+            "roofline, and the cost model's predicted speed-up next to the measured one. Greedy runs check\n"
+            "that every speculative output equals the plain one (exit 1 if not).\n"
+            "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints "
+            "the\n"
+            "summary table (or with --json the report).\n"
+            "\n");
+    cli_print_flags(f, c);
 }
 
-static bool flag_is(const char *arg, const char *a, const char *b) {
-    return strcmp(arg, a) == 0 || (b && strcmp(arg, b) == 0);
-}
-
-static const char *take(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "specdec bench: flag '%s' needs a value\n", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static bool parse_int(const char *flag, const char *v, long lo, long hi, int32_t *out) {
-    char *end = NULL;
-    errno = 0;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || end == v || *end || errno || x < lo || x > hi) {
-        if (v)
-            fprintf(stderr, "specdec bench: flag '%s' needs an integer in [%ld, %ld], got '%s'\n", flag, lo,
-                    hi, v);
-        return false;
-    }
-    *out = (int32_t)x;
-    return true;
-}
-
-static bool parse_k_list(const char *flag, const char *v, spec_opts *o) {
-    o->n_ks = 0;
-    if (!v) return false;
-    for (const char *p = v; *p;) {
-        char *end = NULL;
-        long x = strtol(p, &end, 10);
-        if (end == p || x < 1 || x > SD_MAX_DRAFT_LEN || o->n_ks == MAX_KS || (*end && *end != ',')) {
-            fprintf(
-                stderr,
-                "specdec bench: flag '%s' needs up to %d draft lengths in [1, %d] like 1,2,4,8, got '%s'\n",
-                flag, MAX_KS, SD_MAX_DRAFT_LEN, v);
-            return false;
-        }
-        o->ks[o->n_ks++] = (int32_t)x;
-        p = *end ? end + 1 : end;
-    }
-    return o->n_ks > 0;
-}
-
-static const char *schedule_name(sd_schedule s) {
-    return s == SD_SCHEDULE_SEQ ? "seq" : s == SD_SCHEDULE_PIPE ? "pipe" : "auto";
-}
-
-static bool parse_schedules(const char *flag, const char *v, spec_opts *o) {
-    o->n_schedules = 0;
-    if (!v) return false;
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", v);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        sd_schedule s = strcmp(t, "seq") == 0    ? SD_SCHEDULE_SEQ
-                        : strcmp(t, "pipe") == 0 ? SD_SCHEDULE_PIPE
-                        : strcmp(t, "auto") == 0 ? SD_SCHEDULE_AUTO
-                                                 : (sd_schedule)-1;
-        if ((int)s < 0 || o->n_schedules == 3) {
-            fprintf(stderr, "specdec bench: flag '%s' needs a list of seq, pipe, auto, got '%s'\n", flag, v);
-            return false;
-        }
-        o->schedules[o->n_schedules++] = s;
-    }
-    return o->n_schedules > 0;
-}
-
-/* Returns 0 to go on, 2 on a usage error; *done after --help. */
-static int parse_opts(int argc, char **argv, spec_opts *o, bool *done) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool ok = true;
-        if (flag_is(a, "-h", "--help")) {
-            usage(stdout);
-            *done = true;
-            return 0;
-        } else if (flag_is(a, "-m", "--model"))
-            ok = (o->target_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-md", "--model-draft"))
-            ok = (o->draft_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-f", "--file"))
-            ok = (o->prompts_path = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "-o", "--out"))
-            ok = (o->out_dir = take(argc, argv, &i)) != NULL;
-        else if (flag_is(a, "--n-prompts", NULL))
-            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_prompts);
-        else if (flag_is(a, "-n", "--n-predict"))
-            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 20, &o->n_predict);
-        else if (flag_is(a, "--repeat", NULL))
-            ok = parse_int(a, take(argc, argv, &i), 1, 1000, &o->repeat);
-        else if (flag_is(a, "-t", "--threads"))
-            ok = parse_int(a, take(argc, argv, &i), 1, 1024, &o->threads);
-        else if (flag_is(a, "-c", "--ctx-size"))
-            ok = parse_int(a, take(argc, argv, &i), 1, 1 << 24, &o->n_ctx);
-        else if (flag_is(a, "--k", NULL))
-            ok = parse_k_list(a, take(argc, argv, &i), o);
-        else if (flag_is(a, "--schedule", NULL))
-            ok = parse_schedules(a, take(argc, argv, &i), o);
-        else if (flag_is(a, "--no-adaptive", NULL))
-            o->adaptive = false;
-        else if (flag_is(a, "--cost-only", NULL))
-            o->cost_only = true;
-        else if (flag_is(a, "--json", NULL))
-            o->json = true;
-        else if (flag_is(a, "--temp", NULL)) {
-            const char *v = take(argc, argv, &i);
-            char *end = NULL;
-            double t = v ? strtod(v, &end) : -1;
-            ok = v && end != v && !*end && t >= 0 && t <= 100;
-            if (v && !ok)
-                fprintf(stderr, "specdec bench: flag '--temp' needs a number in [0, 100], got '%s'\n", v);
-            o->temp = (float)t;
-        } else if (flag_is(a, "-s", "--seed")) {
-            const char *v = take(argc, argv, &i);
-            char *end = NULL;
-            o->seed = v ? strtoull(v, &end, 10) : 0;
-            ok = v && end != v && !*end && v[0] != '-';
-            if (v && !ok)
-                fprintf(stderr, "specdec bench: flag '%s' needs a non-negative integer, got '%s'\n", a, v);
-        } else {
-            fprintf(stderr, "specdec bench: unknown flag '%s' (see specdec bench --help)\n", a);
-            return 2;
-        }
-        if (!ok) return 2;
-    }
+/* Returns -1 to go on, else the exit code (0 after --help, 2 on a usage error). */
+static int parse_opts(int argc, char **argv, spec_opts *o) {
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &o->target_path, .arg = "FILE", .help = "target GGUF model"},
+        {"-md", "--model-draft", CLI_STR, .out.s = &o->draft_path, .arg = "FILE",
+         .help = "draft GGUF model (without it only plain decoding runs)"},
+        {"-f", "--file", CLI_STR, .out.s = &o->prompts_path, .arg = "FILE",
+         .help = "prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
+                 "(optional \"id\" and \"kind\" fields; with two kinds or more, e.g. \"code\"\n"
+                 "and \"prose\", the summary adds speed-ups by kind of text)"},
+        {"--n-prompts", NULL, CLI_INT, .out.i = &o->n_prompts, 1, 1 << 20, .arg = "N",
+         .help = "use the first N prompts (default 8)"},
+        {"-n", "--n-predict", CLI_INT, .out.i = &o->n_predict, 1, 1 << 20, .arg = "N",
+         .help = "tokens to generate per run (default 64)"},
+        {"--temp", NULL, CLI_FLOAT, .out.f = &o->temp, 0, 100, .arg = "T",
+         .help = "temperature; 0 = greedy, checked lossless (default 0)"},
+        {"-s", "--seed", CLI_U64, .out.u = &o->seed, .arg = "S", .help = "sampling seed (default 42)"},
+        {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT_LEN, .cap = MAX_KS, .count = &o->n_ks,
+         .arg = "LIST", .help = "fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)"},
+        {"--no-adaptive", NULL, CLI_FALSE, .out.b = &o->adaptive,
+         .help = "leave out the adaptive draft length"},
+        {"--schedule", NULL, CLI_CUSTOM, .out.any = o->schedules, .cap = 3, .count = &o->n_schedules,
+         .parse = cli_read_schedule_list, .want = "a list of seq, pipe, auto", .arg = "LIST",
+         .help = "schedules to compare: seq, pipe, auto (default seq)"},
+        {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, 1000, .arg = "R",
+         .help = "runs of every prompt and mode (default 3)"},
+        {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 1024, .arg = "N",
+         .help = "worker threads for target and draft (default: one per CPU of each set)"},
+        {"-c", "--ctx-size", CLI_INT, .out.i = &o->n_ctx, 1, 1 << 24, .arg = "N",
+         .help = "context length (default: what the longest prompt needs)"},
+        {"-o", "--out", CLI_STR, .out.s = &o->out_dir, .arg = "DIR",
+         .help = "output folder (created if missing)"},
+        {"--cost-only", NULL, CLI_TRUE, .out.b = &o->cost_only,
+         .help = "measure only the draft's per-token cost and t_v(n), and print the\n"
+                 "speed-ups the cost model projects for acceptance 0.5..0.95, k = 1..8"},
+        {"--json", NULL, CLI_TRUE, .out.b = &o->json,
+         .help = "print the report JSON instead of the summary table"},
+        {"-h", "--help", .kind = CLI_HELP, .help = "this text"},
+    };
+    const cli_command c = {"bench", flags, CLI_COUNT(flags), usage, 24, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (!o->target_path) {
         fprintf(stderr, "specdec bench: give the target model with -m (see specdec bench --help)\n");
         return 2;
@@ -276,7 +175,7 @@ static int parse_opts(int argc, char **argv, spec_opts *o, bool *done) {
             "specdec bench: give prompts with -f and an output folder with -o (see specdec bench --help)\n");
         return 2;
     }
-    return 0;
+    return -1;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -743,7 +642,7 @@ static void build_modes(bench *b) {
             else
                 snprintf(kname, sizeof kname, "k=%d", k);
             if (o->n_schedules > 1)
-                snprintf(x->name, sizeof x->name, "spec %s %s", kname, schedule_name(o->schedules[s]));
+                snprintf(x->name, sizeof x->name, "spec %s %s", kname, cli_schedule_name(o->schedules[s]));
             else
                 snprintf(x->name, sizeof x->name, "spec %s", kname);
         }
@@ -1263,7 +1162,7 @@ static cJSON *settings_json(const bench *b, int32_t n_ctx) {
     cJSON_AddBoolToObject(s, "adaptive", o->adaptive);
     cJSON *sch = cJSON_CreateArray();
     for (int i = 0; i < o->n_schedules; i++)
-        cJSON_AddItemToArray(sch, cJSON_CreateString(schedule_name(o->schedules[i])));
+        cJSON_AddItemToArray(sch, cJSON_CreateString(cli_schedule_name(o->schedules[i])));
     cJSON_AddItemToObject(s, "schedules", sch);
     add_num(s, "repeat", o->repeat);
     add_num(s, "threads", o->threads);
@@ -1367,7 +1266,7 @@ static int write_outputs(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         cJSON_AddStringToObject(a, "mode", b->modes[m].name);
         add_num(a, "k", b->modes[m].k);
         cJSON_AddStringToObject(a, "schedule",
-                                b->modes[m].k == 0 ? "none" : schedule_name(b->modes[m].schedule));
+                                b->modes[m].k == 0 ? "none" : cli_schedule_name(b->modes[m].schedule));
         add_num(a, "decode_tps_median", agg[m].decode_tps);
         add_num(a, "prompt_tps_median", agg[m].prompt_tps);
         add_num(a, "speedup_median", agg[m].speedup_median);
@@ -1518,9 +1417,8 @@ int sd_bench_spec_main(int argc, char **argv) {
                        .adaptive = true,
                        .schedules = {SD_SCHEDULE_SEQ},
                        .n_schedules = 1};
-    bool done = false;
-    int exit_code = parse_opts(argc, argv, &b->o, &done);
-    if (exit_code != 0 || done) {
+    int exit_code = parse_opts(argc, argv, &b->o);
+    if (exit_code >= 0) {
         free(b);
         return exit_code;
     }

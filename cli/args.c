@@ -139,7 +139,10 @@ cli_parse_status cli_parse(const cli_command *c, int argc, char **argv) {
             fprintf(stderr, "specdec %s: unknown flag '%s' (see specdec %s --help)\n", c->name, arg, c->name);
             return CLI_BAD_FLAGS;
         }
-        if (f->kind == CLI_HELP) return CLI_HELP_ASKED;
+        if (f->kind == CLI_HELP) {
+            c->usage(stdout, c);
+            return CLI_HELP_ASKED;
+        }
         if (f->seen) *f->seen = true;
         if (f->kind == CLI_TRUE || f->kind == CLI_FALSE) {
             *f->out.b = f->kind == CLI_TRUE;
@@ -156,6 +159,10 @@ cli_parse_status cli_parse(const cli_command *c, int argc, char **argv) {
         }
     }
     return CLI_PARSED;
+}
+
+int cli_exit_code(cli_parse_status st) {
+    return st == CLI_HELP_ASKED ? 0 : 2;
 }
 
 /* "-m, --model FILE", "    --no-draft" or the row's own label. */

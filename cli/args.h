@@ -52,21 +52,27 @@ struct cli_flag {
     const char *help;  /* --help: the description; after a '\n' it goes on under itself. NULL: unlisted */
 };
 
-typedef struct cli_command {
+typedef struct cli_command cli_command;
+struct cli_command {
     const char *name; /* messages begin "specdec NAME: " */
     const cli_flag *flags;
     int n_flags;
+    void (*usage)(FILE *out, const cli_command *c); /* prints --help (cli_print_flags for the table) */
     int help_width;       /* --help: descriptions start this many columns after the 2-space indent */
     bool help_align_long; /* --help: a flag with no short form is indented to line up with "-x, --long" */
-} cli_command;
+    const void *user;     /* for usage(), e.g. the program's name */
+};
 
 #define CLI_COUNT(rows) ((int)(sizeof(rows) / sizeof((rows)[0])))
 
 typedef enum cli_parse_status { CLI_PARSED, CLI_HELP_ASKED, CLI_BAD_FLAGS } cli_parse_status;
 
 /* Reads argv[1..argc) (argv[0] names the command) against c's table, in order; stops at the first help
- * flag or bad flag (one error line printed on stderr). The caller turns CLI_BAD_FLAGS into exit code 2. */
+ * flag (after printing c->usage to stdout) or bad flag (after printing one error line to stderr). */
 cli_parse_status cli_parse(const cli_command *c, int argc, char **argv);
+
+/* The exit code of a parse that did not end in CLI_PARSED: 0 after the help, 2 after a bad flag. */
+int cli_exit_code(cli_parse_status st);
 
 /* Prints the table's listed rows, one "  LABEL   description" line each (more for long descriptions). */
 void cli_print_flags(FILE *out, const cli_command *c);

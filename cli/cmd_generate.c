@@ -98,17 +98,10 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
          .help = "print one JSON object instead of streaming text"},
         {"-h", "--help", CLI_HELP, .help = "this text"},
     };
-    const cli_command c = {"generate", flags, CLI_COUNT(flags), 24, true};
-    switch (cli_parse(&c, argc, argv)) {
-    case CLI_HELP_ASKED:
-        generate_usage(stdout, &c);
-        *done = true;
-        return 0;
-    case CLI_BAD_FLAGS:
-        return 2;
-    case CLI_PARSED:
-        break;
-    }
+    const cli_command c = {"generate", flags, CLI_COUNT(flags), generate_usage, 24, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    *done = st == CLI_HELP_ASKED;
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (o->draft_path && o->no_draft) {
         fprintf(stderr, "specdec generate: -md and --no-draft contradict each other\n");
         return 2;

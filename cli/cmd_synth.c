@@ -14,8 +14,10 @@
 #include "common/sd_common.h"
 #include "model/synth.h"
 
-static void usage(void) {
-    printf(
+static void usage(FILE *out, const cli_command *c) {
+    (void)c;
+    fprintf(
+        out,
         "usage: specdec synth --grow SRC.gguf --params N [--type q4_0|q8_0|f16] [--ff WIDTH] [--seed S]\n"
         "                     [-t THREADS] [--dry-run] -o OUT.gguf\n"
         "       specdec synth --shape NAME [--type q4_0|q8_0|f16] [--seed S] [-t THREADS] [--dry-run]\n"
@@ -109,16 +111,9 @@ int cmd_synth(int argc, char **argv) {
         {"--dry-run", NULL, CLI_TRUE, .out.b = &dry},
         {"-h", "--help", .kind = CLI_HELP},
     };
-    const cli_command c = {"synth", flags, CLI_COUNT(flags), 0, false};
-    switch (cli_parse(&c, argc, argv)) {
-    case CLI_HELP_ASKED:
-        usage();
-        return 0;
-    case CLI_BAD_FLAGS:
-        return 2;
-    case CLI_PARSED:
-        break;
-    }
+    const cli_command c = {"synth", flags, CLI_COUNT(flags), usage, 0, false, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (list) {
         list_shapes();
         return 0;

@@ -7,6 +7,12 @@
 #include "commands.h"
 #include "json.h"
 
+static void tokenize_usage(FILE *out, const cli_command *c) {
+    fprintf(out, "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] "
+                 "[--parse-special]\n\n");
+    cli_print_flags(out, c);
+}
+
 int cmd_tokenize(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL, *file = NULL;
     bool ids_only = false, no_bos = false, parse_special = false;
@@ -22,18 +28,9 @@ int cmd_tokenize(int argc, char **argv) {
          .help = "map control token texts (e.g. <s>) to their ids"},
         {"-h", "--help", CLI_HELP, .help = "this text"},
     };
-    const cli_command c = {"tokenize", flags, CLI_COUNT(flags), 20, true};
-    switch (cli_parse(&c, argc, argv)) {
-    case CLI_HELP_ASKED:
-        printf("usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] "
-               "[--parse-special]\n\n");
-        cli_print_flags(stdout, &c);
-        return 0;
-    case CLI_BAD_FLAGS:
-        return 2;
-    case CLI_PARSED:
-        break;
-    }
+    const cli_command c = {"tokenize", flags, CLI_COUNT(flags), tokenize_usage, 20, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (!text == !file) {
         fprintf(stderr, "specdec tokenize: give exactly one of -p TEXT or -f FILE\n");
         return 2;
