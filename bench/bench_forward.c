@@ -62,9 +62,6 @@ typedef struct fwd_state {
     int32_t *tokens; /* [past + max batch]: the cache's tokens, then the batch's */
 } fwd_state;
 
-#define STRING_OF(x) #x
-#define STRING(x) STRING_OF(x)
-
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
             "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--json]\n"
@@ -89,13 +86,13 @@ static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
         {"-m", "--model", CLI_STR, .out.s = &o->model, .arg = "FILE", .help = "the GGUF model"},
         {"--batch", NULL, CLI_INT_LIST, .out.i = o->batch, 1, MAX_BATCH, .cap = MAX_BATCHES,
          .count = &o->n_batch, .arg = "LIST",
-         .help = "comma-separated batch sizes, each 1.." STRING(MAX_BATCH) " (default 1,2,3,4,5)"},
+         .help = "comma-separated batch sizes, each 1.." CLI_STRING(MAX_BATCH) " (default 1,2,3,4,5)"},
         {"--past", NULL, CLI_INT, .out.i = &o->past, 0, MAX_PAST, .arg = "N",
          .help = "tokens in the KV cache before each pass (default 128)"},
         {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 256, .arg = "N",
          .help = "threads (default: the CPUs this process may use)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "R",
-         .help = "samples per batch size, each about " STRING(SAMPLE_SECONDS) " s (default 7)"},
+         .help = "samples per batch size, each about " CLI_STRING(SAMPLE_SECONDS) " s (default 7)"},
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},
     };

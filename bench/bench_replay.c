@@ -78,9 +78,6 @@ typedef struct rp_policy {
     int64_t k_hist[SD_MAX_DRAFT + 1];
 } rp_policy;
 
-#define STRING_OF(x) #x
-#define STRING(x) STRING_OF(x)
-
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
             "usage: specdec bench-replay -m TARGET -md DRAFT -f PROMPTS [flags]\n"
@@ -146,7 +143,8 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
         {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT, .cap = MAX_KS, .count = &o->n_ks,
          .arg = "LIST", .help = "fixed draft lengths to compare (default 1,2,3,4)"},
         {"--draft-max", NULL, CLI_INT, .out.i = &o->depth, 1, SD_MAX_DRAFT, .arg = "K",
-         .help = "adaptive upper bound and drafts recorded per position (default " STRING(DEFAULT_DEPTH) ")"},
+         .help =
+             "adaptive upper bound and drafts recorded per position (default " CLI_STRING(DEFAULT_DEPTH) ")"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, 1000, .arg = "R",
          .help = "replays of every prompt; the adaptive controller keeps learning\n"
                  "across them, as in specdec bench (default 2)"},

@@ -65,6 +65,10 @@ struct cli_command {
 
 #define CLI_COUNT(rows) ((int)(sizeof(rows) / sizeof((rows)[0])))
 
+/* A macro's value as a string literal, for --help texts: "each 1.." CLI_STRING(MAX_BATCH). */
+#define CLI_STRING(x) CLI_STRING_OF(x)
+#define CLI_STRING_OF(x) #x
+
 typedef enum cli_parse_status { CLI_PARSED, CLI_HELP_ASKED, CLI_BAD_FLAGS } cli_parse_status;
 
 /* Reads argv[1..argc) (argv[0] names the command) against c's table, in order; stops at the first help
