@@ -3,7 +3,8 @@
  *
  * As a libFuzzer target (clang):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DSD_LIBFUZZER -D_GNU_SOURCE -I. -Iinclude \
- *     tests/test_gguf_fuzz.c gguf/gguf.c gemm/qtypes.c common/sd_common.c -o fuzz_gguf
+ *     tests/test_gguf_fuzz.c gguf/gguf.c common/sd_weight_type.c common/sd_common.c \
+ *     common/sd_hash.c common/sd_strtab.c -o fuzz_gguf
  *   ./fuzz_gguf -max_len=65536 corpus/
  * Without SD_LIBFUZZER it is a program that runs the target over the files named on its command line
  * (meson test 'gguf_fuzz_replay' replays the bundled files through it, which catches rot). */
