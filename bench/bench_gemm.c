@@ -40,6 +40,7 @@ typedef struct bench_opts {
     size_t llc_bytes; /* 0: detect */
     int blas;
     int json;
+    const char *kernels; /* NULL: $SPECDEC_KERNELS, else the best set */
 } bench_opts;
 
 /* Results per batch size; times are seconds per call (median over repeats). */
@@ -52,6 +53,7 @@ typedef struct bench_result {
 
 typedef struct bench_state {
     const bench_opts *o;
+    const sd_kernel_set *kernels; /* the set every product runs on */
     sd_pool *pool;
     sd_weight *w;  /* [n_mats] */
     void **w_data; /* [n_mats], 64-byte aligned, owned */
@@ -70,7 +72,7 @@ static void usage(FILE *f, const char *prog) {
     fprintf(
         f,
         "usage: %s [--type q4_0] [--m ROWS --k COLS] [--batch 1,2,4,8,16] [-t THREADS] [--repeat N]\n"
-        "          [--cpus LIST] [--llc-mb MB] [--no-blas] [--json]\n"
+        "          [--cpus LIST] [--llc-mb MB] [--kernels SET] [--no-blas] [--json]\n"
         "Times y[n][m] = x[n][k] . W[m][k]^T for each batch size n over a set of random matrices larger\n"
         "than the last-level cache, and reports seconds per call (median of N interleaved repeats), GB/s\n"
         "of weight bytes read, GMAC/s and t(n)/t(n0) (n0 = first batch size), next to the machine's\n"
@@ -82,6 +84,8 @@ static void usage(FILE *f, const char *prog) {
         "  --repeat N    repeats per batch size (default 15)\n"
         "  --cpus LIST   pin worker i to CPU LIST[i %% len] (default: unpinned)\n"
         "  --llc-mb MB   last-level cache size to exceed (default: read from /sys, else 32)\n"
+        "  --kernels SET kernel set: scalar, avx2, avx512vnni, neon, ... (default: $SPECDEC_KERNELS, else\n"
+        "                the best this CPU has)\n"
         "  --no-blas     skip the OpenBLAS comparison\n"
         "  --json        print one JSON object instead of a table\n",
         prog);
@@ -148,6 +152,8 @@ static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t ms
         } else if (strcmp(a, "--cpus") == 0) {
             if (sd_bench_parse_list(v, 0, CPU_SETSIZE - 1, o->cpus, MAX_CPUS, &o->n_cpus) != 0)
                 return sd_error(msg, msg_len, -1, "bad --cpus %s", v);
+        } else if (strcmp(a, "--kernels") == 0) {
+            o->kernels = v;
         } else if (strcmp(a, "--llc-mb") == 0) {
             if (sd_bench_parse_int(v, 1, 1 << 20, &n) != 0)
                 return sd_error(msg, msg_len, -1, "bad --llc-mb %s", v);
@@ -273,7 +279,9 @@ static void bench_release(bench_state *s) {
 static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     s->o = o;
-    int rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
+    int rc = sd_gemm_kernels_select(o->kernels, &s->kernels, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     sd_pool_pin_caller(s->pool);
     if (!type_fillable(o->type))
@@ -293,7 +301,7 @@ static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *er
         s->n_mats = i + 1;
         for (int64_t r = 0; r < o->m; r++)
             fill_random_row(&seed, o->type, data + (size_t)r * row_bytes, o->k);
-        rc = sd_weight_init(&s->w[i], o->type, o->m, o->k, data, err, err_len);
+        rc = sd_weight_init_with(&s->w[i], s->kernels, o->type, o->m, o->k, data, err, err_len);
         if (rc != SD_STATUS_OK) {
             free(data);
             return rc;
@@ -423,9 +431,10 @@ static void report(const bench_state *s, const bench_result *res, size_t llc) {
         speedup[b] = o->blas ? res->blas_seconds[b] / res->seconds[b] : 0;
     }
     if (o->json) {
-        printf("{\"type\":\"%s\",\"m\":%lld,\"k\":%lld,\"threads\":%d,\"repeats\":%d,\"matrices\":%d,"
-               "\"weight_bytes\":%zu,\"llc_bytes\":%zu,",
-               tname, (long long)o->m, (long long)o->k, o->threads, o->repeats, s->n_mats, s->mat_bytes, llc);
+        printf("{\"type\":\"%s\",\"kernels\":\"%s\",\"m\":%lld,\"k\":%lld,\"threads\":%d,\"repeats\":%d,"
+               "\"matrices\":%d,\"weight_bytes\":%zu,\"llc_bytes\":%zu,",
+               tname, sd_gemm_kernels_name(s->kernels), (long long)o->m, (long long)o->k, o->threads,
+               o->repeats, s->n_mats, s->mat_bytes, llc);
         print_json_array("batch", batch, o->n_batch, 1);
         print_json_array("seconds", res->seconds, o->n_batch, 1);
         print_json_array("gbps", q.gbps, o->n_batch, 1);
@@ -442,9 +451,12 @@ static void report(const bench_state *s, const bench_result *res, size_t llc) {
         printf("\"stream_gbps\":%.6g,\"stream_best_gbps\":%.6g}\n", res->stream_gbps, res->stream_best_gbps);
         return;
     }
-    printf("bench-gemm: %s m=%lld k=%lld, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), median of %d\n",
-           tname, (long long)o->m, (long long)o->k, o->threads, o->threads == 1 ? "" : "s", s->n_mats,
-           (double)s->mat_bytes / 1e6, (double)llc / (1 << 20), o->repeats);
+    printf(
+        "bench-gemm: %s m=%lld k=%lld, %s kernels, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), median "
+        "of %d\n",
+        tname, (long long)o->m, (long long)o->k, sd_gemm_kernels_name(s->kernels), o->threads,
+        o->threads == 1 ? "" : "s", s->n_mats, (double)s->mat_bytes / 1e6, (double)llc / (1 << 20),
+        o->repeats);
     printf("read bandwidth (stream, %d thread%s): %.1f GB/s median, %.1f best\n", o->threads,
            o->threads == 1 ? "" : "s", res->stream_gbps, res->stream_best_gbps);
     printf("%5s %10s %8s %8s %8s %9s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0");

@@ -367,6 +367,7 @@ static cJSON *model_json(const char *path, sd_model *m) {
     cJSON_AddStringToObject(j, "path", path);
     cJSON_AddStringToObject(j, "arch", in.arch);
     cJSON_AddStringToObject(j, "name", in.name);
+    cJSON_AddStringToObject(j, "kernels", in.kernels);
     cJSON_AddNumberToObject(j, "params", (double)in.n_params);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)in.weight_bytes);
     cJSON_AddNumberToObject(j, "file_bytes", (double)in.file_bytes);
@@ -1158,8 +1159,8 @@ static void summary_md(bench *b, const mode_agg *agg, const kind_agg *ka, int n_
     sd_model_info ti;
     sd_model_get_info(b->target, &ti);
     sb_printf(sb, "## specdec bench\n\n");
-    sb_printf(sb, "Machine: %s, %s. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model,
-              b->mc.topology, b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
+    sb_printf(sb, "Machine: %s, %s, %s kernels. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model,
+              b->mc.topology, ti.kernels, b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
     if (b->draft) {
         sd_model_info di;
         sd_model_get_info(b->draft, &di);

@@ -23,6 +23,7 @@ void print_generate_report(FILE *out, const gen_report *r) {
             "stop: %s\n",
             s->n_prompt, s->t_prompt_s, rate(s->n_prompt, s->t_prompt_s), s->n_gen, s->t_gen_s,
             rate(s->n_gen, s->t_gen_s), r->stop);
+    fprintf(out, "specdec: kernels: %s\n", r->kernels ? r->kernels : "?");
     if (!r->draft) return;
     fprintf(out, "specdec: speculative: %s\n", r->schedule);
     fprintf(out, "specdec: %d rounds, %d drafted, %d accepted (acceptance %.3f), %.2f tokens per round\n",
@@ -66,7 +67,8 @@ void print_generate_json(FILE *out, const char *text, size_t text_len, const int
     json_write_number(out, rate(s->n_prompt, s->t_prompt_s));
     fprintf(out, ", \"tps\": ");
     json_write_number(out, rate(s->n_gen, s->t_gen_s));
-    fprintf(out, ", \"mode\": \"%s\", \"stop\": \"%s\"", r->draft ? "spec" : "plain", r->stop);
+    fprintf(out, ", \"mode\": \"%s\", \"stop\": \"%s\", \"kernels\": \"%s\"", r->draft ? "spec" : "plain",
+            r->stop, r->kernels ? r->kernels : "?");
     if (r->draft) {
         fprintf(out, ", \"n_drafted\": %d, \"n_accepted\": %d, \"acceptance\": ", s->n_drafted,
                 s->n_accepted);
