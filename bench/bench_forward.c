@@ -248,6 +248,7 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
     cJSON_AddNumberToObject(j, "params", (double)s->model->n_params);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)s->model->weight_bytes);
     cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddStringToObject(j, "kernels", sd_gemm_kernels_name(s->model->kernels));
     cJSON_AddNumberToObject(j, "past", o->past);
     cJSON_AddNumberToObject(j, "repeats", o->repeats);
     cJSON *batches = cJSON_AddArrayToObject(j, "batches");
@@ -296,10 +297,11 @@ static void print_phase_row(const fwd_opts *o, const fwd_result *res, const char
 static void print_table(const fwd_state *s, const fwd_result *res) {
     const fwd_opts *o = s->o;
     int n0 = o->batch[0];
-    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %d thread%s, past %d, all logits, "
-           "median of %d\n",
-           o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6, o->threads,
-           o->threads == 1 ? "" : "s", o->past, o->repeats);
+    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %s kernels, %d thread%s, past %d, all "
+           "logits, median of %d\n",
+           o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6,
+           sd_gemm_kernels_name(s->model->kernels), o->threads, o->threads == 1 ? "" : "s", o->past,
+           o->repeats);
     char ratio_head[32];
     snprintf(ratio_head, sizeof ratio_head, "t(n)/t(%d)", n0);
     printf("%5s %10s %10s %10s %7s\n", "n", "ms/pass", ratio_head, "ms/token", "passes");

@@ -39,7 +39,8 @@ typedef struct bench_opts {
     int32_t repeats;
     int32_t cpus[MAX_CPUS];
     int n_cpus;
-    int32_t llc_mb; /* 0: detect */
+    int32_t llc_mb;      /* 0: detect */
+    const char *kernels; /* NULL: $SPECDEC_KERNELS, else the best set */
     bool blas;
     bool json;
 } bench_opts;
@@ -54,6 +55,7 @@ typedef struct bench_result {
 
 typedef struct bench_state {
     const bench_opts *o;
+    const sd_kernel_set *kernels; /* the set every product runs on */
     sd_pool *pool;
     sd_weight *w;  /* [n_mats] */
     void **w_data; /* [n_mats], 64-byte aligned, owned */
@@ -71,7 +73,7 @@ typedef struct bench_state {
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
             "usage: %s [--type q4_0] [--m ROWS --k COLS] [--batch 1,2,4,8,16] [-t THREADS] [--repeat N]\n"
-            "          [--cpus LIST] [--llc-mb MB] [--no-blas] [--json]\n"
+            "          [--cpus LIST] [--llc-mb MB] [--kernels SET] [--no-blas] [--json]\n"
             "Times y[n][m] = x[n][k] . W[m][k]^T for each batch size n over a set of random matrices larger\n"
             "than the last-level cache, and reports seconds per call (median of N interleaved repeats), "
             "GB/s\n"
@@ -120,6 +122,9 @@ static int parse_args(int argc, char **argv, const char *prog, bench_opts *o) {
          .count = &o->n_cpus, .arg = "LIST", .help = "pin worker i to CPU LIST[i % len] (default: unpinned)"},
         {"--llc-mb", NULL, CLI_INT, .out.i = &o->llc_mb, 1, 1 << 20, .arg = "MB",
          .help = "last-level cache size to exceed (default: read from /sys, else 32)"},
+        {"--kernels", NULL, CLI_STR, .out.s = &o->kernels, .arg = "SET",
+         .help = "kernel set: scalar, avx2, avx512vnni, neon, ... (default: $SPECDEC_KERNELS, else the best "
+                 "this CPU has)"},
         {"--no-blas", NULL, CLI_FALSE, .out.b = &o->blas, .help = "skip the OpenBLAS comparison"},
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},
@@ -249,7 +254,9 @@ static void bench_release(bench_state *s) {
 static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     s->o = o;
-    int rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
+    int rc = sd_gemm_kernels_select(o->kernels, &s->kernels, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     sd_pool_pin_caller(s->pool);
     if (!type_fillable(o->type))
@@ -269,7 +276,7 @@ static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *er
         s->n_mats = i + 1;
         for (int64_t r = 0; r < o->m; r++)
             fill_random_row(&seed, o->type, data + (size_t)r * row_bytes, o->k);
-        rc = sd_weight_init(&s->w[i], o->type, o->m, o->k, data, err, err_len);
+        rc = sd_weight_init_with(&s->w[i], s->kernels, o->type, o->m, o->k, data, err, err_len);
         if (rc != SD_STATUS_OK) {
             free(data);
             return rc;
@@ -399,6 +406,7 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
     if (o->json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "type", tname);
+        cJSON_AddStringToObject(j, "kernels", sd_gemm_kernels_name(s->kernels));
         cJSON_AddNumberToObject(j, "m", o->m);
         cJSON_AddNumberToObject(j, "k", o->k);
         cJSON_AddNumberToObject(j, "threads", o->threads);
@@ -423,9 +431,11 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
         cJSON_AddItemToObject(j, "stream_best_gbps", cli_json_number_6g(res->stream_best_gbps));
         return cli_json_print(stdout, j, false);
     }
-    printf("bench-gemm: %s m=%lld k=%lld, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), median of %d\n",
-           tname, (long long)o->m, (long long)o->k, o->threads, o->threads == 1 ? "" : "s", s->n_mats,
-           (double)s->mat_bytes / 1e6, (double)llc / (1 << 20), o->repeats);
+    printf("bench-gemm: %s m=%lld k=%lld, %s kernels, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), "
+           "median of %d\n",
+           tname, (long long)o->m, (long long)o->k, sd_gemm_kernels_name(s->kernels), o->threads,
+           o->threads == 1 ? "" : "s", s->n_mats, (double)s->mat_bytes / 1e6, (double)llc / (1 << 20),
+           o->repeats);
     printf("read bandwidth (stream, %d thread%s): %.1f GB/s median, %.1f best\n", o->threads,
            o->threads == 1 ? "" : "s", res->stream_gbps, res->stream_best_gbps);
     printf("%5s %10s %8s %8s %8s %9s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0");

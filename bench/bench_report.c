@@ -29,6 +29,7 @@ static cJSON *model_json(const char *path, sd_model *m) {
     cJSON_AddStringToObject(j, "path", path);
     cJSON_AddStringToObject(j, "arch", in.arch);
     cJSON_AddStringToObject(j, "name", in.name);
+    cJSON_AddStringToObject(j, "kernels", in.kernels);
     cJSON_AddNumberToObject(j, "params", (double)in.n_params);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)in.weight_bytes);
     cJSON_AddNumberToObject(j, "file_bytes", (double)in.file_bytes);

@@ -201,8 +201,8 @@ static void summary_text(const bench *b, const mode_agg *agg, const kind_agg *ka
     sd_model_info ti;
     sd_model_get_info(b->target, &ti);
     sb_printf(sb, "## specdec bench\n\n");
-    sb_printf(sb, "Machine: %s, %s. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model,
-              b->mc.topology, b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
+    sb_printf(sb, "Machine: %s, %s, %s kernels. Target: %s (%.1f M params, %.1f MB weights)", b->mc.cpu_model,
+              b->mc.topology, ti.kernels, b->o.target_path, ti.n_params / 1e6, ti.weight_bytes / 1e6);
     if (b->draft) {
         sd_model_info di;
         sd_model_get_info(b->draft, &di);

@@ -273,7 +273,8 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!o.json) printf("\n");
     fflush(stdout);
-    gen_report rep = {.stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop)};
+    gen_report rep = {
+        .stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop), .kernels = info.kernels};
     if (o.compare) {
         rep.plain_tps = plain_reference(model, &o, prompt, n_prompt, n_predict, plain_tokens, &plain_stats);
         if (rep.plain_tps <= 0) goto done;

@@ -66,6 +66,7 @@ bool print_generate_json(FILE *out, const char *text, size_t text_len, const int
     cJSON_AddItemToObject(j, "tps", cli_json_number_6g(rate(s->n_gen, s->t_gen_s)));
     cJSON_AddStringToObject(j, "mode", r->draft ? "spec" : "plain");
     cJSON_AddStringToObject(j, "stop", r->stop);
+    cJSON_AddStringToObject(j, "kernels", r->kernels ? r->kernels : "?");
     if (r->draft) {
         cJSON_AddNumberToObject(j, "n_drafted", s->n_drafted);
         cJSON_AddNumberToObject(j, "n_accepted", s->n_accepted);

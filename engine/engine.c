@@ -47,9 +47,19 @@ const char *sd_status_name(int status) {
 
 /* ---- models ---- */
 
+sd_model_params sd_model_default_params(void) {
+    return (sd_model_params){.kernels = NULL};
+}
+
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len) {
+    const sd_model_params params = sd_model_default_params();
+    return sd_model_load_with(path, &params, out, err, err_len);
+}
+
+int sd_model_load_with(const char *path, const sd_model_params *params, sd_model **out, char *err,
+                       size_t err_len) {
     if (!path || !out) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no model path given");
-    return sd_model_load_file(path, out, err, err_len);
+    return sd_model_load_file_with(path, params ? params->kernels : NULL, out, err, err_len);
 }
 
 void sd_model_free(sd_model *model) {
@@ -76,6 +86,7 @@ void sd_model_get_info(const sd_model *m, sd_model_info *out) {
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = sd_gguf_file_size(m->gguf);
+    out->kernels = sd_gemm_kernels_name(m->kernels);
     out->gguf_version = sd_gguf_version(m->gguf);
     out->bos = sd_vocab_bos(m->vocab);
     out->eos = sd_vocab_eos(m->vocab);

@@ -15,6 +15,10 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define TMAX 4 /* activation rows per tile */
+#define TILE_R2_TMAX 4
+#define TILE_R4_TMAX 1
+
+#include "tile_driver.h"
 
 /* Q8_0 activations: per row nb blocks of 32 int8 quants, then nb fp32 scales (fp16 widened). */
 typedef struct {
@@ -30,7 +34,7 @@ typedef struct {
 } act_q8_k;
 static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
-static size_t row_stride(sd_type type, int64_t k) {
+static size_t act_row_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
@@ -44,7 +48,7 @@ static size_t row_stride(sd_type type, int64_t k) {
 }
 
 static size_t neon_act_bytes(sd_type type, int64_t k, int n) {
-    return row_stride(type, k) * (size_t)n;
+    return act_row_stride(type, k) * (size_t)n;
 }
 
 /* 4 lanes of 4-byte dot products of 16 signed bytes. */
@@ -127,15 +131,18 @@ static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
 
 static void neon_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
     (void)n;
-    act = (uint8_t *)act + (size_t)i * row_stride(type, k);
+    act = (uint8_t *)act + (size_t)i * act_row_stride(type, k);
     if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) quantize_q8_0(x, k, act);
     if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) quantize_q8_k(x, act, k);
 }
 
 /* ---- tiles: R weight rows (w, wstride bytes apart) x T activation rows (a, astride apart) ---- */
 
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
+INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q8) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
     float32x4_t lo[4][TMAX], hi[4][TMAX]; /* Q8_0: 8 lane accumulators per output */
     float acc1[4][TMAX];                  /* Q4_0: one accumulator per output (quant.h) */
 #pragma GCC unroll 4
@@ -192,8 +199,11 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     }
 }
 
-INLINE void tile_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb, float *y,
-                   int64_t ldy, const int R, const int T, const bool q6) {
+INLINE void tile_k(const tile_args *p, const int R, const int T, const bool q6) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
     float32x4_t lo[4][TMAX], hi[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -313,8 +323,11 @@ INLINE float load_w1(const uint8_t *w, int64_t e, sd_type type) {
     return type == SD_TYPE_F16 ? sd_fp16_to_fp32(h) : sd_bf16_to_fp32(h);
 }
 
-INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t k,
-                       float *y, int64_t ldy, const int R, const int T, const sd_type type) {
+INLINE void tile_float(const tile_args *p, const int R, const int T, const sd_type type) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t k = p->len, ldy = p->ldy;
+    float *y = p->y;
     float32x4_t lo[4][TMAX], hi[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -357,84 +370,29 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
     }
 }
 
-typedef struct tile_args {
-    const uint8_t *w;
-    size_t wstride;
-    const uint8_t *a;
-    size_t astride;
-    int64_t len; /* blocks (quantized) or elements (float) */
-    float *y;
-    int64_t ldy;
-} tile_args;
-
-INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
-    switch (type) {
-    case SD_TYPE_Q4_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
-        break;
-    case SD_TYPE_Q8_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
-        break;
-    case SD_TYPE_Q4_K:
-        tile_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
-        break;
-    case SD_TYPE_Q6_K:
-        tile_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
-        break;
-    case SD_TYPE_F32:
-    case SD_TYPE_F16:
-    case SD_TYPE_BF16:
-        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type);
-        break;
-    default:
-        break;
-    }
+INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
+    tile_k(p, R, T, false);
 }
 
-#define TILE_FN(R, T)                                                                                        \
-    static __attribute__((noinline)) void tile_r##R##_t##T(const tile_args *p, sd_type type) {               \
-        tile_any(p, type, R, T);                                                                             \
-    }
-TILE_FN(1, 1)
-TILE_FN(1, 2)
-TILE_FN(1, 3)
-TILE_FN(1, 4)
-TILE_FN(2, 2)
-TILE_FN(2, 3)
-TILE_FN(2, 4)
-TILE_FN(4, 1)
+INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
+    tile_k(p, R, T, true);
+}
 
-typedef void (*tile_fn)(const tile_args *p, sd_type type);
+/* ---- tile shapes for the driver ---- */
 
-static void neon_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
-                      float *y, int64_t ldy) {
-    static const tile_fn r1_fns[TMAX + 1] = {NULL, tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4};
-    static const tile_fn r2_fns[TMAX + 1] = {NULL, tile_r1_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4};
-    const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
-    const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
-    tile_args p = {
-        .wstride = w->row_bytes,
-        .astride = is_float ? (size_t)w->cols * sizeof(float) : row_stride(w->type, w->cols),
-        .len = is_float ? w->cols : w->cols / bs,
-        .ldy = ldy,
-    };
-    const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
-    const int n_tiles = (n + TMAX - 1) / TMAX;
-    const int t_max = (n + n_tiles - 1) / n_tiles;
-    const int R_max = t_max == 1 ? 4 : 2;
-    for (int64_t r = r0; r < r1;) {
-        const int R = r + R_max <= r1 ? R_max : 1;
-        p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
-            const int T = (n - i0) / (n_tiles - tile);
-            p.a = abase + (size_t)i0 * p.astride;
-            p.y = y + (int64_t)i0 * ldy + r;
-            const tile_fn fn = R == 4 ? tile_r4_t1 : R == 2 ? r2_fns[T] : r1_fns[T];
-            fn(&p, w->type);
-            i0 += T;
-        }
-        r += R;
-    }
+static bool act_block_major(sd_type type) {
+    (void)type; /* one activation row after another for every type */
+    return false;
+}
+
+static int tile_rows_max(sd_type type) {
+    (void)type;
+    return TMAX;
+}
+
+static int group_rows(sd_type type, int T) {
+    (void)type;
+    return T == 1 ? 4 : 2;
 }
 
 static void neon_dequantize(sd_type type, const void *src, float *dst, int64_t n) {
@@ -480,6 +438,6 @@ const sd_kernel_set sd_kernels_neon = {
 #endif
     .act_bytes = neon_act_bytes,
     .quantize_act = neon_quantize_act,
-    .rows = neon_rows,
+    .rows = tile_rows,
     .dequantize = neon_dequantize,
 };

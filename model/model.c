@@ -168,6 +168,7 @@ static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, c
 
 typedef struct loader {
     sd_model *m;
+    const sd_kernel_set *kernels; /* multiplies every matrix of the model */
     char *err;
     size_t err_len;
 } loader;
@@ -218,7 +219,7 @@ static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, 
         return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED,
                         "tensor '%s' has unsupported weight type %s", name, type_name(t->type));
     char msg[256];
-    rc = sd_weight_init(w, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
+    rc = sd_weight_init_with(w, L->kernels, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
     if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
     return SD_STATUS_OK;
 }
@@ -311,11 +312,20 @@ static int load_weights(loader *L, const arch_desc *ad) {
 }
 
 int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_len) {
+    return sd_model_load_file_with(path, NULL, out, err, err_len);
+}
+
+int sd_model_load_file_with(const char *path, const char *kernels, sd_model **out, char *err,
+                            size_t err_len) {
     *out = NULL;
+    const sd_kernel_set *ks;
+    int rc = sd_gemm_kernels_select(kernels, &ks, err, err_len);
+    if (rc < 0) return rc;
     sd_model *m = calloc(1, sizeof *m);
     if (!m) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    m->kernels = ks;
     m->path = strdup(path);
-    int rc = m->path ? sd_gguf_open(path, &m->gguf, err, err_len) : SD_STATUS_NO_MEMORY;
+    rc = m->path ? sd_gguf_open(path, &m->gguf, err, err_len) : SD_STATUS_NO_MEMORY;
     if (rc < 0) goto fail;
 
     sd_gguf_str arch;
@@ -340,7 +350,7 @@ int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_l
         goto fail;
     }
     if ((rc = sd_vocab_load(m->gguf, &m->vocab, err, err_len)) < 0) goto fail;
-    loader L = {m, err, err_len};
+    loader L = {m, ks, err, err_len};
     if ((rc = load_weights(&L, ad)) < 0) goto fail;
     *out = m;
     return SD_STATUS_OK;
