@@ -56,70 +56,58 @@ typedef enum chat_variant {
     LLAMA2_SYS_STRIP,  /* and every message trimmed */
 } chat_variant;
 
-typedef struct chat_render_args {
+/* The formats that wrap each turn as BEFORE ROLE AFTER TEXT END, with no rule that depends on the turn's
+ * position: ChatML, Phi-3, Phi-4, Zephyr, Llama 3. */
+typedef struct turn_format {
+    const char *before_role;
+    const char *after_role;
+    const char *after_text;
+    bool trim_text;                /* text without surrounding white space */
+    const char *generation_prompt; /* opens the assistant turn */
+} turn_format;
+
+typedef struct chat_turns {
     const sd_chat_message *msgs;
     int n;
     bool add_generation_prompt;
-    chat_variant variant;
-} chat_render_args;
+} chat_turns;
 
-typedef void (*chat_render_fn)(const chat_render_args *a, text_out *o);
+typedef void (*chat_render_fn)(const sd_chat_template *t, const chat_turns *c, text_out *o);
 
-/* <|im_start|>ROLE\nTEXT<|im_end|>\n. Qwen3's and SmolLM3's Jinja add or strip <think> blocks and SmolLM3's
- * adds a metadata system prompt; llama.cpp does neither and neither do we: content passes through as is. */
-static void render_chatml(const chat_render_args *a, text_out *o) {
-    for (int i = 0; i < a->n; i++) {
-        put(o, "<|im_start|>");
-        put(o, a->msgs[i].role);
-        put(o, "\n");
-        put(o, a->msgs[i].content);
-        put(o, "<|im_end|>\n");
+struct sd_chat_template {
+    const char *name; /* llama.cpp's name for the family */
+    chat_render_fn render;
+    turn_format turn;     /* render_turns's format */
+    chat_variant variant; /* the other renderers' variant */
+    const char *stop[3];  /* texts that end an assistant turn; NULL-terminated */
+};
+
+/* Every turn in t->turn's format. Where the model's Jinja does more, llama.cpp (and so specdec) does not:
+ * Qwen2.5's default system message, Qwen3's moving of <think> blocks out of past assistant texts and its
+ * empty think block for enable_thinking=false, SmolLM3's metadata system turn, Phi-3.5's skipping of an
+ * empty system text and its eos_token at the end, Llama 3.1/3.2's BOS and date system turn. */
+static void render_turns(const sd_chat_template *t, const chat_turns *c, text_out *o) {
+    for (int i = 0; i < c->n; i++) {
+        put(o, t->turn.before_role);
+        put(o, c->msgs[i].role);
+        put(o, t->turn.after_role);
+        if (t->turn.trim_text)
+            put_trimmed(o, c->msgs[i].content);
+        else
+            put(o, c->msgs[i].content);
+        put(o, t->turn.after_text);
     }
-    if (a->add_generation_prompt) put(o, "<|im_start|>assistant\n");
-}
-
-/* Phi-4: ChatML tags with <|im_sep|> after the role and no newlines. */
-static void render_phi4(const chat_render_args *a, text_out *o) {
-    for (int i = 0; i < a->n; i++) {
-        put(o, "<|im_start|>");
-        put(o, a->msgs[i].role);
-        put(o, "<|im_sep|>");
-        put(o, a->msgs[i].content);
-        put(o, "<|im_end|>");
-    }
-    if (a->add_generation_prompt) put(o, "<|im_start|>assistant<|im_sep|>");
-}
-
-/* <|ROLE|>\nTEXT then the family's end tag and a newline: Phi-3 (<|end|>) and Zephyr (<|endoftext|>).
- * Phi-3.5's Jinja skips an empty system message and ends with eos_token when no generation prompt
- * follows; llama.cpp does neither. */
-static void render_role_tags(const chat_render_args *a, text_out *o, const char *end_tag) {
-    for (int i = 0; i < a->n; i++) {
-        put(o, "<|");
-        put(o, a->msgs[i].role);
-        put(o, "|>\n");
-        put(o, a->msgs[i].content);
-        put(o, end_tag);
-        put(o, "\n");
-    }
-    if (a->add_generation_prompt) put(o, "<|assistant|>\n");
-}
-
-static void render_phi3(const chat_render_args *a, text_out *o) {
-    render_role_tags(a, o, "<|end|>");
-}
-
-static void render_zephyr(const chat_render_args *a, text_out *o) {
-    render_role_tags(a, o, "<|endoftext|>");
+    if (c->add_generation_prompt) put(o, t->turn.generation_prompt);
 }
 
 /* Gemma has no system role: the trimmed system texts (joined with nothing between) open the next user
  * turn, followed by a blank line; "assistant" is called "model"; every text is trimmed. Gemma 2's Jinja
  * raises an error on a system message instead. */
-static void render_gemma(const chat_render_args *a, text_out *o) {
+static void render_gemma(const sd_chat_template *t, const chat_turns *c, text_out *o) {
+    (void)t;              /* one format, no variants */
     int pending_from = 0; /* system messages from here up to the current one are not yet written */
-    for (int i = 0; i < a->n; i++) {
-        const sd_chat_message *m = &a->msgs[i];
+    for (int i = 0; i < c->n; i++) {
+        const sd_chat_message *m = &c->msgs[i];
         if (is_role(m, "system")) continue;
         bool model_turn = is_role(m, "assistant");
         put(o, "<start_of_turn>");
@@ -128,7 +116,7 @@ static void render_gemma(const chat_render_args *a, text_out *o) {
         if (!model_turn) {
             size_t before = o->len;
             for (int j = pending_from; j < i; j++)
-                if (is_role(&a->msgs[j], "system")) put_trimmed(o, a->msgs[j].content);
+                if (is_role(&c->msgs[j], "system")) put_trimmed(o, c->msgs[j].content);
             if (o->len > before) put(o, "\n\n");
             /* An all-blank system text stays pending in llama.cpp too, but adds nothing when written. */
             pending_from = o->len > before ? i + 1 : pending_from;
@@ -136,20 +124,7 @@ static void render_gemma(const chat_render_args *a, text_out *o) {
         put_trimmed(o, m->content);
         put(o, "<end_of_turn>\n");
     }
-    if (a->add_generation_prompt) put(o, "<start_of_turn>model\n");
-}
-
-/* Llama 3: a header per turn, texts trimmed. The Llama 3.1/3.2 Jinja also writes a system turn with the
- * knowledge cutoff and today's date, even without a system message, and a BOS; llama.cpp does not. */
-static void render_llama3(const chat_render_args *a, text_out *o) {
-    for (int i = 0; i < a->n; i++) {
-        put(o, "<|start_header_id|>");
-        put(o, a->msgs[i].role);
-        put(o, "<|end_header_id|>\n\n");
-        put_trimmed(o, a->msgs[i].content);
-        put(o, "<|eot_id|>");
-    }
-    if (a->add_generation_prompt) put(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    if (c->add_generation_prompt) put(o, "<start_of_turn>model\n");
 }
 
 /* DeepSeek 3 (and the R1 distills): system text and a blank line, then <｜User｜>TEXT and
@@ -163,9 +138,10 @@ static void render_llama3(const chat_render_args *a, text_out *o) {
 #define DS_END                                                                                               \
     "<\xef\xbd\x9c"                                                                                          \
     "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
-static void render_deepseek3(const chat_render_args *a, text_out *o) {
-    for (int i = 0; i < a->n; i++) {
-        const sd_chat_message *m = &a->msgs[i];
+static void render_deepseek3(const sd_chat_template *t, const chat_turns *c, text_out *o) {
+    (void)t; /* one format, no variants */
+    for (int i = 0; i < c->n; i++) {
+        const sd_chat_message *m = &c->msgs[i];
         if (is_role(m, "system")) {
             put(o, m->content);
             put(o, "\n\n");
@@ -178,15 +154,15 @@ static void render_deepseek3(const chat_render_args *a, text_out *o) {
             put(o, DS_END);
         }
     }
-    if (a->add_generation_prompt) put(o, DS_ASSISTANT);
+    if (c->add_generation_prompt) put(o, DS_ASSISTANT);
 }
 
 /* Mistral v7: [SYSTEM_PROMPT] and [INST] blocks, assistant text closed by </s>; there is no generation
  * prompt (the model answers after [/INST]). */
-static void render_mistral_v7(const chat_render_args *a, text_out *o) {
-    const char *space = a->variant == MISTRAL_V7 ? " " : "";
-    for (int i = 0; i < a->n; i++) {
-        const sd_chat_message *m = &a->msgs[i];
+static void render_mistral_v7(const sd_chat_template *t, const chat_turns *c, text_out *o) {
+    const char *space = t->variant == MISTRAL_V7 ? " " : "";
+    for (int i = 0; i < c->n; i++) {
+        const sd_chat_message *m = &c->msgs[i];
         if (is_role(m, "system")) {
             put(o, "[SYSTEM_PROMPT]");
             put(o, space);
@@ -208,12 +184,12 @@ static void render_mistral_v7(const chat_render_args *a, text_out *o) {
 /* Mistral v1, v3 and v3-tekken (Nemo): system and user texts share one [INST] block, the system text first
  * and followed by a blank line; no generation prompt. Nemo's Jinja puts the system text into the last user
  * turn instead of the first, and starts with the BOS text; llama.cpp does not. */
-static void render_mistral(const chat_render_args *a, text_out *o) {
-    const char *lead = a->variant == MISTRAL_V1 ? " " : "";
-    const char *trail = a->variant == MISTRAL_V3_TEKKEN ? "" : " ";
+static void render_mistral(const sd_chat_template *t, const chat_turns *c, text_out *o) {
+    const char *lead = t->variant == MISTRAL_V1 ? " " : "";
+    const char *trail = t->variant == MISTRAL_V3_TEKKEN ? "" : " ";
     bool in_turn = false;
-    for (int i = 0; i < a->n; i++) {
-        const sd_chat_message *m = &a->msgs[i];
+    for (int i = 0; i < c->n; i++) {
+        const sd_chat_message *m = &c->msgs[i];
         if (!in_turn) {
             put(o, lead);
             put(o, "[INST]");
@@ -229,7 +205,7 @@ static void render_mistral(const chat_render_args *a, text_out *o) {
             put(o, "[/INST]");
         } else {
             put(o, trail);
-            if (a->variant == MISTRAL_V3)
+            if (t->variant == MISTRAL_V3)
                 put_trimmed(o, m->content);
             else
                 put(o, m->content);
@@ -241,23 +217,23 @@ static void render_mistral(const chat_render_args *a, text_out *o) {
 
 /* Llama 2: "[INST] " opens the text (the BOS comes from the tokenizer), each assistant text closes its
  * turn with </s>; no generation prompt. */
-static void render_llama2(const chat_render_args *a, text_out *o) {
+static void render_llama2(const sd_chat_template *t, const chat_turns *c, text_out *o) {
     bool in_turn = true;
     put(o, "[INST] ");
-    for (int i = 0; i < a->n; i++) {
-        const sd_chat_message *m = &a->msgs[i];
+    for (int i = 0; i < c->n; i++) {
+        const sd_chat_message *m = &c->msgs[i];
         if (!in_turn) {
-            put(o, a->variant == LLAMA2_SYS_BOS ? "<s>[INST] " : "[INST] ");
+            put(o, t->variant == LLAMA2_SYS_BOS ? "<s>[INST] " : "[INST] ");
             in_turn = true;
         }
         bool sys = is_role(m, "system");
-        if (sys) put(o, a->variant == LLAMA2_PLAIN ? "" : "<<SYS>>\n");
-        if (a->variant == LLAMA2_SYS_STRIP)
+        if (sys) put(o, t->variant == LLAMA2_PLAIN ? "" : "<<SYS>>\n");
+        if (t->variant == LLAMA2_SYS_STRIP)
             put_trimmed(o, m->content);
         else
             put(o, m->content);
         if (sys) {
-            put(o, a->variant == LLAMA2_PLAIN ? "\n" : "\n<</SYS>>\n\n");
+            put(o, t->variant == LLAMA2_PLAIN ? "\n" : "\n<</SYS>>\n\n");
         } else if (is_role(m, "user")) {
             put(o, " [/INST]");
         } else {
@@ -267,30 +243,47 @@ static void render_llama2(const chat_render_args *a, text_out *o) {
     }
 }
 
-struct sd_chat_template {
-    const char *name; /* llama.cpp's name for the family */
-    chat_render_fn render;
-    chat_variant variant;
-    const char *stop[3]; /* texts that end an assistant turn; NULL-terminated */
-};
-
+#define NO_TURN                                                                                              \
+    { NULL, NULL, NULL, false, NULL }
 static const sd_chat_template templates[] = {
-    {"chatml", render_chatml, VARIANT_NONE, {"<|im_end|>", NULL}},
-    {"llama3", render_llama3, VARIANT_NONE, {"<|eot_id|>", "<|eom_id|>", NULL}},
-    {"gemma", render_gemma, VARIANT_NONE, {"<end_of_turn>", NULL}},
-    {"phi3", render_phi3, VARIANT_NONE, {"<|end|>", NULL}},
-    {"phi4", render_phi4, VARIANT_NONE, {"<|im_end|>", NULL}},
-    {"deepseek3", render_deepseek3, VARIANT_NONE, {DS_END, NULL}},
-    {"zephyr", render_zephyr, VARIANT_NONE, {"<|endoftext|>", NULL}},
-    {"mistral-v1", render_mistral, MISTRAL_V1, {"</s>", NULL}},
-    {"mistral-v3", render_mistral, MISTRAL_V3, {"</s>", NULL}},
-    {"mistral-v3-tekken", render_mistral, MISTRAL_V3_TEKKEN, {"</s>", NULL}},
-    {"mistral-v7", render_mistral_v7, MISTRAL_V7, {"</s>", NULL}},
-    {"mistral-v7-tekken", render_mistral_v7, MISTRAL_V7_TEKKEN, {"</s>", NULL}},
-    {"llama2", render_llama2, LLAMA2_PLAIN, {"</s>", NULL}},
-    {"llama2-sys", render_llama2, LLAMA2_SYS, {"</s>", NULL}},
-    {"llama2-sys-bos", render_llama2, LLAMA2_SYS_BOS, {"</s>", NULL}},
-    {"llama2-sys-strip", render_llama2, LLAMA2_SYS_STRIP, {"</s>", NULL}},
+    {"chatml",
+     render_turns,
+     {"<|im_start|>", "\n", "<|im_end|>\n", false, "<|im_start|>assistant\n"},
+     VARIANT_NONE,
+     {"<|im_end|>", NULL}},
+    {"llama3",
+     render_turns,
+     {"<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>", true,
+      "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+     VARIANT_NONE,
+     {"<|eot_id|>", "<|eom_id|>", NULL}},
+    {"gemma", render_gemma, NO_TURN, VARIANT_NONE, {"<end_of_turn>", NULL}},
+    {"phi3",
+     render_turns,
+     {"<|", "|>\n", "<|end|>\n", false, "<|assistant|>\n"},
+     VARIANT_NONE,
+     {"<|end|>", NULL}},
+    /* Phi-4: ChatML tags with <|im_sep|> after the role and no newlines. */
+    {"phi4",
+     render_turns,
+     {"<|im_start|>", "<|im_sep|>", "<|im_end|>", false, "<|im_start|>assistant<|im_sep|>"},
+     VARIANT_NONE,
+     {"<|im_end|>", NULL}},
+    {"deepseek3", render_deepseek3, NO_TURN, VARIANT_NONE, {DS_END, NULL}},
+    {"zephyr",
+     render_turns,
+     {"<|", "|>\n", "<|endoftext|>\n", false, "<|assistant|>\n"},
+     VARIANT_NONE,
+     {"<|endoftext|>", NULL}},
+    {"mistral-v1", render_mistral, NO_TURN, MISTRAL_V1, {"</s>", NULL}},
+    {"mistral-v3", render_mistral, NO_TURN, MISTRAL_V3, {"</s>", NULL}},
+    {"mistral-v3-tekken", render_mistral, NO_TURN, MISTRAL_V3_TEKKEN, {"</s>", NULL}},
+    {"mistral-v7", render_mistral_v7, NO_TURN, MISTRAL_V7, {"</s>", NULL}},
+    {"mistral-v7-tekken", render_mistral_v7, NO_TURN, MISTRAL_V7_TEKKEN, {"</s>", NULL}},
+    {"llama2", render_llama2, NO_TURN, LLAMA2_PLAIN, {"</s>", NULL}},
+    {"llama2-sys", render_llama2, NO_TURN, LLAMA2_SYS, {"</s>", NULL}},
+    {"llama2-sys-bos", render_llama2, NO_TURN, LLAMA2_SYS_BOS, {"</s>", NULL}},
+    {"llama2-sys-strip", render_llama2, NO_TURN, LLAMA2_SYS_STRIP, {"</s>", NULL}},
 };
 
 static const sd_chat_template *find_template(const char *name) {
@@ -366,10 +359,10 @@ int sd_chat_apply(const sd_chat_template *tmpl, const sd_chat_message *messages,
             return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                             "message %d has role '%s' (known: system, user, assistant)", i, m->role);
     }
-    chat_render_args a = {messages, n, add_generation_prompt, tmpl->variant};
+    chat_turns c = {messages, n, add_generation_prompt};
     /* Room for the NUL is kept back, as snprintf does. */
     text_out o = {out, out && out_cap ? out_cap - 1 : 0, 0};
-    tmpl->render(&a, &o);
+    tmpl->render(tmpl, &c, &o);
     if (out && out_cap) out[SD_MIN(o.len, o.cap)] = '\0';
     if (o.len > INT_MAX)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "the conversation is over 2 GiB as text");

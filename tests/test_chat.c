@@ -17,18 +17,7 @@
 #include "common/sd_common.h"
 #include "gguf/gguf_writer.h"
 #include "specdec.h"
-
-static int failures = 0;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fprintf(stderr, "\n");                                                                           \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
+#include "test_util.h"
 
 /* The fixed conversation: the assistant text carries a leading space and a trailing newline so that the
  * families that trim (llama3, gemma, mistral-v3, llama2-sys-strip) show it. */
@@ -426,10 +415,6 @@ int main(int argc, char **argv) {
     test_gemma_systems();
     test_gguf_text();
     bool had_shared = test_real_templates();
-    if (failures) {
-        fprintf(stderr, "test_chat: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_chat: ok%s\n", had_shared ? "" : " (real templates skipped)");
-    return had_shared ? 0 : 77;
+    int rc = test_finish("test_chat");
+    return rc == 0 && !had_shared ? 77 : rc; /* 77: meson's "skipped" */
 }

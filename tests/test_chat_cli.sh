@@ -4,32 +4,7 @@
 # Usage: test_chat_cli.sh PATH/TO/specdec PATH/TO/test_chat (for --write-gguf); $SD_SHARED_DIR optional.
 set -u
 SPECDEC="$1" TEST_CHAT="$2"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
-
-# expect CODE PATTERN -- command...: exit code CODE; stderr one line matching PATTERN when CODE != 0
-expect() {
-    local code="$1" pattern="$2"
-    shift 3
-    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
-    local got=$?
-    if [ "$got" != "$code" ]; then
-        fail "'$*' exited $got, expected $code; stderr: $(head -c 300 "$TMP/err")"
-        return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$TMP/err" "$TMP/out"; then
-        fail "'$*': output does not match /$pattern/: $(head -c 300 "$TMP/err")"
-    fi
-    if [ "$code" != 0 ] && [ "$(wc -l <"$TMP/err")" -ne 1 ]; then
-        fail "'$*': error is not one line: $(cat "$TMP/err")"
-    fi
-}
+source "$(dirname "$0")/cli_expect.sh"
 
 # same_output FILE -- command...: stdout byte for byte equal to FILE, exit 0
 same_output() {
