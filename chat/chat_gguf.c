@@ -5,6 +5,7 @@
 #include "common/sd_common.h"
 
 int sd_chat_template_text_from_gguf(const sd_gguf *g, char *buf, size_t buf_len) {
+    if (buf && buf_len) buf[0] = '\0';
     sd_gguf_str text;
     int found = sd_gguf_get_str(g, SD_CHAT_TEMPLATE_KEY, &text, NULL, 0);
     if (found < 0) return SD_STATUS_FORMAT;

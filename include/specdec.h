@@ -118,8 +118,9 @@ typedef struct sd_chat_message {
 int sd_chat_template_by_name(const char *name, const sd_chat_template **out, char *err, size_t err_len);
 
 /* The template whose family the Jinja text (a model's tokenizer.chat_template) belongs to, detected as
- * llama.cpp detects it; a text equal to a family name also selects that family. A text of no known family
- * gives SD_ERR_UNSUPPORTED with a message that says so and names --chat-template NAME and the names. */
+ * llama.cpp detects it; a text equal to a family name also selects that family. A text of no known family,
+ * or of a family llama.cpp knows but specdec does not render (the message names it), gives
+ * SD_ERR_UNSUPPORTED with a message that says so and names --chat-template NAME and the names. */
 int sd_chat_template_from_text(const char *text, const sd_chat_template **out, char *err, size_t err_len);
 
 /* The family's name ("chatml", ...). */

@@ -386,12 +386,32 @@ static void test_gguf_text(void) {
             int len = sd_chat_template_text_from_gguf(g, buf, sizeof buf);
             int want = variant == 0 ? (int)strlen(jinja) : variant == 1 ? 0 : SD_STATUS_FORMAT;
             CHECK(len == want, "gguf variant %d: %d, want %d", variant, len, want);
-            if (variant == 0) CHECK(strcmp(buf, jinja) == 0, "gguf text '%s'", buf);
+            if (variant == 0) {
+                CHECK(strcmp(buf, jinja) == 0, "gguf text '%s'", buf);
+                char small[5];
+                len = sd_chat_template_text_from_gguf(g, small, sizeof small);
+                CHECK(len == (int)strlen(jinja) && strcmp(small, "{{ '") == 0, "gguf text in 5 bytes: '%s'",
+                      small);
+            }
             sd_gguf_close(g);
         }
         free(data);
         sd_gguf_writer_free(w);
     }
+}
+
+/* The public wrapper on a loaded model: the bundled model has no template. */
+static void test_model_template(void) {
+    const char *dir = getenv("SD_MODELS_DIR");
+    if (!dir) return;
+    char path[4096], err[256], buf[8] = "x";
+    snprintf(path, sizeof path, "%s/stories260K.gguf", dir);
+    sd_model *m = NULL;
+    int rc = sd_model_load(path, &m, err, sizeof err);
+    CHECK(rc == SD_OK, "%s: %s", path, err);
+    if (rc != SD_OK) return;
+    CHECK(sd_model_chat_template(m, buf, sizeof buf) == 0 && buf[0] == '\0', "stories260K has no template");
+    sd_model_free(m);
 }
 
 static int write_gguf(const char *path, const char *text) {
@@ -414,6 +434,7 @@ int main(int argc, char **argv) {
     test_qwen3_think_passthrough();
     test_gemma_systems();
     test_gguf_text();
+    test_model_template();
     bool had_shared = test_real_templates();
     int rc = test_finish("test_chat");
     return rc == 0 && !had_shared ? 77 : rc; /* 77: meson's "skipped" */
