@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chat/chat.h"
 #include "common/sd_common.h"
 #include "draft/drafter.h"
 #include "model/model.h"
@@ -125,6 +126,10 @@ int sd_model_detokenize(const sd_model *m, const int32_t *tokens, int n, bool sp
 
 bool sd_model_is_eog(const sd_model *m, int32_t token) {
     return sd_vocab_is_eog(m->vocab, token);
+}
+
+int sd_model_chat_template(const sd_model *m, char *buf, size_t buf_len) {
+    return sd_chat_template_text_from_gguf(m->gguf, buf, buf_len);
 }
 
 /* ---- sampling ---- */
