@@ -19,9 +19,10 @@ struct sd_forward {
     int32_t n_ctx, max_batch, logit_rows, n_past;
     int32_t last_n; /* rows of the last run, for sd_forward_logits */
     bool last_all_logits;
+    bool kv_fp32; /* cache keeps fp32 values rather than fp16-rounded ones */
     int n_workers;
-    /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them) but kept as fp32 so that
-     * attention needs no conversion. Keys in the attention kernel's blocked layout,
+    /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them; unless kv_fp32) but kept
+     * as fp32 so that attention needs no conversion. Keys in the attention kernel's blocked layout,
      * [n_layer][n_head_kv][padded n_ctx / 8][head_dim][8] (sd_attention_key_index); values
      * [n_layer][n_head_kv][n_ctx][head_dim]. */
     float *k_cache, *v_cache;
@@ -200,6 +201,10 @@ void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t
     fn(f->gemm_scratch, f->gemm_scratch_bytes, user);
 }
 
+void sd_forward_set_kv_fp32(sd_forward *f, bool fp32) {
+    f->kv_fp32 = fp32;
+}
+
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
     int n = pool ? sd_pool_n_workers(pool) : 1;
     if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;
@@ -257,8 +262,12 @@ static void rope_apply(const sd_hparams *hp, float *v, const float *cosv, const 
     }
 }
 
-static inline float round_to_fp16(float x) {
+static float round_to_fp16(float x) {
     return sd_fp16_to_fp32(sd_fp32_to_fp16(x));
+}
+
+static float keep_fp32(float x) {
+    return x;
 }
 
 typedef struct attention_job {
@@ -319,6 +328,7 @@ static int32_t attention_item_rows(const sd_forward *f, int32_t n) {
  * block, which the score pass reads (and discards), so those reads see defined values. */
 static void kv_store(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
+    float (*round_kv)(float) = f->kv_fp32 ? keep_fp32 : round_to_fp16;
     int hd = hp->head_dim;
     size_t dkv = kv_dim(hp), head_keys = (size_t)hd * sd_attention_padded_positions(f->n_ctx);
     int32_t pad_end = (int32_t)sd_attention_padded_positions(pos0 + n);
@@ -329,8 +339,8 @@ static void kv_store(sd_forward *f, int il, int32_t n, int32_t pos0) {
             size_t src = (size_t)i * dkv + (size_t)h * (size_t)hd;
             float *vd = vc + (size_t)(pos0 + i) * (size_t)hd;
             for (int d = 0; d < hd; d++) {
-                kc[sd_attention_key_index(hd, pos0 + i, d)] = round_to_fp16(f->k[src + (size_t)d]);
-                vd[d] = round_to_fp16(f->v[src + (size_t)d]);
+                kc[sd_attention_key_index(hd, pos0 + i, d)] = round_kv(f->k[src + (size_t)d]);
+                vd[d] = round_kv(f->v[src + (size_t)d]);
             }
         }
         for (int32_t t = pos0 + n; t < pad_end; t++)

@@ -41,6 +41,11 @@ int32_t sd_forward_max_batch(const sd_forward *f);
 void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user),
                                void *user);
 
+/* Whether the KV cache keeps keys and values at full fp32 precision (llama.cpp's `-ctk f32 -ctv f32`)
+ * instead of rounding them to fp16 (the default, as llama.cpp's default F16 cache). Set it before the
+ * first run: the positions already cached keep their rounding. */
+void sd_forward_set_kv_fp32(sd_forward *f, bool fp32);
+
 /* Moves the state to another pool of at most as many workers as the one it was created with (its
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
