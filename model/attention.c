@@ -152,8 +152,9 @@ static ALWAYS_INLINE float lane_max(const float m[LANES]) {
     return r;
 }
 
-static float inv_sqrt_dim(int head_dim) {
-    return 1.0f / sqrtf((float)head_dim);
+/* The first position a pair at pos attends to. */
+static inline int32_t first_position(const sd_attention_args *a, int32_t pos) {
+    return a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
 }
 
 /* Scores of np (<= SCORE_TILE) pairs for the nb blocks of LANES positions from t0: each key block
@@ -183,11 +184,11 @@ static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const 
             storev(s[p] + t0 + j * W, acc[p][j] * scale);
 }
 
-/* Scores of np pairs for positions [0, t_end), t_end a multiple of LANES. Few pairs take two blocks per
- * pass, so enough independent accumulators hide the add latency. */
+/* Scores of np pairs for positions [t_begin, t_end), both multiples of LANES. Few pairs take two blocks
+ * per pass, so enough independent accumulators hide the add latency. */
 static ALWAYS_INLINE void score_pairs(const float *k, int hd, const float *const *q, float *const *s, int np,
-                                      int32_t t_end, float scale) {
-    int32_t t0 = 0;
+                                      int32_t t_begin, int32_t t_end, float scale) {
+    int32_t t0 = t_begin;
     if (np * NV <= 4)
         for (; t0 + 2 * LANES <= t_end; t0 += 2 * LANES)
             score_tile(k, hd, q, s, np, 2, t0, scale);
@@ -195,22 +196,28 @@ static ALWAYS_INLINE void score_pairs(const float *k, int hd, const float *const
         score_tile(k, hd, q, s, np, 1, t0, scale);
 }
 
-/* Turns the scores s[0..pos] of one pair into e^(s - max) in place (0 up to the block end) and returns
- * 1 / their sum. */
-static float softmax_weights(float *s, int32_t pos) {
-    int32_t t_end = (pos + LANES) / LANES * LANES;
-    vi first, last;
+/* Turns the scores s[lo..pos] of one pair into e^(s - max) in place (0 in the rest of their lane
+ * blocks) and returns 1 / their sum; with softcap > 0, each score s becomes softcap * tanhf(s * (1 /
+ * softcap)) first (one scalar libm call per score, the same in every build). */
+static float softmax_weights(float *s, int32_t lo, int32_t pos, float softcap) {
+    int32_t t_begin = lo / LANES * LANES, t_end = (pos + LANES) / LANES * LANES;
+    if (softcap > 0.0f)
+        for (int32_t t = lo; t <= pos; t++)
+            s[t] = softcap * tanhf(s[t] * (1.0f / softcap));
+    vi first, last, lo_v;
     for (int i = 0; i < W; i++) {
         first[i] = i;
         last[i] = pos;
+        lo_v[i] = lo;
     }
     vf m[NV];
     for (int j = 0; j < NV; j++)
         m[j] = splat(-INFINITY);
-    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+    for (int32_t t0 = t_begin; t0 < t_end; t0 += LANES)
         for (int j = 0; j < NV; j++) {
             vf sv = loadv(s + t0 + j * W);
-            m[j] = select_v((first + (t0 + j * W) <= last) & (sv > m[j]), sv, m[j]);
+            vi t = first + (t0 + j * W);
+            m[j] = select_v((t <= last) & (t >= lo_v) & (sv > m[j]), sv, m[j]);
         }
     float lanes[LANES];
     for (int j = 0; j < NV; j++)
@@ -218,10 +225,11 @@ static float softmax_weights(float *s, int32_t pos) {
     vf vmax = splat(lane_max(lanes)), zero = splat(0.0f), sum[NV];
     for (int j = 0; j < NV; j++)
         sum[j] = zero;
-    for (int32_t t0 = 0; t0 < t_end; t0 += LANES)
+    for (int32_t t0 = t_begin; t0 < t_end; t0 += LANES)
         for (int j = 0; j < NV; j++) {
             float *sp = s + t0 + j * W;
-            vf e = select_v(first + (t0 + j * W) <= last, expv(loadv(sp) - vmax), zero);
+            vi t = first + (t0 + j * W);
+            vf e = select_v((t <= last) & (t >= lo_v), expv(loadv(sp) - vmax), zero);
             storev(sp, e);
             sum[j] += e;
         }
@@ -230,14 +238,14 @@ static float softmax_weights(float *s, int32_t pos) {
     return 1.0f / lane_sum(lanes);
 }
 
-/* out[d] = (sum over t <= pos of e[t] v[t][d]) * inv for d in [d0, d0 + W * nvec), the accumulators in
- * registers for a constant nvec. */
-static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t pos,
-                                     float inv, float *out) {
+/* out[d] = (sum over t in [lo, pos] of e[t] v[t][d]) * inv for d in [d0, d0 + W * nvec), the accumulators
+ * in registers for a constant nvec. */
+static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t lo,
+                                     int32_t pos, float inv, float *out) {
     vf acc[VALUE_TILE / W];
     for (int j = 0; j < nvec; j++)
         acc[j] = splat(0.0f);
-    for (int32_t t = 0; t <= pos; t++) {
+    for (int32_t t = lo; t <= pos; t++) {
         const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
         vf w = splat(e[t]);
         for (int j = 0; j < nvec; j++)
@@ -248,27 +256,28 @@ static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, c
 }
 
 /* The dimensions [d0, hd) that fill no vector, one at a time. */
-static void weighted_tail(const float *v, int hd, int d0, const float *e, int32_t pos, float inv,
+static void weighted_tail(const float *v, int hd, int d0, const float *e, int32_t lo, int32_t pos, float inv,
                           float *out) {
     for (; d0 < hd; d0++) {
         float acc = 0.0f;
-        for (int32_t t = 0; t <= pos; t++)
+        for (int32_t t = lo; t <= pos; t++)
             acc += e[t] * v[(size_t)t * (size_t)hd + (size_t)d0];
         out[d0] = acc * inv;
     }
 }
 
-static void weighted_values(const float *v, int hd, const float *e, int32_t pos, float inv, float *out) {
+static void weighted_values(const float *v, int hd, const float *e, int32_t lo, int32_t pos, float inv,
+                            float *out) {
     int d0 = 0;
     for (; d0 + VALUE_TILE <= hd; d0 += VALUE_TILE)
-        value_tile(v, hd, d0, VALUE_TILE / W, e, pos, inv, out);
+        value_tile(v, hd, d0, VALUE_TILE / W, e, lo, pos, inv, out);
     for (; d0 + W <= hd; d0 += W)
-        value_tile(v, hd, d0, 1, e, pos, inv, out);
-    weighted_tail(v, hd, d0, e, pos, inv, out);
+        value_tile(v, hd, d0, 1, e, lo, pos, inv, out);
+    weighted_tail(v, hd, d0, e, lo, pos, inv, out);
 }
 
-/* value_tile for two pairs at once (pos_a <= pos_b), sharing each value load: twice the independent
- * accumulators. Pair b goes on alone over (pos_a, pos_b]. */
+/* value_tile for two pairs at once (pos_a <= pos_b), both from position 0 (no window), sharing each value
+ * load: twice the independent accumulators. Pair b goes on alone over (pos_a, pos_b]. */
 static ALWAYS_INLINE void value_tile2(const float *v, int hd, int d0, int nvec, const float *ea,
                                       int32_t pos_a, float inv_a, float *out_a, const float *eb,
                                       int32_t pos_b, float inv_b, float *out_b) {
@@ -305,8 +314,8 @@ static void weighted_values2(const float *v, int hd, const float *ea, int32_t po
     for (; d0 + W <= hd; d0 += W)
         value_tile2(v, hd, d0, 1, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
     if (d0 < hd) {
-        weighted_tail(v, hd, d0, ea, pos_a, inv_a, out_a);
-        weighted_tail(v, hd, d0, eb, pos_b, inv_b, out_b);
+        weighted_tail(v, hd, d0, ea, 0, pos_a, inv_a, out_a);
+        weighted_tail(v, hd, d0, eb, 0, pos_b, inv_b, out_b);
     }
 }
 
@@ -314,7 +323,7 @@ void KERNEL(const sd_attention_args *a) {
     int hd = a->head_dim, g = a->group;
     int32_t np = a->n_rows * g;
     size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
-    float scale = inv_sqrt_dim(hd);
+    float scale = a->scale;
     for (int32_t p0 = 0; p0 < np; p0 += SCORE_TILE) {
         int n = np - p0 < SCORE_TILE ? (int)(np - p0) : SCORE_TILE;
         const float *q[SCORE_TILE];
@@ -325,38 +334,41 @@ void KERNEL(const sd_attention_args *a) {
             s[i] = a->scratch + (size_t)p * stride;
         }
         /* Rows grow with p, so the tile's last pair sees the most positions. */
+        /* ... and the first the earliest positions of a window. */
         int32_t last_pos = a->pos0 + (p0 + n - 1) / g;
+        int32_t t_begin = first_position(a, a->pos0 + p0 / g) / LANES * LANES;
         int32_t t_end = (last_pos + LANES) / LANES * LANES;
         switch (n) {
         case 4:
-            score_pairs(a->k, hd, q, s, 4, t_end, scale);
+            score_pairs(a->k, hd, q, s, 4, t_begin, t_end, scale);
             break;
         case 3:
-            score_pairs(a->k, hd, q, s, 3, t_end, scale);
+            score_pairs(a->k, hd, q, s, 3, t_begin, t_end, scale);
             break;
         case 2:
-            score_pairs(a->k, hd, q, s, 2, t_end, scale);
+            score_pairs(a->k, hd, q, s, 2, t_begin, t_end, scale);
             break;
         default:
-            score_pairs(a->k, hd, q, s, 1, t_end, scale);
+            score_pairs(a->k, hd, q, s, 1, t_begin, t_end, scale);
             break;
         }
     }
     /* Softmax and weighted values; with AVX2 two pairs at a time (rows grow with p: the first sees fewer
-     * positions), which measured ~10% faster there and ~10% slower on SSE2 (register pressure). */
+     * positions), which measured ~10% faster there and ~10% slower on SSE2 (register pressure); not with a
+     * window, whose pairs start at different positions. */
     for (int32_t p = 0; p < np;) {
-        int32_t pos = a->pos0 + p / g;
+        int32_t pos = a->pos0 + p / g, lo = first_position(a, pos);
         float *e = a->scratch + (size_t)p * stride;
-        float inv = softmax_weights(e, pos);
+        float inv = softmax_weights(e, lo, pos, a->softcap);
         float *out = a->out + (size_t)(p / g) * a->out_row_stride + (size_t)(p % g) * (size_t)hd;
-        if (!PAIR_VALUES || p + 1 == np) {
-            weighted_values(a->v, hd, e, pos, inv, out);
+        if (!PAIR_VALUES || p + 1 == np || a->window > 0) {
+            weighted_values(a->v, hd, e, lo, pos, inv, out);
             p += 1;
             continue;
         }
         int32_t pos_b = a->pos0 + (p + 1) / g;
         float *e_b = e + stride;
-        float inv_b = softmax_weights(e_b, pos_b);
+        float inv_b = softmax_weights(e_b, 0, pos_b, a->softcap);
         float *out_b =
             a->out + (size_t)((p + 1) / g) * a->out_row_stride + (size_t)((p + 1) % g) * (size_t)hd;
         weighted_values2(a->v, hd, e, pos, inv, out, e_b, pos_b, inv_b, out_b);
@@ -377,30 +389,30 @@ void sd_attention_block(const sd_attention_args *a) {
 
 void sd_attention_ref(const sd_attention_args *a) {
     int hd = a->head_dim, g = a->group;
-    float scale = inv_sqrt_dim(hd);
     for (int32_t r = 0; r < a->n_rows; r++)
         for (int j = 0; j < g; j++) {
-            int32_t pos = a->pos0 + r;
+            int32_t pos = a->pos0 + r, lo = first_position(a, pos);
             const float *q = a->q + (size_t)r * a->q_row_stride + (size_t)j * (size_t)hd;
             float *out = a->out + (size_t)r * a->out_row_stride + (size_t)j * (size_t)hd;
             float *s = a->scratch;
             float max = -INFINITY;
-            for (int32_t t = 0; t <= pos; t++) {
+            for (int32_t t = lo; t <= pos; t++) {
                 float dot = 0.0f;
                 for (int d = 0; d < hd; d++)
                     dot += q[d] * a->k[sd_attention_key_index(hd, t, d)];
-                s[t] = dot * scale;
+                s[t] = dot * a->scale;
+                if (a->softcap > 0.0f) s[t] = a->softcap * tanhf(s[t] * (1.0f / a->softcap));
                 if (s[t] > max) max = s[t];
             }
             float sum[LANES] = {0.0f};
-            for (int32_t t = 0; t <= pos; t++) {
+            for (int32_t t = lo; t <= pos; t++) {
                 s[t] = exp_scalar(s[t] - max);
                 sum[t % LANES] += s[t];
             }
             float inv = 1.0f / lane_sum(sum);
             for (int d = 0; d < hd; d++) {
                 float acc = 0.0f;
-                for (int32_t t = 0; t <= pos; t++)
+                for (int32_t t = lo; t <= pos; t++)
                     acc += s[t] * a->v[(size_t)t * (size_t)hd + (size_t)d];
                 out[d] = acc * inv;
             }

@@ -5,12 +5,13 @@
  * The arithmetic of one (row, query head) pair is fixed and depends only on its own q, its position and
  * the cache, never on the other rows of the block, the block split or the thread count; so a batched pass
  * gives bit-identical rows to token-by-token decoding (the contract of forward.h). For a pair at position
- * pos, with hd = head_dim:
- *   s[t]   = (sum over d = 0..hd-1, in order, of q[d] * k[t][d]) * (1 / sqrt(hd)),  t = 0..pos
- *   m      = max of s[0..pos] (NaNs skipped)
+ * pos, with hd = head_dim, lo = 0 (lo = max(0, pos - window + 1) with a sliding window):
+ *   s[t]   = (sum over d = 0..hd-1, in order, of q[d] * k[t][d]) * scale,  t = lo..pos
+ *   s[t]   = softcap * tanhf(s[t] * (1 / softcap))   (only with softcap > 0: Gemma 2's soft-capping)
+ *   m      = max of s[lo..pos] (NaNs skipped)
  *   e[t]   = sd_attention_exp(s[t] - m)
  *   sum    = 8 lane sums (lane = t mod 8, each in t order), added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
- *   out[d] = (sum over t = 0..pos, in order, of e[t] * v[t][d]) * (1 / sum)
+ *   out[d] = (sum over t = lo..pos, in order, of e[t] * v[t][d]) * (1 / sum)
  * in fp32 without contraction into fused multiply-adds. sd_attention_ref spells this out one pair at a
  * time; sd_attention_block is the fast kernel and must match it bit for bit. */
 #ifndef SD_ATTENTION_H
@@ -53,7 +54,10 @@ typedef struct sd_attention_args {
     float *out;
     size_t q_row_stride, out_row_stride;
     int32_t n_rows; /* rows in this block, at most sd_attention_block_rows */
-    int32_t pos0;   /* position of row 0: row r attends positions 0..pos0 + r */
+    int32_t pos0;   /* position of row 0: row r attends positions 0..pos0 + r (or its window of them) */
+    float scale;    /* scores are q.k times this, usually 1 / sqrt(head_dim) */
+    int32_t window; /* > 0: a row at pos attends positions pos - window + 1 .. pos only; 0: all */
+    float softcap;  /* > 0: scores s become softcap * tanhf(s * (1 / softcap)) before the softmax; 0: none */
     /* [n_rows * group][padded (pos0 + n_rows)] floats, at most sd_attention_scratch_floats */
     float *scratch;
 } sd_attention_args;

@@ -1,5 +1,7 @@
-/* The Llama-family forward pass: embeddings, n_layer blocks of (RMSNorm, attention with RoPE and GQA,
- * RMSNorm, SwiGLU feed-forward) with residuals, final norm and the output projection. */
+/* The forward pass of every architecture model.h lists, as llama.cpp computes it: embeddings (scaled for
+ * Gemma), n_layer blocks of (RMSNorm, attention with RoPE and GQA, RMSNorm, gated feed-forward) with
+ * residuals (Gemma: each branch RMS-normed again before its add), final norm, the output projection
+ * (soft-capped for Gemma 2). */
 #include "forward.h"
 
 #include <math.h>
@@ -28,9 +30,11 @@ struct sd_forward {
     float *k_cache, *v_cache;
     /* per-batch buffers, [max_batch][width] */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
-    float *rope_cos, *rope_sin; /* [max_batch][n_rot / 2] */
-    float *scores;              /* [n_workers][sd_attention_scratch_floats] attention weights */
-    float *logits;              /* [logit_rows][n_vocab] */
+    /* [2][max_batch][n_rot / 2]: the global layers' RoPE, then the sliding-window layers' */
+    float *rope_cos, *rope_sin;
+    const float *rope_factors; /* the model's frequency divisors for this context (LongRoPE: short or long) */
+    float *scores;             /* [n_workers][sd_attention_scratch_floats] attention weights */
+    float *logits;             /* [logit_rows][n_vocab] */
     void *gemm_scratch;
     size_t gemm_scratch_bytes;
     sd_forward_profile *profile; /* NULL: not timed */
@@ -91,7 +95,7 @@ uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_b
     uint64_t dq = (uint64_t)hp->n_head * (uint64_t)hp->head_dim, dkv = kv_dim(hp);
     uint64_t kv = (uint64_t)key_cache_floats(hp, n_ctx) + (uint64_t)value_cache_floats(hp, n_ctx);
     uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv +
-                                            2ull * (uint64_t)hp->n_ff + (uint64_t)hp->n_rot);
+                                            2ull * (uint64_t)hp->n_ff + 2ull * (uint64_t)hp->n_rot);
     uint64_t rest = (uint64_t)n_workers * sd_attention_scratch_floats(kv_group(hp), max_batch, n_ctx) +
                     (uint64_t)SD_MIN(max_batch, MAX_LOGIT_ROWS) * (uint64_t)hp->n_vocab;
     return (kv + batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers);
@@ -132,6 +136,9 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
     f->max_batch = max_batch;
     f->logit_rows = SD_MIN(max_batch, MAX_LOGIT_ROWS);
     f->n_workers = n_workers;
+    /* LongRoPE: llama.cpp takes the long factors only for a context beyond the original one. */
+    f->rope_factors =
+        m->rope_factors_long && n_ctx > hp->n_ctx_orig ? m->rope_factors_long : m->rope_freq_factors;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)max_batch;
     bool failed = need > (uint64_t)SIZE_MAX / 2;
     if (!failed) {
@@ -145,8 +152,8 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
         f->v = alloc_floats(mb * dkv, &failed);
         f->gate = alloc_floats(mb * (size_t)hp->n_ff, &failed);
         f->up = alloc_floats(mb * (size_t)hp->n_ff, &failed);
-        f->rope_cos = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
-        f->rope_sin = alloc_floats(mb * (size_t)(hp->n_rot / 2), &failed);
+        f->rope_cos = alloc_floats(2 * mb * (size_t)(hp->n_rot / 2), &failed);
+        f->rope_sin = alloc_floats(2 * mb * (size_t)(hp->n_rot / 2), &failed);
         f->scores = alloc_floats(
             (size_t)n_workers * sd_attention_scratch_floats(kv_group(hp), max_batch, n_ctx), &failed);
         f->logits = alloc_floats((size_t)f->logit_rows * (size_t)hp->n_vocab, &failed);
@@ -234,18 +241,18 @@ static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
         y[i] = x[i] * scale * w[i];
 }
 
-/* cos/sin of each rotated pair's angle at position pos: theta_i = pos * scale * base^(-2i/n_rot) / factor_i
- */
-static void rope_angles(const sd_hparams *hp, const float *freq_factors, int32_t pos, float *cosv,
-                        float *sinv) {
+/* cos/sin of each rotated pair's angle at position pos, theta_i = pos * scale * base^(-2i/n_rot) / factor_i,
+ * times LongRoPE's attention factor (as ggml's rope multiplies them). */
+static void rope_angles(const sd_hparams *hp, float base, float scale, const float *freq_factors, int32_t pos,
+                        float *cosv, float *sinv) {
     int half = hp->n_rot / 2;
-    float theta_step = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    float theta_step = powf(base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
-        float t = hp->rope_freq_scale * theta;
+        float t = scale * theta;
         if (freq_factors) t /= freq_factors[i];
-        cosv[i] = cosf(t);
-        sinv[i] = sinf(t);
+        cosv[i] = cosf(t) * hp->rope_attn_factor;
+        sinv[i] = sinf(t) * hp->rope_attn_factor;
         theta *= theta_step;
     }
 }
@@ -293,6 +300,9 @@ static void attention_task(void *ctx, int worker, int n_workers) {
     sd_attention_args a = {
         .head_dim = hd,
         .group = g,
+        .scale = hp->attn_scale,
+        .window = f->m->layers[job->layer].sliding ? hp->n_swa : 0,
+        .softcap = hp->attn_softcap,
         .q_row_stride = dq,
         .out_row_stride = dq,
         .scratch = f->scores + (size_t)worker * sd_attention_scratch_floats(g, f->max_batch, f->n_ctx),
@@ -383,6 +393,28 @@ static void swiglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
     }
 }
 
+/* GELU (tanh form) as ggml's CPU backend computes it, which llama.cpp's Gemma results depend on: below
+ * -10 it is 0, from 10 on x, and between through a table of fp16 values, i.e. the fp32 formula at x
+ * rounded to fp16, its result rounded to fp16. */
+static float gelu_ggml(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float h = round_to_fp16(x);
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
+    return round_to_fp16(0.5f * h * (1.0f + tanhf(sqrt_2_over_pi * h * (1.0f + coef_a * h * h))));
+}
+
+/* GeGLU (Gemma's gated FFN): gate = gelu(gate) * up over columns [r0, r1) of every row. */
+static void geglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
+    const swiglu_ctx *c = ctx;
+    for (int i = 0; i < n; i++) {
+        float *g = c->gate + (size_t)i * c->ff;
+        const float *u = c->up + (size_t)i * c->ff;
+        for (int64_t j = r0; j < r1; j++)
+            g[j] = gelu_ggml(g[j]) * u[j];
+    }
+}
+
 static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
     const sd_layer *ly = &f->m->layers[il];
@@ -402,8 +434,10 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     head_norm(f->k, ly->k_norm, n * hp->n_head_kv, (int)hd, hp->rms_eps);
     phase_end(f, SD_FWD_QKV);
 
+    size_t rope_set = ly->sliding ? (size_t)f->max_batch * half : 0;
     for (int32_t i = 0; i < n; i++) {
-        const float *c = f->rope_cos + (size_t)i * half, *s = f->rope_sin + (size_t)i * half;
+        const float *c = f->rope_cos + rope_set + (size_t)i * half,
+                    *s = f->rope_sin + rope_set + (size_t)i * half;
         for (int h = 0; h < hp->n_head; h++)
             rope_apply(hp, f->q + (size_t)i * dq + (size_t)h * hd, c, s);
         for (int h = 0; h < hp->n_head_kv; h++)
@@ -416,6 +450,8 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     phase_end(f, SD_FWD_ATTENTION);
     gemm(f, &ly->wo, f->att, n, f->xn);
     phase_end(f, SD_FWD_WO);
+    for (int32_t i = 0; ly->post_attn_norm && i < n; i++)
+        rms_norm(f->xn + i * d, ly->post_attn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     for (size_t j = 0; j < (size_t)n * d; j++)
         f->x[j] += f->xn[j];
 
@@ -425,10 +461,14 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_weight *gate_up[] = {&ly->w_gate, &ly->w_up};
     float *const gate_up_out[] = {f->gate, f->up};
     swiglu_ctx act = {f->gate, f->up, ff};
-    sd_gemm_multi(gate_up, gate_up_out, 2, f->xn, n, swiglu_chunk, &act, f->gemm_scratch, f->pool);
+    sd_gemm_multi(gate_up, gate_up_out, 2, f->xn, n,
+                  hp->ffn_act == SD_FFN_GELU_TANH ? geglu_chunk : swiglu_chunk, &act, f->gemm_scratch,
+                  f->pool);
     phase_end(f, SD_FWD_FFN_IN);
     gemm(f, &ly->w_down, f->gate, n, f->xn);
     phase_end(f, SD_FWD_FFN_DOWN);
+    for (int32_t i = 0; ly->post_ffn_norm && i < n; i++)
+        rms_norm(f->xn + i * d, ly->post_ffn_norm, f->xn + i * d, (int)d, hp->rms_eps);
     for (size_t j = 0; j < (size_t)n * d; j++)
         f->x[j] += f->xn[j];
     phase_end(f, SD_FWD_NORM);
@@ -443,9 +483,16 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
     if (f->profile) f->phase_start = sd_time_seconds();
     for (int32_t i = 0; i < n; i++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
-        sd_dequantize_row(m->tok_embd.type, row, f->x + (size_t)i * d, (int64_t)d);
-        rope_angles(hp, m->rope_freq_factors, pos0 + i, f->rope_cos + (size_t)i * half,
-                    f->rope_sin + (size_t)i * half);
+        float *x = f->x + (size_t)i * d;
+        sd_dequantize_row(m->tok_embd.type, row, x, (int64_t)d);
+        for (size_t j = 0; hp->embd_scale != 1.0f && j < d; j++)
+            x[j] *= hp->embd_scale;
+        size_t at = (size_t)i * half, swa = (size_t)f->max_batch * half + at;
+        rope_angles(hp, hp->rope_freq_base, hp->rope_freq_scale, f->rope_factors, pos0 + i, f->rope_cos + at,
+                    f->rope_sin + at);
+        if (hp->n_swa > 0)
+            rope_angles(hp, hp->rope_freq_base_swa, hp->rope_freq_scale_swa, f->rope_factors, pos0 + i,
+                        f->rope_cos + swa, f->rope_sin + swa);
     }
     phase_end(f, SD_FWD_NORM);
     for (int il = 0; il < hp->n_layer; il++)
@@ -455,6 +502,11 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
     for (int32_t i = 0; i < rows; i++)
         rms_norm(f->x + (size_t)(first + i) * d, m->output_norm, f->xn + (size_t)i * d, (int)d, hp->rms_eps);
     gemm(f, &m->output, f->xn, rows, f->logits);
+    if (hp->final_softcap > 0.0f) {
+        float cap = hp->final_softcap;
+        for (size_t j = 0; j < (size_t)rows * (size_t)hp->n_vocab; j++)
+            f->logits[j] = cap * tanhf(f->logits[j] * (1.0f / cap)); /* llama.cpp: scale, tanh, scale */
+    }
     phase_end(f, SD_FWD_OUTPUT);
     f->n_past += n;
     f->last_n = n;

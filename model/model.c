@@ -16,12 +16,17 @@ typedef struct arch_desc {
     sd_rope_style rope_style;
     bool qkv_bias;
     bool qk_norm;
+    bool fused; /* phi3: attn_qkv (q, k, v rows) and ffn_up (gate rows, then up rows), no ffn_gate */
+    bool gemma; /* embedding x sqrt(n_embd), post-attention and post-FFN norms, GELU, sliding windows */
 } arch_desc;
 
 static const arch_desc known_archs[] = {
-    {"llama", SD_ARCH_LLAMA, SD_ROPE_ADJACENT, false, false},
-    {"qwen2", SD_ARCH_QWEN2, SD_ROPE_HALVES, true, false},
-    {"qwen3", SD_ARCH_QWEN3, SD_ROPE_HALVES, false, true},
+    {"llama", SD_ARCH_LLAMA, SD_ROPE_ADJACENT, false, false, false, false},
+    {"qwen2", SD_ARCH_QWEN2, SD_ROPE_HALVES, true, false, false, false},
+    {"qwen3", SD_ARCH_QWEN3, SD_ROPE_HALVES, false, true, false, false},
+    {"gemma2", SD_ARCH_GEMMA2, SD_ROPE_HALVES, false, false, false, true},
+    {"gemma3", SD_ARCH_GEMMA3, SD_ROPE_HALVES, false, true, false, true},
+    {"phi3", SD_ARCH_PHI3, SD_ROPE_HALVES, false, false, true, false},
 };
 
 const char *sd_arch_name(sd_arch a) {
@@ -95,7 +100,58 @@ static int layer_ff_length(const sd_gguf *g, const char *arch, const sd_hparams 
     return hp->n_ff;
 }
 
-static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, char *err, size_t err_len) {
+/* Gemma: sliding windows, soft-capping, the activation and scales, as llama.cpp's load_hparams sets them
+ * (its defaults where the file says nothing). Layers il with il % pattern < pattern - 1 are local. */
+static int read_gemma_hparams(const sd_gguf *g, const char *a, sd_hparams *hp, int32_t *swa_pattern,
+                              char *err, size_t err_len) {
+    int rc;
+    bool gemma2 = hp->arch == SD_ARCH_GEMMA2;
+    hp->ffn_act = SD_FFN_GELU_TANH;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    /* Gemma 27B (gemma2: 46 layers, gemma3: 62) scales queries by n_embd / n_head, not the head width. */
+    if (hp->n_layer == (gemma2 ? 46 : 62)) hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    hp->attn_softcap = gemma2 ? 50.0f : 0.0f;
+    hp->final_softcap = gemma2 ? 30.0f : 0.0f;
+    if (gemma2 && (rc = get_arch_f32(g, a, "attn_logit_softcapping", &hp->attn_softcap, err, err_len)) < 0)
+        return rc;
+    if ((rc = get_arch_f32(g, a, "final_logit_softcapping", &hp->final_softcap, err, err_len)) < 0) return rc;
+    if (hp->attn_softcap < 0.0f || hp->final_softcap < 0.0f)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "soft-capping values must not be negative");
+    hp->n_swa = gemma2 ? 4096 : 0;
+    if ((rc = get_arch_i32(g, a, "attention.sliding_window", false, &hp->n_swa, err, err_len)) < 0) return rc;
+    *swa_pattern = gemma2 ? 2 : 6;
+    char key[128]; /* an integer pattern overrides llama.cpp's default (other models store arrays) */
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", a);
+    const sd_gguf_kv *kv = sd_gguf_find_kv(g, key);
+    if (kv && kv->type != SD_GGUF_ARRAY &&
+        (rc = get_arch_i32(g, a, "attention.sliding_window_pattern", false, swa_pattern, err, err_len)) < 0)
+        return rc;
+    if (!gemma2) { /* Gemma 3's local layers: base 10000 and no scaling, whatever the global ones use */
+        hp->rope_freq_base_swa = 10000.0f;
+        hp->rope_freq_scale_swa = 1.0f;
+    }
+    if ((rc = get_arch_f32(g, a, "rope.freq_base_swa", &hp->rope_freq_base_swa, err, err_len)) < 0) return rc;
+    if (hp->rope_freq_base_swa <= 0.0f)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.freq_base_swa must be positive");
+    return SD_STATUS_OK;
+}
+
+/* Phi-3 LongRoPE: the attention factor and the context the short factors serve. Phi-3's sliding window
+ * is ignored, as llama.cpp does. */
+static int read_phi3_hparams(const sd_gguf *g, const char *a, sd_hparams *hp, char *err, size_t err_len) {
+    int rc;
+    if ((rc = get_arch_f32(g, a, "rope.scaling.attn_factor", &hp->rope_attn_factor, err, err_len)) < 0)
+        return rc;
+    if ((rc = get_arch_i32(g, a, "rope.scaling.original_context_length", false, &hp->n_ctx_orig, err,
+                           err_len)) < 0)
+        return rc;
+    if (hp->rope_attn_factor <= 0.0f)
+        return sd_error(err, err_len, SD_STATUS_FORMAT, "rope.scaling.attn_factor must be positive");
+    return SD_STATUS_OK;
+}
+
+static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, int32_t *swa_pattern,
+                        char *err, size_t err_len) {
     const char *a = ad->name;
     int rc;
     memset(hp, 0, sizeof *hp);
@@ -163,11 +219,21 @@ static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, c
             hp->rope_freq_scale = 1.0f / factor;
         }
     }
+    hp->ffn_act = SD_FFN_SILU;
+    hp->embd_scale = 1.0f;
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->rope_freq_base_swa = hp->rope_freq_base;
+    hp->rope_freq_scale_swa = hp->rope_freq_scale;
+    hp->rope_attn_factor = 1.0f;
+    *swa_pattern = 0;
+    if (ad->gemma) return read_gemma_hparams(g, a, hp, swa_pattern, err, err_len);
+    if (ad->arch == SD_ARCH_PHI3) return read_phi3_hparams(g, a, hp, err, err_len);
     return SD_STATUS_OK;
 }
 
 typedef struct loader {
     sd_model *m;
+    int32_t swa_pattern;          /* layers il with il % swa_pattern < swa_pattern - 1 slide; 0: none do */
     const sd_kernel_set *kernels; /* multiplies every matrix of the model */
     char *err;
     size_t err_len;
@@ -208,20 +274,34 @@ static int find_tensor(loader *L, const char *name, int n_dims, const int64_t *w
     return SD_STATUS_OK;
 }
 
-/* A matrix [rows][cols] (GGUF ne = {cols, rows}). */
-static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, sd_weight *w) {
+/* Rows [row0, row0 + rows) of a matrix [total_rows][cols] (GGUF ne = {cols, total_rows}): the whole matrix,
+ * or one part of a fused tensor (each row of a GGUF tensor is encoded on its own). The tensor counts in
+ * the model's totals once, with its first part. */
+static int load_matrix_rows(loader *L, const char *name, int64_t total_rows, int64_t row0, int64_t rows,
+                            int64_t cols, sd_weight *w) {
     const sd_gguf_tensor *t;
-    int64_t want[2] = {cols, rows};
+    int64_t want[2] = {cols, total_rows};
+    uint64_t n_params = L->m->n_params, weight_bytes = L->m->weight_bytes;
     int rc = find_tensor(L, name, 2, want, true, &t);
     if (rc < 0) return rc;
+    if (row0 > 0) {
+        L->m->n_params = n_params;
+        L->m->weight_bytes = weight_bytes;
+    }
     const sd_type_traits *tr = sd_type_traits_of(t->type);
     if (!tr || !tr->supported)
         return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED,
                         "tensor '%s' has unsupported weight type %s", name, type_name(t->type));
     char msg[256];
-    rc = sd_weight_init_with(w, L->kernels, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
+    const uint8_t *data = (const uint8_t *)t->data + (size_t)row0 * sd_type_row_bytes(t->type, cols);
+    rc = sd_weight_init_with(w, L->kernels, (sd_type)t->type, rows, cols, data, msg, sizeof msg);
     if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
     return SD_STATUS_OK;
+}
+
+/* A matrix [rows][cols]. */
+static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, sd_weight *w) {
+    return load_matrix_rows(L, name, rows, 0, rows, cols, w);
 }
 
 /* A vector [n] converted to an owned fp32 copy; *out stays NULL when absent and not required. */
@@ -255,10 +335,19 @@ static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
     char name[SD_TENSOR_NAME_MAX];
     int rc;
 #define LAYER_NAME(kind) sd_tensor_name(hp->arch, kind, il, name)
+    ly->sliding = L->swa_pattern > 0 && hp->n_swa > 0 && il % L->swa_pattern < L->swa_pattern - 1;
     if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_NORM), d, true, &ly->attn_norm)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_Q), dq, d, &ly->wq)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_K), dkv, d, &ly->wk)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_V), dkv, d, &ly->wv)) < 0) return rc;
+    if (ad->fused) {
+        int64_t rows = dq + 2 * dkv;
+        if ((rc = load_matrix_rows(L, LAYER_NAME(SD_TENSOR_ATTN_QKV), rows, 0, dq, d, &ly->wq)) < 0 ||
+            (rc = load_matrix_rows(L, name, rows, dq, dkv, d, &ly->wk)) < 0 ||
+            (rc = load_matrix_rows(L, name, rows, dq + dkv, dkv, d, &ly->wv)) < 0)
+            return rc;
+    } else {
+        if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_Q), dq, d, &ly->wq)) < 0) return rc;
+        if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_K), dkv, d, &ly->wk)) < 0) return rc;
+        if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_V), dkv, d, &ly->wv)) < 0) return rc;
+    }
     if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_OUTPUT), d, dq, &ly->wo)) < 0) return rc;
     if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_Q_BIAS), dq, ad->qkv_bias, &ly->bq)) < 0) return rc;
     if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_K_BIAS), dkv, ad->qkv_bias, &ly->bk)) < 0) return rc;
@@ -267,11 +356,22 @@ static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
         return rc;
     if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_K_NORM), hp->head_dim, ad->qk_norm, &ly->k_norm)) < 0)
         return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_POST_ATTN_NORM), d, ad->gemma, &ly->post_attn_norm)) < 0)
+        return rc;
     if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_FFN_NORM), d, true, &ly->ffn_norm)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_POST_FFN_NORM), d, ad->gemma, &ly->post_ffn_norm)) < 0)
+        return rc;
     ly->n_ff = layer_ff_length(L->m->gguf, ad->name, hp, il);
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_GATE), ly->n_ff, d, &ly->w_gate)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_UP), ly->n_ff, d, &ly->w_up)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_DOWN), d, ly->n_ff, &ly->w_down)) < 0) return rc;
+    int64_t ff = ly->n_ff;
+    if (ad->fused) {
+        if ((rc = load_matrix_rows(L, LAYER_NAME(SD_TENSOR_FFN_UP), 2 * ff, 0, ff, d, &ly->w_gate)) < 0 ||
+            (rc = load_matrix_rows(L, name, 2 * ff, ff, ff, d, &ly->w_up)) < 0)
+            return rc;
+    } else {
+        if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_GATE), ff, d, &ly->w_gate)) < 0) return rc;
+        if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_UP), ff, d, &ly->w_up)) < 0) return rc;
+    }
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_DOWN), d, ff, &ly->w_down)) < 0) return rc;
 #undef LAYER_NAME
     return SD_STATUS_OK;
 }
@@ -304,6 +404,18 @@ static int load_weights(loader *L, const arch_desc *ad) {
     }
     if ((rc = load_vector(L, tn[SD_TENSOR_ROPE_FREQS], hp->n_rot / 2, false, &m->rope_freq_factors)) < 0)
         return rc;
+    /* LongRoPE (phi3): the short factors (the context up to hp.n_ctx_orig) and the long ones, or neither. */
+    if (sd_gguf_find_tensor(m->gguf, tn[SD_TENSOR_ROPE_FACTORS_SHORT])) {
+        if (m->rope_freq_factors)
+            return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "both rope_freqs and LongRoPE factors");
+        if ((rc = load_vector(L, tn[SD_TENSOR_ROPE_FACTORS_SHORT], hp->n_rot / 2, true,
+                              &m->rope_freq_factors)) < 0 ||
+            (rc = load_vector(L, tn[SD_TENSOR_ROPE_FACTORS_LONG], hp->n_rot / 2, true,
+                              &m->rope_factors_long)) < 0)
+            return rc;
+    } else {
+        hp->n_ctx_orig = 0;
+    }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for layers");
     for (int il = 0; il < hp->n_layer; il++)
@@ -336,12 +448,14 @@ int sd_model_load_file_with(const char *path, const char *kernels, sd_model **ou
     for (size_t i = 0; i < SD_ARRAY_LEN(known_archs); i++)
         if (sd_gguf_str_eq(arch, known_archs[i].name)) ad = &known_archs[i];
     if (!ad) {
-        rc = sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
-                      "unsupported architecture '%.*s' (supported: llama, qwen2, qwen3)",
-                      (int)SD_MIN(arch.len, 64u), arch.ptr);
+        rc =
+            sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
+                     "unsupported architecture '%.*s' (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)",
+                     (int)SD_MIN(arch.len, 64u), arch.ptr);
         goto fail;
     }
-    if ((rc = read_hparams(m->gguf, ad, &m->hp, err, err_len)) < 0) goto fail;
+    int32_t swa_pattern = 0;
+    if ((rc = read_hparams(m->gguf, ad, &m->hp, &swa_pattern, err, err_len)) < 0) goto fail;
     sd_gguf_str name = {"", 0};
     if ((rc = sd_gguf_get_str(m->gguf, "general.name", &name, err, err_len)) < 0) goto fail;
     m->name = strndup(name.ptr, (size_t)SD_MIN(name.len, 256u));
@@ -350,7 +464,7 @@ int sd_model_load_file_with(const char *path, const char *kernels, sd_model **ou
         goto fail;
     }
     if ((rc = sd_vocab_load(m->gguf, &m->vocab, err, err_len)) < 0) goto fail;
-    loader L = {m, ks, err, err_len};
+    loader L = {m, swa_pattern, ks, err, err_len};
     if ((rc = load_weights(&L, ad)) < 0) goto fail;
     *out = m;
     return SD_STATUS_OK;
@@ -362,6 +476,8 @@ fail:
 static void free_layer(sd_layer *ly) {
     free(ly->attn_norm);
     free(ly->ffn_norm);
+    free(ly->post_attn_norm);
+    free(ly->post_ffn_norm);
     free(ly->bq);
     free(ly->bk);
     free(ly->bv);
@@ -384,6 +500,7 @@ void sd_model_free_internal(sd_model *m) {
     free(m->layers);
     free(m->output_norm);
     free(m->rope_freq_factors);
+    free(m->rope_factors_long);
     if (!m->hp.tied_output) sd_weight_release(&m->output);
     sd_weight_release(&m->tok_embd);
     sd_vocab_free(m->vocab);

@@ -1,6 +1,10 @@
 /* A transformer model loaded from GGUF: hyper-parameters, weights (pointing into the mapped file) and
- * vocabulary. Llama-family architectures: llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style), qwen2
- * (q/k/v bias), qwen3 (q/k RMS-norm). Knows nothing of speculation. */
+ * vocabulary. Architectures, as llama.cpp computes them: llama (Llama 2/3, TinyLlama, SmolLM,
+ * Mistral-style), qwen2 (q/k/v bias), qwen3 (q/k RMS-norm), gemma2 (embedding x sqrt(n_embd), post-attention
+ * and post-FFN norms, GELU-tanh gated FFN, sliding-window layers, attention and final logit soft-capping),
+ * gemma3 (gemma2 with q/k norms, local/global layers with two RoPE bases, no soft-capping), phi3
+ * (Phi-3/Phi-4-mini: fused qkv and gate+up tensors, LongRoPE factors, partial rotary). Knows nothing of
+ * speculation. */
 #ifndef SD_MODEL_H
 #define SD_MODEL_H
 
@@ -17,7 +21,16 @@ typedef enum sd_arch {
     SD_ARCH_LLAMA = 1,
     SD_ARCH_QWEN2 = 2,
     SD_ARCH_QWEN3 = 3,
+    SD_ARCH_GEMMA2 = 4,
+    SD_ARCH_GEMMA3 = 5,
+    SD_ARCH_PHI3 = 6,
 } sd_arch;
+
+/* The gated feed-forward's activation: act(gate) * up. */
+typedef enum sd_ffn_act {
+    SD_FFN_SILU = 0,      /* SwiGLU (llama, qwen, phi3) */
+    SD_FFN_GELU_TANH = 1, /* GELU, tanh approximation (Gemma), as ggml's CPU backend computes it */
+} sd_ffn_act;
 
 /* How RoPE pairs the dimensions of a head: adjacent (x[2i], x[2i+1]) as GGUF "llama" files are laid
  * out, or halves (x[i], x[i + n_rot/2]) as Qwen files are ("neox" in ggml's terms). */
@@ -42,10 +55,25 @@ typedef struct sd_hparams {
     sd_rope_style rope_style;
     float rms_eps;
     bool tied_output; /* no output.weight: logits use token_embd.weight */
+    sd_ffn_act ffn_act;
+    float embd_scale;    /* token embeddings are multiplied by this: sqrt(n_embd) for Gemma, else 1 */
+    float attn_scale;    /* scores are q.k times this: 1/sqrt(head_dim) (Gemma 27B: 1/sqrt(n_embd/n_head)) */
+    float attn_softcap;  /* scores s -> c tanh(s / c) before the softmax (Gemma 2); 0: none */
+    float final_softcap; /* logits l -> c tanh(l / c) (Gemma 2); 0: none */
+    /* Sliding-window layers (sd_layer.sliding) attend to their own position and the n_swa - 1 before it;
+     * 0: no such layers. Their RoPE has its own base and scale (Gemma 3's local layers: base 10000, no
+     * scaling, while the global ones use rope_freq_base/scale). */
+    int32_t n_swa;
+    float rope_freq_base_swa, rope_freq_scale_swa;
+    float rope_attn_factor; /* LongRoPE: multiplies RoPE's cos and sin; 1 if none */
+    /* LongRoPE: the context the short factors serve; a forward state with a longer context uses the
+     * long ones (as llama.cpp chooses). 0 if the file has no such factors. */
+    int32_t n_ctx_orig;
 } sd_hparams;
 
 typedef struct sd_layer {
     int32_t n_ff;        /* this layer's SwiGLU hidden width */
+    bool sliding;        /* attends to the last hp.n_swa positions only, with the _swa RoPE */
     float *attn_norm;    /* [n_embd] fp32 copy */
     sd_weight wq;        /* [n_head * head_dim][n_embd] */
     sd_weight wk;        /* [n_head_kv * head_dim][n_embd] */
@@ -54,10 +82,15 @@ typedef struct sd_layer {
     float *bq, *bk, *bv; /* qwen2 biases, [rows of wq/wk/wv]; NULL if absent */
     float *q_norm;       /* qwen3: [head_dim]; NULL if absent */
     float *k_norm;       /* qwen3: [head_dim]; NULL if absent */
-    float *ffn_norm;     /* [n_embd] */
-    sd_weight w_gate;    /* [layer n_ff][n_embd] */
-    sd_weight w_up;      /* [layer n_ff][n_embd] */
-    sd_weight w_down;    /* [n_embd][layer n_ff] */
+    /* Gemma: [n_embd] norms of the attention and FFN outputs before their residual adds; NULL if absent */
+    float *post_attn_norm;
+    float *ffn_norm; /* [n_embd] */
+    float *post_ffn_norm;
+    /* Phi-3 stores q, k, v in one attn_qkv tensor and gate, up in one ffn_up tensor (gate rows first):
+     * wq/wk/wv and w_gate/w_up then describe consecutive row ranges of those tensors. */
+    sd_weight w_gate; /* [layer n_ff][n_embd] */
+    sd_weight w_up;   /* [layer n_ff][n_embd] */
+    sd_weight w_down; /* [n_embd][layer n_ff] */
 } sd_layer;
 
 typedef struct sd_model {
@@ -66,13 +99,14 @@ typedef struct sd_model {
     sd_gguf *gguf; /* owns the mapping the weights point into */
     sd_vocab *vocab;
     sd_hparams hp;
-    sd_weight tok_embd;           /* [n_vocab][n_embd] */
-    float *output_norm;           /* [n_embd] */
-    sd_weight output;             /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
-    float *rope_freq_factors;     /* [n_rot / 2] Llama 3 style per-frequency divisors; NULL if none */
-    sd_layer *layers;             /* [n_layer] */
-    uint64_t n_params;            /* elements in all weight tensors */
-    uint64_t weight_bytes;        /* bytes of all weight tensors in the file */
+    sd_weight tok_embd;       /* [n_vocab][n_embd] */
+    float *output_norm;       /* [n_embd] */
+    sd_weight output;         /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
+    float *rope_freq_factors; /* [n_rot / 2] frequency divisors (Llama 3, LongRoPE's short); NULL if none */
+    float *rope_factors_long; /* [n_rot / 2] LongRoPE's divisors beyond hp.n_ctx_orig; NULL if none */
+    sd_layer *layers;         /* [n_layer] */
+    uint64_t n_params;        /* elements in all weight tensors */
+    uint64_t weight_bytes;    /* bytes of all weight tensors in the file */
     const sd_kernel_set *kernels; /* the GEMM kernel set every matrix is multiplied with */
 } sd_model;
 

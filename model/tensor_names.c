@@ -3,15 +3,29 @@
 #include <stdio.h>
 
 static const char *const LLAMA_FAMILY[SD_TENSOR_KIND_COUNT] = {
-    [SD_TENSOR_TOKEN_EMBD] = "token_embd.weight",   [SD_TENSOR_OUTPUT_NORM] = "output_norm.weight",
-    [SD_TENSOR_OUTPUT] = "output.weight",           [SD_TENSOR_ROPE_FREQS] = "rope_freqs.weight",
-    [SD_TENSOR_ATTN_NORM] = "attn_norm.weight",     [SD_TENSOR_ATTN_Q] = "attn_q.weight",
-    [SD_TENSOR_ATTN_K] = "attn_k.weight",           [SD_TENSOR_ATTN_V] = "attn_v.weight",
-    [SD_TENSOR_ATTN_Q_BIAS] = "attn_q.bias",        [SD_TENSOR_ATTN_K_BIAS] = "attn_k.bias",
-    [SD_TENSOR_ATTN_V_BIAS] = "attn_v.bias",        [SD_TENSOR_ATTN_Q_NORM] = "attn_q_norm.weight",
-    [SD_TENSOR_ATTN_K_NORM] = "attn_k_norm.weight", [SD_TENSOR_ATTN_OUTPUT] = "attn_output.weight",
-    [SD_TENSOR_FFN_NORM] = "ffn_norm.weight",       [SD_TENSOR_FFN_GATE] = "ffn_gate.weight",
-    [SD_TENSOR_FFN_UP] = "ffn_up.weight",           [SD_TENSOR_FFN_DOWN] = "ffn_down.weight",
+    [SD_TENSOR_ROPE_FACTORS_SHORT] = "rope_factors_short.weight",
+    [SD_TENSOR_ROPE_FACTORS_LONG] = "rope_factors_long.weight",
+    [SD_TENSOR_ATTN_QKV] = "attn_qkv.weight",
+    [SD_TENSOR_POST_ATTN_NORM] = "post_attention_norm.weight",
+    [SD_TENSOR_POST_FFN_NORM] = "post_ffw_norm.weight",
+    [SD_TENSOR_TOKEN_EMBD] = "token_embd.weight",
+    [SD_TENSOR_OUTPUT_NORM] = "output_norm.weight",
+    [SD_TENSOR_OUTPUT] = "output.weight",
+    [SD_TENSOR_ROPE_FREQS] = "rope_freqs.weight",
+    [SD_TENSOR_ATTN_NORM] = "attn_norm.weight",
+    [SD_TENSOR_ATTN_Q] = "attn_q.weight",
+    [SD_TENSOR_ATTN_K] = "attn_k.weight",
+    [SD_TENSOR_ATTN_V] = "attn_v.weight",
+    [SD_TENSOR_ATTN_Q_BIAS] = "attn_q.bias",
+    [SD_TENSOR_ATTN_K_BIAS] = "attn_k.bias",
+    [SD_TENSOR_ATTN_V_BIAS] = "attn_v.bias",
+    [SD_TENSOR_ATTN_Q_NORM] = "attn_q_norm.weight",
+    [SD_TENSOR_ATTN_K_NORM] = "attn_k_norm.weight",
+    [SD_TENSOR_ATTN_OUTPUT] = "attn_output.weight",
+    [SD_TENSOR_FFN_NORM] = "ffn_norm.weight",
+    [SD_TENSOR_FFN_GATE] = "ffn_gate.weight",
+    [SD_TENSOR_FFN_UP] = "ffn_up.weight",
+    [SD_TENSOR_FFN_DOWN] = "ffn_down.weight",
 };
 
 const char *const *sd_tensor_names(sd_arch arch) {
@@ -19,6 +33,9 @@ const char *const *sd_tensor_names(sd_arch arch) {
     case SD_ARCH_LLAMA:
     case SD_ARCH_QWEN2:
     case SD_ARCH_QWEN3:
+    case SD_ARCH_GEMMA2:
+    case SD_ARCH_GEMMA3:
+    case SD_ARCH_PHI3:
         return LLAMA_FAMILY;
     case SD_ARCH_UNKNOWN:
         break;

@@ -1,7 +1,7 @@
 /* The GGUF tensor names of each architecture, as llama.cpp's converter writes them: one table, read by
- * the model loader and by the synthetic-model writer, so the two cannot drift apart. The llama-family
- * architectures specdec loads (llama, qwen2, qwen3) share one set of names; an architecture with other
- * names gets its own table in tensor_names.c. */
+ * the model loader and by the synthetic-model writer, so the two cannot drift apart. Every architecture
+ * specdec loads (llama, qwen2, qwen3, gemma2, gemma3, phi3) uses one set of names, each the tensors it
+ * has; an architecture with other names would get its own table in tensor_names.c. */
 #ifndef SD_TENSOR_NAMES_H
 #define SD_TENSOR_NAMES_H
 
@@ -13,21 +13,26 @@ typedef enum sd_tensor_kind {
     SD_TENSOR_OUTPUT_NORM,
     SD_TENSOR_OUTPUT,
     SD_TENSOR_ROPE_FREQS,
+    SD_TENSOR_ROPE_FACTORS_SHORT, /* LongRoPE (phi3) */
+    SD_TENSOR_ROPE_FACTORS_LONG,
     /* per-layer tensors: "blk.<layer>.<entry>" */
     SD_TENSOR_ATTN_NORM,
     SD_TENSOR_ATTN_Q,
     SD_TENSOR_ATTN_K,
     SD_TENSOR_ATTN_V,
+    SD_TENSOR_ATTN_QKV, /* phi3: q, k, v rows in one tensor */
     SD_TENSOR_ATTN_Q_BIAS,
     SD_TENSOR_ATTN_K_BIAS,
     SD_TENSOR_ATTN_V_BIAS,
     SD_TENSOR_ATTN_Q_NORM,
     SD_TENSOR_ATTN_K_NORM,
     SD_TENSOR_ATTN_OUTPUT,
+    SD_TENSOR_POST_ATTN_NORM, /* Gemma */
     SD_TENSOR_FFN_NORM,
     SD_TENSOR_FFN_GATE,
     SD_TENSOR_FFN_UP,
     SD_TENSOR_FFN_DOWN,
+    SD_TENSOR_POST_FFN_NORM, /* Gemma */
     SD_TENSOR_KIND_COUNT,
 } sd_tensor_kind;
 

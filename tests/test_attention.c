@@ -23,10 +23,13 @@ static void fill(float *x, size_t n, float amp) {
         x[i] = uniform(-amp, amp);
 }
 
-/* A cache of n_ctx positions for one KV head, queries for n_rows rows of `group` heads. */
+/* A cache of n_ctx positions for one KV head, queries for n_rows rows of `group` heads; a sliding window
+ * (0: none) and soft-capping (0: none). */
 typedef struct case_data {
     int hd, group;
     int32_t n_ctx, n_rows;
+    int32_t window;
+    float softcap;
     size_t ks;
     float *k, *v, *q, *out, *scratch;
 } case_data;
@@ -36,6 +39,8 @@ static void case_init(case_data *c, int hd, int group, int32_t n_ctx, int32_t n_
     c->group = group;
     c->n_ctx = n_ctx;
     c->n_rows = n_rows;
+    c->window = 0;
+    c->softcap = 0.0f;
     c->ks = sd_attention_padded_positions(n_ctx);
     c->k = malloc((size_t)hd * c->ks * sizeof(float));
     c->v = malloc((size_t)n_ctx * (size_t)hd * sizeof(float));
@@ -70,6 +75,9 @@ static void run_with(const case_data *c, int32_t r0, int32_t rows, int32_t pos0,
                            .out_row_stride = stride,
                            .n_rows = rows,
                            .pos0 = pos0 + r0,
+                           .scale = 1.0f / sqrtf((float)c->hd),
+                           .window = c->window,
+                           .softcap = c->softcap,
                            .scratch = c->scratch};
     kernel(&a);
 }
@@ -101,9 +109,11 @@ static void find_kernels(void) {
 }
 
 /* Each kernel == reference bit for bit, for the whole block at once and for every row alone. */
-static void check_case(int hd, int group, int32_t n_rows, int32_t pos0) {
+static void check_case_with(int hd, int group, int32_t n_rows, int32_t pos0, int32_t window, float softcap) {
     case_data c;
-    case_init(&c, hd, group, pos0 + n_rows, n_rows, 1.0f);
+    case_init(&c, hd, group, pos0 + n_rows, n_rows, softcap > 0.0f ? 8.0f : 1.0f);
+    c.window = window;
+    c.softcap = softcap;
     size_t n_out = (size_t)n_rows * (size_t)group * (size_t)hd;
     float *want = malloc(n_out * sizeof(float));
     run(&c, 0, n_rows, pos0, 1);
@@ -112,16 +122,60 @@ static void check_case(int hd, int group, int32_t n_rows, int32_t pos0) {
         memset(c.out, 0xff, n_out * sizeof(float));
         run_with(&c, 0, n_rows, pos0, kernels[kn]);
         CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-              "%s: hd %d group %d rows %d pos0 %d: block != reference", kernel_names[kn], hd, group, n_rows,
-              pos0);
+              "%s: hd %d group %d rows %d pos0 %d window %d cap %g: block != reference", kernel_names[kn], hd,
+              group, n_rows, pos0, window, softcap);
         memset(c.out, 0xff, n_out * sizeof(float));
         for (int32_t r = 0; r < n_rows; r++)
             run_with(&c, r, 1, pos0, kernels[kn]);
         CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-              "%s: hd %d group %d rows %d pos0 %d: row by row != reference", kernel_names[kn], hd, group,
-              n_rows, pos0);
+              "%s: hd %d group %d rows %d pos0 %d window %d cap %g: row by row != reference",
+              kernel_names[kn], hd, group, n_rows, pos0, window, softcap);
     }
     free(want);
+    case_free(&c);
+}
+
+static void check_case(int hd, int group, int32_t n_rows, int32_t pos0) {
+    check_case_with(hd, group, n_rows, pos0, 0, 0.0f);
+}
+
+/* A sliding window of `window` positions equals full attention over just those positions (keys and values
+ * copied to a cache of their own, so positions restart at 0), within rounding; soft-capping equals the
+ * capped double-precision softmax. */
+static void check_window_accuracy(int32_t window, float softcap) {
+    case_data c;
+    int hd = 32, group = 2;
+    int32_t n_rows = 5, pos0 = 40;
+    case_init(&c, hd, group, pos0 + n_rows, n_rows, 3.0f);
+    c.window = window;
+    c.softcap = softcap;
+    run(&c, 0, n_rows, pos0, 0);
+    double worst = 0.0;
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int j = 0; j < group; j++) {
+            const float *q = c.q + ((size_t)r * (size_t)group + (size_t)j) * (size_t)hd;
+            int32_t pos = pos0 + r, lo = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+            double w[64], max = -INFINITY, sum = 0.0;
+            for (int32_t t = lo; t <= pos; t++) {
+                double dot = 0.0;
+                for (int d = 0; d < hd; d++)
+                    dot += (double)q[d] * (double)c.k[sd_attention_key_index(hd, t, d)];
+                dot /= sqrt((double)hd);
+                if (softcap > 0.0f) dot = softcap * tanh(dot / softcap);
+                w[t - lo] = dot;
+                if (dot > max) max = dot;
+            }
+            for (int32_t t = lo; t <= pos; t++)
+                sum += (w[t - lo] = exp(w[t - lo] - max));
+            for (int d = 0; d < hd; d++) {
+                double acc = 0.0;
+                for (int32_t t = lo; t <= pos; t++)
+                    acc += w[t - lo] * (double)c.v[(size_t)t * (size_t)hd + (size_t)d];
+                double got = c.out[((size_t)r * (size_t)group + (size_t)j) * (size_t)hd + (size_t)d];
+                worst = fmax(worst, fabs(got - acc / sum));
+            }
+        }
+    CHECK(worst < 1e-5, "window %d softcap %g vs double: max abs error %g", window, softcap, worst);
     case_free(&c);
 }
 
@@ -216,6 +270,19 @@ int main(void) {
                 for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++)
                     check_case(dims[i], groups[j], rows[r] < max_rows ? rows[r] : max_rows, starts[s]);
         }
+    /* Sliding windows (shorter and longer than the positions, across lane blocks) and soft-capping. */
+    const int32_t windows[] = {1, 5, 8, 12, 4096};
+    for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
+        for (size_t j = 0; j < 3; j++)
+            for (int32_t pos0 = 0; pos0 < 40; pos0 += 7) {
+                check_case_with(48, groups[j], 3, pos0, windows[w], 0.0f);
+                check_case_with(64, groups[j], sd_attention_block_rows(groups[j], 64), pos0, windows[w],
+                                8.0f);
+            }
+    check_case_with(40, 4, 4, 130, 0, 50.0f);
+    check_window_accuracy(12, 0.0f);
+    check_window_accuracy(0, 8.0f);
+    check_window_accuracy(7, 8.0f);
     check_accuracy();
     check_exp();
     check_special_values();
