@@ -5,9 +5,12 @@
  *   (2e-3 for gemma: llama.cpp's CPU GELU goes through an F16 table);
  * - greedy decoding, one token at a time, gives llama.cpp's ids up to the first step whose golden margin
  *   (top-1 minus top-2 logit) is below 0.01, where either choice is within float noise.
- * The KV cache is kept at fp32 here as in the goldens (llama.cpp's F16 cache moves logits by ~0.5%).
+ * The same for the Q8_0 and Q4_K_M files of quant/ with looser bounds (see QUANT_TOL). The KV cache is
+ * kept at fp32 here as in the goldens (llama.cpp's F16 cache moves logits by ~0.5%). The batched rows of
+ * a prefill equal one-token passes bit for bit.
  * Then speculative greedy decoding with each model as target and its Q8_0 (or itself) as draft equals
- * plain decoding. Skips (77) when the shared folder is absent. */
+ * plain decoding, and so does a draft of another family with the same vocabulary. Skips (77) when the
+ * shared folder is absent. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -22,13 +25,43 @@
 #define N_GEN 32
 
 typedef struct arch_case {
-    const char *stem; /* ARCH-s1 */
-    double tol;       /* logits: allowed |diff| / max |golden logit| */
+    const char *stem;  /* ARCH-s1, or quant/ARCH-s1-TYPE */
+    double tol;        /* logits: allowed |diff| / max |golden logit| */
+    double margin_min; /* greedy ids are compared up to the first step whose golden margin is below this */
+    /* ... or, if set, at every step whose margin is not below it, the golden ids fed back either way */
+    bool teacher_forced;
 } arch_case;
 
+/* Quantized models: llama.cpp rounds a few q8_0 activation values differently from specdec (most lines
+ * agree to 1e-9, two of 24 by 1-1.5% of the logit range: these random models amplify one flipped
+ * rounding), so their logits get 2e-2 and their greedy ids are compared at the steps whose margin
+ * exceeds twice that error (llama.cpp's ids fed back). A type specdec does not load yet (q5_0 in the Q4_K_M
+ * files) skips its case. */
+#define QUANT_TOL 2e-2
+#define QUANT_MARGIN 4.0
+
 static const arch_case kCases[] = {
-    {"llama-s1", 1e-3},  {"llama-tied-s1", 1e-3}, {"qwen2-s1", 1e-3}, {"qwen3-s1", 1e-3},
-    {"gemma2-s1", 2e-3}, {"gemma3-s1", 2e-3},     {"phi3-s1", 1e-3},  {"phi4mini-s1", 1e-3},
+    {"llama-s1", 1e-3, MARGIN_MIN, false},
+    {"llama-tied-s1", 1e-3, MARGIN_MIN, false},
+    {"qwen2-s1", 1e-3, MARGIN_MIN, false},
+    {"qwen3-s1", 1e-3, MARGIN_MIN, false},
+    {"gemma2-s1", 2e-3, MARGIN_MIN, false},
+    {"gemma3-s1", 2e-3, MARGIN_MIN, false},
+    {"phi3-s1", 1e-3, MARGIN_MIN, false},
+    {"phi4mini-s1", 1e-3, MARGIN_MIN, false},
+    {"quant/llama-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/llama-tied-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/qwen2-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/qwen3-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/gemma2-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/gemma3-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/phi3-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/phi4mini-s1-Q8_0", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/llama-s1-Q4_K_M", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/qwen3-s1-Q4_K_M", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/gemma2-s1-Q4_K_M", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/gemma3-s1-Q4_K_M", QUANT_TOL, QUANT_MARGIN, true},
+    {"quant/phi3-s1-Q4_K_M", QUANT_TOL, QUANT_MARGIN, true},
 };
 
 static int argmax(const float *v, int n) {
@@ -103,29 +136,38 @@ static void check_line(const sd_model *m, const arch_case *c, const cJSON *j, in
     CHECK(rc == 0 && max_diff <= c->tol * max_abs,
           "%s line %d: first-step logits differ by %.3g (%.2g of %.3g)", c->stem, line, max_diff,
           max_diff / max_abs, max_abs);
-    int steps = 0;
+    int steps = 0, compared = 0;
     for (int s = 0; rc == 0 && s < ng; s++) {
-        if (cJSON_GetArrayItem(margins, s)->valuedouble < MARGIN_MIN) break;
-        int got = argmax(sd_forward_logits(f, -1), n_vocab);
-        CHECK(got == greedy[s], "%s line %d step %d: greedy id %d, llama.cpp %d", c->stem, line, s, got,
-              greedy[s]);
-        if (got != greedy[s]) break;
+        if (cJSON_GetArrayItem(margins, s)->valuedouble >= c->margin_min) {
+            int got = argmax(sd_forward_logits(f, -1), n_vocab);
+            CHECK(got == greedy[s], "%s line %d step %d: greedy id %d, llama.cpp %d", c->stem, line, s, got,
+                  greedy[s]);
+            if (got != greedy[s]) break;
+            compared++;
+        } else if (!c->teacher_forced) {
+            break;
+        }
         steps++;
         if (s + 1 < ng) rc = sd_forward_run(f, &greedy[s], 1, false, err, sizeof err);
         CHECK(rc == 0, "%s: %s", c->stem, err);
     }
-    printf("%-14s prompt %d: logits within %.1e of %.3g, %d of %d greedy steps equal\n", c->stem, line,
-           max_diff / max_abs, max_abs, steps, ng);
+    printf("%-14s prompt %d: logits within %.1e of %.3g, %d of %d greedy steps equal (%d of them compared)\n",
+           c->stem, line, max_diff / max_abs, max_abs, steps, ng, compared);
     sd_forward_free(f);
 }
 
-static void check_golden(const char *dir, const arch_case *c) { /* dir: at most 4095 bytes */
+/* Returns false when the model uses a weight type specdec does not load (the case is skipped). */
+static bool check_golden(const char *dir, const arch_case *c) { /* dir: at most 4095 bytes */
     char path[4400], err[512];
     snprintf(path, sizeof path, "%s/%s.gguf", dir, c->stem);
     sd_model *m = NULL;
     int rc = sd_model_load_file(path, &m, err, sizeof err);
+    if (rc == SD_STATUS_UNSUPPORTED && strstr(err, "weight type")) {
+        printf("%-14s skipped: %s\n", c->stem, err);
+        return false;
+    }
     CHECK(rc == 0, "%s: %s", c->stem, err);
-    if (rc) return;
+    if (rc) return true;
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, c->stem);
     size_t len = 0;
     char *text = test_read_file(path, &len);
@@ -143,6 +185,7 @@ static void check_golden(const char *dir, const arch_case *c) { /* dir: at most 
     CHECK(line == 3, "%s: %d lines, expected 3", path, line);
     free(text);
     sd_model_free_internal(m);
+    return true;
 }
 
 /* Greedy speculative output equals plain decoding with `target` verifying `draft`'s proposals. */
@@ -209,16 +252,28 @@ int main(void) {
         return 77;
     }
     fclose(probe);
-    const char *only = getenv("SD_ARCH_ONLY"); /* a comma list of stems, to work on a few */
+    const char *only = getenv("SD_ARCH_ONLY"); /* runs the cases whose stem contains this, to work on a few */
     for (size_t i = 0; i < SD_ARRAY_LEN(kCases); i++) {
-        if (only && !strstr(only, kCases[i].stem)) continue;
-        check_golden(dir, &kCases[i]);
+        if (only && !strstr(kCases[i].stem, only)) continue;
+        if (!check_golden(dir, &kCases[i]) || strstr(kCases[i].stem, "quant/")) continue;
         char target[4200], draft[4300];
         snprintf(target, sizeof target, "%s/%s.gguf", dir, kCases[i].stem);
         snprintf(draft, sizeof draft, "%s/quant/%s-Q8_0.gguf", dir, kCases[i].stem);
         FILE *q = fopen(draft, "rb");
         if (q) fclose(q);
         check_lossless(target, q ? draft : target, kCases[i].stem);
+    }
+    /* A draft of one family for a target of another (the tiny models of a family share a vocabulary). */
+    static const char *const cross[][2] = {{"llama-s1", "qwen2-s1"},
+                                           {"qwen3-s1", "llama-tied-s1"},
+                                           {"gemma3-s1", "gemma2-s1"},
+                                           {"phi4mini-s1", "phi3-s1"}};
+    for (size_t i = 0; !only && i < SD_ARRAY_LEN(cross); i++) {
+        char target[4200], draft[4200], what[64];
+        snprintf(target, sizeof target, "%s/%s.gguf", dir, cross[i][0]);
+        snprintf(draft, sizeof draft, "%s/%s.gguf", dir, cross[i][1]);
+        snprintf(what, sizeof what, "%s + %s", cross[i][0], cross[i][1]);
+        check_lossless(target, draft, what);
     }
     return test_finish("arch");
 }
