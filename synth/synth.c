@@ -24,20 +24,48 @@
 
 static const sd_synth_shape SHAPES[] = {
     /* name, arch, pre, vocab, embd, layers, heads, kv heads, ffn, ctx, rope base, rms eps, tied, add_bos,
-     * llama3 rope (factor, low, high, original ctx), published parameter count */
-    {"smollm2-135m", "llama", "smollm", 49152, 576, 30, 9, 3, 1536, 8192, 100000.0f, 1e-5f, true, false, 0, 0,
-     0, 0, 134515008u},
-    {"smollm2-360m", "llama", "smollm", 49152, 960, 32, 15, 5, 2560, 8192, 100000.0f, 1e-5f, true, false, 0,
-     0, 0, 0, 361821120u},
-    {"qwen2.5-0.5b", "qwen2", "qwen2", 151936, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f, true, false, 0,
-     0, 0, 0, 494032768u},
-    {"llama-3.2-1b", "llama", "llama-bpe", 128256, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f, true,
-     true, 32.0f, 1.0f, 4.0f, 8192, 1235814400u},
-    {"qwen2.5-1.5b", "qwen2", "qwen2", 151936, 1536, 28, 12, 2, 8960, 131072, 1000000.0f, 1e-6f, true, false,
-     0, 0, 0, 0, 1543714304u},
-    {"smollm2-1.7b", "llama", "smollm", 49152, 2048, 24, 32, 32, 8192, 8192, 130000.0f, 1e-5f, true, false, 0,
-     0, 0, 0, 1711376384u},
+     * llama3 rope (factor, low, high, original ctx; phi3: LongRoPE's original ctx), published parameter
+     * count, head width (0: embd / heads), rotary width (0: the head), sliding window, linear rope factor */
+    {"smollm2-135m", "llama", "smollm", 49152, 576, 30, 9,          3, 1536, 8192, 100000.0f, 1e-5f,
+     true,           false,   0,        0,     0,   0,  134515008u, 0, 0,    0,    0},
+    {"smollm2-360m", "llama", "smollm", 49152, 960, 32, 15,         5, 2560, 8192, 100000.0f, 1e-5f,
+     true,           false,   0,        0,     0,   0,  361821120u, 0, 0,    0,    0},
+    {"qwen2.5-0.5b", "qwen2", "qwen2", 151936, 896, 24, 14,         2, 4864, 32768, 1000000.0f, 1e-6f,
+     true,           false,   0,       0,      0,   0,  494032768u, 0, 0,    0,     0},
+    {"llama-3.2-1b", "llama", "llama-bpe", 128256, 2048, 16,   32,          8, 8192, 131072, 500000.0f, 1e-5f,
+     true,           true,    32.0f,       1.0f,   4.0f, 8192, 1235814400u, 0, 0,    0,      0},
+    {"qwen2.5-1.5b", "qwen2", "qwen2", 151936, 1536, 28, 12,          2, 8960, 131072, 1000000.0f, 1e-6f,
+     true,           false,   0,       0,      0,    0,  1543714304u, 0, 0,    0,      0},
+    {"smollm2-1.7b", "llama", "smollm", 49152, 2048, 24, 32,          32, 8192, 8192, 130000.0f, 1e-5f,
+     true,           false,   0,        0,     0,    0,  1711376384u, 0,  0,    0,    0},
+    {"llama-3.2-3b", "llama", "llama-bpe", 128256, 3072, 28,   24,          8, 8192, 131072, 500000.0f, 1e-5f,
+     true,           true,    32.0f,       1.0f,   4.0f, 8192, 3212749824u, 0, 0,    0,      0},
+    {"qwen2.5-7b", "qwen2", "qwen2", 152064, 3584, 28, 28,          4, 18944, 131072, 1000000.0f, 1e-6f,
+     false,        false,   0,       0,      0,    0,  7615616512u, 0, 0,     0,      0},
+    {"qwen3-0.6b", "qwen3", "qwen2", 151936, 1024, 28, 16,         8,   3072, 40960, 1000000.0f, 1e-6f,
+     true,         false,   0,       0,      0,    0,  596049920u, 128, 0,    0,     0},
+    {"qwen3-4b", "qwen3", "qwen2", 151936, 2560, 36, 32,          8,   9728, 40960, 1000000.0f, 1e-6f,
+     true,       false,   0,       0,      0,    0,  4022468096u, 128, 0,    0,     0},
+    {"gemma-3-270m", "gemma3", "default", 262144, 640, 18, 4,          1,   2048, 32768, 1000000.0f, 1e-6f,
+     true,           true,     0,         0,      0,   0,  268098176u, 256, 0,    512,   0},
+    {"gemma-3-1b", "gemma3", "default", 262144, 1152, 26, 4,          1,   6912, 32768, 1000000.0f, 1e-6f,
+     true,         true,     0,         0,      0,    0,  999885952u, 256, 0,    512,   0},
+    /* the text model of gemma-3-4b-it (its vision tower and projector add ~0.42B) */
+    {"gemma-3-4b", "gemma3", "default", 262208, 2560, 34, 8,           4,   10240, 131072, 1000000.0f, 1e-6f,
+     true,         true,     0,         0,      0,    0,  3880263168u, 256, 0,     1024,   8.0f},
+    /* LongRoPE from an original context of 4096 (rope_orig_ctx), partial rotary factor 0.75. The real
+     * files' pre-tokenizer is "gpt-4o", which specdec's tokenizer lacks: llama-bpe's is the closest. */
+    {"phi-4-mini", "phi3", "llama-bpe", 200064, 3072, 32,   24,          8, 8192, 131072, 10000.0f, 1e-5f,
+     true,         true,   0,           0,      0,    4096, 3836021760u, 0, 96,   0,      0},
 };
+
+static int64_t shape_head_dim(const sd_synth_shape *s) {
+    return s->head_dim > 0 ? s->head_dim : s->n_embd / s->n_head;
+}
+
+static int64_t shape_n_rot(const sd_synth_shape *s) {
+    return s->n_rot > 0 ? s->n_rot : shape_head_dim(s);
+}
 
 size_t sd_synth_n_shapes(void) {
     return SD_ARRAY_LEN(SHAPES);
@@ -662,7 +690,7 @@ static uint32_t file_type_of(sd_type t) {
 static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_synth_params *p,
                           const gen_vocab *v, char *err, size_t err_len) {
     const char *a = s->arch;
-    const uint32_t head_dim = (uint32_t)(s->n_embd / s->n_head);
+    const uint32_t head_dim = (uint32_t)shape_head_dim(s);
     char key[128], name[96];
     int rc = SD_STATUS_OK;
     snprintf(name, sizeof name, "%s-synthetic-%s", s->name, sd_type_traits_of(p->type)->name);
@@ -684,7 +712,20 @@ static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_s
     TRY(sd_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_head_kv, err, err_len));
     TRY(sd_gguf_writer_add_u32(w, KEY("attention.key_length"), head_dim, err, err_len));
     TRY(sd_gguf_writer_add_u32(w, KEY("attention.value_length"), head_dim, err, err_len));
-    TRY(sd_gguf_writer_add_u32(w, KEY("rope.dimension_count"), head_dim, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, KEY("rope.dimension_count"), (uint32_t)shape_n_rot(s), err, err_len));
+    if (s->n_swa > 0)
+        TRY(sd_gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)s->n_swa, err, err_len));
+    if (s->rope_linear_factor > 0.0f) {
+        TRY(sd_gguf_writer_add_str(w, KEY("rope.scaling.type"), "linear", err, err_len));
+        TRY(sd_gguf_writer_add_f32(w, KEY("rope.scaling.factor"), s->rope_linear_factor, err, err_len));
+    }
+    if (strcmp(a, "phi3") == 0) { /* LongRoPE, its attention factor as llama.cpp's converter derives it */
+        double scale = (double)s->n_ctx_train / s->rope_orig_ctx;
+        float attn_factor = (float)sqrt(1.0 + log(scale) / log((double)s->rope_orig_ctx));
+        TRY(sd_gguf_writer_add_u32(w, KEY("rope.scaling.original_context_length"), (uint32_t)s->rope_orig_ctx,
+                                   err, err_len));
+        TRY(sd_gguf_writer_add_f32(w, KEY("rope.scaling.attn_factor"), attn_factor, err, err_len));
+    }
     TRY(sd_gguf_writer_add_f32(w, KEY("rope.freq_base"), s->rope_freq_base, err, err_len));
     TRY(sd_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->rms_eps, err, err_len));
     TRY(sd_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", err, err_len));
@@ -727,11 +768,39 @@ static float *llama3_rope_factors(const sd_synth_shape *s) {
     return f;
 }
 
+/* LongRoPE divisors, [n_rot / 2]: 1 for the short context; for the long one rising smoothly from 1 to
+ * the context ratio over the frequencies (the real files hold fitted values; only the shape matters for
+ * random weights). */
+static float *longrope_factors(const sd_synth_shape *s, bool long_ctx) {
+    const int64_t half = shape_n_rot(s) / 2;
+    float *f = malloc((size_t)half * sizeof *f);
+    if (!f) return NULL;
+    const double ratio = (double)s->n_ctx_train / s->rope_orig_ctx;
+    for (int64_t i = 0; i < half; i++)
+        f[i] = long_ctx ? (float)pow(ratio, (double)i / (double)(half - 1)) : 1.0f;
+    return f;
+}
+
+/* A computed vector tensor [n] (rope factors) that the job owns. */
+static int add_owned_vector(synth_job *j, const char *name, int64_t n, float *data, char *err,
+                            size_t err_len) {
+    planned_tensor *t;
+    if (!data || j->n_owned == (int)SD_ARRAY_LEN(j->owned) ||
+        !(t = plan_add(j, name, SD_TYPE_F32, n, 0, FILL_DATA, err, err_len))) {
+        free(data);
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    }
+    j->owned[j->n_owned++] = data;
+    t->data = data;
+    return SD_STATUS_OK;
+}
+
 static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char *err, size_t err_len) {
-    const int64_t d = s->n_embd, hd = s->n_embd / s->n_head;
+    const int64_t d = s->n_embd, hd = shape_head_dim(s);
     const int64_t dq = hd * s->n_head, dkv = hd * s->n_head_kv;
     const sd_arch arch = sd_arch_from_name(s->arch); /* one of the shapes' arches: known */
-    const bool bias = arch == SD_ARCH_QWEN2;
+    const bool bias = arch == SD_ARCH_QWEN2, qk_norm = arch == SD_ARCH_QWEN3 || arch == SD_ARCH_GEMMA3;
+    const bool post_norms = arch == SD_ARCH_GEMMA2 || arch == SD_ARCH_GEMMA3, fused = arch == SD_ARCH_PHI3;
     char name[SD_TENSOR_NAME_MAX];
 #define ADD(nm, ty, ne0, ne1, kind) plan_add(j, nm, ty, ne0, ne1, kind, err, err_len)
 #define NAME(kind) sd_tensor_name(arch, kind, 0, name)
@@ -741,9 +810,19 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
     for (int il = 0; il < s->n_layer; il++) {
         if (!(t = ADD(LNAME(SD_TENSOR_ATTN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
-        if (!ADD(LNAME(SD_TENSOR_ATTN_Q), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME(SD_TENSOR_ATTN_K), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME(SD_TENSOR_ATTN_V), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (fused) {
+            if (!ADD(LNAME(SD_TENSOR_ATTN_QKV), type, d, dq + 2 * dkv, FILL_RANDOM))
+                return SD_STATUS_NO_MEMORY;
+        } else {
+            if (!ADD(LNAME(SD_TENSOR_ATTN_Q), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_K), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_V), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        }
+        const sd_tensor_kind qk_norms[] = {SD_TENSOR_ATTN_Q_NORM, SD_TENSOR_ATTN_K_NORM};
+        for (size_t n = 0; qk_norm && n < SD_ARRAY_LEN(qk_norms); n++) {
+            if (!(t = ADD(LNAME(qk_norms[n]), SD_TYPE_F32, hd, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+            t->value = 1.0f;
+        }
         if (bias) {
             if (!ADD(LNAME(SD_TENSOR_ATTN_Q_BIAS), SD_TYPE_F32, dq, 0, FILL_CONST))
                 return SD_STATUS_NO_MEMORY;
@@ -753,29 +832,42 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
                 return SD_STATUS_NO_MEMORY;
         }
         if (!ADD(LNAME(SD_TENSOR_ATTN_OUTPUT), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!(t = ADD(LNAME(SD_TENSOR_FFN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
-        t->value = 1.0f;
-        if (!ADD(LNAME(SD_TENSOR_FFN_GATE), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        const sd_tensor_kind norms[] = {SD_TENSOR_POST_ATTN_NORM, SD_TENSOR_FFN_NORM};
+        for (size_t n = post_norms ? 0 : 1; n < SD_ARRAY_LEN(norms); n++) {
+            if (!(t = ADD(LNAME(norms[n]), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+            t->value = 1.0f;
+        }
+        if (fused) { /* gate rows, then up rows */
+            if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, 2 * s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        } else {
+            if (!ADD(LNAME(SD_TENSOR_FFN_GATE), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        }
         if (!ADD(LNAME(SD_TENSOR_FFN_DOWN), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (post_norms) {
+            if (!(t = ADD(LNAME(SD_TENSOR_POST_FFN_NORM), SD_TYPE_F32, d, 0, FILL_CONST)))
+                return SD_STATUS_NO_MEMORY;
+            t->value = 1.0f;
+        }
     }
     if (!(t = ADD(NAME(SD_TENSOR_OUTPUT_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
     t->value = 1.0f;
     if (!s->tied_output && !ADD(NAME(SD_TENSOR_OUTPUT), type, d, s->n_vocab, FILL_RANDOM))
         return SD_STATUS_NO_MEMORY;
-    if (s->rope_scale_factor > 0.0f) {
-        float *f = llama3_rope_factors(s);
-        if (!f || !(t = ADD(NAME(SD_TENSOR_ROPE_FREQS), SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
-            free(f);
-            return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
-        }
-        j->owned[j->n_owned++] = f;
-        t->data = f;
-    }
+    int rc = SD_STATUS_OK;
+    if (s->rope_scale_factor > 0.0f)
+        rc = add_owned_vector(j, NAME(SD_TENSOR_ROPE_FREQS), hd / 2, llama3_rope_factors(s), err, err_len);
+    if (rc == 0 && fused)
+        rc = add_owned_vector(j, NAME(SD_TENSOR_ROPE_FACTORS_LONG), shape_n_rot(s) / 2,
+                              longrope_factors(s, true), err, err_len);
+    if (rc == 0 && fused)
+        rc = add_owned_vector(j, NAME(SD_TENSOR_ROPE_FACTORS_SHORT), shape_n_rot(s) / 2,
+                              longrope_factors(s, false), err, err_len);
+    if (rc < 0) return rc;
 #undef ADD
 #undef NAME
 #undef LNAME
-    int rc = check_cols(type, d, "embedding", err, err_len);
+    rc = check_cols(type, d, "embedding", err, err_len);
     if (rc == 0) rc = check_cols(type, s->n_ff, "FFN", err, err_len);
     if (rc == 0) rc = check_cols(type, dq, "attention", err, err_len);
     return rc;

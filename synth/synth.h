@@ -54,8 +54,10 @@ typedef struct sd_synth_report {
 /* A real model's shape (its Hugging Face config.json). */
 typedef struct sd_synth_shape {
     const char *name; /* "llama-3.2-1b" */
-    const char *arch; /* GGUF general.architecture: "llama" or "qwen2" (q/k/v biases) */
-    const char *pre;  /* tokenizer.ggml.pre as llama.cpp's converter writes it */
+    /* GGUF general.architecture: "llama", "qwen2" (q/k/v biases), "qwen3" (q/k norms), "gemma3" (q/k
+     * norms, post norms, sliding-window layers), "phi3" (fused qkv and gate+up, LongRoPE) */
+    const char *arch;
+    const char *pre; /* tokenizer.ggml.pre as llama.cpp's converter writes it */
     int32_t n_vocab;
     int32_t n_embd;
     int32_t n_layer;
@@ -73,6 +75,10 @@ typedef struct sd_synth_shape {
     float rope_high_freq_factor;
     int32_t rope_orig_ctx;
     uint64_t published_params; /* as the model card / safetensors count states (tied: embedding once) */
+    int32_t head_dim;          /* 0: n_embd / n_head (Qwen3 and Gemma 3 state theirs) */
+    int32_t n_rot;             /* dimensions RoPE rotates; 0: the whole head (Phi-4-mini: 3/4 of it) */
+    int32_t n_swa;             /* Gemma 3: sliding window of its local layers; 0: none */
+    float rope_linear_factor;  /* linear RoPE scaling (Gemma 3 4B+, global layers); 0: none */
 } sd_synth_shape;
 
 size_t sd_synth_n_shapes(void);

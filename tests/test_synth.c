@@ -296,12 +296,16 @@ static void on_tensor(void *ctx, const char *name, uint32_t type, uint32_t n_dim
     char suffix[64];
     if (sscanf(name, "blk.%d.%63s", &il, suffix) == 2) {
         if (il + 1 > ts->n_layers_seen) ts->n_layers_seen = il + 1;
-        const int64_t hd = s->n_embd / s->n_head;
+        const int64_t hd = s->head_dim ? s->head_dim : s->n_embd / s->n_head;
+        const bool fused = strcmp(s->arch, "phi3") == 0; /* attn_qkv, ffn_up = gate and up */
         int64_t want0 = -1, want1 = -1;
         if (strcmp(suffix, "attn_q.weight") == 0) want0 = s->n_embd, want1 = hd * s->n_head;
         if (strcmp(suffix, "attn_k.weight") == 0) want0 = s->n_embd, want1 = hd * s->n_head_kv;
+        if (strcmp(suffix, "attn_qkv.weight") == 0)
+            want0 = s->n_embd, want1 = hd * (s->n_head + 2 * s->n_head_kv);
+        if (strcmp(suffix, "attn_q_norm.weight") == 0) want0 = hd, want1 = 1;
         if (strcmp(suffix, "attn_output.weight") == 0) want0 = hd * s->n_head, want1 = s->n_embd;
-        if (strcmp(suffix, "ffn_up.weight") == 0) want0 = s->n_embd, want1 = s->n_ff;
+        if (strcmp(suffix, "ffn_up.weight") == 0) want0 = s->n_embd, want1 = s->n_ff * (fused ? 2 : 1);
         if (strcmp(suffix, "ffn_down.weight") == 0) want0 = s->n_ff, want1 = s->n_embd;
         if (want0 >= 0 && (ne[0] != want0 || ne[1] != want1)) ts->n_matrix_bad++;
     }
@@ -309,12 +313,15 @@ static void on_tensor(void *ctx, const char *name, uint32_t type, uint32_t n_dim
 
 static void test_shapes_dry(void) {
     char err[512];
-    /* published sizes (model cards): 135M, 360M, 0.49B, 1.24B, 1.54B, 1.7B */
+    /* published sizes (model cards; gemma-3-4b: its text model) */
     const struct {
         const char *name;
         double published;
     } cards[] = {{"smollm2-135m", 135e6},  {"smollm2-360m", 360e6},  {"qwen2.5-0.5b", 0.49e9},
-                 {"llama-3.2-1b", 1.24e9}, {"qwen2.5-1.5b", 1.54e9}, {"smollm2-1.7b", 1.7e9}};
+                 {"llama-3.2-1b", 1.24e9}, {"qwen2.5-1.5b", 1.54e9}, {"smollm2-1.7b", 1.7e9},
+                 {"llama-3.2-3b", 3.21e9}, {"qwen2.5-7b", 7.61e9},   {"qwen3-0.6b", 0.6e9},
+                 {"qwen3-4b", 4.02e9},     {"gemma-3-270m", 268e6},  {"gemma-3-1b", 1.0e9},
+                 {"gemma-3-4b", 3.88e9},   {"phi-4-mini", 3.84e9}};
     CHECK(sd_synth_n_shapes() == SD_ARRAY_LEN(cards), "%zu shapes", sd_synth_n_shapes());
     for (size_t i = 0; i < SD_ARRAY_LEN(cards); i++) {
         const sd_synth_shape *s = sd_synth_shape_find(cards[i].name);
@@ -341,9 +348,10 @@ static void test_shapes_dry(void) {
               ts.has_output, s->tied_output);
         const bool qwen = strcmp(s->arch, "qwen2") == 0;
         CHECK(ts.n_bias == (qwen ? 3 * s->n_layer : 0), "%s: %d biases", s->name, ts.n_bias);
-        CHECK(ts.has_rope_freqs == (strcmp(s->name, "llama-3.2-1b") == 0), "%s: rope_freqs", s->name);
+        CHECK(ts.has_rope_freqs == (strncmp(s->name, "llama-3.2", 9) == 0), "%s: rope_freqs", s->name);
         if (ts.has_rope_freqs)
-            CHECK(ts.rope_freqs_len == 32, "%s: rope_freqs len %lld", s->name, (long long)ts.rope_freqs_len);
+            CHECK(ts.rope_freqs_len == s->n_embd / s->n_head / 2, "%s: rope_freqs len %lld", s->name,
+                  (long long)ts.rope_freqs_len);
         /* Q4_0: 18 bytes per 32 weights, plus F32 norms, the vocabulary and headers */
         CHECK(rep.file_bytes > got * 18 / 32 && rep.file_bytes < got * 18 / 32 * 1.05 + 8e6, "%s: %llu bytes",
               s->name, (unsigned long long)rep.file_bytes);
