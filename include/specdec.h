@@ -42,8 +42,8 @@ const char *sd_status_name(int status);
 /* ---- Models ------------------------------------------------------------------------------------- */
 typedef struct sd_model sd_model;
 
-/* Loads a GGUF model (architectures llama, qwen2, qwen3; weights F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
- * The file is memory-mapped and validated before use. */
+/* Loads a GGUF model (architectures llama, qwen2, qwen3, gemma2, gemma3, phi3; weights F32, F16, BF16, Q8_0,
+ * Q4_0, Q4_K, Q6_K). The file is memory-mapped and validated before use. */
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
 
 typedef struct sd_model_params {
@@ -62,7 +62,7 @@ int sd_model_load_with(const char *path, const sd_model_params *params, sd_model
 void sd_model_free(sd_model *model);
 
 typedef struct sd_model_info {
-    const char *arch;      /* "llama", "qwen2", "qwen3" */
+    const char *arch;      /* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3" */
     const char *name;      /* general.name, or "" */
     const char *tokenizer; /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
     const char *pre_tokenizer;
