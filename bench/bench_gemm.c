@@ -122,9 +122,7 @@ static int parse_args(int argc, char **argv, const char *prog, bench_opts *o) {
          .count = &o->n_cpus, .arg = "LIST", .help = "pin worker i to CPU LIST[i % len] (default: unpinned)"},
         {"--llc-mb", NULL, CLI_INT, .out.i = &o->llc_mb, 1, 1 << 20, .arg = "MB",
          .help = "last-level cache size to exceed (default: read from /sys, else 32)"},
-        {"--kernels", NULL, CLI_STR, .out.s = &o->kernels, .arg = "SET",
-         .help = "kernel set: scalar, avx2, avx512vnni, neon, ... (default: $SPECDEC_KERNELS, else the best "
-                 "this CPU has)"},
+        CLI_KERNELS_FLAG(&o->kernels),
         {"--no-blas", NULL, CLI_FALSE, .out.b = &o->blas, .help = "skip the OpenBLAS comparison"},
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},

@@ -23,6 +23,7 @@ typedef struct generate_opts {
     bool json;
     bool parse_special;
     bool seed_given;
+    const char *kernels; /* --kernels, for both models */
     sd_engine_params engine;
 } generate_opts;
 
@@ -78,6 +79,7 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
          .help = "prompt tokens per forward pass (default 64)"},
         {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
          .help = "worker threads (default: all online CPUs)"},
+        CLI_KERNELS_FLAG(&o->kernels),
         {"--temp", NULL, CLI_FLOAT, .out.f = &s->temp, 0, 100, .arg = "T",
          .help = "temperature; 0 = greedy (default 0.8)"},
         {"--top-k", NULL, CLI_INT, .out.i = &s->top_k, 0, 1 << 30, .arg = "K",
@@ -224,8 +226,8 @@ int cmd_generate(int argc, char **argv) {
     stream_state st = {.print = !o.json};
     size_t prompt_len = o.prompt ? strlen(o.prompt) : 0;
     if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
-    if (!(model = cli_load_model(o.model_path))) goto done;
-    if (o.draft_path && !(draft = cli_load_model(o.draft_path))) goto done;
+    if (!(model = cli_load_model(o.model_path, o.kernels))) goto done;
+    if (o.draft_path && !(draft = cli_load_model(o.draft_path, o.kernels))) goto done;
     if (draft) {
         sd_model_info ti, di;
         sd_model_get_info(model, &ti);
