@@ -59,6 +59,8 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
         {"--temp", NULL, CLI_FLOAT, .out.f = &o->temp, 0, 100, .arg = "T",
          .help = "temperature; 0 = greedy, checked lossless (default 0)"},
         {"-s", "--seed", CLI_U64, .out.u = &o->seed, .arg = "S", .help = "sampling seed (default 42)"},
+        {"--ignore-eos", NULL, CLI_TRUE, .out.b = &o->ignore_eos,
+         .help = "never stop at an end-of-generation token: every run generates -n tokens"},
         {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT_LEN, .cap = BS_MAX_KS, .count = &o->n_ks,
          .arg = "LIST", .help = "fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)"},
         {"--no-adaptive", NULL, CLI_FALSE, .out.b = &o->adaptive,

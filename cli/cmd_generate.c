@@ -80,6 +80,8 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
         {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
          .help = "worker threads (default: all online CPUs)"},
         CLI_KERNELS_FLAG(&o->kernels),
+        {"--ignore-eos", NULL, CLI_TRUE, .out.b = &s->ignore_eos,
+         .help = "never stop at an end-of-generation token: generate exactly -n tokens"},
         {"--temp", NULL, CLI_FLOAT, .out.f = &s->temp, 0, 100, .arg = "T",
          .help = "temperature; 0 = greedy (default 0.8)"},
         {"--top-k", NULL, CLI_INT, .out.i = &s->top_k, 0, 1 << 30, .arg = "K",

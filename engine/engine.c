@@ -159,6 +159,27 @@ static sd_sampler_params to_sampler_params(const sd_sampling_params *p) {
     return s;
 }
 
+/* The target's end-of-generation tokens (caller frees), for ignore_eos; *n = 0 and NULL when it has none.
+ * Returns false when out of memory. */
+static bool eog_tokens(const sd_model *target, int32_t **out, int32_t *n) {
+    const int32_t n_vocab = target->hp.n_vocab;
+    *out = NULL;
+    *n = 0;
+    for (int32_t id = 0; id < n_vocab; id++) {
+        if (!sd_vocab_is_eog(target->vocab, id)) continue;
+        int32_t *grown = realloc(*out, (size_t)(*n + 1) * sizeof *grown);
+        if (!grown) {
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return false;
+        }
+        *out = grown;
+        (*out)[(*n)++] = id;
+    }
+    return true;
+}
+
 /* ---- engines ---- */
 
 struct sd_engine {
@@ -235,6 +256,14 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     e->params = p;
     int32_t k_max = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
+    int32_t *banned = NULL; /* read by the samplers' create calls below, then freed */
+    if (p.sampling.ignore_eos) {
+        if (!eog_tokens(target, &banned, &sp.n_banned)) {
+            rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+            goto fail;
+        }
+        sp.banned = banned;
+    }
     sd_decode_config cfg = {
         .k_min = !draft           ? 0
                  : p.draft_k >= 0 ? p.draft_k
@@ -251,6 +280,8 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                                sd_scheduler_largest_draft_pool(e->scheduler), &e->drafter, err, err_len);
         if (rc < 0) goto fail;
     }
+    free(banned);
+    banned = NULL;
     sd_scheduler_place_memory(e->scheduler, target, e->verifier, draft, e->drafter);
     if ((rc = sd_scheduler_start(e->scheduler, e->verifier, e->drafter, err, err_len)) < 0) goto fail;
     cfg.scheduler = e->scheduler;
@@ -266,6 +297,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     *out = e;
     return SD_STATUS_OK;
 fail:
+    free(banned);
     sd_engine_free(e);
     return rc;
 }

@@ -171,6 +171,8 @@ typedef struct sd_sampling_params {
     float repeat_penalty;  /* 1: off */
     int32_t repeat_last_n; /* tokens of history the penalty looks at; -1: all */
     uint64_t seed;         /* the random stream is reproducible for a seed */
+    bool ignore_eos;       /* never choose an end-of-generation token (llama.cpp's --ignore-eos): generate
+                              exactly n_predict tokens unless the context fills */
 } sd_sampling_params;
 
 /* llama.cpp's defaults: temp 0.8, top_k 40, top_p 0.95, min_p 0.05, no repetition penalty, seed 42. */

@@ -105,6 +105,9 @@ a, b = (json.load(open(f)) for f in sys.argv[1:])
 assert a["kernels"] == "scalar" and b["kernels"] != "scalar", (a["kernels"], b["kernels"])
 assert a["text"] == b["text"], (a["text"], b["text"])
 PY
+# --ignore-eos: exactly -n tokens, plain and speculative.
+expect 0 "generated 40 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once" -n 40 --ignore-eos --temp 1 -s 3
+expect 0 "generated 40 tokens" -- "$SPECDEC" generate -p "}" -n 40 --ignore-eos --temp 0
 expect 2 "flag '--kernels' needs a value" -- "$SPECDEC" bench-gemm --kernels
 
 if [ "$fails" -ne 0 ]; then
