@@ -6,13 +6,14 @@
  * the prompt and the target's first t tokens whatever the policy. So this command records once, for
  * every prompt and position t, the draft's next K greedy proposals, the draft's top probability for each
  * and how many of them match the target's output (the drafts a verify pass would accept). Then it
- * replays the round loop of spec/decode.c for each policy over those records: the real controller
- * (spec/controller.c) chooses k and gates each draft, rounds accept min(drafted, matching) tokens plus
- * the target's own, and time advances by the costs t_d per draft forward pass and t_v(n) per verify pass
- * of n tokens. The costs are measured once (the target's passes of n = 1..K+1 tokens after a prompt-sized
- * cache, the draft's single-token pass) or given with --t-v-ms/--t-d-ms (e.g. another machine's); the
- * controller still sees verify times with seeded multiplicative noise (--noise), as on a real machine.
- * The adaptive controller lives on across prompts and repeats, as in `specdec bench` (prompt-major).
+ * replays the rounds of spec/decode.c for each policy over those records, driving the real controller
+ * through its round protocol (spec/controller.h: it bounds k and gates each draft): rounds accept
+ * min(drafted, matching) tokens plus the target's own, and time advances by the costs t_d per draft
+ * forward pass and t_v(n) per verify pass of n tokens. The costs are measured once (the target's passes
+ * of n = 1..K+1 tokens after a prompt-sized cache, the draft's single-token pass) or given with
+ * --t-v-ms/--t-d-ms (e.g. another machine's); the controller still sees verify times with seeded
+ * multiplicative noise (--noise), as on a real machine. The adaptive controller lives on across
+ * prompts and repeats, as in `specdec bench` (prompt-major).
  *
  * What replaying leaves out: machine noise beyond --noise (the same for every policy here), the cost of
  * sampling and bookkeeping, and the draft's floating-point differences between batched and single-token
@@ -46,7 +47,7 @@ typedef struct rp_opts {
     int ks[MAX_KS], n_ks;
     double noise;
     uint64_t seed;
-    double t_v_ms[SD_MAX_DRAFT + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
+    double t_v_ms[SD_MAX_DRAFT_LEN + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
     int n_t_v;
     double t_d_ms;        /* 0: measure */
     const char *trace_id; /* print the adaptive policy's rounds on this prompt; NULL: none */
@@ -71,9 +72,8 @@ typedef struct rp_policy {
     char name[32];
     int32_t k_min, k_max;
     sd_controller ctrl;
-    int32_t rounds_since_plain;
     rp_total *per_prompt; /* [n_prompts] */
-    int64_t k_hist[SD_MAX_DRAFT + 1];
+    int64_t k_hist[SD_MAX_DRAFT_LEN + 1];
 } rp_policy;
 
 static void usage(FILE *f) {
@@ -165,10 +165,10 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
             if (sd_bench_parse_int(v, 1, 100000, &n) != 0) return bad(a, v, "1..100000");
             o->n_predict = (int)n;
         } else if (strcmp(a, "--k") == 0) {
-            if (sd_bench_parse_list(v, 1, SD_MAX_DRAFT, o->ks, MAX_KS, &o->n_ks) != 0)
+            if (sd_bench_parse_list(v, 1, SD_MAX_DRAFT_LEN, o->ks, MAX_KS, &o->n_ks) != 0)
                 return bad(a, v, "e.g. 1,2,4: at most 8 lengths, each 1..32");
         } else if (strcmp(a, "--draft-max") == 0) {
-            if (sd_bench_parse_int(v, 1, SD_MAX_DRAFT, &n) != 0) return bad(a, v, "1..32");
+            if (sd_bench_parse_int(v, 1, SD_MAX_DRAFT_LEN, &n) != 0) return bad(a, v, "1..32");
             o->depth = (int)n;
         } else if (strcmp(a, "--repeat") == 0) {
             if (sd_bench_parse_int(v, 1, 1000, &n) != 0) return bad(a, v, "1..1000");
@@ -181,7 +181,7 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
             if (sd_bench_parse_int(v, 0, INT32_MAX, &n) != 0) return bad(a, v, "0..2147483647");
             o->seed = (uint64_t)n;
         } else if (strcmp(a, "--t-v-ms") == 0) {
-            if (parse_ms_list(v, o->t_v_ms, SD_MAX_DRAFT + 1, &o->n_t_v) != 0)
+            if (parse_ms_list(v, o->t_v_ms, SD_MAX_DRAFT_LEN + 1, &o->n_t_v) != 0)
                 return bad(a, v, "2 to 33 positive ms values, e.g. 24.2,27.5,30.1");
         } else if (strcmp(a, "--t-d-ms") == 0) {
             char *end;
@@ -234,7 +234,7 @@ static int record(sd_engine *plain, sd_drafter *drafter, const int32_t *prompt, 
     tr->p_top = malloc((size_t)SD_MAX(1, tr->n) * (size_t)depth * sizeof *tr->p_top);
     if (!tr->accept || !tr->p_top) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     const sd_draft_stop stop = {.gate = keep_all};
-    int32_t drafts[SD_MAX_DRAFT];
+    int32_t drafts[SD_MAX_DRAFT_LEN];
     sd_drafter_reset(drafter);
     if ((rc = sd_drafter_sync(drafter, ctx, n_prompt - 1, err, err_len)) < 0) return rc;
     for (int32_t t = 0; t < tr->n; t++) {
@@ -264,23 +264,21 @@ static double noise_factor(uint64_t *state, double sigma) {
     return exp(sigma * sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
 }
 
-/* One generation of trace tr under policy p, as spec/decode.c runs it; adds to *tot. */
+/* One generation of trace tr under policy p, in the controller's round protocol as spec/decode.c runs
+ * it; adds to *tot. */
 static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, double t_d, const double *t_v,
                           uint64_t *rng, double sigma, bool trace, rp_total *tot) {
-    const bool adaptive = p->k_min != p->k_max;
     int32_t t = 0;
     while (t < tr->n) {
-        int32_t k = sd_controller_choose(&p->ctrl);
-        if (p->k_min == 0 && p->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
-        k = SD_MAX(0, SD_MIN(k, SD_MIN(depth, tr->n - t - 1)));
-        p->rounds_since_plain = k == 0 ? 0 : p->rounds_since_plain + 1;
+        /* the recorded depth and the tokens still wanted bound k */
+        const int32_t k = sd_controller_begin_round(&p->ctrl, SD_MIN(depth, tr->n - t - 1));
         const float *conf = tr->p_top + (size_t)t * (size_t)depth;
         int32_t j = 0, passes = 0; /* drafts kept; draft forward passes run */
-        double predicted[SD_MAX_DRAFT];
+        double predicted[SD_MAX_DRAFT_LEN];
         while (j < k) {
             passes++;
             if (trace) predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
-            if (adaptive && !sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
+            if (!sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
             j++;
         }
         const int32_t n_acc = SD_MIN(j, tr->accept[t]);
@@ -292,9 +290,15 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
             fprintf(stderr, "\n");
         }
         const double draft_s = passes * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
-        sd_controller_update(&p->ctrl, j, n_acc, j > 0 && adaptive ? conf : NULL, draft_s, verify_s);
-        if (adaptive && passes > j && n_acc == j) /* as decode.c: the withheld draft's fate is known */
-            sd_controller_learn_withheld(&p->ctrl, j, conf[j], tr->accept[t] > j);
+        const bool withheld = passes > j;
+        sd_controller_end_round(&p->ctrl, &(sd_round_outcome){.n_drafted = j,
+                                                              .n_accepted = n_acc,
+                                                              .p_top = conf,
+                                                              .t_draft_s = draft_s,
+                                                              .t_verify_s = verify_s,
+                                                              .withheld = withheld,
+                                                              .withheld_p_top = withheld ? conf[j] : 0.0f,
+                                                              .withheld_accepted = tr->accept[t] > j});
         tot->seconds += draft_s + t_v[j]; /* the noise is what the controller sees, not the score */
         tot->rounds++;
         tot->drafted += j;
@@ -330,7 +334,7 @@ typedef struct rp_run {
     int n_policies;
     const char *kinds[MAX_KINDS];
     int n_kinds;
-    double t_d, t_v[SD_MAX_DRAFT + 2]; /* seconds; t_v[n - 1] for n tokens */
+    double t_d, t_v[SD_MAX_DRAFT_LEN + 2]; /* seconds; t_v[n - 1] for n tokens */
     bool measured_t_v, measured_t_d;
 } rp_run;
 
@@ -368,7 +372,7 @@ static void print_report(const rp_run *r) {
         rp_total t = kind_total(r, p, NULL);
         printf("| %s | %.2fx | %.2f | %.3f | ", p->name, speedup(&t),
                t.rounds ? (double)t.tokens / t.rounds : 0, t.drafted ? (double)t.accepted / t.drafted : 0);
-        for (int k = 0; k <= SD_MAX_DRAFT; k++)
+        for (int k = 0; k <= SD_MAX_DRAFT_LEN; k++)
             if (p->k_hist[k]) printf("%d:%lld ", k, (long long)p->k_hist[k]);
         printf("|\n");
     }

@@ -22,11 +22,11 @@ struct sd_drafter {
     float *q;     /* [k_max][n_vocab] distributions of the last proposal */
     int32_t *seq; /* [n_ctx] scratch: context + drafts, for sd_drafter_extend */
     /* Proposals made ahead by sd_drafter_extend; valid if the next context is cached[0..n_ahead_prefix). */
-    int32_t ahead[SD_MAX_DRAFT_TOKENS];
+    int32_t ahead[SD_MAX_DRAFT_LEN];
     int32_t n_ahead, n_ahead_prefix;
-    float *ahead_q;                        /* [k_max][n_vocab] */
-    float conf[SD_MAX_DRAFT_TOKENS];       /* top probability of each token of the last proposal */
-    float ahead_conf[SD_MAX_DRAFT_TOKENS]; /* ... and of the proposals made ahead */
+    float *ahead_q;                     /* [k_max][n_vocab] */
+    float conf[SD_MAX_DRAFT_LEN];       /* top probability of each token of the last proposal */
+    float ahead_conf[SD_MAX_DRAFT_LEN]; /* ... and of the proposals made ahead */
     /* the greedy draft the stop rule withheld after the last proposal (-1: none), its top probability;
      * and the same for the proposals made ahead */
     int32_t withheld, ahead_withheld;
@@ -37,9 +37,9 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
                       int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
                       char *err, size_t err_len) {
     *out = NULL;
-    if (k_max < 1 || k_max > SD_MAX_DRAFT_TOKENS)
+    if (k_max < 1 || k_max > SD_MAX_DRAFT_LEN)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [1, %d]", k_max,
-                        SD_MAX_DRAFT_TOKENS);
+                        SD_MAX_DRAFT_LEN);
     sd_drafter *d = calloc(1, sizeof *d);
     if (!d) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     d->m = draft;

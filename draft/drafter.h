@@ -13,11 +13,9 @@
 #include "gemm/threadpool.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
+#include "specdec.h" /* SD_MAX_DRAFT_LEN: the longest draft a round may propose */
 
 typedef struct sd_drafter sd_drafter;
-
-/* The longest draft a round may propose (the public SD_MAX_DRAFT_LEN). */
-#define SD_MAX_DRAFT_TOKENS 32
 
 /* A drafter for contexts of up to n_ctx tokens and drafts of up to k_max tokens. Its sampler uses
  * params with the seed changed (the draft's random stream must differ from the target's). It works in

@@ -1,5 +1,6 @@
 #include "controller.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 
@@ -26,25 +27,25 @@
 #define PRIOR_WEIGHT 2.0
 #define FIRST_PRIOR 0.6
 
-/* Rounds between explorations (see sd_controller_choose). */
+/* Adaptive rounds between explorations (see sd_controller_begin_round). */
 #define EXPLORE_EVERY 8
 
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){.w = {0.0, 0.5, 0.5}};
-    c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT));
-    c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT));
+    c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT_LEN));
+    c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT_LEN));
 }
 
 static bool costs_known(const sd_controller *c) {
     if (c->t_draft <= 0) return false;
-    for (int n = 1; n <= SD_MAX_DRAFT + 1; n++)
+    for (int n = 1; n <= SD_MAX_DRAFT_LEN + 1; n++)
         if (c->t_verify[n] > 0) return true;
     return false;
 }
 
 double sd_controller_acceptance(const sd_controller *c, int32_t i) {
     double a = FIRST_PRIOR;
-    for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT; p++)
+    for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT_LEN; p++)
         a = (c->acc_hits[p] + PRIOR_WEIGHT * a) / (c->acc_trials[p] + PRIOR_WEIGHT);
     return a;
 }
@@ -80,7 +81,7 @@ double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_to
  * 10% more per extra token. 0 when nothing is measured. */
 double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
     if (n < 1) n = 1;
-    if (n > SD_MAX_DRAFT + 1) n = SD_MAX_DRAFT + 1;
+    if (n > SD_MAX_DRAFT_LEN + 1) n = SD_MAX_DRAFT_LEN + 1;
     const double var = c->fit_w * c->fit_xx - c->fit_x * c->fit_x; /* w^2 x the weighted variance of n */
     if (c->fit_w > 0 && var > 1e-3 * c->fit_w * c->fit_w) {
         double slope = (c->fit_w * c->fit_xy - c->fit_x * c->fit_y) / var;
@@ -90,15 +91,18 @@ double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
         return t > 0.5 * mean_y ? t : 0.5 * mean_y;
     }
     if (c->t_verify[n] > 0) return c->t_verify[n];
-    for (int i = 1; i <= SD_MAX_DRAFT + 1; i++)
+    for (int i = 1; i <= SD_MAX_DRAFT_LEN + 1; i++)
         if (c->t_verify[i] > 0) return c->t_verify[i] * (1.0 + 0.1 * (n - 1)) / (1.0 + 0.1 * (i - 1));
     return 0.0;
 }
 
-int32_t sd_controller_choose(sd_controller *c) {
-    c->round_all_accepted = 1.0;
-    c->round_explore = false;
-    if (c->k_min == c->k_max) return c->k_min;
+bool sd_controller_is_adaptive(const sd_controller *c) {
+    return c->k_min != c->k_max;
+}
+
+/* The controller's bound on the round's k, before the plain-round rule and the caller's limit. */
+static int32_t choose_k(sd_controller *c) {
+    if (!sd_controller_is_adaptive(c)) return c->k_min;
     if (!costs_known(c)) return SD_MAX(c->k_min, SD_MIN(4, c->k_max)); /* a guess until measured */
     if (++c->rounds_since_explore >= EXPLORE_EVERY) {
         c->rounds_since_explore = 0;
@@ -107,10 +111,21 @@ int32_t sd_controller_choose(sd_controller *c) {
     return c->k_max;
 }
 
+int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit) {
+    c->round_all_accepted = 1.0;
+    c->round_explore = false;
+    int32_t k = choose_k(c);
+    if (c->k_min == 0 && c->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
+    k = SD_MAX(0, SD_MIN(k, k_limit));
+    c->rounds_since_plain = k == 0 ? 0 : c->rounds_since_plain + 1;
+    c->round_k = k;
+    return k;
+}
+
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
     const double a = sd_controller_acceptance_at(c, i, p_top);
     const double all = c->round_all_accepted * a;
-    bool keep = i < c->k_min || c->k_min == c->k_max || !costs_known(c);
+    bool keep = i < c->k_min || !sd_controller_is_adaptive(c) || !costs_known(c);
     if (!keep) {
         const double t_now = i * c->t_draft + sd_controller_verify_cost(c, i + 1);
         const double t_next = (i + 1) * c->t_draft + sd_controller_verify_cost(c, i + 2);
@@ -156,17 +171,16 @@ static void learn(sd_controller *c, int32_t p, float p_top, bool has_p_top, bool
     c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
 }
 
-void sd_controller_learn_withheld(sd_controller *c, int32_t i, float p_top, bool accepted) {
-    if (i >= 0 && i < SD_MAX_DRAFT) learn(c, i, p_top, true, accepted);
-}
-
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
-                          double t_draft_s, double t_verify_s) {
+/* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
+ * accepted, drafting took t_draft_s seconds (0 when k == 0) and the verify pass of k + 1 tokens took
+ * t_verify_s seconds. */
+static void update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
+                   double t_verify_s) {
     if (k > 0) {
         /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
          * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
-        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++)
+        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT_LEN; p++)
             learn(c, p, p_top ? p_top[p] : 0.0f, p_top != NULL, p < n_accepted);
         if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
     }
@@ -175,8 +189,21 @@ void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const
         c->rate_seconds = ACCEPT_DECAY * c->rate_seconds + t_draft_s + t_verify_s;
     }
     int32_t n = k + 1;
-    if (t_verify_s > 0 && n <= SD_MAX_DRAFT + 1) {
+    if (t_verify_s > 0 && n <= SD_MAX_DRAFT_LEN + 1) {
         blend(&c->t_verify[n], t_verify_s);
         fit_add(c, n, t_verify_s);
     }
+}
+
+void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o) {
+    assert(o->n_drafted >= 0 && o->n_drafted <= c->round_k && o->n_accepted <= o->n_drafted);
+    const bool adaptive = sd_controller_is_adaptive(c);
+    /* A fixed k learns no calibration: its p_top may not even be computed. */
+    update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, o->t_draft_s,
+           o->t_verify_s);
+    /* The withheld draft was tested only if every kept one was accepted (the target's token is then at
+     * its place). */
+    const int32_t i = o->n_drafted;
+    if (adaptive && o->withheld && o->n_accepted == i && i < SD_MAX_DRAFT_LEN)
+        learn(c, i, o->withheld_p_top, true, o->withheld_accepted);
 }

@@ -35,11 +35,10 @@ struct sd_decoder {
     sd_decode_config cfg;
     sd_controller ctrl; /* kept across generations: the costs are the machine's, and the last
                            text's acceptance is a better prior than none */
-    int32_t rounds_since_plain;
-    int32_t *ctx; /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
+    int32_t *ctx;       /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
     int32_t n_ctx;
     int32_t *k_trace; /* [n_ctx] */
-    int32_t drafts[SD_MAX_DRAFT + 1];
+    int32_t drafts[SD_MAX_DRAFT_LEN + 1];
     sd_schedule active;  /* SEQ or PIPE: the pools the roles are on now */
     sd_schedule decided; /* SEQ or PIPE once chosen; AUTO while measuring */
     auto_measure measure;
@@ -100,9 +99,9 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     use_schedule(d, d->decided == SD_SCHEDULE_PIPE ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ);
     sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
     /* A fixed k needs no gate (nor the draft's confidences it reads). */
-    const bool adaptive = d->ctrl.k_min != d->ctrl.k_max;
-    d->stop =
-        (sd_draft_stop){.p_min = cfg->p_min, .gate = adaptive ? keep_drafting : NULL, .gate_user = &d->ctrl};
+    d->stop = (sd_draft_stop){.p_min = cfg->p_min,
+                              .gate = sd_controller_is_adaptive(&d->ctrl) ? keep_drafting : NULL,
+                              .gate_user = &d->ctrl};
     *out = d;
     return SD_STATUS_OK;
 }
@@ -135,15 +134,20 @@ static void auto_record(sd_decoder *d, sd_schedule s, double seconds, int32_t to
     d->decided = pipe > seq ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ;
 }
 
-/* The draft length for this round: the controller's choice, within the room the context leaves and
- * the tokens still wanted. */
-static int32_t round_k(sd_decoder *d, int32_t room, int32_t wanted) {
-    if (!d->drafter) return 0;
-    int32_t k = sd_controller_choose(&d->ctrl);
-    if (d->cfg.k_min == 0 && d->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
-    k = SD_MAX(0, SD_MIN(k, SD_MIN(room, wanted - 1)));
-    d->rounds_since_plain = k == 0 ? 0 : d->rounds_since_plain + 1;
-    return k;
+/* Ends the controller's round (see spec/controller.h): what the verify pass showed about the j drafts and
+ * the one the stop rule withheld, and the times measured. */
+static void end_round(sd_decoder *d, int32_t k, int32_t j, const sd_spec_result *res, double t_draft_s,
+                      double t_verify_s) {
+    sd_round_outcome o = {.n_drafted = j,
+                          .n_accepted = res->n_accepted,
+                          .p_top = sd_drafter_confidence(d->drafter),
+                          .t_draft_s = t_draft_s,
+                          .t_verify_s = t_verify_s};
+    int32_t withheld;
+    /* the drafter's withheld draft is the last proposal's: none when this round proposed nothing */
+    o.withheld = k > 0 && sd_drafter_withheld(d->drafter, &withheld, &o.withheld_p_top);
+    o.withheld_accepted = o.withheld && res->next_token == withheld;
+    sd_controller_end_round(&d->ctrl, &o);
 }
 
 int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
@@ -185,7 +189,10 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         sd_schedule want = d->decided == SD_SCHEDULE_AUTO ? auto_pick(d) : d->decided;
         if (want != d->active) use_schedule(d, want);
-        int32_t k = round_k(d, room, n_predict - st.n_gen);
+        /* the draft length: the controller's bound, within the room the context leaves and the tokens
+         * still wanted (the target's own token follows the drafts) */
+        int32_t k =
+            d->drafter ? sd_controller_begin_round(&d->ctrl, SD_MIN(room, n_predict - st.n_gen - 1)) : 0;
         int32_t j = 0;
         double ta = sd_time_seconds();
         if (k > 0) {
@@ -210,16 +217,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         if (rc < 0) return rc;
         double tc = sd_time_seconds();
-        if (d->drafter) {
-            sd_controller_update(&d->ctrl, j, res.n_accepted,
-                                 j > 0 && d->stop.gate ? sd_drafter_confidence(d->drafter) : NULL, tb - ta,
-                                 tc - tb);
-            int32_t withheld;
-            float withheld_p;
-            if (d->stop.gate && res.n_accepted == j && k > 0 &&
-                sd_drafter_withheld(d->drafter, &withheld, &withheld_p))
-                sd_controller_learn_withheld(&d->ctrl, j, withheld_p, res.next_token == withheld);
-        }
+        if (d->drafter) end_round(d, k, j, &res, tb - ta, tc - tb);
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);

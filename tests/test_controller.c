@@ -1,9 +1,10 @@
-/* The adaptive draft-length controller, against simulated drafts whose top probability p_top predicts
- * acceptance: it drafts long on confident text and little on uncertain text, learns a miscalibrated
- * draft's real acceptance, stops drafting when nothing is accepted (with periodic probes), keeps its
- * bounds, comes within 5% of the best fixed draft length on each kind of text alone (also where the
- * draft's confidence misleads), and on text that alternates between easy and hard it yields more tokens per
- * second than every fixed draft length under the same cost model. */
+/* The adaptive draft-length controller, driven through its round protocol (begin, gate each draft, end)
+ * as decode.c drives it, against simulated drafts whose top probability p_top predicts acceptance: it
+ * drafts one round in SD_PLAIN_ROUND_EVERY plainly when k_min is 0, drafts long on confident text and little
+ * on uncertain text, learns a miscalibrated draft's real acceptance, stops drafting when nothing is accepted
+ * (with periodic probes), keeps its bounds, comes within 5% of the best fixed draft length on each kind of
+ * text alone (also where the draft's confidence misleads), and on text that alternates between easy and hard
+ * it yields more tokens per second than every fixed draft length under the same cost model. */
 #include <math.h>
 
 #include "spec/controller.h"
@@ -49,19 +50,20 @@ typedef struct round_result {
     double seconds;
 } round_result;
 
-/* One round: the controller (or, with fixed_k >= 0, a fixed draft length that ignores p_top) drafts
- * token by token on text of kind t, the target accepts drafts until the first rejection. As in decode.c,
- * a draft the gate withheld after drafts that were all accepted is scored too. */
-static round_result run_round(sd_controller *c, text_kind t, int fixed_k) {
-    float p_top[SD_MAX_DRAFT + 1];
-    bool accept[SD_MAX_DRAFT + 1];
-    int k = fixed_k >= 0 ? fixed_k : sd_controller_choose(c), j = 0;
+/* One round of the controller's round protocol, as decode.c runs it: the controller bounds k, the draft
+ * drafts token by token on text of kind t while the gate keeps them, the target accepts drafts until the
+ * first rejection, and the outcome (the fate of a withheld draft included) goes back to the controller. */
+static round_result run_round(sd_controller *c, text_kind t) {
+    float p_top[SD_MAX_DRAFT_LEN + 1];
+    bool accept[SD_MAX_DRAFT_LEN + 1];
+    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+    int j = 0;
     bool withheld = false;
     while (j < k) {
         const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
         p_top[j] = p;
         accept[j] = accepted(t, p);
-        if (fixed_k < 0 && !sd_controller_keep_drafting(c, j, p)) {
+        if (!sd_controller_keep_drafting(c, j, p)) {
             withheld = true;
             break;
         }
@@ -71,8 +73,14 @@ static round_result run_round(sd_controller *c, text_kind t, int fixed_k) {
     while (m < j && accept[m])
         m++;
     round_result r = {j, m, j * T_DRAFT + t_verify(j + 1)};
-    if (fixed_k < 0) sd_controller_update(c, j, m, p_top, j * T_DRAFT, t_verify(j + 1));
-    if (fixed_k < 0 && withheld && m == j) sd_controller_learn_withheld(c, j, p_top[j], accept[j]);
+    sd_controller_end_round(c, &(sd_round_outcome){.n_drafted = j,
+                                                   .n_accepted = m,
+                                                   .p_top = p_top,
+                                                   .t_draft_s = j * T_DRAFT,
+                                                   .t_verify_s = t_verify(j + 1),
+                                                   .withheld = withheld,
+                                                   .withheld_p_top = withheld ? p_top[j] : 0.0f,
+                                                   .withheld_accepted = withheld && accept[j]});
     return r;
 }
 
@@ -80,10 +88,10 @@ typedef struct run_totals {
     double tokens, seconds, drafted, rounds;
 } run_totals;
 
-static run_totals run(sd_controller *c, text_kind t, int rounds, int fixed_k) {
+static run_totals run(sd_controller *c, text_kind t, int rounds) {
     run_totals s = {0};
     for (int r = 0; r < rounds; r++) {
-        round_result rr = run_round(c, t, fixed_k);
+        round_result rr = run_round(c, t);
         s.tokens += rr.accepted + 1;
         s.seconds += rr.seconds;
         s.drafted += rr.drafted;
@@ -96,50 +104,60 @@ static run_totals run(sd_controller *c, text_kind t, int rounds, int fixed_k) {
 static double fixed_k_best_tps(text_kind t, int rounds, int *best_k) {
     double best = 0;
     for (int k = 0; k <= 16; k++) {
-        run_totals f = run(NULL, t, rounds, k);
+        sd_controller fixed;
+        sd_controller_init(&fixed, k, k);
+        run_totals f = run(&fixed, t, rounds);
         if (f.tokens / f.seconds > best) best = f.tokens / f.seconds, *best_k = k;
     }
     return best;
 }
 
+/* A round that drafts exactly k tokens (the caller's limit), all rejected, at the given times. */
+static void timed_round(sd_controller *c, int k, double t_draft_s, double t_verify_s) {
+    const int bound = sd_controller_begin_round(c, k);
+    CHECK(bound == k, "round bound %d, want %d", bound, k);
+    sd_controller_end_round(
+        c, &(sd_round_outcome){.n_drafted = k, .t_draft_s = t_draft_s, .t_verify_s = t_verify_s});
+}
+
 int main(void) {
     sd_controller c;
     sd_controller_init(&c, 0, 16);
-    CHECK(sd_controller_choose(&c) == 4, "before any measurement it proposes 4");
+    CHECK(sd_controller_begin_round(&c, SD_MAX_DRAFT_LEN) == 4, "before any measurement it proposes 4");
     CHECK(sd_controller_keep_drafting(&c, 3, 0.01f), "before any measurement every draft is kept");
 
     /* Confident text: long drafts. */
-    run(&c, EASY, 100, -1);
-    run_totals easy = run(&c, EASY, 200, -1);
+    run(&c, EASY, 100);
+    run_totals easy = run(&c, EASY, 200);
     CHECK(easy.drafted / easy.rounds > 6.0, "easy text: %.2f drafts per round", easy.drafted / easy.rounds);
 
     /* The text turns uncertain: within a few dozen rounds the drafts shrink. */
-    run(&c, HARD, 50, -1);
-    run_totals hard = run(&c, HARD, 200, -1);
+    run(&c, HARD, 50);
+    run_totals hard = run(&c, HARD, 200);
     CHECK(hard.drafted / hard.rounds < 2.0, "hard text: %.2f drafts per round", hard.drafted / hard.rounds);
 
     /* A draft that is more confident than right (acceptance p^3): the calibration learns it. */
     sd_controller_init(&c, 0, 16);
-    run(&c, MISCALIBRATED, 600, -1);
+    run(&c, MISCALIBRATED, 600);
     const double a75 = sd_controller_acceptance_at(&c, 0, 0.75f);
     CHECK(a75 > 0.3 && a75 < 0.55, "acceptance at p_top 0.75 learned as %.2f (true 0.42)", a75);
     CHECK(sd_controller_acceptance(&c, 0) > 0.0, "per-position acceptance is tracked too");
 
     /* Nothing is ever accepted: mostly no drafts, but probes keep the calibration measured. */
-    run_totals never = run(&c, NEVER, 600, -1);
-    never = run(&c, NEVER, 200, -1);
+    run_totals never = run(&c, NEVER, 600);
+    never = run(&c, NEVER, 200);
     CHECK(never.drafted / never.rounds < 0.25 && never.drafted > 0,
           "never accepted: %.0f drafts in 200 rounds", never.drafted);
 
     /* Bounds hold; a fixed k never adapts. */
     sd_controller_init(&c, 2, 3);
-    run(&c, NEVER, 100, -1);
-    run_totals bounded = run(&c, NEVER, 50, -1);
+    run(&c, NEVER, 100);
+    run_totals bounded = run(&c, NEVER, 50);
     CHECK(bounded.drafted >= 2 * 50 && bounded.drafted <= 3 * 50, "bounds [2, 3]: %.0f drafts in 50 rounds",
           bounded.drafted);
     sd_controller_init(&c, 5, 5);
-    run(&c, HARD, 50, -1);
-    run_totals fixed = run(&c, HARD, 50, -1);
+    run(&c, HARD, 50);
+    run_totals fixed = run(&c, HARD, 50);
     CHECK(fixed.drafted == 5 * 50, "fixed k = 5: %.0f drafts in 50 rounds", fixed.drafted);
 
     /* Text alternating between easy and hard stretches: adaptive beats every fixed k. */
@@ -149,14 +167,16 @@ int main(void) {
         sd_controller_init(&c, 0, 16);
         run_totals a = {0};
         for (int seg = 0; seg < 40; seg++) {
-            run_totals s = run(&c, seg % 2 ? HARD : EASY, 40, -1);
+            run_totals s = run(&c, seg % 2 ? HARD : EASY, 40);
             a.tokens += s.tokens, a.seconds += s.seconds;
         }
         adaptive_tps = a.tokens / a.seconds;
         for (int k = 0; k <= 16; k++) {
+            sd_controller fixed_k;
+            sd_controller_init(&fixed_k, k, k);
             run_totals f = {0};
             for (int seg = 0; seg < 40; seg++) {
-                run_totals s = run(NULL, seg % 2 ? HARD : EASY, 40, k);
+                run_totals s = run(&fixed_k, seg % 2 ? HARD : EASY, 40);
                 f.tokens += s.tokens, f.seconds += s.seconds;
             }
             if (f.tokens / f.seconds > best_fixed_tps) best_fixed_tps = f.tokens / f.seconds, best_fixed = k;
@@ -173,8 +193,8 @@ int main(void) {
     const char *const kind_names[] = {"easy", "hard", "miscalibrated", "underconfident", "misleading"};
     for (int i = 0; i < 5; i++) {
         sd_controller_init(&c, 0, 16);
-        run(&c, kinds[i], 100, -1);
-        run_totals a = run(&c, kinds[i], 1500, -1);
+        run(&c, kinds[i], 100);
+        run_totals a = run(&c, kinds[i], 1500);
         int k = -1;
         const double f = fixed_k_best_tps(kinds[i], 1500, &k);
         CHECK(a.tokens / a.seconds > 0.95 * f, "%s text: adaptive %.1f tok/s, best fixed k = %d %.1f tok/s",
@@ -183,18 +203,36 @@ int main(void) {
                a.tokens / a.seconds, k, f, a.tokens / a.seconds / f);
     }
 
+    /* The plain-round rule: with k_min 0, one round in SD_PLAIN_ROUND_EVERY drafts nothing; with k_min 1
+     * none does. */
+    for (int k_min = 0; k_min <= 1; k_min++) {
+        sd_controller_init(&c, k_min, 16);
+        int plain = 0;
+        for (int r = 0; r < 2 * SD_PLAIN_ROUND_EVERY + 2; r++) {
+            const int k = sd_controller_begin_round(&c, SD_MAX_DRAFT_LEN);
+            plain += k == 0;
+            const int j = k > 0 ? 1 : 0;
+            sd_controller_end_round(&c, &(sd_round_outcome){.n_drafted = j,
+                                                            .n_accepted = j,
+                                                            .t_draft_s = j * T_DRAFT,
+                                                            .t_verify_s = t_verify(j + 1)});
+        }
+        CHECK(plain == (k_min == 0 ? 2 : 0), "k_min %d: %d plain rounds in %d", k_min, plain,
+              2 * SD_PLAIN_ROUND_EVERY + 2);
+    }
+
     /* The verify cost: a line through recent passes, interpolated and extrapolated. */
     sd_controller_init(&c, 0, 8);
     CHECK(sd_controller_verify_cost(&c, 1) == 0.0, "nothing measured");
-    sd_controller_update(&c, 0, 0, NULL, 0, 1.0);
+    timed_round(&c, 0, 0, 1.0);
     CHECK(fabs(sd_controller_verify_cost(&c, 3) - 1.2) < 1e-9, "one size: 10%% more per token");
-    sd_controller_update(&c, 4, 0, NULL, 0.1, 2.0);
+    timed_round(&c, 4, 0.1, 2.0);
     double v3 = sd_controller_verify_cost(&c, 3), v9 = sd_controller_verify_cost(&c, 9);
     CHECK(v3 > 1.0 && v3 < 2.0, "t_v(3) %.3f between t_v(1) and t_v(5)", v3);
     CHECK(v9 > 2.0, "t_v(9) %.3f above t_v(5)", v9);
     /* Passes get dearer (a longer context): the fit follows, old passes fade. */
     for (int r = 0; r < 200; r++)
-        sd_controller_update(&c, r % 3, 0, NULL, 1e-3, 3.0 + 0.5 * (r % 3));
+        timed_round(&c, r % 3, 1e-3, 3.0 + 0.5 * (r % 3));
     const double v1 = sd_controller_verify_cost(&c, 1), v2 = sd_controller_verify_cost(&c, 2);
     CHECK(fabs(v1 - 3.0) < 0.05 && fabs(v2 - v1 - 0.5) < 0.05, "refitted t_v(1) %.3f t_v(2) %.3f", v1, v2);
     return test_finish("test_controller");
