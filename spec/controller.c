@@ -1,6 +1,5 @@
 #include "controller.h"
 
-#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 
@@ -118,7 +117,6 @@ int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit) {
     if (c->k_min == 0 && c->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
     k = SD_MAX(0, SD_MIN(k, k_limit));
     c->rounds_since_plain = k == 0 ? 0 : c->rounds_since_plain + 1;
-    c->round_k = k;
     return k;
 }
 
@@ -196,7 +194,6 @@ static void update(sd_controller *c, int32_t k, int32_t n_accepted, const float 
 }
 
 void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o) {
-    assert(o->n_drafted >= 0 && o->n_drafted <= c->round_k && o->n_accepted <= o->n_drafted);
     const bool adaptive = sd_controller_is_adaptive(c);
     /* A fixed k learns no calibration: its p_top may not even be computed. */
     update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, o->t_draft_s,

@@ -54,9 +54,8 @@ typedef struct sd_controller {
     double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_begin_round */
     int32_t rounds_since_plain;   /* rounds since the last that drafted nothing (see there) */
-    /* the round in progress: its bound on k; for sd_controller_keep_drafting, the probability that
-     * every draft kept so far is accepted, and whether this round may draft one token past the stop */
-    int32_t round_k;
+    /* the round in progress, for sd_controller_keep_drafting: the probability that every draft kept so
+     * far is accepted, and whether this round may draft one token past the stop */
     double round_all_accepted;
     bool round_explore;
 } sd_controller;
