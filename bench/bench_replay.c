@@ -16,9 +16,11 @@
  * prompts and repeats, as in `specdec bench` (prompt-major).
  *
  * What replaying leaves out: machine noise beyond --noise (the same for every policy here), the cost of
- * sampling and bookkeeping, and the draft's floating-point differences between batched and single-token
- * passes. `specdec bench` measures the real thing; this command tells policies apart in seconds where a
- * timed benchmark needs many repeats, and shows how they would fare under other costs. */
+ * sampling and bookkeeping, the draft's floating-point differences between batched and single-token
+ * passes, and the shorter context a draft restarted from a recent window has (its proposals are
+ * replayed as recorded with the whole context). `specdec bench` measures the real thing; this command tells
+ * policies apart in seconds where a timed benchmark needs many repeats, and shows how they would fare under
+ * other costs. */
 #include "bench.h"
 #include "bench_common.h"
 #include "bench_spec.h"
@@ -247,6 +249,12 @@ static double noise_factor(uint64_t *state, double sigma) {
 static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, double t_d, const double *t_v,
                           uint64_t *rng, double sigma, bool trace, rp_total *tot) {
     int32_t t = 0;
+    /* Tokens the draft has not followed: the prompt when the controller has paused it (decode.c then
+     * skips the draft's prefill), then those of the rounds it did not run in. It feeds them when it
+     * runs again, from at most the last SD_DRAFT_RESTART_WINDOW tokens (draft/drafter.h); charged here
+     * at t_d a token beyond the one a round's pass feeds anyway (an upper bound: a batched feed costs
+     * less a token). */
+    int32_t behind = sd_controller_draft_idle(&p->ctrl) ? SD_DRAFT_RESTART_WINDOW : 0;
     while (t < tr->n) {
         /* the recorded depth and the tokens still wanted bound k */
         const int32_t k = sd_controller_begin_round(&p->ctrl, SD_MIN(depth, tr->n - t - 1));
@@ -267,7 +275,9 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
                 fprintf(stderr, " %.2f/%.2f%s", conf[i], predicted[i], i == j ? "x" : "");
             fprintf(stderr, "\n");
         }
-        const double draft_s = passes * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
+        const int32_t catch_up = passes > 0 && behind > 1 ? SD_MIN(behind, SD_DRAFT_RESTART_WINDOW) - 1 : 0;
+        behind = passes > 0 ? 0 : behind + n_acc + 1;
+        const double draft_s = (passes + catch_up) * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
         const bool withheld = passes > j;
         sd_controller_end_round(&p->ctrl, &(sd_round_outcome){.n_drafted = j,
                                                               .n_accepted = n_acc,

@@ -29,10 +29,22 @@
 /* Adaptive rounds between explorations (see sd_controller_begin_round). */
 #define EXPLORE_EVERY 8
 
+/* The floor at plain decoding (see sd_controller_begin_round). The drafting rounds judged: at least
+ * FLOOR_MIN_ROUNDS (fewer cannot tell a draft that pays a little from one that loses a little; more
+ * make a useless draft cost more before it is paused), the decision's memory about the last 20.
+ * Pauses: FIRST_PAUSE rounds, doubling up to MAX_BACKOFF, and at least long enough that the last
+ * probe's loss against plain decoding is PROBE_BUDGET of the pause's time. */
+#define FLOOR_MIN_ROUNDS 8
+#define FLOOR_DECAY 0.95
+#define FIRST_PAUSE 16
+#define MAX_BACKOFF 1024
+#define PROBE_BUDGET 0.02
+
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){.w = {0.0, 0.5, 0.5}};
     c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT_LEN));
     c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT_LEN));
+    c->backoff = FIRST_PAUSE;
 }
 
 static bool costs_known(const sd_controller *c) {
@@ -110,9 +122,23 @@ static int32_t choose_k(sd_controller *c) {
     return c->k_max;
 }
 
+bool sd_controller_draft_idle(const sd_controller *c) {
+    return c->paused;
+}
+
 int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit) {
     c->round_all_accepted = 1.0;
     c->round_explore = false;
+    c->round_restarts = false;
+    if (c->paused && --c->pause_left <= 0) {
+        /* a probe: drafting resumes, judged afresh */
+        c->paused = false;
+        c->round_restarts = true;
+        c->episode_rounds = 0;
+        c->episode_tokens = c->episode_seconds = 0;
+        c->episode_total_tokens = c->episode_total_seconds = 0;
+    }
+    if (c->paused) return 0;
     int32_t k = choose_k(c);
     if (c->k_min == 0 && c->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
     k = SD_MAX(0, SD_MIN(k, k_limit));
@@ -170,17 +196,17 @@ static void learn(sd_controller *c, int32_t p, float p_top, bool has_p_top, bool
 }
 
 /* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
- * accepted, drafting took t_draft_s seconds (0 when k == 0) and the verify pass of k + 1 tokens took
- * t_verify_s seconds. */
+ * accepted, drafting took t_draft_s seconds (0 when k == 0; an estimate when !draft_cost_measured) and
+ * the verify pass of k + 1 tokens took t_verify_s seconds. */
 static void update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
-                   double t_verify_s) {
+                   bool draft_cost_measured, double t_verify_s) {
     if (k > 0) {
         /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
          * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
         for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT_LEN; p++)
             learn(c, p, p_top ? p_top[p] : 0.0f, p_top != NULL, p < n_accepted);
-        if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
+        if (t_draft_s > 0 && draft_cost_measured) blend(&c->t_draft, t_draft_s / k);
     }
     if (t_verify_s > 0) {
         c->rate_tokens = ACCEPT_DECAY * c->rate_tokens + (n_accepted + 1);
@@ -193,11 +219,39 @@ static void update(sd_controller *c, int32_t k, int32_t n_accepted, const float 
     }
 }
 
+/* The floor at plain decoding, after a drafting round (see sd_controller_begin_round): books the round
+ * to the drafting episode (draft_s: its drafting seconds, the catch-up of a probe left out) and pauses
+ * the draft when drafting does not pay. */
+static void judge_drafting(sd_controller *c, const sd_round_outcome *o, double draft_s) {
+    const double tokens = o->n_accepted + 1;
+    c->episode_rounds++;
+    c->episode_tokens = FLOOR_DECAY * c->episode_tokens + tokens;
+    c->episode_seconds = FLOOR_DECAY * c->episode_seconds + draft_s + o->t_verify_s;
+    c->episode_total_tokens += tokens;
+    c->episode_total_seconds += o->t_draft_s + o->t_verify_s;
+    const double t_plain = sd_controller_verify_cost(c, 1);
+    if (c->episode_rounds < FLOOR_MIN_ROUNDS || !costs_known(c) || !(t_plain > 0)) return;
+    const double gain = c->episode_tokens / c->episode_seconds * t_plain;
+    if (gain >= 1.0) {
+        if (c->episode_rounds == FLOOR_MIN_ROUNDS) c->backoff = FIRST_PAUSE; /* the probe paid */
+        return;
+    }
+    const double lost_s = SD_MAX(0.0, c->episode_total_seconds - c->episode_total_tokens * t_plain);
+    const double budget_rounds = lost_s / (PROBE_BUDGET * t_plain);
+    c->paused = true;
+    c->pause_left = budget_rounds > c->backoff ? (int32_t)SD_MIN(budget_rounds, 1e9) : c->backoff;
+    c->backoff = SD_MIN(2 * c->backoff, MAX_BACKOFF);
+}
+
 void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o) {
     const bool adaptive = sd_controller_is_adaptive(c);
+    /* The first round of a probe pays for the draft's catch-up with the context: a cost of probing, not
+     * of drafting, so its drafts are costed at the draft's known rate. */
+    const double draft_s = c->round_restarts ? o->n_drafted * c->t_draft : o->t_draft_s;
     /* A fixed k learns no calibration: its p_top may not even be computed. */
-    update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, o->t_draft_s,
-           o->t_verify_s);
+    update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, draft_s,
+           !c->round_restarts, o->t_verify_s);
+    if (adaptive && c->k_min == 0 && !c->paused && o->t_verify_s > 0) judge_drafting(c, o, draft_s);
     /* The withheld draft was tested only if every kept one was accepted (the target's token is then at
      * its place). */
     const int32_t i = o->n_drafted;

@@ -21,8 +21,9 @@
  *       if (!sd_controller_keep_drafting(c, i, p_top)) stop: draft i is withheld, not verified
  *   the target verifies the j kept drafts;
  *   sd_controller_end_round(c, &outcome);         j, accepted, times, the withheld draft's fate
- * The caller supplies only drafts, verification results and times; which rounds draft nothing, the
- * bound on k, the gate and what is learnt from each round are decided here. */
+ * The caller supplies only drafts, verification results and times; which rounds draft nothing (and
+ * when the draft may stop following the context altogether), the bound on k, the gate and what is
+ * learnt from each round are decided here. */
 #ifndef SD_CONTROLLER_H
 #define SD_CONTROLLER_H
 
@@ -54,6 +55,18 @@ typedef struct sd_controller {
     double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_begin_round */
     int32_t rounds_since_plain;   /* rounds since the last that drafted nothing (see there) */
+    /* The floor at plain decoding (see sd_controller_begin_round). While drafting: the rounds since it
+     * resumed, their tokens and seconds (decayed sums, for the decision; the restart's catch-up left
+     * out) and plain sums (for what the probe cost), and whether the current round restarts the draft.
+     * While paused: the plain rounds left before the next probe. The pause after the next probe that
+     * does not pay, in rounds (doubling, reset when a probe pays). */
+    bool paused;
+    int32_t episode_rounds;
+    double episode_tokens, episode_seconds;
+    double episode_total_tokens, episode_total_seconds;
+    bool round_restarts;
+    int32_t pause_left;
+    int32_t backoff;
     /* the round in progress, for sd_controller_keep_drafting: the probability that every draft kept so
      * far is accepted, and whether this round may draft one token past the stop */
     double round_all_accepted;
@@ -77,8 +90,23 @@ bool sd_controller_is_adaptive(const sd_controller *c);
  * (counted across generations) a round drafts nothing when k_min is 0, so that the cost of a plain
  * single-token target pass stays measured (the k = 0 option and the speed-up estimate need it). Once
  * in 8 adaptive rounds the round may draft one token past the point where it would stop, so that the
- * acceptance of less confident drafts stays measured and a change of text can be noticed. */
+ * acceptance of less confident drafts stays measured and a change of text can be noticed.
+ *
+ * The floor at plain decoding (adaptive, k_min 0): even a round whose gate keeps no draft costs a draft
+ * pass (the draft follows the context and proposes the token the gate withholds), so when drafting does
+ * not pay, where the tokens per second of the recent drafting rounds times t_v(1) (the expected gain
+ * over plain decoding, as measured) falls below 1 after at least 8 of them, the controller pauses the
+ * draft: rounds return 0 and the caller runs no draft pass at all, not even to keep its cache in step
+ * (sd_controller_draft_idle), so each round costs exactly a plain decoding step. After the pause a probe
+ * resumes drafting (the draft catches up from a short window of recent context, the caller's business)
+ * and is judged the same way. Pauses double, 16, 32, ... rounds, while probes do not pay, and last at
+ * least what keeps the time the last probe lost against plain decoding below 2% of the pause's; a
+ * probe that pays resets them to 16. */
 int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit);
+
+/* Whether the draft is paused (see sd_controller_begin_round): its cache need not follow the context,
+ * e.g. the prompt need not be fed to it; the round that ends the pause drafts again. */
+bool sd_controller_draft_idle(const sd_controller *c);
 
 /* The gate: whether draft i (0-based) of the round, which the draft proposed with top probability
  * p_top, is worth verifying; false ends the round's draft (draft i is withheld). Called for i = 0, 1, ...
@@ -97,7 +125,8 @@ typedef struct sd_round_outcome {
     int32_t n_drafted;  /* drafts kept and verified, at most the round's bound */
     int32_t n_accepted; /* of them accepted: drafts 0..n_accepted - 1 (the target's token follows) */
     const float *p_top; /* [n_drafted] the top probability each was proposed with; NULL: not known */
-    double t_draft_s;   /* seconds of drafting, the withheld draft's pass included (0: none drafted) */
+    double t_draft_s;   /* seconds of drafting: the catch-up with the context and the withheld draft's
+                         * pass included (0: no draft pass) */
     double t_verify_s;  /* seconds of the verify pass of n_drafted + 1 tokens */
     /* The draft the gate (or another stop rule) withheld after the kept ones, when the target's output
      * shows its fate (greedy decoding): whether there was one, its top probability, and whether the

@@ -116,7 +116,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
 
     double t0 = sd_time_seconds();
     int rc = sd_verifier_prefill(d->verifier, prompt, n_prompt - 1, err, err_len);
-    if (rc == 0 && d->drafter) rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
+    /* a paused draft (see spec/controller.h) catches up, from a recent window, when drafting resumes */
+    if (rc == 0 && d->drafter && !sd_controller_draft_idle(&d->ctrl))
+        rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
     if (rc < 0) return rc;
     double t1 = sd_time_seconds();
     st.n_prompt = n_prompt;
