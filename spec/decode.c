@@ -135,11 +135,11 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             st.stop = SD_STOP_CONTEXT_FULL;
             break;
         }
-        sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler);
         /* the draft length: the controller's bound, within the room the context leaves and the tokens
          * still wanted (the target's own token follows the drafts) */
         int32_t k =
             d->drafter ? sd_controller_begin_round(&d->ctrl, SD_MIN(room, n_predict - st.n_gen - 1)) : 0;
+        sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler, k > 0);
         int32_t j = 0;
         double ta = sd_time_seconds();
         if (k > 0) {
