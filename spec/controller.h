@@ -55,18 +55,17 @@ typedef struct sd_controller {
     double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_begin_round */
     int32_t rounds_since_plain;   /* rounds since the last that drafted nothing (see there) */
-    /* The floor at plain decoding (see sd_controller_begin_round). While drafting: the rounds since it
-     * resumed, their tokens and seconds (decayed sums, for the decision; the restart's catch-up left
-     * out) and plain sums (for what the probe cost), and whether the current round restarts the draft.
-     * While paused: the plain rounds left before the next probe. The pause after the next probe that
-     * does not pay, in rounds (doubling, reset when a probe pays). */
-    bool paused;
+    /* The floor at plain decoding (see sd_controller_begin_round). */
+    bool paused;        /* the draft is paused: rounds are plain */
+    int32_t pause_left; /* while paused: plain rounds before the next probe */
+    int32_t backoff;    /* the next pause, in rounds, if the current drafting does not pay */
+    /* the drafting rounds since drafting last (re)started: their count; their tokens and seconds as
+     * decayed sums for the decision (a probe's catch-up left out), and as plain sums (catch-up
+     * included: what a probe that does not pay lost) */
     int32_t episode_rounds;
     double episode_tokens, episode_seconds;
     double episode_total_tokens, episode_total_seconds;
-    bool round_restarts;
-    int32_t pause_left;
-    int32_t backoff;
+    bool round_restarts; /* the round in progress is a probe's first: the draft catches up in it */
     /* the round in progress, for sd_controller_keep_drafting: the probability that every draft kept so
      * far is accepted, and whether this round may draft one token past the stop */
     double round_all_accepted;
