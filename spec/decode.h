@@ -1,7 +1,8 @@
 /* The generation loop, plain or speculative: prefill, then rounds of (draft up to k tokens, verify them
  * in one target pass, emit the accepted prefix and the target's next token) until the length, an
  * end-of-generation token, the caller, or the context stops it. Without a drafter every round has
- * k = 0, which is exactly plain decoding. */
+ * k = 0, which is exactly plain decoding. With one, each round follows the controller's round protocol
+ * (spec/controller.h): the controller bounds k, gates each draft token and learns from the outcome. */
 #ifndef SD_DECODE_H
 #define SD_DECODE_H
 
@@ -15,11 +16,6 @@
 #include "target/verifier.h"
 #include "tokenizer/vocab.h"
 #include "specdec.h"
-
-/* Every this many rounds (counted across generations) one round drafts nothing when k_min is 0,
- * so the cost of a plain single-token target pass stays measured (the controller's k = 0 option and the
- * speed-up estimate need it). bench-replay follows the same rule. */
-#define SD_PLAIN_ROUND_EVERY 256
 
 typedef struct sd_decode_config {
     int32_t k_min, k_max;    /* equal: fixed k */
