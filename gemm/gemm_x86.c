@@ -753,6 +753,55 @@ static void x86_dequantize(sd_type type, const void *src, float *dst, int64_t n)
     }
 }
 
+/* ---- compute roofline ---- */
+
+/* The set's dot-product sequence on registers: AVX2 vpmaddubsw + vpmaddwd + vpaddd, AVX-512 VNNI
+ * vpdpbusd, 32 u8 x s8 multiply-accumulates each, into 4 (AVX2: only the add is on the chain) or 8
+ * (VNNI: the whole latency is) independent accumulators, each with its own weight vector so that no
+ * product is shared. The empty asm makes the operands opaque each round, so the compiler can neither
+ * hoist nor fold the products, and keeps them in registers (named variables, not an array). */
+#if SD_X86_VNNI
+#define MAC_STEP(acc, u) acc = _mm256_dpbusd_epi32(acc, u, s)
+#else
+#define MAC_STEP(acc, u) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+#endif
+#define MAC_CHAIN(j)                                                                                         \
+    MAC_STEP(acc##j, u##j);                                                                                  \
+    __asm__ volatile("" : "+x"(acc##j), "+x"(u##j))
+static int64_t x86_mac_loop(int64_t iters) {
+    const __m256i s = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    __m256i u0 = _mm256_set1_epi8(1), u1 = _mm256_set1_epi8(2), u2 = _mm256_set1_epi8(4),
+            u3 = _mm256_set1_epi8(5);
+#if SD_X86_VNNI
+    __m256i acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    __m256i u4 = _mm256_set1_epi8(6), u5 = _mm256_set1_epi8(7), u6 = _mm256_set1_epi8(8),
+            u7 = _mm256_set1_epi8(9);
+    const int chains = 8;
+#else
+    const int chains = 4;
+#endif
+    (void)ones;
+    for (int64_t i = 0; i < iters; i++) {
+        MAC_CHAIN(0);
+        MAC_CHAIN(1);
+        MAC_CHAIN(2);
+        MAC_CHAIN(3);
+#if SD_X86_VNNI
+        MAC_CHAIN(4);
+        MAC_CHAIN(5);
+        MAC_CHAIN(6);
+        MAC_CHAIN(7);
+#endif
+    }
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(acc0, acc1), _mm256_add_epi32(acc2, acc3));
+#if SD_X86_VNNI
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(acc4, acc5), _mm256_add_epi32(acc6, acc7)));
+#endif
+    __asm__ volatile("" ::"x"(sum));
+    return iters * chains * 32;
+}
+
 const sd_kernel_set KSET = {
     .name = KNAME,
     .act_bytes = x86_act_bytes,
@@ -760,4 +809,5 @@ const sd_kernel_set KSET = {
     .rows = x86_rows,
     .dequantize = x86_dequantize,
     .swiglu = x86_swiglu,
+    .mac_loop = x86_mac_loop,
 };
