@@ -17,6 +17,7 @@ static void usage(FILE *out) {
         "  generate       generate text from a prompt (default: the bundled model)\n"
         "  tokenize       print the tokens of a text\n"
         "  info           describe a GGUF model file\n"
+        "  chat-template  print the prompt a JSON conversation becomes in a model's chat template\n"
         "  synth          write a synthetic model (grown copy of a model, or a real model's shape)\n"
         "  bench          speculative vs plain decoding for a model pair on this machine: speed-ups and why\n"
         "  bench-gemm     benchmark the quantized matrix products against memory bandwidth\n"
@@ -36,6 +37,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat-template") == 0) return cmd_chat_template(argc - 1, argv + 1);
     if (strcmp(cmd, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0) return sd_bench_spec_main(argc - 1, argv + 1);
     if (strcmp(cmd, "bench-gemm") == 0) return sd_bench_gemm_main(argc - 1, argv + 1);

@@ -21,7 +21,8 @@ typedef struct gen_report {
 } gen_report;
 
 void print_generate_report(FILE *out, const gen_report *r);
-void print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
+/* The run as one JSON object on one line; false when out of memory. */
+bool print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
                          const gen_report *r);
 
 #endif

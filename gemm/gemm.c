@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
 #include "common/sd_common.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -66,6 +70,14 @@ int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int
         if (w->packed) sd_q4_0_repack(data, w->packed, rows, cols);
 #endif
     }
+#if defined(__aarch64__)
+    if (type == SD_TYPE_Q4_0 && rows % 4 == 0 && ks != &sd_kernels_scalar) {
+        /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
+        const size_t bytes = w->row_bytes * (size_t)rows;
+        w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (w->packed) sd_q4_0_repack_r4(data, w->packed, rows, cols);
+    }
+#endif
     return SD_STATUS_OK;
 }
 
@@ -194,6 +206,15 @@ int sd_gemm_kernel_sets(const sd_kernel_set **sets, int max) {
     if (avx2 && n < max) sets[n++] = &sd_kernels_avx2;
 #endif
 #if defined(__aarch64__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+    const bool dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    if (dotprod && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) && n < max) sets[n++] = &sd_kernels_neon_i8mm;
+    if (dotprod && n < max) sets[n++] = &sd_kernels_neon_dotprod;
     if (n < max) sets[n++] = &sd_kernels_neon;
 #endif
     if (n < max) sets[n++] = &sd_kernels_scalar;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "qtypes.h"
-#include "threadpool.h"
+#include "cpu/threadpool.h"
 
 /* Row counts up to which the bit-exactness contract above holds for every weight type. Beyond it (prompt
  * prefill) sd_gemm may multiply f32 / f16 / bf16 weights with OpenBLAS sgemm (when built with it), whose

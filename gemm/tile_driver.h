@@ -3,7 +3,7 @@
  * unpacked once per tile and applied to its T activation rows while in registers (R x T accumulators).
  *
  * An ISA file (gemm_x86.c, gemm_neon.c) defines INLINE (always_inline), TMAX, TILE_R2_TMAX (4 or 8 each)
- * and TILE_R4_TMAX (1 or 4), the largest T instantiated with 1, 2 and 4 weight rows, includes this
+ * and TILE_R4_TMAX (1, 4 or 8), the largest T instantiated with 1, 2 and 4 weight rows, includes this
  * header, and then defines the functions declared below: its tile kernels (inlined into the driver's
  * (R, T) instances, the translation unit being compiled as a whole) and its tile shapes. It gets
  * tile_rows(), the kernel set's rows() for the types it has no special path for. */
@@ -19,6 +19,9 @@
 /* One (weight row group, activation tile) product. */
 typedef struct tile_args {
     const uint8_t *w; /* first weight row of the group */
+    /* w->packed at the same byte offset as w (a repacked copy keeps each row group where its rows were),
+     * or NULL: the ISA's tile kernels know its layout and when they may use it */
+    const uint8_t *packed;
     size_t wstride;   /* bytes between weight rows */
     const uint8_t *a; /* row layout: the tile's first activation row; block-major: all n rows */
     size_t astride;   /* row layout: bytes between activation rows */
@@ -93,7 +96,7 @@ typedef void (*tile_fn)(const tile_args *p, sd_type type);
 #define TILE_LIST_5_TO_8(R) tile_r##R##_t5, tile_r##R##_t6, tile_r##R##_t7, tile_r##R##_t8
 
 /* Instances: R = 1 and 2 for T up to TMAX and TILE_R2_TMAX (4 or 8 each), R = 4 for T up to
- * TILE_R4_TMAX (1 or 4). */
+ * TILE_R4_TMAX (1, 4 or 8). */
 TILE_FN_1_TO_4(1)
 TILE_FN_1_TO_4(2)
 #if TMAX == 8
@@ -103,10 +106,13 @@ TILE_FN_5_TO_8(1)
 TILE_FN_5_TO_8(2)
 #endif
 TILE_FN(4, 1)
-#if TILE_R4_TMAX == 4
+#if TILE_R4_TMAX >= 4
 TILE_FN(4, 2)
 TILE_FN(4, 3)
 TILE_FN(4, 4)
+#endif
+#if TILE_R4_TMAX == 8
+TILE_FN_5_TO_8(4)
 #endif
 
 /* The (R, T) instance; NULL where none was instantiated (group_rows never asks for it). */
@@ -128,10 +134,13 @@ static tile_fn pick_tile(int R, int T) {
     static const tile_fn r4[9] = {
         NULL,
         tile_r4_t1,
-#if TILE_R4_TMAX == 4
+#if TILE_R4_TMAX >= 4
         tile_r4_t2,
         tile_r4_t3,
-        tile_r4_t4
+        tile_r4_t4,
+#endif
+#if TILE_R4_TMAX == 8
+        TILE_LIST_5_TO_8(4)
 #endif
     };
     if (T < 1 || T > 8) return NULL;
@@ -158,6 +167,7 @@ static void tile_rows(const sd_weight *w, const void *act, const float *x, int n
     for (int64_t r = r0; r < r1;) {
         const int R = r + R_max <= r1 ? R_max : 1;
         p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        p.packed = w->packed ? (const uint8_t *)w->packed + (size_t)r * w->row_bytes : NULL;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = tile_len(n, i0, n_tiles, tile);
             p.a = block_major ? abase : abase + (size_t)i0 * p.astride;

@@ -113,6 +113,55 @@ int sd_model_detokenize(const sd_model *model, const int32_t *tokens, int n, boo
 /* True if token ends generation (EOS, EOT, ...). */
 bool sd_model_is_eog(const sd_model *model, int32_t token);
 
+/* ---- Chat templates ------------------------------------------------------------------------------ */
+/* A chat template turns a conversation into the prompt text a chat model was trained on. specdec does not
+ * run the Jinja in a model's tokenizer.chat_template: like llama.cpp's llama_chat_apply_template, it
+ * recognises the template's family from substrings of that text and renders the family's fixed format,
+ * byte for byte as llama.cpp does (which may differ from the Jinja: no default system prompt, no
+ * dates, no BOS text). A template is a static description: never freed, shared freely between threads. */
+typedef struct sd_chat_template sd_chat_template;
+
+/* One turn of a conversation: role is "system", "user" or "assistant"; both strings NUL-terminated UTF-8. */
+typedef struct sd_chat_message {
+    const char *role;
+    const char *content;
+} sd_chat_message;
+
+/* The template of a named family, with llama.cpp's names: "chatml", "llama3", "gemma", "phi3", "phi4",
+ * "deepseek3", "mistral-v7", ... (sd_chat_template_builtin_name lists them). An unknown name gives
+ * SD_ERR_INVALID_ARGUMENT with a message that lists the names. */
+int sd_chat_template_by_name(const char *name, const sd_chat_template **out, char *err, size_t err_len);
+
+/* The template whose family the Jinja text (a model's tokenizer.chat_template) belongs to, detected as
+ * llama.cpp detects it; a text equal to a family name also selects that family. A text of no known family,
+ * or of a family llama.cpp knows but specdec does not render (the message names it), gives
+ * SD_ERR_UNSUPPORTED with a message that says so and names --chat-template NAME and the names. */
+int sd_chat_template_from_text(const char *text, const sd_chat_template **out, char *err, size_t err_len);
+
+/* The family's name ("chatml", ...). */
+const char *sd_chat_template_name(const sd_chat_template *tmpl);
+
+/* The i-th text that ends an assistant turn in this family ("<|im_end|>", "<|eot_id|>", ...), so that
+ * generation can stop there; NULL when i is past the last (each family has at least one). */
+const char *sd_chat_template_stop_string(const sd_chat_template *tmpl, int i);
+
+/* The i-th family name this build renders, in a fixed order; NULL when i is past the last. */
+const char *sd_chat_template_builtin_name(int i);
+
+/* Renders messages[0..n) in the template's format, followed by the opening of an assistant turn when
+ * add_generation_prompt (families whose format has no such opening, mistral and llama2, add nothing).
+ * Writes at most out_cap - 1 bytes of the text and a NUL, as snprintf does; returns the text's full length
+ * in bytes (call again with a bigger buffer if it is out_cap or more), or a negative status:
+ * SD_ERR_INVALID_ARGUMENT for a NULL string or a role other than system/user/assistant (the message
+ * names the message's index and role). */
+int sd_chat_apply(const sd_chat_template *tmpl, const sd_chat_message *messages, int n,
+                  bool add_generation_prompt, char *out, size_t out_cap, char *err, size_t err_len);
+
+/* The model's tokenizer.chat_template text (Jinja), read from its GGUF metadata. Writes at most
+ * buf_len - 1 bytes of it and a NUL, as snprintf does; returns its full length in bytes, 0 if it has none,
+ * or SD_ERR_FORMAT if the key holds something other than a string without NUL bytes. */
+int sd_model_chat_template(const sd_model *model, char *buf, size_t buf_len);
+
 /* ---- Sampling ----------------------------------------------------------------------------------- */
 typedef struct sd_sampling_params {
     float temp;            /* <= 0: greedy (argmax) */

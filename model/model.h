@@ -13,6 +13,7 @@
 #include "tokenizer/vocab.h"
 
 typedef enum sd_arch {
+    SD_ARCH_UNKNOWN = 0,
     SD_ARCH_LLAMA = 1,
     SD_ARCH_QWEN2 = 2,
     SD_ARCH_QWEN3 = 3,
@@ -83,6 +84,8 @@ int sd_model_load_file_with(const char *path, const char *kernels, sd_model **ou
 void sd_model_free_internal(sd_model *m);
 
 const char *sd_arch_name(sd_arch a);
+/* The architecture a general.architecture value names; SD_ARCH_UNKNOWN if none. */
+sd_arch sd_arch_from_name(const char *name);
 
 /* The span of the mapped file that holds the weights (for NUMA placement). */
 void sd_model_weight_span(const sd_model *m, const void **start, size_t *bytes);

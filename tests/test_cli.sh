@@ -4,32 +4,7 @@
 set -u
 SPECDEC="$1"
 M="$SD_MODELS_DIR"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    fails=$((fails + 1))
-}
-
-# expect CODE PATTERN -- command...: exit code CODE and stderr (one line when CODE != 0) matching PATTERN
-expect() {
-    local code="$1" pattern="$2"
-    shift 3
-    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
-    local got=$?
-    if [ "$got" != "$code" ]; then
-        fail "'$*' exited $got, expected $code; stderr: $(head -c 300 "$TMP/err")"
-        return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$TMP/err" "$TMP/out"; then
-        fail "'$*': output does not match /$pattern/: $(head -c 300 "$TMP/err")"
-    fi
-    if [ "$code" != 0 ] && [ "$(wc -l <"$TMP/err")" -ne 1 ]; then
-        fail "'$*': error is not one line: $(cat "$TMP/err")"
-    fi
-}
+source "$(dirname "$0")/cli_expect.sh"
 
 expect 0 "usage: specdec generate" -- "$SPECDEC" generate --help
 expect 0 "usage: specdec tokenize" -- "$SPECDEC" tokenize --help
@@ -115,6 +90,22 @@ expect 0 "generated 4 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p
 # Prompt bytes that are not UTF-8 are tokenized (byte fallback), not rejected or crashed on.
 printf 'int \xff\xfe x;\n' >"$TMP/bad-utf8.c"
 expect 0 "generated 4 tokens" -- "$SPECDEC" generate -f "$TMP/bad-utf8.c" -n 4 --temp 0
+
+# --kernels forces a kernel set: every set the CPU has gives the same greedy text; an unknown name and a
+# set this CPU lacks are refused with one line.
+expect 1 "kernel set bogus is unknown" -- "$SPECDEC" generate -p hi -n 2 --kernels bogus
+case "$(uname -m)" in x86_64) foreign=neon ;; *) foreign=avx2 ;; esac
+expect 1 "kernel set $foreign: this CPU or build lacks it" -- "$SPECDEC" generate -p hi -n 2 --kernels $foreign
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 12 --temp 0 --json --kernels scalar
+cp "$TMP/out" "$TMP/scalar.json"
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 12 --temp 0 --json
+python3 - "$TMP/scalar.json" "$TMP/out" <<'PY' || fail "--kernels scalar differs from the default set"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["kernels"] == "scalar" and b["kernels"] != "scalar", (a["kernels"], b["kernels"])
+assert a["text"] == b["text"], (a["text"], b["text"])
+PY
+expect 2 "flag '--kernels' needs a value" -- "$SPECDEC" bench-gemm --kernels
 
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails check(s) failed"
