@@ -303,9 +303,14 @@ INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q
         for (int t = 0; t < T; t++) {
             const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)b * (size_t)n_all + t0 + t;
             __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
-            __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
             __m256 dy = _mm256_broadcast_ss(ds + (size_t)t * (size_t)nb + b);
-            __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
+            __asm__("" : "+v"(yq), "+v"(dy)); /* loaded once for all R rows */
+            /* AVX2's Q8_0 product is signed x signed (vpsignb) and needs no zero-point correction */
+            __m256i corr = _mm256_setzero_si256();
+            if (!q8 || SD_X86_VNNI) {
+                corr = _mm256_load_si256((const __m256i *)ab->corr);
+                __asm__("" : "+v"(corr));
+            }
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m256i s;
@@ -648,7 +653,13 @@ static bool is_k_quant(sd_type type) {
 }
 
 static int tile_rows_max(sd_type type) {
-    return is_k_quant(type) ? TMAX : TILE_ROWS;
+    if (is_k_quant(type)) return TMAX;
+#if !SD_X86_VNNI
+    /* 2 weight rows x 4 activation rows: each activation block read from L2 serves two rows (1 x 8 reads
+     * the whole tile's 64 KB of 4096-column activations once per weight row and is L2-bound) */
+    if (type == SD_TYPE_Q8_0) return 4;
+#endif
+    return TILE_ROWS;
 }
 
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
@@ -658,6 +669,7 @@ static int group_rows(sd_type type, int T) {
 #if SD_X86_VNNI
     return T <= 4 ? 4 : 2;
 #else
+    if (type == SD_TYPE_Q8_0) return T == 1 ? 4 : 2;
     return T == 1 ? 4 : T <= 3 ? 2 : 1;
 #endif
 }
