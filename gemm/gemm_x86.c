@@ -445,6 +445,22 @@ static void rows_q4_0_r8(const sd_weight *w, const void *act, int n, int64_t r0,
 
 /* ---- Q4_K tiles ---- */
 
+/* sd_q4_k_scales on the 32-bit lanes of one vector, without a byte-by-byte pass or a transfer between
+ * general and vector registers (the byte-wise form and the per-scale broadcasts from general registers
+ * measured as the bulk of a GEMV's per-super-block work). Lanes u0, u1, u2 are bytes 0-3, 4-7, 8-11 of
+ * q: scales 0-3 are the low 6 bits of u0's bytes, mins 0-3 those of u1; scales 4-7 are u2's low nibbles
+ * with u0's top 2 bits above them, mins 4-7 u2's high nibbles with u1's top 2 bits. Returns bytes 0-7 the
+ * scales, 8-15 the mins. Reads 16 bytes from q (the block's quants follow its scales). */
+INLINE __m128i q4_k_scales_vec(const uint8_t *q) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)q);
+    const __m128i lo = _mm_and_si128(x, _mm_set1_epi32(0x3f3f3f3f));                     /* sc_lo, m_lo */
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(x, 2), _mm_set1_epi32(0x30303030)); /* u0, u1 */
+    const __m128i u2 = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 2, 2, 2));
+    const __m128i nib =
+        _mm_and_si128(_mm_srlv_epi32(u2, _mm_setr_epi32(0, 4, 0, 4)), _mm_set1_epi32(0x0f0f0f0f));
+    return _mm_unpacklo_epi32(lo, _mm_or_si128(nib, top)); /* sc_lo sc_hi m_lo m_hi */
+}
+
 INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride;
@@ -467,18 +483,17 @@ INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const sd_block_q4_k *blk = (const sd_block_q4_k *)(w + (size_t)r * wstride) + b;
-            uint8_t sc[8], m[8];
-            sd_q4_k_scales(blk->scales, sc, m);
+            const __m128i scm = q4_k_scales_vec(blk->scales);
             for (int j = 0; j < 4; j++) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * j));
                 wq[r][2 * j] = _mm256_and_si256(raw, m4);
                 wq[r][2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
             }
+            /* scale j to all 16 words: a byte shuffle of the widened scales in both halves */
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
             for (int j = 0; j < 8; j++)
-                wsc[r][j] = _mm256_set1_epi16(sc[j]);
-            uint64_t m64;
-            memcpy(&m64, m, 8);
-            const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
+                wsc[r][j] = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8)));
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
             wmin[r] = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
             wdd[r] = fp16_to_fp32(blk->d);
             wdm[r] = fp16_to_fp32(blk->dmin);
