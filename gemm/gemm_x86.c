@@ -473,6 +473,12 @@ INLINE void k_quant_acts(const tile_args *p, int64_t b, const int T, const act_q
         ab[t] = (const act_q8_k *)(p->a + (size_t)t * p->astride) + b;
 }
 
+INLINE void k_quant_zero(__m256 acc[TMAX], const int T) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+}
+
 INLINE void k_quant_store(const tile_args *p, int r, const int T, const __m256 acc[TMAX]) {
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++)
@@ -500,9 +506,7 @@ INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
     for (int r = 0; r < R; r++) {
         const uint8_t *w = p->w + (size_t)r * p->wstride;
         __m256 acc[TMAX];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            acc[t] = _mm256_setzero_ps();
+        k_quant_zero(acc, T);
         for (int64_t b = 0; b < p->len; b++) {
             prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q4_k));
             const sd_block_q4_k *blk = (const sd_block_q4_k *)w + b;
@@ -550,9 +554,7 @@ INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
     for (int r = 0; r < R; r++) {
         const uint8_t *w = p->w + (size_t)r * p->wstride;
         __m256 acc[TMAX];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            acc[t] = _mm256_setzero_ps();
+        k_quant_zero(acc, T);
         for (int64_t b = 0; b < p->len; b++) {
             prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q6_k));
             const sd_block_q6_k *blk = (const sd_block_q6_k *)w + b;
