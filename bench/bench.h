@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 
 /* `specdec bench-gemm [options]`. argv[0] names the command (used in messages), options follow; so the
  * CLI calls sd_bench_gemm_main(argc - 1, argv + 1) with argv[1] == "bench-gemm". Returns 0 on success,

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "bench.h"
-#include "bench_args.h"
-#include "bench_spec.h"
+#include "bench_common.h"
+#include "bench_run.h"
 #include "common/sd_common.h"
 #include "model/forward.h"
 
@@ -123,4 +123,46 @@ int bs_measure_bandwidth(const bs_cost_opts *o, double *median_bps, double *best
     sd_stream_free(s);
     sd_pool_free(pool);
     return rc;
+}
+
+int bs_measure_costs(const spec_opts *o, const machine *mc, sd_model *target, sd_model *draft, int n_max,
+                     int32_t prefix, costs *c, char *err, size_t err_len) {
+    bs_cost_opts co = {.n_threads = o->threads ? o->threads : mc->target_cpus.count,
+                       .cpus = mc->target_cpus.cpu,
+                       .n_cpus = mc->target_cpus.count,
+                       .prefix = prefix,
+                       .samples = BS_COST_SAMPLES,
+                       .min_samples = BS_COST_MIN_SAMPLES,
+                       .budget_s = BS_COST_BUDGET_S,
+                       .sample_s = BS_COST_SAMPLE_S};
+    memset(c, 0, sizeof *c);
+    c->n_max = n_max;
+    c->prefix = prefix;
+    int rc = bs_measure_bandwidth(&co, &c->bw_bps, &c->bw_best_bps, err, err_len);
+    if (rc == 0) rc = bs_measure_passes(target, &co, n_max, c->t_v, c->t_v_min, &c->t_big, err, err_len);
+    if (rc == 0 && draft) {
+        bs_cost_opts cd = co;
+        cd.n_threads = o->threads ? o->threads : mc->draft_cpus.count;
+        cd.cpus = mc->draft_cpus.cpu;
+        cd.n_cpus = mc->draft_cpus.count;
+        double t_d[1];
+        rc = bs_measure_passes(draft, &cd, 1, t_d, NULL, NULL, err, err_len);
+        c->t_d = t_d[0];
+    }
+    if (rc < 0) return rc;
+    sd_model_info ti;
+    sd_model_get_info(target, &ti);
+    c->t_mem = c->bw_best_bps > 0 ? (double)ti.weight_bytes / c->bw_best_bps : NAN;
+    c->have = true;
+    return SD_STATUS_OK;
+}
+
+/* The roofline bound of t_v(n)/t_v(1): the pass reads the weights once (t_mem) and cannot go faster than
+ * the compute-bound rate seen at BS_COMPUTE_BATCH tokens (t_big / BS_COMPUTE_BATCH per token), so
+ * t(n) >= max(t_mem, n t_big / BS_COMPUTE_BATCH); relative to n = 1 it is 1 until compute becomes the
+ * limit. (The compute rate is measured, so the bound is what this code achieves, not the CPU's peak.) */
+double bs_roofline_ratio(const costs *c, int n) {
+    double per_token = c->t_big / BS_COMPUTE_BATCH;
+    double t1 = fmax(c->t_mem, per_token), tn = fmax(c->t_mem, n * per_token);
+    return tn / t1;
 }

@@ -8,15 +8,16 @@
  * across batch sizes so that machine noise hits all of them alike; the median of the repeats is
  * reported, per batch size and per phase. */
 #include "bench.h"
-#include "bench_args.h"
+#include "bench_common.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
+#include "cli/json.h"
 #include "common/sd_common.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -30,12 +31,13 @@
 
 typedef struct fwd_opts {
     const char *model;
-    int batch[MAX_BATCHES];
+    int32_t batch[MAX_BATCHES];
     int n_batch;
-    int past;
-    int threads;
-    int repeats;
-    int json;
+    int32_t past;
+    int32_t threads;
+    int32_t repeats;
+    bool json;
+    const char *kernels; /* NULL: the default set */
 } fwd_opts;
 
 /* Samples, [n_batch][repeats] each; seconds per pass. */
@@ -61,66 +63,50 @@ typedef struct fwd_state {
     int32_t *tokens; /* [past + max batch]: the cache's tokens, then the batch's */
 } fwd_state;
 
-static void usage(FILE *f, const char *prog) {
-    fprintf(
-        f,
-        "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--json]\n"
-        "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on top\n"
-        "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
-        "RoPE and cache store, attention, output projection, FFN in, FFN down, vocabulary projection).\n"
-        "Reports medians of R interleaved repeats: ms per pass, t(n)/t(n0) (n0 = the first batch size),\n"
-        "and per operation its ms, its share of the pass and its own t(n)/t(n0).\n"
-        "  -m, --model FILE  the GGUF model\n"
-        "  --batch LIST      comma-separated batch sizes, each 1..%d (default 1,2,3,4,5)\n"
-        "  --past N          tokens in the KV cache before each pass (default 128)\n"
-        "  -t, --threads N   threads (default: the CPUs this process may use)\n"
-        "  --repeat R        samples per batch size, each about %.1f s (default 7)\n"
-        "  --json            print one JSON object instead of a table\n",
-        prog, MAX_BATCH, SAMPLE_SECONDS);
+static void usage(FILE *f, const cli_command *c) {
+    fprintf(f,
+            "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--kernels "
+            "SET] [--json]\n"
+            "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on "
+            "top\n"
+            "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
+            "RoPE and cache store, attention, output projection, FFN in, FFN down, vocabulary projection).\n"
+            "Reports medians of R interleaved repeats: ms per pass, t(n)/t(n0) (n0 = the first batch size),\n"
+            "and per operation its ms, its share of the pass and its own t(n)/t(n0).\n",
+            (const char *)c->user);
+    cli_print_flags(f, c);
 }
 
-/* Fills o from argv; on failure writes a one-line reason to msg and returns -1 (or 1 for --help). */
-static int parse_args(int argc, char **argv, fwd_opts *o, char *msg, size_t msg_len) {
+/* Fills o from argv; returns -1 to go on, else the exit code (0 after --help, 2 on a bad flag). */
+static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
     *o = (fwd_opts){.batch = {1, 2, 3, 4, 5},
                     .n_batch = 5,
                     .past = 128,
                     .threads = sd_bench_allowed_cpus(),
                     .repeats = 7};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (!v) return sd_error(msg, msg_len, -1, "unknown flag or missing value: %s", a);
-        i++;
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
-            o->model = v;
-        } else if (strcmp(a, "--batch") == 0) {
-            if (sd_bench_parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
-                return sd_error(msg, msg_len, -1, "bad --batch %s (want e.g. 1,2,4: at most %d, each 1..%d)",
-                                v, MAX_BATCHES, MAX_BATCH);
-        } else if (strcmp(a, "--past") == 0) {
-            if (sd_bench_parse_int(v, 0, MAX_PAST, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --past %s (0..%d)", v, MAX_PAST);
-            o->past = (int)n;
-        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-            if (sd_bench_parse_int(v, 1, 256, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
-            o->threads = (int)n;
-        } else if (strcmp(a, "--repeat") == 0) {
-            if (sd_bench_parse_int(v, 1, 10000, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --repeat %s (1..10000)", v);
-            o->repeats = (int)n;
-        } else {
-            return sd_error(msg, msg_len, -1, "unknown flag %s", a);
-        }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &o->model, .arg = "FILE", .help = "the GGUF model"},
+        {"--batch", NULL, CLI_INT_LIST, .out.i = o->batch, 1, MAX_BATCH, .cap = MAX_BATCHES,
+         .count = &o->n_batch, .arg = "LIST",
+         .help = "comma-separated batch sizes, each 1.." CLI_STRING(MAX_BATCH) " (default 1,2,3,4,5)"},
+        {"--past", NULL, CLI_INT, .out.i = &o->past, 0, MAX_PAST, .arg = "N",
+         .help = "tokens in the KV cache before each pass (default 128)"},
+        {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 256, .arg = "N",
+         .help = "threads (default: the CPUs this process may use)"},
+        {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "R",
+         .help = "samples per batch size, each about " CLI_STRING(SAMPLE_SECONDS) " s (default 7)"},
+        CLI_KERNELS_FLAG(&o->kernels),
+        {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
+        {"-h", "--help", .kind = CLI_HELP},
+    };
+    const cli_command c = {"bench-forward", flags, CLI_COUNT(flags), usage, 18, false, prog};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
+    if (!o->model) {
+        fprintf(stderr, "specdec bench-forward: missing -m MODEL.gguf (see --help)\n");
+        return 2;
     }
-    if (!o->model) return sd_error(msg, msg_len, -1, "missing -m MODEL.gguf");
-    return 0;
+    return -1;
 }
 
 static int max_batch(const fwd_opts *o) {
@@ -142,7 +128,7 @@ static void state_release(fwd_state *s) {
 static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     s->o = o;
-    int rc = sd_model_load_file(o->model, &s->model, err, err_len);
+    int rc = sd_model_load_file_with(o->model, o->kernels, &s->model, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     rc = sd_pool_create(&s->pool, o->threads, NULL, 0, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
@@ -255,10 +241,6 @@ static double ratio(double x, double base) {
     return base > 0 ? x / base : NAN;
 }
 
-static cJSON *json_number(double v) {
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
 /* Builds the report object: {model, name, params, weight_bytes, threads, past, repeats, batches: [{n, ms,
  * ratio, ms_per_token, passes, phases: {name: ms}, phase_ratios: {name: t(n)/t(n0)}, other_ms}]}. */
 static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
@@ -269,6 +251,7 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
     cJSON_AddNumberToObject(j, "params", (double)s->model->n_params);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)s->model->weight_bytes);
     cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddStringToObject(j, "kernels", sd_gemm_kernels_name(s->model->kernels));
     cJSON_AddNumberToObject(j, "past", o->past);
     cJSON_AddNumberToObject(j, "repeats", o->repeats);
     cJSON *batches = cJSON_AddArrayToObject(j, "batches");
@@ -276,29 +259,25 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
         cJSON *e = cJSON_CreateObject();
         cJSON_AddItemToArray(batches, e);
         cJSON_AddNumberToObject(e, "n", o->batch[b]);
-        cJSON_AddItemToObject(e, "ms", json_number(res->total[b] * 1e3));
-        cJSON_AddItemToObject(e, "ratio", json_number(ratio(res->total[b], res->total[0])));
-        cJSON_AddItemToObject(e, "ms_per_token", json_number(res->total[b] * 1e3 / o->batch[b]));
+        cJSON_AddItemToObject(e, "ms", cli_json_number(res->total[b] * 1e3));
+        cJSON_AddItemToObject(e, "ratio", cli_json_number(ratio(res->total[b], res->total[0])));
+        cJSON_AddItemToObject(e, "ms_per_token", cli_json_number(res->total[b] * 1e3 / o->batch[b]));
         cJSON_AddNumberToObject(e, "passes", res->passes[b]);
         cJSON *ph = cJSON_AddObjectToObject(e, "phases");
         cJSON *pr = cJSON_AddObjectToObject(e, "phase_ratios");
         for (int p = 0; p < SD_FWD_N_PHASES; p++) {
             const char *name = sd_forward_phase_name((sd_forward_phase)p);
-            cJSON_AddItemToObject(ph, name, json_number(res->phase[b][p] * 1e3));
-            cJSON_AddItemToObject(pr, name, json_number(ratio(res->phase[b][p], res->phase[0][p])));
+            cJSON_AddItemToObject(ph, name, cli_json_number(res->phase[b][p] * 1e3));
+            cJSON_AddItemToObject(pr, name, cli_json_number(ratio(res->phase[b][p], res->phase[0][p])));
         }
-        cJSON_AddItemToObject(e, "other_ms", json_number(res->other[b] * 1e3));
+        cJSON_AddItemToObject(e, "other_ms", cli_json_number(res->other[b] * 1e3));
     }
     return j;
 }
 
 static int print_json(const fwd_state *s, const fwd_result *res, char *err, size_t err_len) {
-    cJSON *j = report_json(s, res);
-    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-    cJSON_Delete(j);
-    if (!text) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the JSON report");
-    printf("%s\n", text);
-    cJSON_free(text);
+    if (!cli_json_print(stdout, report_json(s, res), false))
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the JSON report");
     return SD_STATUS_OK;
 }
 
@@ -321,10 +300,11 @@ static void print_phase_row(const fwd_opts *o, const fwd_result *res, const char
 static void print_table(const fwd_state *s, const fwd_result *res) {
     const fwd_opts *o = s->o;
     int n0 = o->batch[0];
-    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %d thread%s, past %d, all logits, "
-           "median of %d\n",
-           o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6, o->threads,
-           o->threads == 1 ? "" : "s", o->past, o->repeats);
+    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %s kernels, %d thread%s, past %d, all "
+           "logits, median of %d\n",
+           o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6,
+           sd_gemm_kernels_name(s->model->kernels), o->threads, o->threads == 1 ? "" : "s", o->past,
+           o->repeats);
     char ratio_head[32];
     snprintf(ratio_head, sizeof ratio_head, "t(n)/t(%d)", n0);
     printf("%5s %10s %10s %10s %7s\n", "n", "ms/pass", ratio_head, "ms/token", "passes");
@@ -365,15 +345,6 @@ static int bench_run(const fwd_opts *o, const char *prog) {
 int sd_bench_forward_main(int argc, char **argv) {
     const char *prog = argc > 0 && argv[0] ? argv[0] : "bench-forward";
     fwd_opts o;
-    char msg[256] = "";
-    int rc = parse_args(argc, argv, &o, msg, sizeof msg);
-    if (rc == 1) {
-        usage(stdout, prog);
-        return 0;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "%s: %s (see --help)\n", prog, msg);
-        return 2;
-    }
-    return bench_run(&o, prog);
+    int rc = parse_args(argc, argv, prog, &o);
+    return rc >= 0 ? rc : bench_run(&o, prog);
 }

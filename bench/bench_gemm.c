@@ -7,7 +7,7 @@
  * batch sizes (and with the bandwidth measurement) so that machine noise hits all of them alike, and the
  * median of the repeats is reported. */
 #include "bench.h"
-#include "bench_args.h"
+#include "bench_common.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli/args.h"
+#include "cli/json.h"
 #include "common/sd_common.h"
 #include "gemm/gemm.h"
 
@@ -30,16 +32,17 @@
 
 typedef struct bench_opts {
     sd_type type;
-    int64_t m, k;
-    int batch[MAX_BATCHES];
+    int32_t m, k;
+    int32_t batch[MAX_BATCHES];
     int n_batch;
-    int threads;
-    int repeats;
-    int cpus[MAX_CPUS];
+    int32_t threads;
+    int32_t repeats;
+    int32_t cpus[MAX_CPUS];
     int n_cpus;
-    size_t llc_bytes; /* 0: detect */
-    int blas;
-    int json;
+    int32_t llc_mb;      /* 0: detect */
+    const char *kernels; /* NULL: $SPECDEC_KERNELS, else the best set */
+    bool blas;
+    bool json;
 } bench_opts;
 
 /* Results per batch size; times are seconds per call (median over repeats). */
@@ -52,6 +55,7 @@ typedef struct bench_result {
 
 typedef struct bench_state {
     const bench_opts *o;
+    const sd_kernel_set *kernels; /* the set every product runs on */
     sd_pool *pool;
     sd_weight *w;  /* [n_mats] */
     void **w_data; /* [n_mats], 64-byte aligned, owned */
@@ -66,40 +70,33 @@ typedef struct bench_state {
     int blas_passes[MAX_BATCHES];
 } bench_state;
 
-static void usage(FILE *f, const char *prog) {
-    fprintf(
-        f,
-        "usage: %s [--type q4_0] [--m ROWS --k COLS] [--batch 1,2,4,8,16] [-t THREADS] [--repeat N]\n"
-        "          [--cpus LIST] [--llc-mb MB] [--no-blas] [--json]\n"
-        "Times y[n][m] = x[n][k] . W[m][k]^T for each batch size n over a set of random matrices larger\n"
-        "than the last-level cache, and reports seconds per call (median of N interleaved repeats), GB/s\n"
-        "of weight bytes read, GMAC/s and t(n)/t(n0) (n0 = first batch size), next to the machine's\n"
-        "streaming read bandwidth with the same threads and OpenBLAS sgemm on the dequantized matrix.\n"
-        "  --type T      weight type: q4_0 (default), q8_0, q4_K, q6_K, f32, f16, bf16\n"
-        "  --m, --k      matrix rows (outputs) and columns (inputs); default 4096 x 4096\n"
-        "  --batch LIST  comma-separated batch sizes; default 1,2,4,8,16\n"
-        "  -t N          threads (default: the CPUs this process may use)\n"
-        "  --repeat N    repeats per batch size (default 15)\n"
-        "  --cpus LIST   pin worker i to CPU LIST[i %% len] (default: unpinned)\n"
-        "  --llc-mb MB   last-level cache size to exceed (default: read from /sys, else 32)\n"
-        "  --no-blas     skip the OpenBLAS comparison\n"
-        "  --json        print one JSON object instead of a table\n",
-        prog);
+static void usage(FILE *f, const cli_command *c) {
+    fprintf(f,
+            "usage: %s [--type q4_0] [--m ROWS --k COLS] [--batch 1,2,4,8,16] [-t THREADS] [--repeat N]\n"
+            "          [--cpus LIST] [--llc-mb MB] [--kernels SET] [--no-blas] [--json]\n"
+            "Times y[n][m] = x[n][k] . W[m][k]^T for each batch size n over a set of random matrices larger\n"
+            "than the last-level cache, and reports seconds per call (median of N interleaved repeats), "
+            "GB/s\n"
+            "of weight bytes read, GMAC/s and t(n)/t(n0) (n0 = first batch size), next to the machine's\n"
+            "streaming read bandwidth with the same threads and OpenBLAS sgemm on the dequantized matrix.\n",
+            (const char *)c->user);
+    cli_print_flags(f, c);
 }
 
-static int parse_type(const char *name, sd_type *out) {
+/* --type: a weight type by name, any case. */
+static bool read_type(const char *name, const cli_flag *f) {
     for (uint32_t t = 0; t < SD_TYPE_COUNT; t++) {
         const sd_type_traits *tr = sd_type_traits_of(t);
         if (tr && strcasecmp(tr->name, name) == 0) {
-            *out = (sd_type)t;
-            return 0;
+            *(sd_type *)f->out.any = (sd_type)t;
+            return true;
         }
     }
-    return -1;
+    return false;
 }
 
-/* Fills o from argv; on failure writes a one-line reason to msg and returns -1 (or 1 for --help). */
-static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t msg_len) {
+/* Fills o from argv; returns -1 to go on, else the exit code (0 after --help, 2 on a bad flag). */
+static int parse_args(int argc, char **argv, const char *prog, bench_opts *o) {
     *o = (bench_opts){.type = SD_TYPE_Q4_0,
                       .m = 4096,
                       .k = 4096,
@@ -107,60 +104,42 @@ static int parse_args(int argc, char **argv, bench_opts *o, char *msg, size_t ms
                       .n_batch = 5,
                       .threads = sd_bench_allowed_cpus(),
                       .repeats = 15,
-                      .blas = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--no-blas") == 0) {
-            o->blas = 0;
-            continue;
-        }
-        if (!v) return sd_error(msg, msg_len, -1, "unknown flag or missing value: %s", a);
-        i++;
-        if (strcmp(a, "--type") == 0) {
-            if (parse_type(v, &o->type) != 0) return sd_error(msg, msg_len, -1, "unknown --type %s", v);
-        } else if (strcmp(a, "--m") == 0) {
-            if (sd_bench_parse_int(v, 1, 1L << 20, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --m %s", v);
-            o->m = n;
-        } else if (strcmp(a, "--k") == 0) {
-            if (sd_bench_parse_int(v, 1, 1L << 20, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --k %s", v);
-            o->k = n;
-        } else if (strcmp(a, "--batch") == 0) {
-            if (sd_bench_parse_list(v, 1, MAX_BATCH, o->batch, MAX_BATCHES, &o->n_batch) != 0)
-                return sd_error(msg, msg_len, -1, "bad --batch %s (want e.g. 1,2,4, each 1..%d)", v,
-                                MAX_BATCH);
-        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-            if (sd_bench_parse_int(v, 1, 256, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad -t %s (1..256)", v);
-            o->threads = (int)n;
-        } else if (strcmp(a, "--repeat") == 0) {
-            if (sd_bench_parse_int(v, 1, 10000, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --repeat %s", v);
-            o->repeats = (int)n;
-        } else if (strcmp(a, "--cpus") == 0) {
-            if (sd_bench_parse_list(v, 0, CPU_SETSIZE - 1, o->cpus, MAX_CPUS, &o->n_cpus) != 0)
-                return sd_error(msg, msg_len, -1, "bad --cpus %s", v);
-        } else if (strcmp(a, "--llc-mb") == 0) {
-            if (sd_bench_parse_int(v, 1, 1 << 20, &n) != 0)
-                return sd_error(msg, msg_len, -1, "bad --llc-mb %s", v);
-            o->llc_bytes = (size_t)n << 20;
-        } else {
-            return sd_error(msg, msg_len, -1, "unknown flag %s", a);
-        }
-    }
+                      .blas = true};
+    const cli_flag flags[] = {
+        {"--type", NULL, CLI_CUSTOM, .out.any = &o->type, .parse = read_type,
+         .want = "a weight type (q4_0, q8_0, q4_K, q6_K, f32, f16, bf16)", .arg = "T",
+         .help = "weight type: q4_0 (default), q8_0, q4_K, q6_K, f32, f16, bf16"},
+        {"--m", NULL, CLI_INT, .out.i = &o->m, 1, 1 << 20, .label = "--m, --k",
+         .help = "matrix rows (outputs) and columns (inputs); default 4096 x 4096"},
+        {"--k", NULL, CLI_INT, .out.i = &o->k, 1, 1 << 20},
+        {"--batch", NULL, CLI_INT_LIST, .out.i = o->batch, 1, MAX_BATCH, .cap = MAX_BATCHES,
+         .count = &o->n_batch, .arg = "LIST", .help = "comma-separated batch sizes; default 1,2,4,8,16"},
+        {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 256, .label = "-t N",
+         .help = "threads (default: the CPUs this process may use)"},
+        {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "N",
+         .help = "repeats per batch size (default 15)"},
+        {"--cpus", NULL, CLI_INT_LIST, .out.i = o->cpus, 0, CPU_SETSIZE - 1, .cap = MAX_CPUS,
+         .count = &o->n_cpus, .arg = "LIST", .help = "pin worker i to CPU LIST[i % len] (default: unpinned)"},
+        {"--llc-mb", NULL, CLI_INT, .out.i = &o->llc_mb, 1, 1 << 20, .arg = "MB",
+         .help = "last-level cache size to exceed (default: read from /sys, else 32)"},
+        CLI_KERNELS_FLAG(&o->kernels),
+        {"--no-blas", NULL, CLI_FALSE, .out.b = &o->blas, .help = "skip the OpenBLAS comparison"},
+        {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
+        {"-h", "--help", .kind = CLI_HELP},
+    };
+    const cli_command c = {"bench-gemm", flags, CLI_COUNT(flags), usage, 14, false, prog};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     const sd_type_traits *tr = sd_type_traits_of(o->type);
-    if (o->k % tr->block_size != 0)
-        return sd_error(msg, msg_len, -1, "--k %lld is not a multiple of %s's block size %lld",
-                        (long long)o->k, tr->name, (long long)tr->block_size);
-    return 0;
+    if (o->k % tr->block_size != 0) {
+        char want[64], got[16];
+        snprintf(want, sizeof want, "a multiple of %s's block size %lld", tr->name,
+                 (long long)tr->block_size);
+        snprintf(got, sizeof got, "%d", o->k);
+        cli_flag_error(&c, "--k", want, got);
+        return 2;
+    }
+    return -1;
 }
 
 /* splitmix64: a fixed seed keeps runs comparable. */
@@ -273,7 +252,9 @@ static void bench_release(bench_state *s) {
 static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     s->o = o;
-    int rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
+    int rc = sd_gemm_kernels_select(o->kernels, &s->kernels, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    rc = sd_pool_create(&s->pool, o->threads, o->n_cpus ? o->cpus : NULL, o->n_cpus, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     sd_pool_pin_caller(s->pool);
     if (!type_fillable(o->type))
@@ -293,7 +274,7 @@ static int bench_setup(bench_state *s, const bench_opts *o, size_t llc, char *er
         s->n_mats = i + 1;
         for (int64_t r = 0; r < o->m; r++)
             fill_random_row(&seed, o->type, data + (size_t)r * row_bytes, o->k);
-        rc = sd_weight_init(&s->w[i], o->type, o->m, o->k, data, err, err_len);
+        rc = sd_weight_init_with(&s->w[i], s->kernels, o->type, o->m, o->k, data, err, err_len);
         if (rc != SD_STATUS_OK) {
             free(data);
             return rc;
@@ -389,11 +370,8 @@ static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *st
     }
 }
 
-static void print_json_array(const char *name, const double *v, int n, double scale) {
-    printf("\"%s\":[", name);
-    for (int i = 0; i < n; i++)
-        printf("%s%.6g", i ? "," : "", v[i] * scale);
-    printf("],");
+static void add_numbers(cJSON *j, const char *name, const double *v, int n) {
+    cJSON_AddItemToObject(j, name, cli_json_numbers(v, n, true));
 }
 
 /* Derived figures for one timing series. */
@@ -409,7 +387,8 @@ static void derive(const bench_opts *o, const double *sec, size_t weight_bytes, 
     }
 }
 
-static void report(const bench_state *s, const bench_result *res, size_t llc) {
+/* Prints the table, or the JSON object; false when out of memory for the JSON. */
+static bool report(const bench_state *s, const bench_result *res, size_t llc) {
     const bench_opts *o = s->o;
     const char *tname = sd_type_traits_of(o->type)->name;
     size_t blas_bytes = sizeof(float) * (size_t)o->m * (size_t)o->k;
@@ -423,28 +402,38 @@ static void report(const bench_state *s, const bench_result *res, size_t llc) {
         speedup[b] = o->blas ? res->blas_seconds[b] / res->seconds[b] : 0;
     }
     if (o->json) {
-        printf("{\"type\":\"%s\",\"m\":%lld,\"k\":%lld,\"threads\":%d,\"repeats\":%d,\"matrices\":%d,"
-               "\"weight_bytes\":%zu,\"llc_bytes\":%zu,",
-               tname, (long long)o->m, (long long)o->k, o->threads, o->repeats, s->n_mats, s->mat_bytes, llc);
-        print_json_array("batch", batch, o->n_batch, 1);
-        print_json_array("seconds", res->seconds, o->n_batch, 1);
-        print_json_array("gbps", q.gbps, o->n_batch, 1);
-        print_json_array("gmacs", q.gmacs, o->n_batch, 1);
-        print_json_array("ratio", q.ratio, o->n_batch, 1);
-        print_json_array("stream_fraction", frac, o->n_batch, 1);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "type", tname);
+        cJSON_AddStringToObject(j, "kernels", sd_gemm_kernels_name(s->kernels));
+        cJSON_AddNumberToObject(j, "m", o->m);
+        cJSON_AddNumberToObject(j, "k", o->k);
+        cJSON_AddNumberToObject(j, "threads", o->threads);
+        cJSON_AddNumberToObject(j, "repeats", o->repeats);
+        cJSON_AddNumberToObject(j, "matrices", s->n_mats);
+        cJSON_AddNumberToObject(j, "weight_bytes", (double)s->mat_bytes);
+        cJSON_AddNumberToObject(j, "llc_bytes", (double)llc);
+        add_numbers(j, "batch", batch, o->n_batch);
+        add_numbers(j, "seconds", res->seconds, o->n_batch);
+        add_numbers(j, "gbps", q.gbps, o->n_batch);
+        add_numbers(j, "gmacs", q.gmacs, o->n_batch);
+        add_numbers(j, "ratio", q.ratio, o->n_batch);
+        add_numbers(j, "stream_fraction", frac, o->n_batch);
         if (o->blas) {
-            print_json_array("blas_seconds", res->blas_seconds, o->n_batch, 1);
-            print_json_array("blas_gbps", bl.gbps, o->n_batch, 1);
-            print_json_array("blas_gmacs", bl.gmacs, o->n_batch, 1);
-            print_json_array("blas_ratio", bl.ratio, o->n_batch, 1);
-            print_json_array("speedup_vs_blas", speedup, o->n_batch, 1);
+            add_numbers(j, "blas_seconds", res->blas_seconds, o->n_batch);
+            add_numbers(j, "blas_gbps", bl.gbps, o->n_batch);
+            add_numbers(j, "blas_gmacs", bl.gmacs, o->n_batch);
+            add_numbers(j, "blas_ratio", bl.ratio, o->n_batch);
+            add_numbers(j, "speedup_vs_blas", speedup, o->n_batch);
         }
-        printf("\"stream_gbps\":%.6g,\"stream_best_gbps\":%.6g}\n", res->stream_gbps, res->stream_best_gbps);
-        return;
+        cJSON_AddItemToObject(j, "stream_gbps", cli_json_number_6g(res->stream_gbps));
+        cJSON_AddItemToObject(j, "stream_best_gbps", cli_json_number_6g(res->stream_best_gbps));
+        return cli_json_print(stdout, j, false);
     }
-    printf("bench-gemm: %s m=%lld k=%lld, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), median of %d\n",
-           tname, (long long)o->m, (long long)o->k, o->threads, o->threads == 1 ? "" : "s", s->n_mats,
-           (double)s->mat_bytes / 1e6, (double)llc / (1 << 20), o->repeats);
+    printf("bench-gemm: %s m=%lld k=%lld, %s kernels, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), "
+           "median of %d\n",
+           tname, (long long)o->m, (long long)o->k, sd_gemm_kernels_name(s->kernels), o->threads,
+           o->threads == 1 ? "" : "s", s->n_mats, (double)s->mat_bytes / 1e6, (double)llc / (1 << 20),
+           o->repeats);
     printf("read bandwidth (stream, %d thread%s): %.1f GB/s median, %.1f best\n", o->threads,
            o->threads == 1 ? "" : "s", res->stream_gbps, res->stream_best_gbps);
     printf("%5s %10s %8s %8s %8s %9s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0");
@@ -458,6 +447,7 @@ static void report(const bench_state *s, const bench_result *res, size_t llc) {
                    speedup[b]);
         printf("\n");
     }
+    return true;
 }
 
 /* Runs the benchmark after argument parsing; returns an exit code. */
@@ -468,7 +458,7 @@ static int bench_run(const bench_opts *o, const char *prog) {
     memset(&res, 0, sizeof res);
     sd_stream *stream = NULL;
     double *samples = NULL;
-    size_t llc = o->llc_bytes ? o->llc_bytes : sd_bench_llc_bytes(LLC_FALLBACK);
+    size_t llc = o->llc_mb ? (size_t)o->llc_mb << 20 : sd_bench_llc_bytes(LLC_FALLBACK);
     int rc = bench_setup(&s, o, llc, err, sizeof err);
     if (rc == SD_STATUS_OK) rc = sd_stream_create(&stream, 8 * llc, s.pool, err, sizeof err);
     samples = calloc((size_t)o->repeats * (size_t)(o->n_batch + 1), sizeof *samples);
@@ -484,10 +474,9 @@ static int bench_run(const bench_opts *o, const char *prog) {
         calibrate(&s, time_blas, s.n_blas, s.blas_passes);
         measure(&s, time_blas, s.blas_passes, NULL, samples, res.blas_seconds, &res);
     }
-    if (rc == SD_STATUS_OK)
-        report(&s, &res, llc);
-    else
-        fprintf(stderr, "%s: %s\n", prog, err);
+    if (rc == SD_STATUS_OK && !report(&s, &res, llc))
+        rc = sd_error(err, sizeof err, SD_STATUS_NO_MEMORY, "out of memory for the JSON report");
+    if (rc != SD_STATUS_OK) fprintf(stderr, "%s: %s\n", prog, err);
     free(samples);
     sd_stream_free(stream);
     bench_release(&s);
@@ -497,15 +486,6 @@ static int bench_run(const bench_opts *o, const char *prog) {
 int sd_bench_gemm_main(int argc, char **argv) {
     const char *prog = argc > 0 && argv[0] ? argv[0] : "bench-gemm";
     bench_opts o;
-    char msg[256] = "";
-    int rc = parse_args(argc, argv, &o, msg, sizeof msg);
-    if (rc == 1) {
-        usage(stdout, prog);
-        return 0;
-    }
-    if (rc != 0) {
-        fprintf(stderr, "%s: %s (see --help)\n", prog, msg);
-        return 2;
-    }
-    return bench_run(&o, prog);
+    int rc = parse_args(argc, argv, prog, &o);
+    return rc >= 0 ? rc : bench_run(&o, prog);
 }

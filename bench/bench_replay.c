@@ -19,7 +19,7 @@
  * passes. `specdec bench` measures the real thing; this command tells policies apart in seconds where a
  * timed benchmark needs many repeats, and shows how they would fare under other costs. */
 #include "bench.h"
-#include "bench_args.h"
+#include "bench_common.h"
 #include "bench_spec.h"
 
 #include <math.h>
@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "common/sd_common.h"
 #include "common/sd_rng.h"
 #include "draft/drafter.h"
@@ -42,8 +43,9 @@
 
 typedef struct rp_opts {
     const char *target_path, *draft_path, *prompts_path;
-    int n_prompts, n_predict, repeat, threads, depth;
-    int ks[MAX_KS], n_ks;
+    int32_t n_prompts, n_predict, repeat, threads, depth;
+    int32_t ks[MAX_KS];
+    int n_ks;
     double noise;
     uint64_t seed;
     double t_v_ms[SD_MAX_DRAFT + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
@@ -76,61 +78,49 @@ typedef struct rp_policy {
     int64_t k_hist[SD_MAX_DRAFT + 1];
 } rp_policy;
 
-static void usage(FILE *f) {
+static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
             "usage: specdec bench-replay -m TARGET -md DRAFT -f PROMPTS [flags]\n"
             "\n"
             "Compares draft-length policies (fixed k and adaptive) without timing noise: records once, at\n"
             "every position of the target's greedy output, the draft's next proposals, their top\n"
-            "probabilities and how many the target accepts, then replays the speculative round loop of each\n"
+            "probabilities and how many the target accepts, then replays the speculative round loop of "
+            "each\n"
             "policy over those records with the real controller and measured (or given) costs. Prints\n"
             "speed-ups over plain decoding by policy, by kind of text and by prompt.\n"
-            "\n"
-            "  -m, --model FILE        target GGUF model (its costs are measured unless --t-v-ms is given)\n"
-            "  -md, --model-draft FILE draft GGUF model\n"
-            "  -f, --file FILE         prompts: JSON Lines with \"prompt\" (and optional \"id\", \"kind\")\n"
-            "      --n-prompts N       use the first N prompts (default: all)\n"
-            "  -n, --n-predict N       tokens per prompt (default 64)\n"
-            "      --k LIST            fixed draft lengths to compare (default 1,2,3,4)\n"
-            "      --draft-max K       adaptive upper bound and drafts recorded per position (default %d)\n"
-            "      --repeat R          replays of every prompt; the adaptive controller keeps learning\n"
-            "                          across them, as in specdec bench (default 2)\n"
-            "      --noise S           standard deviation of the log-normal noise on the verify times the\n"
-            "                          controller sees (default 0.05; 0: none)\n"
-            "  -s, --seed S            seed of that noise (default 42)\n"
-            "      --t-v-ms LIST       verify pass ms for n = 1, 2, ... tokens (at least 2 values; the line\n"
-            "                          through the last two extends it); skips measuring the target\n"
-            "      --t-d-ms X          draft ms per token; skips measuring the draft\n"
-            "      --trace ID          print every round of the adaptive policy on prompt ID (stderr):\n"
-            "                          position, drafts kept, accepted, the draft's top probability and the\n"
-            "                          controller's predicted acceptance per draft\n"
-            "  -t, --threads N         worker threads (default: the CPUs this process may use)\n"
-            "  -h, --help              this text\n",
-            DEFAULT_DEPTH);
+            "\n");
+    cli_print_flags(f, c);
 }
 
-static int bad(const char *flag, const char *v, const char *want) {
-    fprintf(stderr, "specdec bench-replay: bad %s %s (%s)\n", flag, v ? v : "(missing)", want);
-    return 2;
-}
-
-static int parse_ms_list(const char *s, double *out, int cap, int *n) {
-    *n = 0;
+/* --t-v-ms: 2 to f->cap positive, finite ms values, comma-separated. */
+static bool read_ms_list(const char *s, const cli_flag *f) {
+    double *out = f->out.any;
+    int n = 0;
     while (*s) {
         char *end;
         double v = strtod(s, &end);
-        if (end == s || !(v > 0) || !isfinite(v) || *n == cap) return -1;
-        out[(*n)++] = v;
+        if (end == s || !(v > 0) || !isfinite(v) || n == f->cap) return false;
+        out[n++] = v;
         if (*end == ',')
             end++;
         else if (*end)
-            return -1;
+            return false;
         s = end;
     }
-    return *n >= 2 ? 0 : -1;
+    *f->count = n;
+    return n >= 2;
 }
 
-/* Returns 0 to run, 1 after --help, 2 on a bad flag (printed). */
+/* --t-d-ms: one positive, finite ms value. */
+static bool read_ms(const char *s, const cli_flag *f) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0) || !isfinite(v)) return false;
+    *(double *)f->out.any = v;
+    return true;
+}
+
+/* Returns -1 to run, else the exit code (0 after --help, 2 on a bad flag, printed). */
 static int parse_opts(int argc, char **argv, rp_opts *o) {
     *o = (rp_opts){.n_predict = 64,
                    .repeat = 2,
@@ -140,63 +130,46 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
                    .n_ks = 4,
                    .noise = 0.05,
                    .seed = 42};
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        long n;
-        if (!v) {
-            fprintf(stderr, "specdec bench-replay: unknown flag or missing value: %s (see --help)\n", a);
-            return 2;
-        }
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
-            o->target_path = v;
-        else if (strcmp(a, "-md") == 0 || strcmp(a, "--model-draft") == 0)
-            o->draft_path = v;
-        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0)
-            o->prompts_path = v;
-        else if (strcmp(a, "--n-prompts") == 0) {
-            if (sd_bench_parse_int(v, 1, 100000, &n) != 0) return bad(a, v, "1..100000");
-            o->n_prompts = (int)n;
-        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
-            if (sd_bench_parse_int(v, 1, 100000, &n) != 0) return bad(a, v, "1..100000");
-            o->n_predict = (int)n;
-        } else if (strcmp(a, "--k") == 0) {
-            if (sd_bench_parse_list(v, 1, SD_MAX_DRAFT, o->ks, MAX_KS, &o->n_ks) != 0)
-                return bad(a, v, "e.g. 1,2,4: at most 8 lengths, each 1..32");
-        } else if (strcmp(a, "--draft-max") == 0) {
-            if (sd_bench_parse_int(v, 1, SD_MAX_DRAFT, &n) != 0) return bad(a, v, "1..32");
-            o->depth = (int)n;
-        } else if (strcmp(a, "--repeat") == 0) {
-            if (sd_bench_parse_int(v, 1, 1000, &n) != 0) return bad(a, v, "1..1000");
-            o->repeat = (int)n;
-        } else if (strcmp(a, "--noise") == 0) {
-            char *end;
-            o->noise = strtod(v, &end);
-            if (*end || !(o->noise >= 0 && o->noise <= 1)) return bad(a, v, "0..1");
-        } else if (strcmp(a, "-s") == 0 || strcmp(a, "--seed") == 0) {
-            if (sd_bench_parse_int(v, 0, INT32_MAX, &n) != 0) return bad(a, v, "0..2147483647");
-            o->seed = (uint64_t)n;
-        } else if (strcmp(a, "--t-v-ms") == 0) {
-            if (parse_ms_list(v, o->t_v_ms, SD_MAX_DRAFT + 1, &o->n_t_v) != 0)
-                return bad(a, v, "2 to 33 positive ms values, e.g. 24.2,27.5,30.1");
-        } else if (strcmp(a, "--t-d-ms") == 0) {
-            char *end;
-            o->t_d_ms = strtod(v, &end);
-            if (*end || !(o->t_d_ms > 0) || !isfinite(o->t_d_ms)) return bad(a, v, "a positive ms value");
-        } else if (strcmp(a, "--trace") == 0) {
-            o->trace_id = v;
-        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-            if (sd_bench_parse_int(v, 1, 1024, &n) != 0) return bad(a, v, "1..1024");
-            o->threads = (int)n;
-        } else {
-            fprintf(stderr, "specdec bench-replay: unknown flag %s (see --help)\n", a);
-            return 2;
-        }
-    }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &o->target_path, .arg = "FILE",
+         .help = "target GGUF model (its costs are measured unless --t-v-ms is given)"},
+        {"-md", "--model-draft", CLI_STR, .out.s = &o->draft_path, .arg = "FILE", .help = "draft GGUF model"},
+        {"-f", "--file", CLI_STR, .out.s = &o->prompts_path, .arg = "FILE",
+         .help = "prompts: JSON Lines with \"prompt\" (and optional \"id\", \"kind\")"},
+        {"--n-prompts", NULL, CLI_INT, .out.i = &o->n_prompts, 1, 100000, .arg = "N",
+         .help = "use the first N prompts (default: all)"},
+        {"-n", "--n-predict", CLI_INT, .out.i = &o->n_predict, 1, 100000, .arg = "N",
+         .help = "tokens per prompt (default 64)"},
+        {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT, .cap = MAX_KS, .count = &o->n_ks,
+         .arg = "LIST", .help = "fixed draft lengths to compare (default 1,2,3,4)"},
+        {"--draft-max", NULL, CLI_INT, .out.i = &o->depth, 1, SD_MAX_DRAFT, .arg = "K",
+         .help =
+             "adaptive upper bound and drafts recorded per position (default " CLI_STRING(DEFAULT_DEPTH) ")"},
+        {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, 1000, .arg = "R",
+         .help = "replays of every prompt; the adaptive controller keeps learning\n"
+                 "across them, as in specdec bench (default 2)"},
+        {"--noise", NULL, CLI_DOUBLE, .out.d = &o->noise, 0, 1, .arg = "S",
+         .help = "standard deviation of the log-normal noise on the verify times the\n"
+                 "controller sees (default 0.05; 0: none)"},
+        {"-s", "--seed", CLI_U64, .out.u = &o->seed, .hi = INT32_MAX, .arg = "S",
+         .help = "seed of that noise (default 42)"},
+        {"--t-v-ms", NULL, CLI_CUSTOM, .out.any = o->t_v_ms, .cap = SD_MAX_DRAFT + 1, .count = &o->n_t_v,
+         .parse = read_ms_list, .want = "2 to 33 positive ms values, e.g. 24.2,27.5,30.1", .arg = "LIST",
+         .help = "verify pass ms for n = 1, 2, ... tokens (at least 2 values; the line\n"
+                 "through the last two extends it); skips measuring the target"},
+        {"--t-d-ms", NULL, CLI_CUSTOM, .out.any = &o->t_d_ms, .parse = read_ms, .want = "a positive ms value",
+         .arg = "X", .help = "draft ms per token; skips measuring the draft"},
+        {"--trace", NULL, CLI_STR, .out.s = &o->trace_id, .arg = "ID",
+         .help = "print every round of the adaptive policy on prompt ID (stderr):\n"
+                 "position, drafts kept, accepted, the draft's top probability and the\n"
+                 "controller's predicted acceptance per draft"},
+        {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 1024, .arg = "N",
+         .help = "worker threads (default: the CPUs this process may use)"},
+        {"-h", "--help", .kind = CLI_HELP, .help = "this text"},
+    };
+    const cli_command c = {"bench-replay", flags, CLI_COUNT(flags), usage, 24, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     const char *missing = !o->target_path    ? "-m TARGET"
                           : !o->draft_path   ? "-md DRAFT"
                           : !o->prompts_path ? "-f PROMPTS"
@@ -206,8 +179,13 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
         return 2;
     }
     for (int i = 0; i < o->n_ks; i++)
-        if (o->ks[i] > o->depth) return bad("--k", "", "each length at most --draft-max");
-    return 0;
+        if (o->ks[i] > o->depth) {
+            char got[16];
+            snprintf(got, sizeof got, "%d", o->ks[i]);
+            cli_flag_error(&c, "--k", "lengths of at most --draft-max", got);
+            return 2;
+        }
+    return -1;
 }
 
 /* ---- Recording ---- */
@@ -604,8 +582,8 @@ out:
 
 int sd_bench_replay_main(int argc, char **argv) {
     rp_opts o;
-    int rc = parse_opts(argc - 1, argv + 1, &o);
-    if (rc != 0) return rc == 1 ? 0 : 2;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
     char err[512] = "";
     if (run(&o, err, sizeof err) < 0) {
         fprintf(stderr, "specdec bench-replay: %s\n", err);

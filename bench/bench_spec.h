@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "specdec.h"
 
 /* ---- Prompts ---- */

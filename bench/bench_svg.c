@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "bench_spec.h"
+#include "bench_run.h"
 #include "common/sd_common.h"
 
 /* Canvas and plot area, in SVG user units (pixels). */
@@ -191,4 +191,58 @@ int bs_svg_lines(const char *path, const char *title, const char *x_label, const
     }
 #undef MAP_X
     return finish(f, path, err, err_len);
+}
+
+/* ---- The charts of `specdec bench` ---- */
+
+int bs_write_verify_svg(const char *dir, const costs *c, char *err, size_t err_len) {
+    double x[SD_MAX_DRAFT_LEN + 1], rel[SD_MAX_DRAFT_LEN + 1], fast[SD_MAX_DRAFT_LEN + 1],
+        roof[SD_MAX_DRAFT_LEN + 1], lin[SD_MAX_DRAFT_LEN + 1];
+    for (int i = 0; i < c->n_max; i++) {
+        x[i] = i + 1;
+        rel[i] = c->t_v[i] / c->t_v[0];
+        fast[i] = c->t_v_min[i] / c->t_v_min[0];
+        roof[i] = bs_roofline_ratio(c, i + 1);
+        lin[i] = i + 1;
+    }
+    bs_series s[4] = {{"measured t_v(n)/t_v(1)", rel, 0},
+                      {"fastest sample", fast, 0},
+                      {"roofline bound", roof, 1},
+                      {"n single passes", lin, 1}};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/verify_cost.svg", dir);
+    return bs_svg_lines(path, "Cost of a batched target pass of n tokens", "tokens in the pass (n)",
+                        "time relative to n = 1", x, c->n_max, s, 4, NAN, NAN, err, err_len);
+}
+
+int bs_write_charts(const bench *b, const mode_agg *agg, char *err, size_t err_len) {
+    char path[4096];
+    const char *labels[BS_MAX_MODES];
+    double sp[BS_MAX_MODES];
+    for (int m = 0; m < b->n_modes; m++)
+        labels[m] = b->modes[m].name, sp[m] = agg[m].speedup_median;
+    snprintf(path, sizeof path, "%s/speedup.svg", b->o.out_dir);
+    int rc = bs_svg_bars(path, "Decode speed-up over plain (median over prompts)", "speed-up (x)", labels, sp,
+                         b->n_modes, 1.0, err, err_len);
+    if (rc < 0) return rc;
+    int n_pos = 1;
+    for (int m = 1; m < b->n_modes; m++)
+        while (n_pos < SD_MAX_DRAFT_LEN && agg[m].all.drafted_at[n_pos] > 0)
+            n_pos++;
+    double x[SD_MAX_DRAFT_LEN], ys[BS_MAX_MODES][SD_MAX_DRAFT_LEN];
+    bs_series series[BS_MAX_MODES];
+    int n_series = 0;
+    for (int i = 0; i < n_pos; i++)
+        x[i] = i + 1;
+    for (int m = 1; m < b->n_modes; m++) {
+        for (int i = 0; i < n_pos; i++)
+            ys[n_series][i] = bs_ratio(agg[m].all.accepted_at[i], agg[m].all.drafted_at[i]);
+        series[n_series] = (bs_series){b->modes[m].name, ys[n_series], 0};
+        n_series++;
+    }
+    snprintf(path, sizeof path, "%s/acceptance.svg", b->o.out_dir);
+    rc = bs_svg_lines(path, "Acceptance by draft position", "draft position", "accepted / proposed", x, n_pos,
+                      series, n_series, 0.0, 1.0, err, err_len);
+    if (rc < 0) return rc;
+    return b->cost.have ? bs_write_verify_svg(b->o.out_dir, &b->cost, err, err_len) : SD_STATUS_OK;
 }

@@ -7,7 +7,6 @@
 
 #include "args.h"
 #include "commands.h"
-#include "json_writer.h"
 #include "report.h"
 
 #define DEFAULT_TARGET "codepair-target-q4_0.gguf"
@@ -24,135 +23,87 @@ typedef struct generate_opts {
     bool json;
     bool parse_special;
     bool seed_given;
+    const char *kernels; /* --kernels, for both models */
     sd_engine_params engine;
 } generate_opts;
 
-static void generate_usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: specdec generate [-m MODEL.gguf] [-md DRAFT.gguf] (-p TEXT | -f FILE) [flags]\n"
-        "\n"
-        "Streams the target model's continuation of the prompt to stdout; timings and, with a draft model,\n"
-        "a speed-up report go to stderr. Without -m and -md it uses the bundled pair (%s\n"
-        "and %s) speculatively.\n"
-        "\n"
-        "  -m, --model FILE        target GGUF model\n"
-        "  -md, --model-draft FILE draft GGUF model: decode speculatively\n"
-        "      --no-draft          plain decoding even with the bundled pair\n"
-        "      --draft K           fixed draft length K (default: adaptive)\n"
-        "      --draft-min K       lower bound of the adaptive draft length (default 0)\n"
-        "      --draft-max K       upper bound of the adaptive draft length (default 16, at most 32)\n"
-        "      --draft-p-min P     stop drafting when the draft's top probability is below P (default 0)\n"
-        "      --schedule S        seq, pipe or auto (default auto)\n"
-        "      --draft-cpus LIST   CPUs for the draft, e.g. 0-3 (default: the efficiency cluster)\n"
-        "      --target-cpus LIST  CPUs for the target (default: the performance cluster)\n"
-        "  -td, --threads-draft N  draft worker threads (default: one per draft CPU)\n"
-        "      --compare           also decode plainly and report the measured speed-up\n"
-        "  -p, --prompt TEXT       prompt text\n"
-        "  -f, --file FILE         read the prompt from FILE\n"
-        "  -n, --n-predict N       tokens to generate (default 128; -1: until end of text or context)\n"
-        "  -c, --ctx-size N        context length (default: the model's, at most 4096)\n"
-        "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
-        "  -t, --threads N         worker threads (default: all online CPUs)\n"
-        "      --temp T            temperature; 0 = greedy (default 0.8)\n"
-        "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
-        "      --top-p P           nucleus sampling; 1 = off (default 0.95)\n"
-        "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-        "      --repeat-penalty R  penalise recent tokens; 1 = off (default 1)\n"
-        "      --repeat-last-n N   tokens the penalty looks back at; -1 = all (default 64)\n"
-        "  -s, --seed S            random seed (default: from the clock, printed)\n"
-        "      --parse-special     map control token texts in the prompt (e.g. <s>) to their ids\n"
-        "      --json              print one JSON object instead of streaming text\n"
-        "  -h, --help              this text\n",
-        DEFAULT_TARGET, DEFAULT_DRAFT);
-}
-
-static bool take_schedule(cli_args *a, sd_schedule *out) {
-    const char *flag = a->argv[a->i], *v;
-    if (!cli_take_str(a, &v)) return false;
-    if (strcmp(v, "seq") == 0)
-        *out = SD_SCHEDULE_SEQ;
-    else if (strcmp(v, "pipe") == 0)
-        *out = SD_SCHEDULE_PIPE;
-    else if (strcmp(v, "auto") == 0)
-        *out = SD_SCHEDULE_AUTO;
-    else {
-        fprintf(stderr, "specdec generate: flag '%s' needs seq, pipe or auto, got '%s'\n", flag, v);
-        return false;
-    }
-    return true;
+static void generate_usage(FILE *out, const cli_command *c) {
+    fprintf(out,
+            "usage: specdec generate [-m MODEL.gguf] [-md DRAFT.gguf] (-p TEXT | -f FILE) [flags]\n"
+            "\n"
+            "Streams the target model's continuation of the prompt to stdout; timings and, with a draft "
+            "model,\n"
+            "a speed-up report go to stderr. Without -m and -md it uses the bundled pair (%s\n"
+            "and %s) speculatively.\n"
+            "\n",
+            DEFAULT_TARGET, DEFAULT_DRAFT);
+    cli_print_flags(out, c);
 }
 
 /* Returns 0 to go on, or an exit code (help: 0 via *done; usage error: 2). */
 static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
-    cli_args a = {argc, argv, 0, "generate"};
+    sd_engine_params *e = &o->engine;
     sd_sampling_params *s = &o->engine.sampling;
-    for (a.i = 1; a.i < argc; a.i++) {
-        bool ok = true;
-        if (cli_flag_is(&a, "-h", "--help")) {
-            generate_usage(stdout);
-            *done = true;
-            return 0;
-        } else if (cli_flag_is(&a, "-m", "--model"))
-            ok = cli_take_str(&a, &o->model_path);
-        else if (cli_flag_is(&a, "-md", "--model-draft"))
-            ok = cli_take_str(&a, &o->draft_path);
-        else if (cli_flag_is(&a, "--no-draft", NULL))
-            o->no_draft = true;
-        else if (cli_flag_is(&a, "--compare", NULL))
-            o->compare = true;
-        else if (cli_flag_is(&a, "--draft", NULL))
-            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_k);
-        else if (cli_flag_is(&a, "--draft-min", NULL))
-            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_min);
-        else if (cli_flag_is(&a, "--draft-max", NULL))
-            ok = cli_take_int(&a, 0, SD_MAX_DRAFT_LEN, &o->engine.draft_max);
-        else if (cli_flag_is(&a, "--draft-p-min", NULL))
-            ok = cli_take_float(&a, 0.0, 1.0, &o->engine.draft_p_min);
-        else if (cli_flag_is(&a, "--schedule", NULL))
-            ok = take_schedule(&a, &o->engine.schedule);
-        else if (cli_flag_is(&a, "--draft-cpus", NULL))
-            ok = cli_take_str(&a, &o->engine.draft_cpus);
-        else if (cli_flag_is(&a, "--target-cpus", NULL))
-            ok = cli_take_str(&a, &o->engine.target_cpus);
-        else if (cli_flag_is(&a, "-td", "--threads-draft"))
-            ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads_draft);
-        else if (cli_flag_is(&a, "-p", "--prompt"))
-            ok = cli_take_str(&a, &o->prompt);
-        else if (cli_flag_is(&a, "-f", "--file"))
-            ok = cli_take_str(&a, &o->prompt_file);
-        else if (cli_flag_is(&a, "-n", "--n-predict"))
-            ok = cli_take_int(&a, -1, 1 << 30, &o->n_predict);
-        else if (cli_flag_is(&a, "-c", "--ctx-size"))
-            ok = cli_take_int(&a, 0, 1 << 24, &o->engine.n_ctx);
-        else if (cli_flag_is(&a, "-b", "--batch-size"))
-            ok = cli_take_int(&a, 1, 4096, &o->engine.n_batch);
-        else if (cli_flag_is(&a, "-t", "--threads"))
-            ok = cli_take_int(&a, 1, 1024, &o->engine.n_threads);
-        else if (cli_flag_is(&a, "--temp", NULL))
-            ok = cli_take_float(&a, 0.0, 100.0, &s->temp);
-        else if (cli_flag_is(&a, "--top-k", NULL))
-            ok = cli_take_int(&a, 0, 1 << 30, &s->top_k);
-        else if (cli_flag_is(&a, "--top-p", NULL))
-            ok = cli_take_float(&a, 1e-6, 1.0, &s->top_p);
-        else if (cli_flag_is(&a, "--min-p", NULL))
-            ok = cli_take_float(&a, 0.0, 1.0, &s->min_p);
-        else if (cli_flag_is(&a, "--repeat-penalty", NULL))
-            ok = cli_take_float(&a, 1e-3, 100.0, &s->repeat_penalty);
-        else if (cli_flag_is(&a, "--repeat-last-n", NULL))
-            ok = cli_take_int(&a, -1, 1 << 24, &s->repeat_last_n);
-        else if (cli_flag_is(&a, "-s", "--seed"))
-            ok = (o->seed_given = cli_take_u64(&a, &s->seed));
-        else if (cli_flag_is(&a, "--parse-special", NULL))
-            o->parse_special = true;
-        else if (cli_flag_is(&a, "--json", NULL))
-            o->json = true;
-        else {
-            cli_unknown_flag(&a);
-            return 2;
-        }
-        if (!ok) return 2;
-    }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &o->model_path, .arg = "FILE", .help = "target GGUF model"},
+        {"-md", "--model-draft", CLI_STR, .out.s = &o->draft_path, .arg = "FILE",
+         .help = "draft GGUF model: decode speculatively"},
+        {"--no-draft", NULL, CLI_TRUE, .out.b = &o->no_draft,
+         .help = "plain decoding even with the bundled pair"},
+        {"--draft", NULL, CLI_INT, .out.i = &e->draft_k, 0, SD_MAX_DRAFT_LEN, .arg = "K",
+         .help = "fixed draft length K (default: adaptive)"},
+        {"--draft-min", NULL, CLI_INT, .out.i = &e->draft_min, 0, SD_MAX_DRAFT_LEN, .arg = "K",
+         .help = "lower bound of the adaptive draft length (default 0)"},
+        {"--draft-max", NULL, CLI_INT, .out.i = &e->draft_max, 0, SD_MAX_DRAFT_LEN, .arg = "K",
+         .help = "upper bound of the adaptive draft length (default 16, at most 32)"},
+        {"--draft-p-min", NULL, CLI_FLOAT, .out.f = &e->draft_p_min, 0, 1, .arg = "P",
+         .help = "stop drafting when the draft's top probability is below P (default 0)"},
+        {"--schedule", NULL, CLI_CUSTOM, .out.any = &e->schedule, .parse = cli_read_schedule,
+         .want = CLI_SCHEDULE_WANT, .arg = "S", .help = "seq, pipe or auto (default auto)"},
+        {"--draft-cpus", NULL, CLI_STR, .out.s = &e->draft_cpus, .arg = "LIST",
+         .help = "CPUs for the draft, e.g. 0-3 (default: the efficiency cluster)"},
+        {"--target-cpus", NULL, CLI_STR, .out.s = &e->target_cpus, .arg = "LIST",
+         .help = "CPUs for the target (default: the performance cluster)"},
+        {"-td", "--threads-draft", CLI_INT, .out.i = &e->n_threads_draft, 1, 1024, .arg = "N",
+         .help = "draft worker threads (default: one per draft CPU)"},
+        {"--compare", NULL, CLI_TRUE, .out.b = &o->compare,
+         .help = "also decode plainly and report the measured speed-up"},
+        {"-p", "--prompt", CLI_STR, .out.s = &o->prompt, .arg = "TEXT", .help = "prompt text"},
+        {"-f", "--file", CLI_STR, .out.s = &o->prompt_file, .arg = "FILE",
+         .help = "read the prompt from FILE"},
+        {"-n", "--n-predict", CLI_INT, .out.i = &o->n_predict, -1, 1 << 30, .arg = "N",
+         .help = "tokens to generate (default 128; -1: until end of text or context)"},
+        {"-c", "--ctx-size", CLI_INT, .out.i = &e->n_ctx, 0, 1 << 24, .arg = "N",
+         .help = "context length (default: the model's, at most 4096)"},
+        {"-b", "--batch-size", CLI_INT, .out.i = &e->n_batch, 1, 4096, .arg = "N",
+         .help = "prompt tokens per forward pass (default 64)"},
+        {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
+         .help = "worker threads (default: all online CPUs)"},
+        CLI_KERNELS_FLAG(&o->kernels),
+        {"--temp", NULL, CLI_FLOAT, .out.f = &s->temp, 0, 100, .arg = "T",
+         .help = "temperature; 0 = greedy (default 0.8)"},
+        {"--top-k", NULL, CLI_INT, .out.i = &s->top_k, 0, 1 << 30, .arg = "K",
+         .help = "keep the K most likely tokens; 0 = off (default 40)"},
+        {"--top-p", NULL, CLI_FLOAT, .out.f = &s->top_p, 1e-6, 1, .arg = "P",
+         .help = "nucleus sampling; 1 = off (default 0.95)"},
+        {"--min-p", NULL, CLI_FLOAT, .out.f = &s->min_p, 0, 1, .arg = "P",
+         .help = "drop tokens below P x the top probability; 0 = off (default 0.05)"},
+        {"--repeat-penalty", NULL, CLI_FLOAT, .out.f = &s->repeat_penalty, 1e-3, 100, .arg = "R",
+         .help = "penalise recent tokens; 1 = off (default 1)"},
+        {"--repeat-last-n", NULL, CLI_INT, .out.i = &s->repeat_last_n, -1, 1 << 24, .arg = "N",
+         .help = "tokens the penalty looks back at; -1 = all (default 64)"},
+        {"-s", "--seed", CLI_U64, .out.u = &s->seed, .seen = &o->seed_given, .arg = "S",
+         .help = "random seed (default: from the clock, printed)"},
+        {"--parse-special", NULL, CLI_TRUE, .out.b = &o->parse_special,
+         .help = "map control token texts in the prompt (e.g. <s>) to their ids"},
+        {"--json", NULL, CLI_TRUE, .out.b = &o->json,
+         .help = "print one JSON object instead of streaming text"},
+        {"-h", "--help", CLI_HELP, .help = "this text"},
+    };
+    const cli_command c = {"generate", flags, CLI_COUNT(flags), generate_usage, 24, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    *done = st == CLI_HELP_ASKED;
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (o->draft_path && o->no_draft) {
         fprintf(stderr, "specdec generate: -md and --no-draft contradict each other\n");
         return 2;
@@ -275,8 +226,8 @@ int cmd_generate(int argc, char **argv) {
     stream_state st = {.print = !o.json};
     size_t prompt_len = o.prompt ? strlen(o.prompt) : 0;
     if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
-    if (!(model = cli_load_model(o.model_path))) goto done;
-    if (o.draft_path && !(draft = cli_load_model(o.draft_path))) goto done;
+    if (!(model = cli_load_model(o.model_path, o.kernels))) goto done;
+    if (o.draft_path && !(draft = cli_load_model(o.draft_path, o.kernels))) goto done;
     if (draft) {
         sd_model_info ti, di;
         sd_model_get_info(model, &ti);
@@ -324,7 +275,8 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!o.json) printf("\n");
     fflush(stdout);
-    gen_report rep = {.stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop)};
+    gen_report rep = {
+        .stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop), .kernels = info.kernels};
     if (o.compare) {
         rep.plain_tps = plain_reference(model, &o, prompt, n_prompt, n_predict, plain_tokens, &plain_stats);
         if (rep.plain_tps <= 0) goto done;
@@ -335,7 +287,10 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_engine_describe(engine, rep.schedule, sizeof rep.schedule);
     if (o.json) {
-        print_generate_json(stdout, st.text ? st.text : "", st.len, out_tokens, &rep);
+        if (!print_generate_json(stdout, st.text ? st.text : "", st.len, out_tokens, &rep)) {
+            fprintf(stderr, "specdec: out of memory for the JSON output\n");
+            goto done;
+        }
     } else {
         fprintf(stderr, "specdec: target %s%s%s; seed %llu\n", o.model_path, draft ? ", draft " : "",
                 draft ? o.draft_path : "", (unsigned long long)o.engine.sampling.seed);

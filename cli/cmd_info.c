@@ -10,27 +10,27 @@ static void print_type(const char *type_name, int n_tensors, uint64_t bytes, voi
     printf("  %-8s %4d tensors  %10.2f MiB\n", type_name, n_tensors, (double)bytes / (1024.0 * 1024.0));
 }
 
+static void info_usage(FILE *out, const cli_command *c) {
+    (void)c;
+    fprintf(out, "usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
+                 "parameters, weight types, vocabulary, file size.\n");
+}
+
 int cmd_info(int argc, char **argv) {
-    cli_args a = {argc, argv, 0, "info"};
     const char *path = NULL;
-    for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag_is(&a, "-h", "--help")) {
-            printf("usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
-                   "parameters, weight types, vocabulary, file size.\n");
-            return 0;
-        } else if (cli_flag_is(&a, "-m", "--model")) {
-            if (!cli_take_str(&a, &path)) return 2;
-        } else {
-            cli_unknown_flag(&a);
-            return 2;
-        }
-    }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &path},
+        {"-h", "--help", .kind = CLI_HELP},
+    };
+    const cli_command c = {"info", flags, CLI_COUNT(flags), info_usage, 0, false, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     char path_buf[4096];
     if (!path && !(path = cli_bundled_model("codepair-target-q4_0.gguf", path_buf, sizeof path_buf))) {
         fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
         return 1;
     }
-    sd_model *m = cli_load_model(path);
+    sd_model *m = cli_load_model(path, NULL);
     if (!m) return 1;
     sd_model_info in;
     sd_model_get_info(m, &in);

@@ -1,4 +1,4 @@
-/* specdec synth: write synthetic GGUF models (model/synth.h does the work; this file parses flags and
+/* specdec synth: write synthetic GGUF models (synth/synth.h does the work; this file parses flags and
  * reports). */
 #include "cmd_synth.h"
 
@@ -12,10 +12,12 @@
 
 #include "args.h"
 #include "common/sd_common.h"
-#include "model/synth.h"
+#include "synth/synth.h"
 
-static void usage(void) {
-    printf(
+static void usage(FILE *out, const cli_command *c) {
+    (void)c;
+    fprintf(
+        out,
         "usage: specdec synth --grow SRC.gguf --params N [--type q4_0|q8_0|f16] [--ff WIDTH] [--seed S]\n"
         "                     [-t THREADS] [--dry-run] -o OUT.gguf\n"
         "       specdec synth --shape NAME [--type q4_0|q8_0|f16] [--seed S] [-t THREADS] [--dry-run]\n"
@@ -90,41 +92,31 @@ static void list_shapes(void) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    cli_args a = {argc, argv, 0, "synth"};
     const char *grow = NULL, *shape = NULL, *out = NULL, *type_s = "q4_0", *params_s = NULL;
     sd_synth_params p = sd_synth_default_params();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     p.n_threads = ncpu > 0 ? (int)SD_MIN(ncpu, 64) : 1;
-    bool dry = false;
-    for (a.i = 1; a.i < argc; a.i++) {
-        if (cli_flag_is(&a, "-h", "--help")) {
-            usage();
-            return 0;
-        } else if (cli_flag_is(&a, "--list-shapes", NULL)) {
-            list_shapes();
-            return 0;
-        } else if (cli_flag_is(&a, "--grow", NULL)) {
-            if (!cli_take_str(&a, &grow)) return 2;
-        } else if (cli_flag_is(&a, "--shape", NULL)) {
-            if (!cli_take_str(&a, &shape)) return 2;
-        } else if (cli_flag_is(&a, "--params", NULL)) {
-            if (!cli_take_str(&a, &params_s)) return 2;
-        } else if (cli_flag_is(&a, "--type", NULL)) {
-            if (!cli_take_str(&a, &type_s)) return 2;
-        } else if (cli_flag_is(&a, "--ff", NULL)) {
-            if (!cli_take_int(&a, 32, 1 << 20, &p.ff_width)) return 2;
-        } else if (cli_flag_is(&a, "--seed", NULL)) {
-            if (!cli_take_u64(&a, &p.seed)) return 2;
-        } else if (cli_flag_is(&a, "-t", "--threads")) {
-            if (!cli_take_int(&a, 1, 256, &p.n_threads)) return 2;
-        } else if (cli_flag_is(&a, "-o", "--output")) {
-            if (!cli_take_str(&a, &out)) return 2;
-        } else if (cli_flag_is(&a, "--dry-run", NULL)) {
-            dry = true;
-        } else {
-            cli_unknown_flag(&a);
-            return 2;
-        }
+    bool dry = false, list = false;
+    /* The flags are described in usage()'s prose. */
+    const cli_flag flags[] = {
+        {"--list-shapes", NULL, CLI_TRUE, .out.b = &list},
+        {"--grow", NULL, CLI_STR, .out.s = &grow},
+        {"--shape", NULL, CLI_STR, .out.s = &shape},
+        {"--params", NULL, CLI_STR, .out.s = &params_s},
+        {"--type", NULL, CLI_STR, .out.s = &type_s},
+        {"--ff", NULL, CLI_INT, .out.i = &p.ff_width, 32, 1 << 20},
+        {"--seed", NULL, CLI_U64, .out.u = &p.seed},
+        {"-t", "--threads", CLI_INT, .out.i = &p.n_threads, 1, 256},
+        {"-o", "--output", CLI_STR, .out.s = &out},
+        {"--dry-run", NULL, CLI_TRUE, .out.b = &dry},
+        {"-h", "--help", .kind = CLI_HELP},
+    };
+    const cli_command c = {"synth", flags, CLI_COUNT(flags), usage, 0, false, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
+    if (list) {
+        list_shapes();
+        return 0;
     }
     if (!grow == !shape) {
         fprintf(stderr, "specdec synth: give exactly one of --grow SRC.gguf or --shape NAME (see --help)\n");

@@ -5,49 +5,32 @@
 
 #include "args.h"
 #include "commands.h"
-#include "json_writer.h"
+#include "json.h"
 
-static void tokenize_usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] [--parse-special]\n"
-        "\n"
-        "  -m, --model FILE    GGUF model or vocab-only file (default: the bundled model)\n"
-        "  -p, --prompt TEXT   text to tokenize\n"
-        "  -f, --file FILE     read the text from FILE\n"
-        "      --ids           print only the ids, as [id, id, ...]\n"
-        "      --no-bos        do not add the BOS/EOS tokens the model asks for\n"
-        "      --parse-special map control token texts (e.g. <s>) to their ids\n"
-        "  -h, --help          this text\n");
+static void tokenize_usage(FILE *out, const cli_command *c) {
+    fprintf(out, "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] "
+                 "[--parse-special]\n\n");
+    cli_print_flags(out, c);
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    cli_args a = {argc, argv, 0, "tokenize"};
     const char *model_path = NULL, *text = NULL, *file = NULL;
     bool ids_only = false, no_bos = false, parse_special = false;
-    for (a.i = 1; a.i < argc; a.i++) {
-        bool ok = true;
-        if (cli_flag_is(&a, "-h", "--help")) {
-            tokenize_usage(stdout);
-            return 0;
-        } else if (cli_flag_is(&a, "-m", "--model"))
-            ok = cli_take_str(&a, &model_path);
-        else if (cli_flag_is(&a, "-p", "--prompt"))
-            ok = cli_take_str(&a, &text);
-        else if (cli_flag_is(&a, "-f", "--file"))
-            ok = cli_take_str(&a, &file);
-        else if (cli_flag_is(&a, "--ids", NULL))
-            ids_only = true;
-        else if (cli_flag_is(&a, "--no-bos", NULL))
-            no_bos = true;
-        else if (cli_flag_is(&a, "--parse-special", NULL))
-            parse_special = true;
-        else {
-            cli_unknown_flag(&a);
-            return 2;
-        }
-        if (!ok) return 2;
-    }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &model_path, .arg = "FILE",
+         .help = "GGUF model or vocab-only file (default: the bundled model)"},
+        {"-p", "--prompt", CLI_STR, .out.s = &text, .arg = "TEXT", .help = "text to tokenize"},
+        {"-f", "--file", CLI_STR, .out.s = &file, .arg = "FILE", .help = "read the text from FILE"},
+        {"--ids", NULL, CLI_TRUE, .out.b = &ids_only, .help = "print only the ids, as [id, id, ...]"},
+        {"--no-bos", NULL, CLI_TRUE, .out.b = &no_bos,
+         .help = "do not add the BOS/EOS tokens the model asks for"},
+        {"--parse-special", NULL, CLI_TRUE, .out.b = &parse_special,
+         .help = "map control token texts (e.g. <s>) to their ids"},
+        {"-h", "--help", CLI_HELP, .help = "this text"},
+    };
+    const cli_command c = {"tokenize", flags, CLI_COUNT(flags), tokenize_usage, 20, true, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    if (st != CLI_PARSED) return cli_exit_code(st);
     if (!text == !file) {
         fprintf(stderr, "specdec tokenize: give exactly one of -p TEXT or -f FILE\n");
         return 2;
@@ -65,7 +48,7 @@ int cmd_tokenize(int argc, char **argv) {
 
     int exit_code = 1;
     int32_t *ids = NULL;
-    sd_model *m = cli_load_model(model_path);
+    sd_model *m = cli_load_model(model_path, NULL);
     if (!m) goto done;
     char err[256];
     int n = sd_model_tokenize(m, text, len, !no_bos, parse_special, NULL, 0, err, sizeof err);
@@ -88,9 +71,9 @@ int cmd_tokenize(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             int pl = sd_model_token_to_piece(m, ids[i], true, piece, sizeof piece);
             if (pl < 0) pl = 0;
-            printf("%6d -> ", ids[i]);
-            json_write_string(stdout, piece, (size_t)(pl < (int)sizeof piece ? pl : (int)sizeof piece));
-            printf("\n");
+            char quoted[cli_json_quoted_max(sizeof piece)];
+            cli_json_quote(piece, (size_t)(pl < (int)sizeof piece ? pl : (int)sizeof piece), quoted);
+            printf("%6d -> %s\n", ids[i], quoted);
         }
     }
     exit_code = 0;

@@ -16,7 +16,4 @@ int cmd_chat_template(int argc, char **argv);
  * nowhere. */
 const char *cli_bundled_model(const char *file, char *path, size_t path_len);
 
-/* Loads a model, printing "specdec: PATH: message" on failure. */
-sd_model *cli_load_model(const char *path);
-
 #endif

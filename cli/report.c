@@ -1,6 +1,6 @@
 #include "report.h"
 
-#include "json_writer.h"
+#include "json.h"
 
 static double rate(double n, double seconds) {
     return seconds > 0 ? n / seconds : 0.0;
@@ -54,46 +54,39 @@ void print_generate_report(FILE *out, const gen_report *r) {
                 su, s->t_target_token_s * 1e3);
 }
 
-void print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
+bool print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
                          const gen_report *r) {
     const sd_stats *s = r->stats;
-    fprintf(out, "{\"text\": ");
-    json_write_string(out, text, text_len);
-    fprintf(out, ", \"tokens\": [");
-    for (int32_t i = 0; i < s->n_gen; i++)
-        fprintf(out, "%s%d", i ? ", " : "", tokens[i]);
-    fprintf(out, "], \"n_prompt\": %d, \"n_gen\": %d, \"prompt_tps\": ", s->n_prompt, s->n_gen);
-    json_write_number(out, rate(s->n_prompt, s->t_prompt_s));
-    fprintf(out, ", \"tps\": ");
-    json_write_number(out, rate(s->n_gen, s->t_gen_s));
-    fprintf(out, ", \"mode\": \"%s\", \"stop\": \"%s\"", r->draft ? "spec" : "plain", r->stop);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "text", cli_json_bytes(text, text_len));
+    cJSON_AddItemToObject(j, "tokens", cli_json_ints(tokens, s->n_gen));
+    cJSON_AddNumberToObject(j, "n_prompt", s->n_prompt);
+    cJSON_AddNumberToObject(j, "n_gen", s->n_gen);
+    cJSON_AddItemToObject(j, "prompt_tps", cli_json_number_6g(rate(s->n_prompt, s->t_prompt_s)));
+    cJSON_AddItemToObject(j, "tps", cli_json_number_6g(rate(s->n_gen, s->t_gen_s)));
+    cJSON_AddStringToObject(j, "mode", r->draft ? "spec" : "plain");
+    cJSON_AddStringToObject(j, "stop", r->stop);
+    cJSON_AddStringToObject(j, "kernels", r->kernels ? r->kernels : "?");
     if (r->draft) {
-        fprintf(out, ", \"n_drafted\": %d, \"n_accepted\": %d, \"acceptance\": ", s->n_drafted,
-                s->n_accepted);
-        json_write_number(out, s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0);
-        fprintf(out, ", \"tokens_per_round\": ");
-        json_write_number(out, s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0);
-        fprintf(out, ", \"k_trace\": [");
-        for (int i = 0; i < s->n_k_trace; i++)
-            fprintf(out, "%s%d", i ? ", " : "", s->k_trace[i]);
-        fprintf(out, "], \"t_draft_s\": ");
-        json_write_number(out, s->t_draft_s);
-        fprintf(out, ", \"t_verify_s\": ");
-        json_write_number(out, s->t_verify_s);
-        fprintf(out, ", \"t_sample_s\": ");
-        json_write_number(out, s->t_sample_s);
+        cJSON_AddNumberToObject(j, "n_drafted", s->n_drafted);
+        cJSON_AddNumberToObject(j, "n_accepted", s->n_accepted);
+        cJSON_AddItemToObject(j, "acceptance",
+                              cli_json_number_6g(s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0));
+        cJSON_AddItemToObject(j, "tokens_per_round",
+                              cli_json_number_6g(s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0));
+        cJSON_AddItemToObject(j, "k_trace", cli_json_ints(s->k_trace, s->n_k_trace));
+        cJSON_AddItemToObject(j, "t_draft_s", cli_json_number_6g(s->t_draft_s));
+        cJSON_AddItemToObject(j, "t_verify_s", cli_json_number_6g(s->t_verify_s));
+        cJSON_AddItemToObject(j, "t_sample_s", cli_json_number_6g(s->t_sample_s));
         bool measured;
         double su = speedup(r, &measured);
         if (measured) {
-            fprintf(out, ", \"speedup\": ");
-            json_write_number(out, su);
-            fprintf(out, ", \"plain_tps\": ");
-            json_write_number(out, r->plain_tps);
-            if (r->greedy) fprintf(out, ", \"identical\": %s", r->identical ? "true" : "false");
+            cJSON_AddItemToObject(j, "speedup", cli_json_number_6g(su));
+            cJSON_AddItemToObject(j, "plain_tps", cli_json_number_6g(r->plain_tps));
+            if (r->greedy) cJSON_AddBoolToObject(j, "identical", r->identical);
         } else {
-            fprintf(out, ", \"speedup_estimate\": ");
-            json_write_number(out, su);
+            cJSON_AddItemToObject(j, "speedup_estimate", cli_json_number_6g(su));
         }
     }
-    fprintf(out, "}\n");
+    return cli_json_print(out, j, false);
 }

@@ -10,17 +10,19 @@
 
 typedef struct gen_report {
     const sd_stats *stats;
-    bool draft;         /* speculative run */
-    const char *stop;   /* why generation stopped, in words */
-    bool compared;      /* plain decoding was measured too (--compare) */
-    double plain_tps;   /* its tokens/s */
-    bool greedy;        /* greedy sampling: outputs must be identical */
-    bool identical;     /* speculative tokens == plain tokens */
-    char schedule[512]; /* sd_engine_describe */
+    bool draft;          /* speculative run */
+    const char *stop;    /* why generation stopped, in words */
+    bool compared;       /* plain decoding was measured too (--compare) */
+    double plain_tps;    /* its tokens/s */
+    bool greedy;         /* greedy sampling: outputs must be identical */
+    bool identical;      /* speculative tokens == plain tokens */
+    char schedule[512];  /* sd_engine_describe */
+    const char *kernels; /* the target's matrix-product kernel set (sd_model_info.kernels) */
 } gen_report;
 
 void print_generate_report(FILE *out, const gen_report *r);
-void print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
+/* The run as one JSON object on one line; false when out of memory. */
+bool print_generate_json(FILE *out, const char *text, size_t text_len, const int32_t *tokens,
                          const gen_report *r);
 
 #endif

@@ -8,12 +8,10 @@
 #include "chat/chat.h"
 #include "common/sd_common.h"
 #include "draft/drafter.h"
-#include "gemm/threadpool.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "spec/decode.h"
-#include "spec/numa_place.h"
-#include "spec/topology.h"
+#include "spec/schedule.h"
 #include "target/verifier.h"
 #include "utf8_stream.h"
 
@@ -50,9 +48,19 @@ const char *sd_status_name(int status) {
 
 /* ---- models ---- */
 
+sd_model_params sd_model_default_params(void) {
+    return (sd_model_params){.kernels = NULL};
+}
+
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len) {
+    const sd_model_params params = sd_model_default_params();
+    return sd_model_load_with(path, &params, out, err, err_len);
+}
+
+int sd_model_load_with(const char *path, const sd_model_params *params, sd_model **out, char *err,
+                       size_t err_len) {
     if (!path || !out) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no model path given");
-    return sd_model_load_file(path, out, err, err_len);
+    return sd_model_load_file_with(path, params ? params->kernels : NULL, out, err, err_len);
 }
 
 void sd_model_free(sd_model *model) {
@@ -79,6 +87,7 @@ void sd_model_get_info(const sd_model *m, sd_model_info *out) {
     out->n_params = m->n_params;
     out->weight_bytes = m->weight_bytes;
     out->file_bytes = sd_gguf_file_size(m->gguf);
+    out->kernels = sd_gemm_kernels_name(m->kernels);
     out->gguf_version = sd_gguf_version(m->gguf);
     out->bos = sd_vocab_bos(m->vocab);
     out->eos = sd_vocab_eos(m->vocab);
@@ -155,11 +164,7 @@ static sd_sampler_params to_sampler_params(const sd_sampling_params *p) {
 struct sd_engine {
     sd_model *target, *draft;
     sd_engine_params params;
-    sd_cpuset target_cpus, draft_cpus;
-    bool shared;          /* draft and target were given the same CPUs (a uniform machine) */
-    sd_pool *all_pool;    /* shared CPUs: both roles, in turn (sequential schedule) */
-    sd_pool *draft_pool;  /* the draft's own CPUs (a cluster, or a slice of a uniform machine) */
-    sd_pool *target_pool; /* the target's own CPUs */
+    sd_scheduler *scheduler; /* CPUs, pools and the schedule of both roles */
     sd_verifier *verifier;
     sd_drafter *drafter;
     sd_decoder *decoder;
@@ -207,104 +212,6 @@ static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
     return SD_STATUS_OK;
 }
 
-/* Picks the CPU sets: explicit lists win; otherwise the topology's split (performance cluster for the
- * target, efficiency cluster for the draft; all CPUs for both on a uniform machine). */
-static int choose_cpus(sd_engine *e, char *err, size_t err_len) {
-    const sd_engine_params *p = &e->params;
-    sd_topology *topo = NULL;
-    int rc = sd_topology_detect("/sys", &topo, err, err_len);
-    if (rc < 0) return rc;
-    int split = sd_topology_default_split(topo, &e->draft_cpus, &e->target_cpus);
-    sd_topology_free(topo);
-    if (split < 0) return sd_error(err, err_len, split, "cannot split the CPUs between draft and target");
-    if (p->target_cpus && (rc = sd_cpuset_parse(p->target_cpus, &e->target_cpus, err, err_len)) < 0)
-        return rc;
-    if (p->draft_cpus && (rc = sd_cpuset_parse(p->draft_cpus, &e->draft_cpus, err, err_len)) < 0) return rc;
-    if (e->target_cpus.count == 0 || e->draft_cpus.count == 0)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "empty CPU list");
-    e->shared = e->target_cpus.count == e->draft_cpus.count &&
-                memcmp(e->target_cpus.cpu, e->draft_cpus.cpu,
-                       (size_t)e->target_cpus.count * sizeof e->target_cpus.cpu[0]) == 0;
-    return SD_STATUS_OK;
-}
-
-/* Splits shared CPUs for the pipelined schedule: the draft takes a quarter (at least one CPU), the
- * target the rest. False if there is only one CPU. */
-static bool split_shared(const sd_cpuset *all, sd_cpuset *draft, sd_cpuset *target) {
-    if (all->count < 2) return false;
-    int nd = SD_MAX(1, all->count / 4);
-    draft->count = nd;
-    target->count = all->count - nd;
-    memcpy(draft->cpu, all->cpu, (size_t)nd * sizeof all->cpu[0]);
-    memcpy(target->cpu, all->cpu + nd, (size_t)target->count * sizeof all->cpu[0]);
-    return true;
-}
-
-static int make_pool(sd_pool **out, int n_threads, const sd_cpuset *cpus, bool pin, char *err,
-                     size_t err_len) {
-    int n = n_threads ? n_threads : cpus->count;
-    return sd_pool_create(out, n, pin ? cpus->cpu : NULL, pin ? cpus->count : 0, err, err_len);
-}
-
-/* Pools for the schedules. Shared CPUs: one unpinned pool for the sequential schedule (other processes
- * may be using some CPUs, so the OS places the threads) and, when the pipelined schedule may run, two
- * pinned pools on disjoint slices. Separate clusters: one pinned pool each, used by both schedules. */
-static int create_pools(sd_engine *e, sd_decode_pools *pools, char *err, size_t err_len) {
-    const sd_engine_params *p = &e->params;
-    bool pin_user = p->target_cpus || p->draft_cpus;
-    int rc;
-    memset(pools, 0, sizeof *pools);
-    if (!e->draft || e->shared) {
-        if ((rc = make_pool(&e->all_pool, p->n_threads, &e->target_cpus, pin_user, err, err_len)) < 0)
-            return rc;
-        pools->seq_draft = pools->seq_target = e->all_pool;
-        sd_cpuset d, t;
-        if (!e->draft || p->schedule == SD_SCHEDULE_SEQ || !split_shared(&e->target_cpus, &d, &t))
-            return SD_STATUS_OK;
-        if ((rc = make_pool(&e->draft_pool, 0, &d, true, err, err_len)) < 0) return rc;
-        if ((rc = make_pool(&e->target_pool, 0, &t, true, err, err_len)) < 0) return rc;
-    } else {
-        if ((rc = make_pool(&e->draft_pool, p->n_threads_draft, &e->draft_cpus, true, err, err_len)) < 0)
-            return rc;
-        if ((rc = make_pool(&e->target_pool, p->n_threads, &e->target_cpus, true, err, err_len)) < 0)
-            return rc;
-        pools->seq_draft = e->draft_pool;
-        pools->seq_target = e->target_pool;
-    }
-    pools->pipe_draft = e->draft_pool;
-    pools->pipe_target = e->target_pool;
-    return SD_STATUS_OK;
-}
-
-/* The pool with the most workers among two (forward states are sized for the largest they will use). */
-static sd_pool *larger_pool(sd_pool *a, sd_pool *b) {
-    if (!a) return b;
-    if (!b) return a;
-    return sd_pool_n_workers(a) >= sd_pool_n_workers(b) ? a : b;
-}
-
-/* NUMA placement: each role's weights and buffers on the memory node of its CPUs. A no-op on one-node
- * machines; a refusal only costs locality, so it is not an error. */
-static void bind_buffer(void *ptr, size_t bytes, void *user) {
-    sd_numa_bind(ptr, bytes, *(const int *)user, NULL, 0);
-}
-
-static void place_on_nodes(sd_engine *e) {
-    int tn = sd_numa_node_of_cpuset(&e->target_cpus), dn = sd_numa_node_of_cpuset(&e->draft_cpus);
-    const void *w;
-    size_t bytes;
-    if (tn >= 0) {
-        sd_model_weight_span(e->target, &w, &bytes);
-        sd_numa_bind((void *)w, bytes, tn, NULL, 0);
-        sd_verifier_foreach_buffer(e->verifier, bind_buffer, &tn);
-    }
-    if (dn >= 0 && e->drafter) {
-        sd_model_weight_span(e->draft, &w, &bytes);
-        sd_numa_bind((void *)w, bytes, dn, NULL, 0);
-        sd_drafter_foreach_buffer(e->drafter, bind_buffer, &dn);
-    }
-}
-
 int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *params, sd_engine **out,
                      char *err, size_t err_len) {
     *out = NULL;
@@ -334,21 +241,19 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                                   : p.draft_min,
         .k_max = k_max,
         .p_min = p.draft_p_min,
-        .schedule = p.schedule,
     };
-    if ((rc = choose_cpus(e, err, err_len)) < 0) goto fail;
-    if ((rc = create_pools(e, &cfg.pools, err, err_len)) < 0) goto fail;
+    if ((rc = sd_scheduler_create(&p, draft != NULL, &e->scheduler, err, err_len)) < 0) goto fail;
     rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, &sp,
-                            larger_pool(cfg.pools.seq_target, cfg.pools.pipe_target), &e->verifier, err,
-                            err_len);
+                            sd_scheduler_largest_target_pool(e->scheduler), &e->verifier, err, err_len);
     if (rc < 0) goto fail;
     if (draft && k_max > 0) {
         rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, &sp,
-                               larger_pool(cfg.pools.seq_draft, cfg.pools.pipe_draft), &e->drafter, err,
-                               err_len);
+                               sd_scheduler_largest_draft_pool(e->scheduler), &e->drafter, err, err_len);
         if (rc < 0) goto fail;
     }
-    place_on_nodes(e);
+    sd_scheduler_place_memory(e->scheduler, target, e->verifier, draft, e->drafter);
+    if ((rc = sd_scheduler_start(e->scheduler, e->verifier, e->drafter, err, err_len)) < 0) goto fail;
+    cfg.scheduler = e->scheduler;
     rc = sd_decoder_create(e->verifier, e->drafter, target->vocab, &cfg, p.n_ctx, &e->decoder, err, err_len);
     if (rc < 0) goto fail;
     e->piece_cap = 256;
@@ -370,49 +275,18 @@ void sd_engine_free(sd_engine *e) {
     sd_decoder_free(e->decoder);
     sd_drafter_free(e->drafter);
     sd_verifier_free(e->verifier);
-    sd_pool_free(e->all_pool);
-    sd_pool_free(e->draft_pool);
-    sd_pool_free(e->target_pool);
+    sd_scheduler_free(e->scheduler);
     free(e->piece);
     free(e->text);
     free(e);
 }
 
 sd_schedule sd_engine_schedule(const sd_engine *e) {
-    return sd_decoder_schedule(e->decoder);
-}
-
-static void describe_pool(const sd_pool *pool, char *buf, size_t len) {
-    int n = sd_pool_n_workers(pool);
-    snprintf(buf, len, "%d thread%s", n, n == 1 ? "" : "s");
+    return sd_scheduler_decided(e->scheduler);
 }
 
 void sd_engine_describe(const sd_engine *e, char *buf, size_t buf_len) {
-    char tc[128], dc[128], tp[32], dp[32];
-    sd_cpuset_format(&e->target_cpus, tc, sizeof tc);
-    sd_cpuset_format(&e->draft_cpus, dc, sizeof dc);
-    if (!e->drafter) {
-        describe_pool(e->all_pool, tp, sizeof tp);
-        snprintf(buf, buf_len, "target on CPUs [%s], %s", tc, tp);
-        return;
-    }
-    sd_schedule s = sd_decoder_schedule(e->decoder);
-    const char *sched = s == SD_SCHEDULE_PIPE  ? "pipelined"
-                        : s == SD_SCHEDULE_SEQ ? "sequential"
-                                               : "auto (still measuring)";
-    if (e->shared && s != SD_SCHEDULE_PIPE) {
-        describe_pool(e->all_pool, tp, sizeof tp);
-        snprintf(buf, buf_len, "draft and target take turns on CPUs [%s], %s; %s schedule", tc, tp, sched);
-        return;
-    }
-    sd_cpuset d = e->draft_cpus, t = e->target_cpus;
-    if (e->shared) split_shared(&e->target_cpus, &d, &t);
-    sd_cpuset_format(&t, tc, sizeof tc);
-    sd_cpuset_format(&d, dc, sizeof dc);
-    describe_pool(e->draft_pool, dp, sizeof dp);
-    describe_pool(e->target_pool, tp, sizeof tp);
-    snprintf(buf, buf_len, "draft on CPUs [%s] %s, target on CPUs [%s] %s; %s schedule", dc, dp, tc, tp,
-             sched);
+    sd_scheduler_describe(e->scheduler, buf, buf_len);
 }
 
 const float *sd_engine_last_logits(const sd_engine *e) {

@@ -3,8 +3,13 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "common/sd_common.h"
 #include "gemm.h"
@@ -28,6 +33,15 @@ static const sd_kernel_set *best_kernels(void);
 int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const void *data, char *err,
                    size_t err_len) {
     memset(w, 0, sizeof *w);
+    const sd_kernel_set *ks;
+    const int rc = sd_gemm_kernels_select(NULL, &ks, err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    return sd_weight_init_with(w, ks, type, rows, cols, data, err, err_len);
+}
+
+int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int64_t rows, int64_t cols,
+                        const void *data, char *err, size_t err_len) {
+    memset(w, 0, sizeof *w);
     const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
     if (!t || !t->supported) {
         return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "weight type %s cannot be multiplied",
@@ -39,13 +53,15 @@ int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const
                         (long long)cols, t->name, (long long)t->block_size);
     }
     if (!data) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "weight data is NULL");
+    if (!ks) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no kernel set given");
+    w->kernels = ks;
     w->type = type;
     w->rows = rows;
     w->cols = cols;
     w->data = data;
     w->row_bytes = sd_type_row_bytes((uint32_t)type, cols);
     w->packed = NULL;
-    if (type == SD_TYPE_Q4_0 && rows % 8 == 0 && best_kernels() != &sd_kernels_scalar) {
+    if (type == SD_TYPE_Q4_0 && rows % 8 == 0 && ks != &sd_kernels_scalar) {
         /* The x86 kernels multiply 8 interleaved rows per instruction from the repacked copy (about 2.5x
          * less compute per block than row by row). Without memory the plain layout still works. */
 #if defined(__x86_64__)
@@ -54,6 +70,14 @@ int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const
         if (w->packed) sd_q4_0_repack(data, w->packed, rows, cols);
 #endif
     }
+#if defined(__aarch64__)
+    if (type == SD_TYPE_Q4_0 && rows % 4 == 0 && ks != &sd_kernels_scalar) {
+        /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
+        const size_t bytes = w->row_bytes * (size_t)rows;
+        w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (w->packed) sd_q4_0_repack_r4(data, w->packed, rows, cols);
+    }
+#endif
     return SD_STATUS_OK;
 }
 
@@ -167,6 +191,15 @@ int sd_gemm_kernel_sets(const sd_kernel_set **sets, int max) {
     if (avx2 && n < max) sets[n++] = &sd_kernels_avx2;
 #endif
 #if defined(__aarch64__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+    const bool dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    if (dotprod && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) && n < max) sets[n++] = &sd_kernels_neon_i8mm;
+    if (dotprod && n < max) sets[n++] = &sd_kernels_neon_dotprod;
     if (n < max) sets[n++] = &sd_kernels_neon;
 #endif
     if (n < max) sets[n++] = &sd_kernels_scalar;
@@ -177,6 +210,50 @@ static const sd_kernel_set *best_kernels(void) {
     const sd_kernel_set *sets[1];
     sd_gemm_kernel_sets(sets, 1);
     return sets[0];
+}
+
+/* Every set some build may have, so that a name this build or CPU lacks is told apart from a typo. */
+static const char *const known_kernel_sets[] = {"scalar", "avx2",         "avx512vnni",
+                                                "neon",   "neon-dotprod", "neon-i8mm"};
+
+int sd_gemm_kernels_select(const char *name, const sd_kernel_set **out, char *err, size_t err_len) {
+    *out = NULL;
+    const char *source = "kernel set ";
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        name = getenv(SD_KERNELS_ENV);
+        source = SD_KERNELS_ENV "=";
+    }
+    const sd_kernel_set *sets[8];
+    const int n = sd_gemm_kernel_sets(sets, 8);
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        *out = sets[0];
+        return SD_STATUS_OK;
+    }
+    char have[96] = "", known[96] = "";
+    for (int i = 0; i < n; i++) {
+        if (strcmp(sets[i]->name, name) == 0) {
+            *out = sets[i];
+            return SD_STATUS_OK;
+        }
+        const size_t used = strlen(have);
+        snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "", sets[i]->name);
+    }
+    bool is_known = false;
+    for (size_t i = 0; i < SD_ARRAY_LEN(known_kernel_sets); i++) {
+        is_known = is_known || strcmp(known_kernel_sets[i], name) == 0;
+        const size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", known_kernel_sets[i]);
+    }
+    if (is_known) {
+        return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "%s%s: this CPU or build lacks it (it has %s)",
+                        source, name, have);
+    }
+    return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "%s%s is unknown (known: %s; this CPU has %s)",
+                    source, name, known, have);
+}
+
+const char *sd_gemm_kernels_name(const sd_kernel_set *ks) {
+    return ks ? ks->name : "none";
 }
 
 /* ---- dequantization ---- */
@@ -388,7 +465,7 @@ void sd_gemm(const sd_weight *w, const float *x, int n, float *y, void *scratch,
         return;
     }
 #endif
-    sd_gemm_with(best_kernels(), w, x, n, y, scratch, pool);
+    sd_gemm_with(w->kernels ? w->kernels : best_kernels(), w, x, n, y, scratch, pool);
 }
 
 size_t sd_gemm_multi_scratch_bytes(const sd_weight *const *ws, int count, int n, int n_workers) {
@@ -408,7 +485,8 @@ void sd_gemm_multi(const sd_weight *const *ws, float *const *ys, int count, cons
     for (int j = 0; j < count; j++)
         blas = blas || use_blas(ws[j], n);
     if (!blas) {
-        gemm_multi_with(best_kernels(), ws, ys, count, x, n, chunk_done, chunk_ctx, scratch, pool);
+        const sd_kernel_set *ks = ws[0]->kernels ? ws[0]->kernels : best_kernels();
+        gemm_multi_with(ks, ws, ys, count, x, n, chunk_done, chunk_ctx, scratch, pool);
         return;
     }
     /* Prefill through OpenBLAS: one product at a time, then the callback over all rows. */

@@ -1,10 +1,18 @@
-/* AArch64 NEON kernels. The signed-by-signed dot (vdotq_s32 with __ARM_FEATURE_DOTPROD, else widening
- * multiplies and pairwise adds) yields, for each 16-byte half of a 32-element chunk, 4 lanes of 4-element
- * sums: exactly lanes 0..3 and 4..7 of quant.h, so two float32x4 accumulators per (row, output) pair
- * reproduce the scalar references bit for bit.
+/* AArch64 NEON kernels. This file is compiled three times (gemm/meson.build, tests/run-neon-tests.sh),
+ * and the driver calls a set only when getauxval says the CPU has it, so the library itself stays
+ * baseline ARMv8-A:
+ * - SD_NEON_LEVEL 0, "neon": ARMv8-A; the signed 4-byte-group dot is emulated with widening multiplies
+ *   and pairwise adds.
+ * - SD_NEON_LEVEL 1, "neon-dotprod": -march=armv8.2-a+dotprod, sdot (vdotq_s32).
+ * - SD_NEON_LEVEL 2, "neon-i8mm": also +i8mm; Q4_0 tiles of 2 or more activation rows use smmla
+ *   (vmmlaq_s32), 2 weight rows x 2 activation rows x 8 deep per instruction.
+ * sdot yields, for each 16-byte half of a 32-element chunk, 4 lanes of 4-element sums: exactly lanes 0..3
+ * and 4..7 of quant.h, so two float32x4 accumulators per (row, output) pair reproduce the scalar
+ * references bit for bit. smmla's 8-deep sums mix two of those lanes, so it serves Q4_0 only, whose
+ * contract is the block's whole integer dot (quant.h); Q8_0, Q4_K and Q6_K use sdot in every set.
  *
  * Small-n design as on x86: R weight rows x T activation rows per tile, each weight block loaded and
- * unpacked once per tile and applied to all T rows held in registers. */
+ * unpacked once per tile and applied to all T activation rows held in registers. */
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -13,13 +21,48 @@
 #include "kernels.h"
 #include "quant.h"
 
-#define INLINE static inline __attribute__((always_inline))
-#define TMAX 4 /* activation rows per tile */
+#if SD_NEON_LEVEL == 2
+#if !defined(__ARM_FEATURE_DOTPROD) || !defined(__ARM_FEATURE_MATMUL_INT8)
+#error "SD_NEON_LEVEL 2 needs -march=armv8.2-a+dotprod+i8mm"
+#endif
+#define KSET sd_kernels_neon_i8mm
+#define KNAME "neon-i8mm"
+#elif SD_NEON_LEVEL == 1
+#if !defined(__ARM_FEATURE_DOTPROD)
+#error "SD_NEON_LEVEL 1 needs -march=armv8.2-a+dotprod"
+#endif
+#define KSET sd_kernels_neon_dotprod
+#define KNAME "neon-dotprod"
+#else
+#define KSET sd_kernels_neon
+#define KNAME "neon"
+#endif
 
-/* Q8_0 activations: per row nb blocks of 32 int8 quants, then nb fp32 scales (fp16 widened). */
+#define INLINE static inline __attribute__((always_inline))
+#define TMAX 8 /* activation rows per tile: Q4_0 (4 x 8 tiles); the other types take at most 4 */
+#define TILE_R2_TMAX 4
+#define TILE_R4_TMAX 8
+#define TILE_ROWS_Q4_0 8
+#define TILE_ROWS 4
+
+#include "tile_driver.h"
+
+/* Exact fp16 -> fp32 in one instruction (the same bits as sd_fp16_to_fp32 for every non-NaN). */
+INLINE float fp16_to_fp32(uint16_t h) {
+    __fp16 f;
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+
+/* Q8_0 weights' activations: per row nb blocks of 32 int8 quants, then nb fp32 scales (fp16 widened).
+ * Q4_0 weights' activations (act_q4_0_*): all n rows block-major with 8-element groups interleaved, quants
+ * [nb][4][n][8] (block, group, row), then scales [nb][n] fp32, then ACT_PAD bytes: rows t and t + 1 of a
+ * group are 16 adjacent bytes, smmla's 2 x 8 operand for any t, and one row's group is 8 bytes to
+ * broadcast for sdot. The pad is what the odd row of a tile reads as its pair's partner at row n. */
 typedef struct {
     int8_t qs[32];
 } act_q8_0;
+#define ACT_PAD 64
 
 /* Q8_K activations: quants first (aligned), bsums, fp32 scale. */
 typedef struct {
@@ -30,9 +73,8 @@ typedef struct {
 } act_q8_k;
 static_assert(sizeof(act_q8_k) == 320, "act_q8_k is 5 cache lines");
 
-static size_t row_stride(sd_type type, int64_t k) {
+static size_t act_row_stride(sd_type type, int64_t k) {
     switch (type) {
-    case SD_TYPE_Q4_0:
     case SD_TYPE_Q8_0:
         return ((size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float)) + 63) / 64 * 64;
     case SD_TYPE_Q4_K:
@@ -44,12 +86,13 @@ static size_t row_stride(sd_type type, int64_t k) {
 }
 
 static size_t neon_act_bytes(sd_type type, int64_t k, int n) {
-    return row_stride(type, k) * (size_t)n;
+    if (type == SD_TYPE_Q4_0) return (size_t)(k / 32) * (size_t)n * (32 + sizeof(float)) + ACT_PAD;
+    return act_row_stride(type, k) * (size_t)n;
 }
 
 /* 4 lanes of 4-byte dot products of 16 signed bytes. */
 INLINE int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
+#if SD_NEON_LEVEL >= 1
     return vdotq_s32(acc, a, b);
 #else
     const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
@@ -71,27 +114,53 @@ INLINE int8x16_t narrow_s32x4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d
     return vcombine_s8(vqmovn_s16(ab), vqmovn_s16(cd));
 }
 
+/* One Q8_0 block: 32 quants in q[0] (elements 0..15) and q[1] (16..31); returns the scale, fp16-rounded
+ * and widened, as sd_quantize_row_q8_0_ref. */
+INLINE float quantize_block_q8_0(const float *x, int8x16_t q[2]) {
+    float32x4_t v[8];
+    float32x4_t mx = vdupq_n_f32(0.0f);
+    for (int j = 0; j < 8; j++) {
+        v[j] = vld1q_f32(x + 4 * j);
+        mx = vmaxq_f32(mx, vabsq_f32(v[j]));
+    }
+    const float amax = vmaxvq_f32(mx);
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32x4_t qi[8];
+    for (int j = 0; j < 8; j++)
+        qi[j] = vcvtaq_s32_f32(vmulq_n_f32(v[j], id)); /* ties away, as roundf */
+    q[0] = narrow_s32x4(qi[0], qi[1], qi[2], qi[3]);
+    q[1] = narrow_s32x4(qi[4], qi[5], qi[6], qi[7]);
+    return sd_fp16_to_fp32(sd_fp32_to_fp16(d));
+}
+
 static void quantize_q8_0(const float *x, int64_t k, void *act) {
     const int64_t nb = k / 32;
     act_q8_0 *blk = act;
     float *ds = (float *)(blk + nb);
     for (int64_t b = 0; b < nb; b++, x += 32) {
-        float32x4_t v[8];
-        float32x4_t mx = vdupq_n_f32(0.0f);
-        for (int j = 0; j < 8; j++) {
-            v[j] = vld1q_f32(x + 4 * j);
-            mx = vmaxq_f32(mx, vabsq_f32(v[j]));
-        }
-        const float amax = vmaxvq_f32(mx);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        ds[b] = sd_fp16_to_fp32(sd_fp32_to_fp16(d));
-        int32x4_t q[8];
-        for (int j = 0; j < 8; j++)
-            q[j] = vcvtaq_s32_f32(vmulq_n_f32(v[j], id)); /* ties away, as roundf */
-        vst1q_s8(blk[b].qs, narrow_s32x4(q[0], q[1], q[2], q[3]));
-        vst1q_s8(blk[b].qs + 16, narrow_s32x4(q[4], q[5], q[6], q[7]));
+        int8x16_t q[2];
+        ds[b] = quantize_block_q8_0(x, q);
+        vst1q_s8(blk[b].qs, q[0]);
+        vst1q_s8(blk[b].qs + 16, q[1]);
     }
+}
+
+/* Row i of n into the interleaved Q4_0 activation layout (see act_q8_0). */
+static void quantize_q4_0_act(const float *x, int64_t k, int n, int i, void *act) {
+    const int64_t nb = k / 32;
+    int8_t *qs = act;
+    float *ds = (float *)(qs + (size_t)nb * 32 * (size_t)n);
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        int8x16_t q[2];
+        ds[b * n + i] = quantize_block_q8_0(x, q);
+        int8_t *g = qs + (size_t)b * 32 * (size_t)n + 8 * (size_t)i;
+        vst1_s8(g, vget_low_s8(q[0]));
+        vst1_s8(g + 8 * n, vget_high_s8(q[0]));
+        vst1_s8(g + 16 * n, vget_low_s8(q[1]));
+        vst1_s8(g + 24 * n, vget_high_s8(q[1]));
+    }
+    if (i == n - 1) memset(ds + nb * n, 0, ACT_PAD); /* read, never used: keep it defined */
 }
 
 static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
@@ -127,43 +196,40 @@ static void quantize_q8_k(const float *x, act_q8_k *y, int64_t k) {
 
 static void neon_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
     (void)n;
-    act = (uint8_t *)act + (size_t)i * row_stride(type, k);
-    if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) quantize_q8_0(x, k, act);
+    if (type == SD_TYPE_Q4_0) {
+        quantize_q4_0_act(x, k, n, i, act);
+        return;
+    }
+    act = (uint8_t *)act + (size_t)i * act_row_stride(type, k);
+    if (type == SD_TYPE_Q8_0) quantize_q8_0(x, k, act);
     if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) quantize_q8_k(x, act, k);
 }
 
-/* ---- tiles: R weight rows (w, wstride bytes apart) x T activation rows (a, astride apart) ---- */
+/* ---- tiles: R weight rows (w, wstride bytes apart) x T activation rows ---- */
 
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
-    float32x4_t lo[4][TMAX], hi[4][TMAX]; /* Q8_0: 8 lane accumulators per output */
-    float acc1[4][TMAX];                  /* Q4_0: one accumulator per output (quant.h) */
+/* Q8_0 weights, activation rows a, astride bytes apart: 8 lane accumulators per output (quant.h). */
+INLINE void tile_q8_0(const tile_args *p, const int R, const int T) {
+    if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
+    float32x4_t lo[4][TILE_ROWS], hi[4][TILE_ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < T; t++)
             lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
-            acc1[r][t] = 0.0f;
-        }
     }
     for (int64_t b = 0; b < nb; b++) {
         int8x16_t w0[4], w1[4];
         float wd[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            if (q8) {
-                const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
-                w0[r] = vld1q_s8(blk->qs);
-                w1[r] = vld1q_s8(blk->qs + 16);
-                wd[r] = sd_fp16_to_fp32(blk->d);
-            } else {
-                const sd_block_q4_0 *blk = (const sd_block_q4_0 *)(w + (size_t)r * wstride) + b;
-                const uint8x16_t raw = vld1q_u8(blk->qs);
-                const int8x16_t eight = vdupq_n_s8(8);
-                w0[r] = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);
-                w1[r] = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
-                wd[r] = sd_fp16_to_fp32(blk->d);
-            }
+            const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
+            w0[r] = vld1q_s8(blk->qs);
+            w1[r] = vld1q_s8(blk->qs + 16);
+            wd[r] = fp16_to_fp32(blk->d);
         }
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
@@ -173,14 +239,9 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 const int32x4_t zero = vdupq_n_s32(0);
-                if (q8) {
-                    const float32x4_t s = vdupq_n_f32(wd[r] * dy);
-                    lo[r][t] = vfmaq_f32(lo[r][t], s, vcvtq_f32_s32(dot16(zero, w0[r], y0)));
-                    hi[r][t] = vfmaq_f32(hi[r][t], s, vcvtq_f32_s32(dot16(zero, w1[r], y1)));
-                } else { /* the block's integer dot (exact in any order), then one scalar step */
-                    const int32_t sum = vaddvq_s32(dot16(dot16(zero, w0[r], y0), w1[r], y1));
-                    acc1[r][t] = fmaf(wd[r] * dy, (float)sum, acc1[r][t]);
-                }
+                const float32x4_t s = vdupq_n_f32(wd[r] * dy);
+                lo[r][t] = vfmaq_f32(lo[r][t], s, vcvtq_f32_s32(dot16(zero, w0[r], y0)));
+                hi[r][t] = vfmaq_f32(hi[r][t], s, vcvtq_f32_s32(dot16(zero, w1[r], y1)));
             }
         }
     }
@@ -188,13 +249,155 @@ INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
-            y[t * ldy + r] = q8 ? hsum8(lo[r][t], hi[r][t]) : acc1[r][t];
+            y[t * ldy + r] = hsum8(lo[r][t], hi[r][t]);
     }
 }
 
-INLINE void tile_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb, float *y,
-                   int64_t ldy, const int R, const int T, const bool q6) {
-    float32x4_t lo[4][TMAX], hi[4][TMAX];
+/* One Q4_0 block of R (1, 2 or 4) weight rows as signed int8: wq[P][K] holds 8-element group K of rows
+ * 2P and 2P + 1 (8 bytes each; a missing row is zeros), wd lane r the scale of row r. From the
+ * sd_q4_0_r4 copy when there is one (a group of 4), else by zipping the plain rows into that layout. */
+INLINE void load_q4_0(const tile_args *p, int64_t b, const int R, int8x16_t wq[2][4], float32x4_t *wd) {
+    int8x16_t pk[2][2]; /* sd_q4_0_r4's qs: signed nibbles */
+    uint16x4_t dh;
+    if (R == 4 && p->packed) {
+        const sd_q4_0_r4 *rec = (const sd_q4_0_r4 *)p->packed + b;
+        dh = vld1_u16(rec->d);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            pk[v / 2][v % 2] = vld1q_s8((const int8_t *)rec->qs[v]);
+    } else {
+        uint16_t d[4] = {0, 0, 0, 0};
+#pragma GCC unroll 2
+        for (int P = 0; P < (R + 1) / 2; P++) {
+            const sd_block_q4_0 *b0 = (const sd_block_q4_0 *)(p->w + (size_t)(2 * P) * p->wstride) + b;
+            const sd_block_q4_0 *b1 = (const sd_block_q4_0 *)(p->w + (size_t)(2 * P + 1) * p->wstride) + b;
+            const uint64x2_t q0 = vreinterpretq_u64_u8(vld1q_u8(b0->qs));
+            const uint64x2_t q1 = 2 * P + 1 < R ? vreinterpretq_u64_u8(vld1q_u8(b1->qs)) : vdupq_n_u64(0);
+            d[2 * P] = b0->d;
+            if (2 * P + 1 < R) d[2 * P + 1] = b1->d;
+            const int8x16_t sign = vdupq_n_s8((int8_t)0x88);
+            pk[P][0] = veorq_s8(vreinterpretq_s8_u64(vzip1q_u64(q0, q1)), sign);
+            pk[P][1] = veorq_s8(vreinterpretq_s8_u64(vzip2q_u64(q0, q1)), sign);
+        }
+        dh = vld1_u16(d);
+    }
+    *wd = vcvt_f32_f16(vreinterpret_f16_u16(dh));
+#pragma GCC unroll 2
+    for (int P = 0; P < (R + 1) / 2; P++) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            wq[P][h] = vshrq_n_s8(vshlq_n_s8(pk[P][h], 4), 4); /* low nibbles: elements 8h.. */
+            wq[P][h + 2] = vshrq_n_s8(pk[P][h], 4);            /* high nibbles: elements 16 + 8h.. */
+        }
+    }
+}
+
+/* An 8-byte activation group in both halves of a vector, to meet two weight rows in one sdot. */
+INLINE int8x16_t dup_group(const int8_t *g) {
+    uint64_t v;
+    memcpy(&v, g, sizeof v);
+    return vreinterpretq_s8_u64(vdupq_n_u64(v));
+}
+
+/* Q4_0 weights against the interleaved activations (all n rows at p->a, the tile's first at p->t0). Per
+ * block and output, the block's integer dot S, then acc = fmaf(dx * dy, S, acc) in a float lane (quant.h).
+ * sdot: per activation row, lane r of acc[t] is output row r (a pairwise add joins each row's two lanes).
+ * smmla (level 2, T >= 2): activation rows in pairs q (rows 2q, 2q + 1 of the tile; the second of an
+ * odd last pair is discarded), lanes of accp[P][q] (2P, 2q), (2P, 2q + 1), (2P + 1, 2q), (2P + 1, 2q + 1). */
+INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q8) {
+    if (q8) {
+        tile_q8_0(p, R, T);
+        return;
+    }
+    const int n = p->n_all, NP = (R + 1) / 2, NQ = (T + 1) / 2;
+    const int64_t nb = p->len, ldy = p->ldy;
+    const size_t gstride = 8 * (size_t)n; /* bytes between a row's consecutive groups */
+    const int8_t *aq = (const int8_t *)p->a + 8 * (size_t)p->t0;
+    const float *ad = (const float *)((const int8_t *)p->a + (size_t)nb * 32 * (size_t)n) + p->t0;
+    const bool mm = SD_NEON_LEVEL >= 2 && T >= 2;
+    float32x4_t acc[TMAX];  /* sdot */
+    float32x4_t accp[2][4]; /* smmla */
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        acc[t] = vdupq_n_f32(0.0f);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+        accp[0][q] = accp[1][q] = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        int8x16_t wq[2][4];
+        float32x4_t wd;
+        load_q4_0(p, b, R, wq, &wd);
+        const int8_t *ab = aq + (size_t)b * 32 * (size_t)n;
+        const float *db = ad + (size_t)b * (size_t)n;
+        if (mm) {
+#if SD_NEON_LEVEL >= 2
+            const float32x4_t wdp[2] = {vzip1q_f32(wd, wd),
+                                        vzip2q_f32(wd, wd)}; /* d0 d0 d1 d1, d2 d2 d3 d3 */
+#pragma GCC unroll 4
+            for (int q = 0; q < NQ; q++) {
+                int8x16_t yv[4];
+#pragma GCC unroll 4
+                for (int K = 0; K < 4; K++)
+                    yv[K] = vld1q_s8(ab + K * gstride + 16 * q);
+                const float32x2_t dd = vld1_f32(db + 2 * q);
+                const float32x4_t dyq = vcombine_f32(dd, dd);
+#pragma GCC unroll 2
+                for (int P = 0; P < NP; P++) {
+                    int32x4_t s = vdupq_n_s32(0);
+#pragma GCC unroll 4
+                    for (int K = 0; K < 4; K++)
+                        s = vmmlaq_s32(s, wq[P][K], yv[K]);
+                    accp[P][q] = vfmaq_f32(accp[P][q], vcvtq_f32_s32(s), vmulq_f32(wdp[P], dyq));
+                }
+            }
+#endif
+        } else {
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                int32x4_t s[2];
+#pragma GCC unroll 2
+                for (int P = 0; P < NP; P++) {
+                    s[P] = vdupq_n_s32(0);
+#pragma GCC unroll 4
+                    for (int K = 0; K < 4; K++)
+                        s[P] = dot16(s[P], wq[P][K], dup_group(ab + K * gstride + 8 * t));
+                }
+                const int32x4_t sum = vpaddq_s32(s[0], NP > 1 ? s[1] : s[0]); /* rows 0, 1, 2, 3 */
+                acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(sum), vmulq_n_f32(wd, db[t]));
+            }
+        }
+    }
+    float out[TMAX][4]; /* [activation row][weight row] */
+    if (!mm) {
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            vst1q_f32(out[t], acc[t]);
+    } else {
+        float pq[2][4][4];
+#pragma GCC unroll 2
+        for (int P = 0; P < NP; P++) {
+#pragma GCC unroll 4
+            for (int q = 0; q < NQ; q++)
+                vst1q_f32(pq[P][q], accp[P][q]);
+        }
+        for (int t = 0; t < T; t++) {
+            for (int r = 0; r < R; r++)
+                out[t][r] = pq[r / 2][t / 2][2 * (r % 2) + t % 2];
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        for (int r = 0; r < R; r++)
+            p->y[t * ldy + r] = out[t][r];
+    }
+}
+
+INLINE void tile_k(const tile_args *p, const int R, const int T, const bool q6) {
+    if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
+    float32x4_t lo[4][TILE_ROWS], hi[4][TILE_ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
@@ -230,7 +433,7 @@ INLINE void tile_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t as
                 }
                 for (int j = 0; j < 16; j++)
                     wsc[r][j] = blk->scales[j];
-                wd[r] = sd_fp16_to_fp32(blk->d);
+                wd[r] = fp16_to_fp32(blk->d);
                 wdm[r] = 0.0f;
             } else {
                 const sd_block_q4_k *blk = (const sd_block_q4_k *)(w + (size_t)r * wstride) + b;
@@ -247,8 +450,8 @@ INLINE void tile_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t as
                     wsc[r][j] = sc[j / 2];
                 for (int j = 0; j < 8; j++)
                     wmin[r][j] = m[j];
-                wd[r] = sd_fp16_to_fp32(blk->d);
-                wdm[r] = sd_fp16_to_fp32(blk->dmin);
+                wd[r] = fp16_to_fp32(blk->d);
+                wdm[r] = fp16_to_fp32(blk->dmin);
             }
         }
 #pragma GCC unroll 4
@@ -313,9 +516,13 @@ INLINE float load_w1(const uint8_t *w, int64_t e, sd_type type) {
     return type == SD_TYPE_F16 ? sd_fp16_to_fp32(h) : sd_bf16_to_fp32(h);
 }
 
-INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t k,
-                       float *y, int64_t ldy, const int R, const int T, const sd_type type) {
-    float32x4_t lo[4][TMAX], hi[4][TMAX];
+INLINE void tile_float(const tile_args *p, const int R, const int T, const sd_type type) {
+    if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t k = p->len, ldy = p->ldy;
+    float *y = p->y;
+    float32x4_t lo[4][TILE_ROWS], hi[4][TILE_ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
@@ -357,84 +564,43 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
     }
 }
 
-typedef struct tile_args {
-    const uint8_t *w;
-    size_t wstride;
-    const uint8_t *a;
-    size_t astride;
-    int64_t len; /* blocks (quantized) or elements (float) */
-    float *y;
-    int64_t ldy;
-} tile_args;
-
-INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
-    switch (type) {
-    case SD_TYPE_Q4_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
-        break;
-    case SD_TYPE_Q8_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
-        break;
-    case SD_TYPE_Q4_K:
-        tile_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, false);
-        break;
-    case SD_TYPE_Q6_K:
-        tile_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, true);
-        break;
-    case SD_TYPE_F32:
-    case SD_TYPE_F16:
-    case SD_TYPE_BF16:
-        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, type);
-        break;
-    default:
-        break;
-    }
+INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
+    tile_k(p, R, T, false);
 }
 
-#define TILE_FN(R, T)                                                                                        \
-    static __attribute__((noinline)) void tile_r##R##_t##T(const tile_args *p, sd_type type) {               \
-        tile_any(p, type, R, T);                                                                             \
-    }
-TILE_FN(1, 1)
-TILE_FN(1, 2)
-TILE_FN(1, 3)
-TILE_FN(1, 4)
-TILE_FN(2, 2)
-TILE_FN(2, 3)
-TILE_FN(2, 4)
-TILE_FN(4, 1)
+INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
+    tile_k(p, R, T, true);
+}
 
-typedef void (*tile_fn)(const tile_args *p, sd_type type);
+/* ---- tile shapes for the driver ---- */
 
+/* Q4_0: all rows interleaved (act_q8_0's comment); the others one activation row after another. */
+static bool act_block_major(sd_type type) {
+    return type == SD_TYPE_Q4_0;
+}
+
+/* Q4_0 tiles of 4 weight rows x up to 8 activation rows: 8 unpacked weight vectors, 8 accumulators (sdot:
+ * one per activation row; smmla: one per row pair x activation pair) and the activation groups fit the
+ * 32 registers. The other types keep R x T <= 8 pairs of accumulators with T <= 4. */
+static int tile_rows_max(sd_type type) {
+    return type == SD_TYPE_Q4_0 ? TILE_ROWS_Q4_0 : TILE_ROWS;
+}
+
+static int group_rows(sd_type type, int T) {
+    return type == SD_TYPE_Q4_0 || T == 1 ? 4 : 2;
+}
+
+/* The sd_q4_0_r4 copy is laid out in groups of 4 rows: a range that does not start and end on one uses
+ * the plain rows. */
 static void neon_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                       float *y, int64_t ldy) {
-    static const tile_fn r1_fns[TMAX + 1] = {NULL, tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4};
-    static const tile_fn r2_fns[TMAX + 1] = {NULL, tile_r1_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4};
-    const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
-    const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
-    tile_args p = {
-        .wstride = w->row_bytes,
-        .astride = is_float ? (size_t)w->cols * sizeof(float) : row_stride(w->type, w->cols),
-        .len = is_float ? w->cols : w->cols / bs,
-        .ldy = ldy,
-    };
-    const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
-    const int n_tiles = (n + TMAX - 1) / TMAX;
-    const int t_max = (n + n_tiles - 1) / n_tiles;
-    const int R_max = t_max == 1 ? 4 : 2;
-    for (int64_t r = r0; r < r1;) {
-        const int R = r + R_max <= r1 ? R_max : 1;
-        p.w = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
-            const int T = (n - i0) / (n_tiles - tile);
-            p.a = abase + (size_t)i0 * p.astride;
-            p.y = y + (int64_t)i0 * ldy + r;
-            const tile_fn fn = R == 4 ? tile_r4_t1 : R == 2 ? r2_fns[T] : r1_fns[T];
-            fn(&p, w->type);
-            i0 += T;
-        }
-        r += R;
+    if (w->packed && (r0 % 4 != 0 || r1 % 4 != 0)) {
+        sd_weight plain = *w;
+        plain.packed = NULL;
+        tile_rows(&plain, act, x, n, r0, r1, y, ldy);
+        return;
     }
+    tile_rows(w, act, x, n, r0, r1, y, ldy);
 }
 
 static void neon_dequantize(sd_type type, const void *src, float *dst, int64_t n) {
@@ -472,14 +638,28 @@ static void neon_dequantize(sd_type type, const void *src, float *dst, int64_t n
     }
 }
 
-const sd_kernel_set sd_kernels_neon = {
-#if defined(__ARM_FEATURE_DOTPROD)
-    .name = "neon-dotprod",
-#else
-    .name = "neon",
-#endif
+const sd_kernel_set KSET = {
+    .name = KNAME,
     .act_bytes = neon_act_bytes,
     .quantize_act = neon_quantize_act,
     .rows = neon_rows,
     .dequantize = neon_dequantize,
 };
+
+#if SD_NEON_LEVEL == 0 /* baseline code: once in the library */
+void sd_q4_0_repack_r4(const void *src, void *dst, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / SD_QK4_0;
+    const sd_block_q4_0 *in = src;
+    sd_q4_0_r4 *out = dst;
+    for (int64_t g = 0; g < rows / 4; g++) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int r = 0; r < 4; r++) {
+                const sd_block_q4_0 *blk = &in[(g * 4 + r) * nb + b];
+                out->d[r] = blk->d;
+                for (int i = 0; i < 16; i++) /* qs[2P + h][8 * (r % 2) + j] = row r's qs[8h + j] */
+                    out->qs[2 * (r / 2) + i / 8][8 * (r % 2) + i % 8] = blk->qs[i] ^ 0x88;
+            }
+        }
+    }
+}
+#endif

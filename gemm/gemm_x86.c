@@ -34,6 +34,8 @@
 
 #define INLINE static inline __attribute__((always_inline))
 #define TMAX 8 /* activation rows per tile, at most */
+#define TILE_R2_TMAX 8
+#define TILE_R4_TMAX 4
 /* Activation rows per tile: with 32 registers, 4 weight rows x 4 activation rows (weights re-read from
  * L1 for each tile) measured faster than 2 x 8 (n = 8: 109 vs 117 us per 256 rows). */
 #if SD_X86_VNNI
@@ -41,6 +43,8 @@
 #else
 #define TILE_ROWS 8
 #endif
+
+#include "tile_driver.h"
 
 /* ---- activation layouts ---- */
 
@@ -73,7 +77,7 @@ static const int32_t *act_totals(const void *a, int64_t nb, int n) {
     return (const int32_t *)(act_scales(a, nb, n) + (size_t)nb * (size_t)n);
 }
 
-static size_t row_layout_stride(sd_type type, int64_t k) {
+static size_t act_row_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
@@ -87,7 +91,7 @@ static size_t x86_act_bytes(sd_type type, int64_t k, int n) {
     if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) {
         return (size_t)n * (size_t)(k / 32) * (sizeof(act_q8_0) + sizeof(float) + sizeof(int32_t));
     }
-    return row_layout_stride(type, k) * (size_t)n;
+    return act_row_stride(type, k) * (size_t)n;
 }
 
 INLINE float hsum8(__m256 v) {
@@ -222,7 +226,7 @@ static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int
         break;
     case SD_TYPE_Q4_K:
     case SD_TYPE_Q6_K:
-        quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * row_layout_stride(type, k)), k);
+        quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * act_row_stride(type, k)), k);
         break;
     default:
         break;
@@ -252,8 +256,12 @@ INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t
 
 /* Weight row group: R rows starting at w, wstride bytes apart. Activation tile: T rows starting at a,
  * astride bytes apart, each nb act_q8_0 blocks then nb scales. Writes y[t * ldy + r]. */
-INLINE void tile_q4_0(const uint8_t *w, size_t wstride, const uint8_t *a, int n_all, int t0, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T, const bool q8) {
+INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q8) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride;
+    const int n_all = p->n_all, t0 = p->t0;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
     const float *ds = act_scales(a, nb, n_all) + (size_t)t0 * (size_t)nb;
     __m256 acc[4][TMAX]; /* Q8_0: 8 lane accumulators per output */
     float acc1[4][TMAX]; /* Q4_0: one accumulator per output (quant.h) */
@@ -423,7 +431,7 @@ static void rows_q4_0_r8(const sd_weight *w, const void *act, int n, int64_t r0,
     for (int64_t r = r0; r < r1; r += 8) {
         const sd_q4_0_r8 *wg = (const sd_q4_0_r8 *)w->packed + (size_t)(r / 8) * (size_t)nb;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
-            const int T = (n - i0) / (n_tiles - tile);
+            const int T = tile_len(n, i0, n_tiles, tile);
             tiles_r8[T](wg, nb, act, n, i0, y + (int64_t)i0 * ldy + r, ldy);
             i0 += T;
         }
@@ -432,8 +440,11 @@ static void rows_q4_0_r8(const sd_weight *w, const void *act, int n, int64_t r0,
 
 /* ---- Q4_K tiles ---- */
 
-INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T) {
+INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -496,8 +507,11 @@ INLINE void tile_q4_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t
 
 /* ---- Q6_K tiles ---- */
 
-INLINE void tile_q6_k(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t nb,
-                      float *y, int64_t ldy, const int R, const int T) {
+INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t nb = p->len, ldy = p->ldy;
+    float *y = p->y;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -578,8 +592,11 @@ INLINE float load_w1(const uint8_t *w, int64_t e, sd_type type) {
 }
 
 /* a holds T fp32 rows of k elements, astride bytes apart. */
-INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_t astride, int64_t k,
-                       float *y, int64_t ldy, const int R, const int T, const sd_type type) {
+INLINE void tile_float(const tile_args *p, const int R, const int T, const sd_type type) {
+    const uint8_t *w = p->w, *a = p->a;
+    const size_t wstride = p->wstride, astride = p->astride;
+    const int64_t k = p->len, ldy = p->ldy;
+    float *y = p->y;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -617,11 +634,27 @@ INLINE void tile_float(const uint8_t *w, size_t wstride, const uint8_t *a, size_
     }
 }
 
-/* ---- dispatch over (R, T) ---- */
+/* ---- the tiling driver ---- */
+
+static bool act_block_major(sd_type type) {
+    return type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0;
+}
+
+/* K-quant tiles keep their unpacked super-blocks on the stack (8 vectors of quants and scales per
+ * row): one weight row per tile and up to 8 activation rows measured fastest (Q4_K n = 8: 147 us per 256
+ * rows vs 189 with 2 rows). */
+static bool is_k_quant(sd_type type) {
+    return type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K;
+}
+
+static int tile_rows_max(sd_type type) {
+    return is_k_quant(type) ? TMAX : TILE_ROWS;
+}
 
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
  * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
-static int group_rows(int T) {
+static int group_rows(sd_type type, int T) {
+    if (is_k_quant(type)) return 1;
 #if SD_X86_VNNI
     return T <= 4 ? 4 : 2;
 #else
@@ -629,122 +662,13 @@ static int group_rows(int T) {
 #endif
 }
 
-typedef struct tile_args {
-    const uint8_t *w;
-    size_t wstride;
-    const uint8_t *a;
-    size_t astride;
-    int64_t len; /* blocks (quantized) or elements (float) */
-    float *y;
-    int64_t ldy;
-    int n_all; /* Q4_0 / Q8_0: rows in the block-major activations */
-    int t0;    /* Q4_0 / Q8_0: first activation row of the tile */
-} tile_args;
-
-INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T) {
-    switch (type) {
-    case SD_TYPE_Q4_0:
-    case SD_TYPE_Q8_0:
-        tile_q4_0(p->w, p->wstride, p->a, p->n_all, p->t0, p->len, p->y, p->ldy, R, T, type == SD_TYPE_Q8_0);
-        break;
-    case SD_TYPE_Q4_K:
-        tile_q4_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
-        break;
-    case SD_TYPE_Q6_K:
-        tile_q6_k(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T);
-        break;
-    case SD_TYPE_F32:
-        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_F32);
-        break;
-    case SD_TYPE_F16:
-        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_F16);
-        break;
-    case SD_TYPE_BF16:
-        tile_float(p->w, p->wstride, p->a, p->astride, p->len, p->y, p->ldy, R, T, SD_TYPE_BF16);
-        break;
-    default:
-        break;
-    }
-}
-
-#define TILE_FN(R, T)                                                                                        \
-    static __attribute__((noinline)) void tile_r##R##_t##T(const tile_args *p, sd_type type) {               \
-        tile_any(p, type, R, T);                                                                             \
-    }
-TILE_FN(1, 1)
-TILE_FN(1, 2)
-TILE_FN(1, 3)
-TILE_FN(1, 4)
-TILE_FN(1, 5)
-TILE_FN(1, 6)
-TILE_FN(1, 7)
-TILE_FN(1, 8)
-TILE_FN(2, 1)
-TILE_FN(2, 2)
-TILE_FN(2, 3)
-TILE_FN(2, 4)
-TILE_FN(2, 5)
-TILE_FN(2, 6)
-TILE_FN(2, 7)
-TILE_FN(2, 8)
-TILE_FN(4, 1)
-TILE_FN(4, 2)
-TILE_FN(4, 3)
-TILE_FN(4, 4)
-
-typedef void (*tile_fn)(const tile_args *p, sd_type type);
-
-static tile_fn pick_tile(int R, int T) {
-    static const tile_fn r1[TMAX + 1] = {NULL,       tile_r1_t1, tile_r1_t2, tile_r1_t3, tile_r1_t4,
-                                         tile_r1_t5, tile_r1_t6, tile_r1_t7, tile_r1_t8};
-    static const tile_fn r2[TMAX + 1] = {NULL,       tile_r2_t1, tile_r2_t2, tile_r2_t3, tile_r2_t4,
-                                         tile_r2_t5, tile_r2_t6, tile_r2_t7, tile_r2_t8};
-    if (R == 4) return T == 1 ? tile_r4_t1 : T == 2 ? tile_r4_t2 : T == 3 ? tile_r4_t3 : tile_r4_t4;
-    if (R == 2) return r2[T];
-    return r1[T];
-}
-
-/* K-quant tiles keep their unpacked super-blocks on the stack (8 vectors of quants and scales per
- * row): one weight row per tile and up to 8 activation rows measured fastest (Q4_K n = 8: 147 us per 256
- * rows vs 189 with 2 rows). */
-#define KQ_ROWS 1
 static void x86_rows(const sd_weight *w, const void *act, const float *x, int n, int64_t r0, int64_t r1,
                      float *y, int64_t ldy) {
     if (w->packed && w->type == SD_TYPE_Q4_0 && r0 % 8 == 0 && r1 % 8 == 0) {
         rows_q4_0_r8(w, act, n, r0, r1, y, ldy);
         return;
     }
-    const bool is_float = w->type == SD_TYPE_F32 || w->type == SD_TYPE_F16 || w->type == SD_TYPE_BF16;
-    const int64_t bs = sd_type_traits_of((uint32_t)w->type)->block_size;
-    tile_args p = {
-        .wstride = w->row_bytes,
-        .astride = is_float ? (size_t)w->cols * sizeof(float) : row_layout_stride(w->type, w->cols),
-        .len = is_float ? w->cols : w->cols / bs,
-        .ldy = ldy,
-        .n_all = n,
-    };
-    const uint8_t *abase = is_float ? (const uint8_t *)x : (const uint8_t *)act;
-    const bool block_major = w->type == SD_TYPE_Q4_0 || w->type == SD_TYPE_Q8_0;
-    const uint8_t *wbase = (const uint8_t *)w->data;
-    /* Tiles of at most TMAX rows, as even as possible (9 -> 5 + 4) */
-    const bool kq = w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q6_K;
-    const int tile_rows = kq ? TMAX : TILE_ROWS;
-    const int n_tiles = (n + tile_rows - 1) / tile_rows;
-    const int t_max = (n + n_tiles - 1) / n_tiles;
-    const int R_max = kq ? KQ_ROWS : group_rows(t_max);
-    for (int64_t r = r0; r < r1;) {
-        const int R = r + R_max <= r1 ? R_max : 1;
-        p.w = wbase + (size_t)r * w->row_bytes;
-        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
-            const int T = (n - i0) / (n_tiles - tile);
-            p.a = block_major ? abase : abase + (size_t)i0 * p.astride;
-            p.t0 = i0;
-            p.y = y + (int64_t)i0 * ldy + r;
-            pick_tile(R, T)(&p, w->type);
-            i0 += T;
-        }
-        r += R;
-    }
+    tile_rows(w, act, x, n, r0, r1, y, ldy);
 }
 
 /* ---- SwiGLU ---- */

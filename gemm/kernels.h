@@ -29,8 +29,25 @@ static_assert(sizeof(sd_q4_0_r8) == 8 * sizeof(sd_block_q4_0), "sd_q4_0_r8 holds
 /* Repacks rows x cols Q4_0 weights (rows % 8 == 0, cols % 32 == 0) from src into dst (same size). */
 void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols);
 
+/* Q4_0 repacked by sd_weight_init for the NEON sets (rows a multiple of 4): the rows in groups of 4, and
+ * for each group its blocks in order, each as the 4 rows' fp16 scales followed by qs[2P + h] for row
+ * pair P (rows 2P, 2P + 1) and half h: bytes 8h..8h+7 of row 2P's qs, then the same of row 2P + 1, each
+ * XOR 0x88 so that every nibble is the signed q - 8. The low nibbles of qs[2P + h] are elements
+ * 8h..8h+7 of both rows, the high nibbles elements 16 + 8h..: one shift pair makes the 2 x 8 operand of
+ * smmla, and an sdot against an activation group broadcast to both halves gives both rows at once (x86's
+ * 8-row lanes do not fit a 4-lane vector with 8-byte groups). Same 72-byte records per group of 4 as the
+ * plain rows, so group g starts at record g * nb. */
+typedef struct {
+    uint16_t d[4];
+    uint8_t qs[4][16];
+} sd_q4_0_r4;
+static_assert(sizeof(sd_q4_0_r4) == 4 * sizeof(sd_block_q4_0), "sd_q4_0_r4 holds 4 Q4_0 blocks");
+
+/* Repacks rows x cols Q4_0 weights (rows % 4 == 0, cols % 32 == 0) from src into dst (same size). */
+void sd_q4_0_repack_r4(const void *src, void *dst, int64_t rows, int64_t cols);
+
 typedef struct sd_kernel_set {
-    const char *name; /* "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod" */
+    const char *name; /* "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "neon-i8mm" */
     /* Bytes of the quantized activations of n rows of k elements for weights of `type`; 0: the kernels
      * read the fp32 rows of x directly. */
     size_t (*act_bytes)(sd_type type, int64_t k, int n);
@@ -52,7 +69,9 @@ extern const sd_kernel_set sd_kernels_avx2;
 extern const sd_kernel_set sd_kernels_avx512vnni;
 #endif
 #if defined(__aarch64__)
-extern const sd_kernel_set sd_kernels_neon;
+extern const sd_kernel_set sd_kernels_neon;         /* ARMv8-A */
+extern const sd_kernel_set sd_kernels_neon_dotprod; /* + sdot (HWCAP_ASIMDDP) */
+extern const sd_kernel_set sd_kernels_neon_i8mm;    /* + smmla (HWCAP2_I8MM) */
 #endif
 
 /* Kernel sets this CPU can run, best first; returns how many (at most max). */

@@ -9,7 +9,8 @@
 #include "gguf/gguf.h"
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_strtab.h"
+#include "common/sd_weight_type.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,12 +49,9 @@ struct sd_gguf {
     sd_gguf_kv *kvs; /* [n_kv] */
     uint64_t n_tensors;
     sd_gguf_tensor *tensors; /* [n_tensors] */
-    /* Open-addressing hash tables of indices + 1 (0 = empty slot); capacity a power of two. */
-    uint32_t *kv_slots;
-    uint64_t kv_cap;
-    uint32_t *tensor_slots;
-    uint64_t tensor_cap;
-    uint64_t hash_seed; /* differs between handles (from the handle's address) */
+    /* Names -> indices; seeded per handle (from its address) so a hostile file cannot aim collisions. */
+    sd_strtab kv_index;
+    sd_strtab tensor_index;
 };
 
 /* ---- messages ---- */
@@ -221,62 +219,22 @@ static uint64_t bytes_left(const cursor *c) {
     return c->size - c->pos;
 }
 
-/* ---- hash tables over names ---- */
-
-/* FNV-1a, seeded per handle and finished with a full avalanche (murmur3's fmix64): without the mix the
- * low bits that pick a slot depend only on the low bits of the bytes, so a hostile file could make
- * every name collide and the parse quadratic. */
-static uint64_t hash_name(uint64_t seed, const char *p, uint64_t n) {
-    uint64_t h = 1469598103934665603ull ^ seed;
-    for (uint64_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
+/* ---- name indices ---- */
 
 static bool str_equal(sd_gguf_str a, sd_gguf_str b) {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-/* Capacity for n entries at load factor <= 1/2. n is already bounded by the file size. */
-static uint64_t table_cap(uint64_t n) {
-    uint64_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    return cap;
+static const char *kv_name(const void *owner, uint32_t i, size_t *len) {
+    const sd_gguf_str *s = &((const sd_gguf *)owner)->kvs[i].key;
+    *len = s->len;
+    return s->ptr;
 }
 
-/* Index of the entry named s in a table whose entries' names are name_of(i); -1 if absent. On absence,
- * *slot_out is the empty slot where s would go. */
-typedef sd_gguf_str (*name_of_fn)(const sd_gguf *g, uint64_t i);
-
-static sd_gguf_str kv_name(const sd_gguf *g, uint64_t i) {
-    return g->kvs[i].key;
-}
-
-static sd_gguf_str tensor_name(const sd_gguf *g, uint64_t i) {
-    return g->tensors[i].name;
-}
-
-static int64_t table_find(const sd_gguf *g, const uint32_t *slots, uint64_t cap, name_of_fn name_of,
-                          sd_gguf_str s, uint64_t *slot_out) {
-    uint64_t mask = cap - 1;
-    uint64_t at = hash_name(g->hash_seed, s.ptr, s.len) & mask;
-    for (;;) {
-        uint32_t v = slots[at];
-        if (v == 0) {
-            if (slot_out) *slot_out = at;
-            return -1;
-        }
-        if (str_equal(name_of(g, v - 1), s)) return (int64_t)(v - 1);
-        at = (at + 1) & mask;
-    }
+static const char *tensor_name(const void *owner, uint32_t i, size_t *len) {
+    const sd_gguf_str *s = &((const sd_gguf *)owner)->tensors[i].name;
+    *len = s->len;
+    return s->ptr;
 }
 
 /* ---- parsing ---- */
@@ -442,8 +400,7 @@ static int parse_kv(parser *ps, uint64_t i) {
     if (!rd_str(&ps->c, &kv->key)) return truncated(ps, ctx);
     snprintf(ctx, sizeof ctx, "key/value %" PRIu64 " ('%s')", i, esc_name(kv->key, name));
 
-    uint64_t slot;
-    if (table_find(g, g->kv_slots, g->kv_cap, kv_name, kv->key, &slot) >= 0) {
+    if (sd_strtab_insert(&g->kv_index, kv->key.ptr, kv->key.len, (uint32_t)i) != -1) {
         return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT, "duplicate key '%s' (key/value %" PRIu64 ")",
                         name, i);
     }
@@ -469,7 +426,6 @@ static int parse_kv(parser *ps, uint64_t i) {
     } else {
         return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT, "%s: unknown value type %" PRIu32, ctx, t);
     }
-    g->kv_slots[slot] = (uint32_t)(i + 1);
     return SD_STATUS_OK;
 }
 
@@ -540,8 +496,7 @@ static int parse_tensor_info(parser *ps, uint64_t i) {
     esc_name(t->name, name);
     snprintf(ctx, sizeof ctx, "tensor info %" PRIu64 " ('%s')", i, name);
 
-    uint64_t slot;
-    if (table_find(g, g->tensor_slots, g->tensor_cap, tensor_name, t->name, &slot) >= 0) {
+    if (sd_strtab_insert(&g->tensor_index, t->name.ptr, t->name.len, (uint32_t)i) != -1) {
         return sd_error(ps->err, ps->err_len, SD_STATUS_FORMAT,
                         "duplicate tensor name '%s' (tensor %" PRIu64 ")", name, i);
     }
@@ -558,7 +513,6 @@ static int parse_tensor_info(parser *ps, uint64_t i) {
     if (!rd_u32(&ps->c, &t->type) || !rd_u64(&ps->c, &t->offset)) return truncated(ps, ctx);
     int rc = check_tensor_shape(ps, t, name);
     if (rc < 0) return rc;
-    g->tensor_slots[slot] = (uint32_t)(i + 1);
     return SD_STATUS_OK;
 }
 
@@ -616,13 +570,12 @@ static int parse(parser *ps) {
     int rc = parse_header(ps, &n_tensors, &n_kv);
     if (rc < 0) return rc;
 
-    g->kv_cap = table_cap(n_kv);
-    g->tensor_cap = table_cap(n_tensors);
     g->kvs = calloc(n_kv ? n_kv : 1, sizeof *g->kvs);
     g->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
-    g->kv_slots = calloc(g->kv_cap, sizeof *g->kv_slots);
-    g->tensor_slots = calloc(g->tensor_cap, sizeof *g->tensor_slots);
-    if (!g->kvs || !g->tensors || !g->kv_slots || !g->tensor_slots) {
+    /* n_kv and n_tensors are already bounded by the file size and by 2^30 (parse_header). */
+    const uint64_t seed = (uint64_t)(uintptr_t)g * 0x9e3779b97f4a7c15ull;
+    if (!g->kvs || !g->tensors || sd_strtab_init(&g->kv_index, n_kv, seed, kv_name, g) < 0 ||
+        sd_strtab_init(&g->tensor_index, n_tensors, seed ^ 1, tensor_name, g) < 0) {
         return sd_error(ps->err, ps->err_len, SD_STATUS_NO_MEMORY, "out of memory for the GGUF tables");
     }
     for (uint64_t i = 0; i < n_kv; i++) {
@@ -649,7 +602,6 @@ static int open_bytes(const uint8_t *base, uint64_t size, bool mapped, sd_gguf *
     }
     g->base = base;
     g->size = size;
-    g->hash_seed = (uint64_t)(uintptr_t)g * 0x9e3779b97f4a7c15ull;
     g->mapped = mapped;
     parser ps = {g, {base, size, 0, 0, 0}, err, err_len};
     int rc = parse(&ps);
@@ -715,8 +667,8 @@ void sd_gguf_close(sd_gguf *g) {
     }
     free(g->kvs);
     free(g->tensors);
-    free(g->kv_slots);
-    free(g->tensor_slots);
+    sd_strtab_free(&g->kv_index);
+    sd_strtab_free(&g->tensor_index);
     if (g->mapped) munmap((void *)g->base, g->size);
     free(g);
 }
@@ -756,14 +708,14 @@ const sd_gguf_tensor *sd_gguf_tensor_at(const sd_gguf *g, uint64_t i) {
 }
 
 const sd_gguf_kv *sd_gguf_find_kv(const sd_gguf *g, const char *key) {
-    if (!g || !key || !g->kv_slots) return NULL;
-    int64_t i = table_find(g, g->kv_slots, g->kv_cap, kv_name, cstr(key), NULL);
+    if (!g || !key) return NULL;
+    int64_t i = sd_strtab_find(&g->kv_index, key, strlen(key));
     return i < 0 ? NULL : &g->kvs[i];
 }
 
 const sd_gguf_tensor *sd_gguf_find_tensor(const sd_gguf *g, const char *name) {
-    if (!g || !name || !g->tensor_slots) return NULL;
-    int64_t i = table_find(g, g->tensor_slots, g->tensor_cap, tensor_name, cstr(name), NULL);
+    if (!g || !name) return NULL;
+    int64_t i = sd_strtab_find(&g->tensor_index, name, strlen(name));
     return i < 0 ? NULL : &g->tensors[i];
 }
 

@@ -50,7 +50,7 @@ typedef struct sd_gguf_tensor {
     sd_gguf_str name;
     uint32_t n_dims;  /* 1..4 */
     int64_t ne[4];    /* elements per dimension, ne[0] fastest-varying; unused dims are 1 */
-    uint32_t type;    /* ggml type id (see gemm/qtypes.h); a known type */
+    uint32_t type;    /* ggml type id (see common/sd_weight_type.h); a known type */
     uint64_t offset;  /* from the start of the data section */
     uint64_t n_bytes; /* validated to lie inside the file */
     const void *data; /* points into the mapping */

@@ -4,7 +4,7 @@
 #include "gguf/gguf_writer.h"
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -566,4 +566,39 @@ int sd_gguf_writer_write_file(sd_gguf_writer *w, const char *path, char *err, si
     if (rc < 0) unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int sd_gguf_writer_add_kv(sd_gguf_writer *w, const char *key, const sd_gguf_kv *kv, char *err,
+                          size_t err_len) {
+    switch (kv->type) {
+    case SD_GGUF_UINT8:
+        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT8:
+        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT16:
+        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT16:
+        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT32:
+        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, err_len);
+    case SD_GGUF_INT32:
+        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, err_len);
+    case SD_GGUF_UINT64:
+        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, err_len);
+    case SD_GGUF_INT64:
+        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, err_len);
+    case SD_GGUF_FLOAT32:
+        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, err_len);
+    case SD_GGUF_FLOAT64:
+        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, err_len);
+    case SD_GGUF_BOOL:
+        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, err_len);
+    case SD_GGUF_STRING:
+        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, err_len);
+    case SD_GGUF_ARRAY:
+        if (kv->arr_type == SD_GGUF_STRING)
+            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, kv->arr_len, err, err_len);
+        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_len, err, err_len);
+    }
+    return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' has an unknown type", key);
 }

@@ -55,6 +55,11 @@ int sd_gguf_writer_add_str_arr(sd_gguf_writer *w, const char *key, const char *c
 int sd_gguf_writer_add_strn_arr(sd_gguf_writer *w, const char *key, const sd_gguf_str *strs, uint64_t n,
                                 char *err, size_t err_len);
 
+/* A key/value read from a file (sd_gguf_kv_at), copied with its type and value under `key` (the read
+ * key is not NUL-terminated). */
+int sd_gguf_writer_add_kv(sd_gguf_writer *w, const char *key, const sd_gguf_kv *kv, char *err,
+                          size_t err_len);
+
 /* Tensors, written in the order added. ne[0..n_dims) as in sd_gguf_tensor (ne[0] fastest-varying, a
  * multiple of the type's block size); names at most 63 bytes (ggml's limit). Each tensor's data goes at
  * the next aligned offset after the previous one, as llama.cpp expects. The data, sd_type_row_bytes(type,

@@ -45,6 +45,20 @@ typedef struct sd_model sd_model;
 /* Loads a GGUF model (architectures llama, qwen2, qwen3; weights F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
  * The file is memory-mapped and validated before use. */
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
+
+typedef struct sd_model_params {
+    /* Instruction set of the matrix-product kernels: "scalar", "avx2", "avx512vnni", "neon",
+     * "neon-dotprod", "neon-i8mm". NULL or "auto": the one the SPECDEC_KERNELS environment variable
+     * names, else the best this CPU has. Every set gives bit-identical results; a set the CPU or build
+     * lacks fails the load with SD_ERR_UNSUPPORTED, an unknown name with SD_ERR_INVALID_ARGUMENT. */
+    const char *kernels;
+} sd_model_params;
+
+sd_model_params sd_model_default_params(void);
+
+/* sd_model_load with parameters (params NULL: the defaults). */
+int sd_model_load_with(const char *path, const sd_model_params *params, sd_model **out, char *err,
+                       size_t err_len);
 void sd_model_free(sd_model *model);
 
 typedef struct sd_model_info {
@@ -66,8 +80,9 @@ typedef struct sd_model_info {
     uint64_t weight_bytes; /* bytes of all weight tensors */
     uint64_t file_bytes;
     uint32_t gguf_version;
-    int32_t bos; /* -1 if none */
-    int32_t eos; /* -1 if none */
+    int32_t bos;         /* -1 if none */
+    int32_t eos;         /* -1 if none */
+    const char *kernels; /* the matrix-product kernel set in use: "avx2", "scalar", ... */
 } sd_model_info;
 
 void sd_model_get_info(const sd_model *model, sd_model_info *out);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "model.h"
 
 typedef struct sd_forward sd_forward;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "model/tensor_names.h"
 
 typedef struct arch_desc {
     const char *name; /* general.architecture value and key prefix */
@@ -27,6 +28,12 @@ const char *sd_arch_name(sd_arch a) {
     for (size_t i = 0; i < SD_ARRAY_LEN(known_archs); i++)
         if (known_archs[i].arch == a) return known_archs[i].name;
     return "unknown";
+}
+
+sd_arch sd_arch_from_name(const char *name) {
+    for (size_t i = 0; name && i < SD_ARRAY_LEN(known_archs); i++)
+        if (strcmp(known_archs[i].name, name) == 0) return known_archs[i].arch;
+    return SD_ARCH_UNKNOWN;
 }
 
 /* Reads "<arch>.<suffix>" as a positive int32; `required` turns absence into an error. */
@@ -161,6 +168,7 @@ static int read_hparams(const sd_gguf *g, const arch_desc *ad, sd_hparams *hp, c
 
 typedef struct loader {
     sd_model *m;
+    const sd_kernel_set *kernels; /* multiplies every matrix of the model */
     char *err;
     size_t err_len;
 } loader;
@@ -211,7 +219,7 @@ static int load_matrix(loader *L, const char *name, int64_t rows, int64_t cols, 
         return sd_error(L->err, L->err_len, SD_STATUS_UNSUPPORTED,
                         "tensor '%s' has unsupported weight type %s", name, type_name(t->type));
     char msg[256];
-    rc = sd_weight_init(w, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
+    rc = sd_weight_init_with(w, L->kernels, (sd_type)t->type, rows, cols, t->data, msg, sizeof msg);
     if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
     return SD_STATUS_OK;
 }
@@ -244,26 +252,26 @@ static int load_layer(loader *L, const arch_desc *ad, int il, sd_layer *ly) {
     const sd_hparams *hp = &L->m->hp;
     int64_t d = hp->n_embd, dq = (int64_t)hp->n_head * hp->head_dim,
             dkv = (int64_t)hp->n_head_kv * hp->head_dim;
-    char name[96];
+    char name[SD_TENSOR_NAME_MAX];
     int rc;
-#define LAYER_NAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
-    if ((rc = load_vector(L, LAYER_NAME("attn_norm.weight"), d, true, &ly->attn_norm)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("attn_q.weight"), dq, d, &ly->wq)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("attn_k.weight"), dkv, d, &ly->wk)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("attn_v.weight"), dkv, d, &ly->wv)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("attn_output.weight"), d, dq, &ly->wo)) < 0) return rc;
-    if ((rc = load_vector(L, LAYER_NAME("attn_q.bias"), dq, ad->qkv_bias, &ly->bq)) < 0) return rc;
-    if ((rc = load_vector(L, LAYER_NAME("attn_k.bias"), dkv, ad->qkv_bias, &ly->bk)) < 0) return rc;
-    if ((rc = load_vector(L, LAYER_NAME("attn_v.bias"), dkv, ad->qkv_bias, &ly->bv)) < 0) return rc;
-    if ((rc = load_vector(L, LAYER_NAME("attn_q_norm.weight"), hp->head_dim, ad->qk_norm, &ly->q_norm)) < 0)
+#define LAYER_NAME(kind) sd_tensor_name(hp->arch, kind, il, name)
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_NORM), d, true, &ly->attn_norm)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_Q), dq, d, &ly->wq)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_K), dkv, d, &ly->wk)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_V), dkv, d, &ly->wv)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_ATTN_OUTPUT), d, dq, &ly->wo)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_Q_BIAS), dq, ad->qkv_bias, &ly->bq)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_K_BIAS), dkv, ad->qkv_bias, &ly->bk)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_V_BIAS), dkv, ad->qkv_bias, &ly->bv)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_Q_NORM), hp->head_dim, ad->qk_norm, &ly->q_norm)) < 0)
         return rc;
-    if ((rc = load_vector(L, LAYER_NAME("attn_k_norm.weight"), hp->head_dim, ad->qk_norm, &ly->k_norm)) < 0)
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_ATTN_K_NORM), hp->head_dim, ad->qk_norm, &ly->k_norm)) < 0)
         return rc;
-    if ((rc = load_vector(L, LAYER_NAME("ffn_norm.weight"), d, true, &ly->ffn_norm)) < 0) return rc;
+    if ((rc = load_vector(L, LAYER_NAME(SD_TENSOR_FFN_NORM), d, true, &ly->ffn_norm)) < 0) return rc;
     ly->n_ff = layer_ff_length(L->m->gguf, ad->name, hp, il);
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_gate.weight"), ly->n_ff, d, &ly->w_gate)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_up.weight"), ly->n_ff, d, &ly->w_up)) < 0) return rc;
-    if ((rc = load_matrix(L, LAYER_NAME("ffn_down.weight"), d, ly->n_ff, &ly->w_down)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_GATE), ly->n_ff, d, &ly->w_gate)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_UP), ly->n_ff, d, &ly->w_up)) < 0) return rc;
+    if ((rc = load_matrix(L, LAYER_NAME(SD_TENSOR_FFN_DOWN), d, ly->n_ff, &ly->w_down)) < 0) return rc;
 #undef LAYER_NAME
     return SD_STATUS_OK;
 }
@@ -272,27 +280,29 @@ static int load_weights(loader *L, const arch_desc *ad) {
     sd_model *m = L->m;
     sd_hparams *hp = &m->hp;
     int rc;
+    const char *const *tn = sd_tensor_names(hp->arch);
+    const char *embd = tn[SD_TENSOR_TOKEN_EMBD];
     /* The embedding fixes the vocabulary size; the tokenizer must agree with it. */
-    const sd_gguf_tensor *emb = sd_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (!emb) return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "missing tensor 'token_embd.weight'");
+    const sd_gguf_tensor *emb = sd_gguf_find_tensor(m->gguf, embd);
+    if (!emb) return sd_error(L->err, L->err_len, SD_STATUS_FORMAT, "missing tensor '%s'", embd);
     if (emb->n_dims != 2 || emb->ne[0] != hp->n_embd)
         return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
-                        "tensor 'token_embd.weight' has width %" PRId64 ", expected embedding_length %d",
-                        emb->ne[0], hp->n_embd);
+                        "tensor '%s' has width %" PRId64 ", expected embedding_length %d", embd, emb->ne[0],
+                        hp->n_embd);
     if (emb->ne[1] != sd_vocab_n_tokens(m->vocab))
         return sd_error(L->err, L->err_len, SD_STATUS_FORMAT,
-                        "vocabulary has %d tokens but 'token_embd.weight' has %" PRId64 " rows",
-                        sd_vocab_n_tokens(m->vocab), emb->ne[1]);
+                        "vocabulary has %d tokens but '%s' has %" PRId64 " rows", sd_vocab_n_tokens(m->vocab),
+                        embd, emb->ne[1]);
     hp->n_vocab = (int32_t)emb->ne[1];
-    if ((rc = load_matrix(L, "token_embd.weight", hp->n_vocab, hp->n_embd, &m->tok_embd)) < 0) return rc;
-    if ((rc = load_vector(L, "output_norm.weight", hp->n_embd, true, &m->output_norm)) < 0) return rc;
-    if (sd_gguf_find_tensor(m->gguf, "output.weight")) {
-        if ((rc = load_matrix(L, "output.weight", hp->n_vocab, hp->n_embd, &m->output)) < 0) return rc;
+    if ((rc = load_matrix(L, embd, hp->n_vocab, hp->n_embd, &m->tok_embd)) < 0) return rc;
+    if ((rc = load_vector(L, tn[SD_TENSOR_OUTPUT_NORM], hp->n_embd, true, &m->output_norm)) < 0) return rc;
+    if (sd_gguf_find_tensor(m->gguf, tn[SD_TENSOR_OUTPUT])) {
+        if ((rc = load_matrix(L, tn[SD_TENSOR_OUTPUT], hp->n_vocab, hp->n_embd, &m->output)) < 0) return rc;
     } else {
         hp->tied_output = true;
         m->output = m->tok_embd; /* shares tok_embd's repacked copy, released once with tok_embd */
     }
-    if ((rc = load_vector(L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freq_factors)) < 0)
+    if ((rc = load_vector(L, tn[SD_TENSOR_ROPE_FREQS], hp->n_rot / 2, false, &m->rope_freq_factors)) < 0)
         return rc;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return sd_error(L->err, L->err_len, SD_STATUS_NO_MEMORY, "out of memory for layers");
@@ -302,11 +312,20 @@ static int load_weights(loader *L, const arch_desc *ad) {
 }
 
 int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_len) {
+    return sd_model_load_file_with(path, NULL, out, err, err_len);
+}
+
+int sd_model_load_file_with(const char *path, const char *kernels, sd_model **out, char *err,
+                            size_t err_len) {
     *out = NULL;
+    const sd_kernel_set *ks;
+    int rc = sd_gemm_kernels_select(kernels, &ks, err, err_len);
+    if (rc < 0) return rc;
     sd_model *m = calloc(1, sizeof *m);
     if (!m) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    m->kernels = ks;
     m->path = strdup(path);
-    int rc = m->path ? sd_gguf_open(path, &m->gguf, err, err_len) : SD_STATUS_NO_MEMORY;
+    rc = m->path ? sd_gguf_open(path, &m->gguf, err, err_len) : SD_STATUS_NO_MEMORY;
     if (rc < 0) goto fail;
 
     sd_gguf_str arch;
@@ -331,7 +350,7 @@ int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_l
         goto fail;
     }
     if ((rc = sd_vocab_load(m->gguf, &m->vocab, err, err_len)) < 0) goto fail;
-    loader L = {m, err, err_len};
+    loader L = {m, ks, err, err_len};
     if ((rc = load_weights(&L, ad)) < 0) goto fail;
     *out = m;
     return SD_STATUS_OK;

@@ -13,6 +13,7 @@
 #include "tokenizer/vocab.h"
 
 typedef enum sd_arch {
+    SD_ARCH_UNKNOWN = 0,
     SD_ARCH_LLAMA = 1,
     SD_ARCH_QWEN2 = 2,
     SD_ARCH_QWEN3 = 3,
@@ -65,21 +66,26 @@ typedef struct sd_model {
     sd_gguf *gguf; /* owns the mapping the weights point into */
     sd_vocab *vocab;
     sd_hparams hp;
-    sd_weight tok_embd;       /* [n_vocab][n_embd] */
-    float *output_norm;       /* [n_embd] */
-    sd_weight output;         /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
-    float *rope_freq_factors; /* [n_rot / 2] Llama 3 style per-frequency divisors; NULL if none */
-    sd_layer *layers;         /* [n_layer] */
-    uint64_t n_params;        /* elements in all weight tensors */
-    uint64_t weight_bytes;    /* bytes of all weight tensors in the file */
+    sd_weight tok_embd;           /* [n_vocab][n_embd] */
+    float *output_norm;           /* [n_embd] */
+    sd_weight output;             /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
+    float *rope_freq_factors;     /* [n_rot / 2] Llama 3 style per-frequency divisors; NULL if none */
+    sd_layer *layers;             /* [n_layer] */
+    uint64_t n_params;            /* elements in all weight tensors */
+    uint64_t weight_bytes;        /* bytes of all weight tensors in the file */
+    const sd_kernel_set *kernels; /* the GEMM kernel set every matrix is multiplied with */
 } sd_model;
 
 /* Loads a model (weights and vocabulary). Errors name the file's problem: an unsupported architecture
  * or weight type, a missing or misshapen tensor, a vocabulary that disagrees with the embedding. */
 int sd_model_load_file(const char *path, sd_model **out, char *err, size_t err_len);
+/* The same with the GEMM kernel set named `kernels` (NULL: sd_gemm_kernels_select's default). */
+int sd_model_load_file_with(const char *path, const char *kernels, sd_model **out, char *err, size_t err_len);
 void sd_model_free_internal(sd_model *m);
 
 const char *sd_arch_name(sd_arch a);
+/* The architecture a general.architecture value names; SD_ARCH_UNKNOWN if none. */
+sd_arch sd_arch_from_name(const char *name);
 
 /* The span of the mapped file that holds the weights (for NUMA placement). */
 void sd_model_weight_span(const sd_model *m, const void **start, size_t *bytes);

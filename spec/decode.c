@@ -4,18 +4,8 @@
 #include <string.h>
 
 #include "common/sd_common.h"
-#include "spec/background.h"
-
-/* The automatic schedule alternates blocks of this many rounds between the sequential and the pipelined
- * schedule, and decides once each has run AUTO_BLOCKS blocks. */
-#define AUTO_BLOCK_ROUNDS 4
-#define AUTO_BLOCKS 3
-
-typedef struct auto_measure {
-    double seconds[3]; /* by sd_schedule value (SEQ, PIPE) */
-    int32_t tokens[3];
-    int32_t rounds; /* rounds measured so far */
-} auto_measure;
+#include "cpu/background.h"
+#include "spec/schedule.h"
 
 typedef struct extend_job {
     sd_drafter *drafter;
@@ -40,11 +30,7 @@ struct sd_decoder {
     int32_t n_ctx;
     int32_t *k_trace; /* [n_ctx] */
     int32_t drafts[SD_MAX_DRAFT + 1];
-    sd_schedule active;  /* SEQ or PIPE: the pools the roles are on now */
-    sd_schedule decided; /* SEQ or PIPE once chosen; AUTO while measuring */
-    auto_measure measure;
-    sd_background *background; /* the pipelined schedule's drafting thread */
-    extend_job job;
+    extend_job job;     /* the pipelined schedule's next draft, on the scheduler's drafting thread */
     sd_draft_stop stop; /* the configured p_min, and the controller deciding each draft */
 };
 
@@ -58,23 +44,10 @@ static void run_extend(void *arg) {
                               j->err, sizeof j->err);
 }
 
-/* Puts both roles on the pools of a schedule. */
-static void use_schedule(sd_decoder *d, sd_schedule s) {
-    const sd_decode_pools *p = &d->cfg.pools;
-    d->active = s;
-    if (!d->drafter) return;
-    sd_verifier_set_pool(d->verifier, s == SD_SCHEDULE_PIPE ? p->pipe_target : p->seq_target);
-    sd_drafter_set_pool(d->drafter, s == SD_SCHEDULE_PIPE ? p->pipe_draft : p->seq_draft);
-}
-
 int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
                       const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err,
                       size_t err_len) {
     *out = NULL;
-    bool can_pipe = drafter && cfg->pools.pipe_draft && cfg->pools.pipe_target;
-    if (cfg->schedule == SD_SCHEDULE_PIPE && drafter && !can_pipe)
-        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
-                        "the pipelined schedule needs separate CPUs for draft and target");
     sd_decoder *d = calloc(1, sizeof *d);
     if (!d) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     d->verifier = verifier;
@@ -82,22 +55,16 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     d->vocab = vocab;
     d->cfg = *cfg;
     d->n_ctx = n_ctx;
-    d->decided = !drafter                                         ? SD_SCHEDULE_SEQ
-                 : cfg->schedule == SD_SCHEDULE_AUTO && !can_pipe ? SD_SCHEDULE_SEQ
-                                                                  : cfg->schedule;
     /* n_ctx + 1: the token sampled at the last cache position is kept (and emitted) although it never
      * enters the KV cache. */
     d->ctx = malloc(((size_t)n_ctx + 1) * sizeof *d->ctx);
     d->k_trace = malloc((size_t)n_ctx * sizeof *d->k_trace);
     int rc =
         d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
-    if (rc == 0 && can_pipe && d->decided != SD_SCHEDULE_SEQ)
-        rc = sd_background_create(&d->background, cfg->pools.pipe_draft, err, err_len);
     if (rc < 0) {
         sd_decoder_free(d);
         return rc;
     }
-    use_schedule(d, d->decided == SD_SCHEDULE_PIPE ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ);
     sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
     /* A fixed k needs no gate (nor the draft's confidences it reads). */
     const bool adaptive = d->ctrl.k_min != d->ctrl.k_max;
@@ -109,30 +76,9 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
 
 void sd_decoder_free(sd_decoder *d) {
     if (!d) return;
-    sd_background_free(d->background);
     free(d->ctx);
     free(d->k_trace);
     free(d);
-}
-
-sd_schedule sd_decoder_schedule(const sd_decoder *d) {
-    return d->decided;
-}
-
-/* While the schedule is AUTO: which schedule this round runs, in alternating blocks. */
-static sd_schedule auto_pick(const sd_decoder *d) {
-    return (d->measure.rounds / AUTO_BLOCK_ROUNDS) % 2 == 0 ? SD_SCHEDULE_SEQ : SD_SCHEDULE_PIPE;
-}
-
-/* Books a round's time and tokens to the schedule it ran, and decides once both have run enough. */
-static void auto_record(sd_decoder *d, sd_schedule s, double seconds, int32_t tokens) {
-    auto_measure *m = &d->measure;
-    m->seconds[s] += seconds;
-    m->tokens[s] += tokens;
-    if (++m->rounds < 2 * AUTO_BLOCK_ROUNDS * AUTO_BLOCKS) return;
-    double seq = m->tokens[SD_SCHEDULE_SEQ] / m->seconds[SD_SCHEDULE_SEQ];
-    double pipe = m->tokens[SD_SCHEDULE_PIPE] / m->seconds[SD_SCHEDULE_PIPE];
-    d->decided = pipe > seq ? SD_SCHEDULE_PIPE : SD_SCHEDULE_SEQ;
 }
 
 /* The draft length for this round: the controller's choice, within the room the context leaves and
@@ -183,8 +129,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             st.stop = SD_STOP_CONTEXT_FULL;
             break;
         }
-        sd_schedule want = d->decided == SD_SCHEDULE_AUTO ? auto_pick(d) : d->decided;
-        if (want != d->active) use_schedule(d, want);
+        sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler);
         int32_t k = round_k(d, room, n_predict - st.n_gen);
         int32_t j = 0;
         double ta = sd_time_seconds();
@@ -197,15 +142,15 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         const float *q = j > 0 && !sd_sampler_is_greedy(sd_verifier_sampler(d->verifier))
                              ? sd_drafter_q(d->drafter)
                              : NULL;
-        bool pipelined = d->active == SD_SCHEDULE_PIPE && k > 0;
+        bool pipelined = schedule == SD_SCHEDULE_PIPE && k > 0;
         if (pipelined) {
             /* Draft the next round on the draft's CPUs while the target verifies this one. */
             d->job = (extend_job){d->drafter, d->ctx, n_tokens, d->drafts, j, k, &d->stop, 0, {0}};
-            sd_background_start(d->background, run_extend, &d->job);
+            sd_background_start(sd_scheduler_background(d->cfg.scheduler), run_extend, &d->job);
         }
         rc = sd_verifier_verify(d->verifier, d->ctx[n_tokens - 1], d->drafts, j, q, &res, err, err_len);
         if (pipelined) {
-            sd_background_wait(d->background);
+            sd_background_wait(sd_scheduler_background(d->cfg.scheduler));
             if (rc == 0 && d->job.rc < 0) rc = sd_error(err, err_len, d->job.rc, "%s", d->job.err);
         }
         if (rc < 0) return rc;
@@ -233,7 +178,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             st.drafted_at[i]++;
             if (i < res.n_accepted) st.accepted_at[i]++;
         }
-        if (d->decided == SD_SCHEDULE_AUTO) auto_record(d, d->active, tc - ta, res.n_accepted + 1);
+        sd_scheduler_end_round(d->cfg.scheduler, tc - ta, res.n_accepted + 1);
         d->drafts[res.n_accepted] = res.next_token;
         for (int32_t i = 0; i <= res.n_accepted && !done; i++) {
             int32_t tok = d->drafts[i];

@@ -11,6 +11,7 @@
 
 #include "draft/drafter.h"
 #include "spec/controller.h"
+#include "spec/schedule.h"
 #include "target/verifier.h"
 #include "tokenizer/vocab.h"
 #include "specdec.h"
@@ -20,22 +21,15 @@
  * speed-up estimate need it). bench-replay follows the same rule. */
 #define SD_PLAIN_ROUND_EVERY 256
 
-/* The pools each schedule runs the roles on (see sd_schedule in specdec.h). */
-typedef struct sd_decode_pools {
-    sd_pool *seq_draft, *seq_target;   /* sequential: drafting, then verifying (may be one pool) */
-    sd_pool *pipe_draft, *pipe_target; /* pipelined: disjoint pools; NULL when the CPUs cannot be split */
-} sd_decode_pools;
-
 typedef struct sd_decode_config {
-    int32_t k_min, k_max; /* equal: fixed k */
-    float p_min;          /* draft confidence threshold (0: off) */
-    sd_schedule schedule; /* AUTO: measured during the first generation(s), then kept */
-    sd_decode_pools pools;
+    int32_t k_min, k_max;    /* equal: fixed k */
+    float p_min;             /* draft confidence threshold (0: off) */
+    sd_scheduler *scheduler; /* started; chooses each round's schedule (not owned) */
 } sd_decode_config;
 
 typedef struct sd_decoder sd_decoder;
 
-/* drafter may be NULL (plain decoding). Neither verifier, drafter nor the pools are owned. */
+/* drafter may be NULL (plain decoding). Neither verifier, drafter nor the scheduler is owned. */
 int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
                       const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err,
                       size_t err_len);
@@ -48,8 +42,5 @@ typedef bool (*sd_emit_fn)(void *user, int32_t token);
 /* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder). */
 int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
                         sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len);
-
-/* The schedule in use: SEQ or PIPE, or AUTO while still measuring. */
-sd_schedule sd_decoder_schedule(const sd_decoder *d);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "sampler/spec_accept.h"

@@ -27,8 +27,8 @@ mkdir -p "$build"
 cflags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -std=c11 -D_GNU_SOURCE -DSD_LIBFUZZER "-DSD_FUZZ_DATA_DIR=\"$root/tests/data\"" -I. -Iinclude
         -Wall -Wextra)
-gguf_src=(gguf/gguf.c gemm/qtypes.c common/sd_common.c)
-tok_src=("${gguf_src[@]}" tokenizer/vocab.c tokenizer/tok_spm.c tokenizer/tok_bpe.c tokenizer/tok_util.c)
+gguf_src=(gguf/gguf.c common/sd_weight_type.c common/sd_common.c common/sd_hash.c common/sd_strtab.c)
+tok_src=("${gguf_src[@]}" common/sd_utf8.c tokenizer/vocab.c tokenizer/tok_spm.c tokenizer/tok_bpe.c tokenizer/tok_util.c)
 
 # build TARGET: compiles $build/fuzz_TARGET.
 build_target() {

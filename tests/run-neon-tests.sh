@@ -1,8 +1,11 @@
 #!/bin/sh
 # Cross-compiles the GEMM library and its tests (quant, gemm), and the attention kernel's test, for AArch64 with Debian's
-# gcc-aarch64-linux-gnu and runs them under qemu-aarch64-static, twice: plain ARMv8 NEON (widening
-# multiplies) and ARMv8.2 with the dot-product extension (sdot). No meson and no arm64 libraries are
-# needed: the GEMM part depends on libc, libm and pthreads only.
+# gcc-aarch64-linux-gnu and runs them under qemu-aarch64-static. The library is baseline ARMv8-A; only
+# gemm/gemm_neon.c is compiled three times with ISA flags (the neon, neon-dotprod and neon-i8mm kernel
+# sets, chosen at run time from getauxval), as gemm/meson.build does. Each test runs on three CPU models:
+# max (dotprod and i8mm: all three sets tested), cortex-a76 (dotprod, no i8mm) and cortex-a53 (neither:
+# the selection must fall back to plain NEON). No meson and no arm64 libraries are needed: the GEMM part
+# depends on libc, libm and pthreads only.
 # Usage: tests/run-neon-tests.sh [build-dir]   (default: build-neon)
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,21 +14,29 @@ cc=${CC_AARCH64:-aarch64-linux-gnu-gcc}
 qemu=${QEMU_AARCH64:-qemu-aarch64-static}
 sysroot=${AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}
 mkdir -p "$out"
-lib_src="common/sd_common.c gemm/qtypes.c gemm/threadpool.c gemm/quant_ref.c gemm/gemm.c gemm/gemm_neon.c"
+cflags="-std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -ffp-contract=off -march=armv8-a -I. -Iinclude"
+lib_src="common/sd_common.c common/sd_weight_type.c cpu/threadpool.c gemm/quant_ref.c gemm/gemm.c"
+# the kernel sets: level, extra -march
+for set in "0:armv8-a" "1:armv8.2-a+dotprod" "2:armv8.2-a+dotprod+i8mm"; do
+    level=${set%%:*}
+    # shellcheck disable=SC2086
+    (cd "$src" && "$cc" $cflags -march="${set#*:}" -DSD_NEON_LEVEL="$level" -c gemm/gemm_neon.c \
+        -o "$out/gemm_neon_$level.o")
+done
+kernel_objs="$out/gemm_neon_0.o $out/gemm_neon_1.o $out/gemm_neon_2.o"
+for t in quant gemm attention; do
+    srcs="$lib_src"
+    objs="$kernel_objs"
+    [ "$t" = attention ] && srcs="model/attention.c" && objs=""
+    # shellcheck disable=SC2086
+    (cd "$src" && "$cc" $cflags -o "$out/test_$t" "tests/test_$t.c" $srcs $objs -lm -lpthread -static)
+done
 status=0
-for variant in "neon:-march=armv8-a" "dotprod:-march=armv8.2-a+dotprod"; do
-    name=${variant%%:*}
-    march=${variant#*:}
+for cpu in ${CPUS:-max cortex-a76 cortex-a53}; do
     for t in quant gemm attention; do
-        exe="$out/test_${t}_$name"
-        srcs=$lib_src
-        [ "$t" = attention ] && srcs="model/attention.c"
-        # shellcheck disable=SC2086
-        (cd "$src" && "$cc" -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -ffp-contract=off $march -I. -Iinclude \
-            -o "$exe" "tests/test_$t.c" $srcs -lm -lpthread -static)
-        echo "== $t ($name)"
-        if ! "$qemu" -L "$sysroot" "$exe"; then
-            echo "FAILED: $t ($name)"
+        echo "== $t ($cpu)"
+        if ! "$qemu" -cpu "$cpu" -L "$sysroot" "$out/test_$t"; then
+            echo "FAILED: $t ($cpu)"
             status=1
         fi
     done

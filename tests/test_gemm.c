@@ -11,20 +11,16 @@
 #include "gemm/gemm.h"
 #include "gemm/kernels.h"
 #include "gemm/quant.h"
+#include "tests/test_util.h"
 
 #define MAX_N 64
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fprintf(stderr, "\n");                                                                           \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
+/* The NEON sets repack Q4_0 in groups of 4 rows (sd_q4_0_r4), x86 in groups of 8 (sd_q4_0_r8). */
+#if defined(__aarch64__)
+#define SD_ARM_PACKED 1
+#else
+#define SD_ARM_PACKED 0
+#endif
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -330,10 +326,28 @@ static void test_init_errors(void) {
         sd_gemm_kernel_sets(best, 1);
         CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q4_0 not repacked for %s", best[0]->name);
     }
+#elif defined(__aarch64__)
+    { /* the NEON sets read the 4-row copy (sd_q4_0_r4): the same bytes, pairs of rows interleaved */
+        CHECK(w.packed != NULL, "q4_0 not repacked for NEON");
+        const sd_q4_0_r4 *pk = w.packed;
+        const sd_block_q4_0 *blk = (const sd_block_q4_0 *)q4;
+        for (int r = 0; pk && r < PR; r++) {
+            for (int b = 0; b < PB; b++) {
+                const sd_block_q4_0 *src = &blk[r * PB + b];
+                const sd_q4_0_r4 *rec = &pk[(r / 4) * PB + b];
+                CHECK(rec->d[r % 4] == src->d, "r4 scale of row %d block %d", r, b);
+                for (int i = 0; i < 16; i++) {
+                    const int got = rec->qs[2 * (r % 4 / 2) + i / 8][8 * (r % 2) + i % 8] ^ 0x88;
+                    CHECK(got == src->qs[i], "r4 row %d block %d byte %d: %d != %d", r, b, i, got,
+                          src->qs[i]);
+                }
+            }
+        }
+    }
 #else
-    CHECK(w.packed == NULL, "q4_0 repacked without x86 kernels");
+    CHECK(w.packed == NULL, "q4_0 repacked without SIMD kernels");
 #endif
-    if (w.packed) {
+    if (w.packed && !SD_ARM_PACKED) {
         const sd_q4_0_r8 *pk = w.packed;
         const sd_block_q4_0 *blk = (const sd_block_q4_0 *)q4;
         for (int r = 0; r < PR; r++) {
@@ -350,11 +364,95 @@ static void test_init_errors(void) {
         }
     }
     sd_weight_release(&w);
-    /* rows not a multiple of 8 keep the plain layout */
-    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 12, 32, q4, err, sizeof err) == SD_STATUS_OK, "q4_0 12 x 32");
+    /* rows not a multiple of 8 (x86) or 4 (NEON) keep the plain layout */
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 12 - 2 * SD_ARM_PACKED, 32, q4, err, sizeof err) == SD_STATUS_OK,
+          "q4_0 12 x 32");
     CHECK(w.packed == NULL, "q4_0 with 12 rows repacked");
     sd_weight_release(&w);
     CHECK(w.packed == NULL, "release clears packed");
+}
+
+/* Forcing a kernel set: by name, by SPECDEC_KERNELS, refusal of a set the CPU lacks and of an unknown
+ * name; a weight initialised with a set is multiplied by it through the public sd_gemm (bit-identical to
+ * the reference, as every set). */
+static void test_kernel_select(void) {
+    const sd_kernel_set *sets[8], *ks;
+    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    char err[256] = "";
+    CHECK(sd_gemm_kernels_select(NULL, &ks, err, sizeof err) == SD_STATUS_OK && ks == sets[0], "default: %s",
+          err);
+    CHECK(sd_gemm_kernels_select("auto", &ks, err, sizeof err) == SD_STATUS_OK && ks == sets[0], "auto");
+    for (int s = 0; s < n_sets; s++) {
+        CHECK(sd_gemm_kernels_select(sets[s]->name, &ks, err, sizeof err) == SD_STATUS_OK && ks == sets[s],
+              "select %s: %s", sets[s]->name, err);
+        CHECK(strcmp(sd_gemm_kernels_name(ks), sets[s]->name) == 0, "name of %s", sets[s]->name);
+        setenv(SD_KERNELS_ENV, sets[s]->name, 1);
+        CHECK(sd_gemm_kernels_select(NULL, &ks, err, sizeof err) == SD_STATUS_OK && ks == sets[s],
+              "%s=%s: %s", SD_KERNELS_ENV, sets[s]->name, err);
+        /* an explicit name wins over the environment */
+        CHECK(sd_gemm_kernels_select("scalar", &ks, err, sizeof err) == SD_STATUS_OK &&
+                  ks == &sd_kernels_scalar,
+              "scalar over %s=%s", SD_KERNELS_ENV, sets[s]->name);
+        unsetenv(SD_KERNELS_ENV);
+    }
+    /* a set of another machine, or one this CPU lacks, is refused with a message naming what it has */
+    static const char *const others[] = {"scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "neon-i8mm"};
+    int refused = 0;
+    for (size_t i = 0; i < SD_ARRAY_LEN(others); i++) {
+        bool have = false;
+        for (int s = 0; s < n_sets; s++)
+            have = have || strcmp(sets[s]->name, others[i]) == 0;
+        if (have) continue;
+        err[0] = 0;
+        CHECK(sd_gemm_kernels_select(others[i], &ks, err, sizeof err) == SD_STATUS_UNSUPPORTED && !ks,
+              "%s not refused", others[i]);
+        CHECK(strstr(err, others[i]) && strstr(err, "lacks") && !strchr(err, '\n'), "message: %s", err);
+        refused++;
+    }
+    CHECK(refused + n_sets == (int)SD_ARRAY_LEN(others), "%d sets refused, %d present", refused, n_sets);
+    CHECK(sd_gemm_kernels_select("avx3", &ks, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT, "avx3");
+    CHECK(strstr(err, "unknown") != NULL, "message: %s", err);
+    /* the environment variable reaches sd_weight_init, and a bad one fails it */
+    static uint8_t q4[16 * sizeof(sd_block_q4_0)];
+    sd_weight w;
+    setenv(SD_KERNELS_ENV, "avx3", 1);
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 16, 32, q4, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT,
+          "bad %s accepted", SD_KERNELS_ENV);
+    setenv(SD_KERNELS_ENV, "scalar", 1);
+    CHECK(sd_weight_init(&w, SD_TYPE_Q4_0, 16, 32, q4, err, sizeof err) == SD_STATUS_OK &&
+              w.kernels == &sd_kernels_scalar && !w.packed,
+          "%s=scalar not taken", SD_KERNELS_ENV);
+    sd_weight_release(&w);
+    unsetenv(SD_KERNELS_ENV);
+    /* sd_gemm and sd_gemm_multi run the weight's set */
+    enum { M = 40, K = 320, N = 9 };
+    const int64_t bytes = (int64_t)sd_type_row_bytes(SD_TYPE_Q4_0, K) * M;
+    void *data = malloc((size_t)bytes);
+    float *x = malloc(sizeof(float) * K * N), *y = malloc(sizeof(float) * M * N);
+    float *yref = malloc(sizeof(float) * M * N);
+    fill_weights(SD_TYPE_Q4_0, data, M, K, FILL_RANDOM);
+    fill_x(x, N, K, X_RANDOM);
+    for (int s = 0; s < n_sets; s++) {
+        CHECK(sd_weight_init_with(&w, sets[s], SD_TYPE_Q4_0, M, K, data, err, sizeof err) == SD_STATUS_OK,
+              "init with %s: %s", sets[s]->name, err);
+        CHECK(w.kernels == sets[s], "weight's set");
+        if (s == 0) sd_gemm_ref(&w, x, N, yref);
+        const size_t sb = sd_gemm_scratch_bytes(&w, N, 2);
+        void *scratch = aligned_alloc(64, (sb + 63) / 64 * 64);
+        sd_gemm(&w, x, N, y, scratch, pools[2]);
+        CHECK(first_mismatch(y, yref, M * N) < 0, "sd_gemm forced to %s", sets[s]->name);
+        const sd_weight *ws[1] = {&w};
+        float *ys[1] = {y};
+        memset(y, 0, sizeof(float) * M * N);
+        sd_gemm_multi(ws, ys, 1, x, N, NULL, NULL, scratch, pools[2]);
+        CHECK(first_mismatch(y, yref, M * N) < 0, "sd_gemm_multi forced to %s", sets[s]->name);
+        free(scratch);
+        sd_weight_release(&w);
+    }
+    free(data);
+    free(x);
+    free(y);
+    free(yref);
 }
 
 /* SwiGLU: every kernel set gives the reference's bits; the reference's e^x is within 3e-7 of exp(). */
@@ -415,6 +513,7 @@ int main(void) {
     printf("\n");
 
     test_init_errors();
+    test_kernel_select();
     test_swiglu();
 
     /* n = 1..64: every count the contract covers up to 17, then the tile boundaries around 24, 32, 64 */
@@ -467,10 +566,5 @@ int main(void) {
 
     sd_pool_free(pools[2]);
     sd_pool_free(pools[3]);
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("gemm: all passed\n");
-    return 0;
+    return test_finish("gemm");
 }

@@ -10,7 +10,8 @@
 
 #include "common/sd_common.h"
 #include "gemm/qtypes.h"
-#include "gguf_walk.h"
+#include "tests/test_gguf_util.h"
+#include "tests/test_util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,58 +20,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
-
 #define CHECK_OK(expr, err)                                                                                  \
     do {                                                                                                     \
         int rc_ = (expr);                                                                                    \
         if (rc_ != 0) {                                                                                      \
             fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #expr, rc_, err);             \
-            failures++;                                                                                      \
+            test_failures++;                                                                                 \
         }                                                                                                    \
     } while (0)
-
-static const char *env_or(const char *name, const char *fallback) {
-    const char *v = getenv(name);
-    return v && *v ? v : fallback;
-}
 
 static bool printable(const char *s) {
     for (; *s; s++) {
         if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return false;
     }
     return true;
-}
-
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return p;
-}
-
-static bool write_whole(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return false;
-    bool ok = fwrite(p, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
 }
 
 /* ---- (a) bundled files ---- */
@@ -82,7 +45,7 @@ static void test_stories(const char *models) {
     int rc = sd_gguf_open(path, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     sd_gguf_str arch;
@@ -126,7 +89,7 @@ static void test_open_valid(const char *path, uint64_t min_tensors, uint64_t min
     int rc = sd_gguf_open(path, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     CHECK(sd_gguf_version(g) == 2 || sd_gguf_version(g) == 3);
@@ -184,7 +147,7 @@ static void test_bundled_files(const char *models, const char *data) {
     snprintf(path, sizeof path, "%s/codepair-target-q4_0.gguf", models);
     if (sd_gguf_open(path, &g, err, sizeof err) != 0) {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
         return;
     }
     const sd_gguf_tensor *t = sd_gguf_find_tensor(g, "blk.0.ffn_up.weight");
@@ -202,7 +165,7 @@ static void test_bundled_files(const char *models, const char *data) {
         sd_gguf_close(g);
     } else {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
     }
     /* The draft: tied embeddings, so no output.weight; 6 blocks of width 96. */
     snprintf(path, sizeof path, "%s/codepair-draft-f32.gguf", models);
@@ -215,7 +178,7 @@ static void test_bundled_files(const char *models, const char *data) {
         sd_gguf_close(g);
     } else {
         fprintf(stderr, "open %s: %s\n", path, err);
-        failures++;
+        test_failures++;
     }
 }
 
@@ -498,7 +461,7 @@ static void test_round_trip(void) {
             d->fill.next_row = 0;
             CHECK_OK(sd_gguf_writer_write_file(w, path, err, sizeof err), err);
             size_t fsize = 0;
-            uint8_t *fbytes = read_whole(path, &fsize);
+            uint8_t *fbytes = test_read_file(path, &fsize);
             CHECK(fbytes && fsize == size && memcmp(fbytes, mem, size) == 0);
             free(fbytes);
             rc = sd_gguf_open(path, &g, err, sizeof err);
@@ -629,74 +592,7 @@ static void test_writer_errors(void) {
 
 /* ---- (c) hostile inputs ---- */
 
-/* A byte buffer for hand-made files. */
-typedef struct bytes {
-    uint8_t *p;
-    size_t len, cap;
-} bytes;
-
-static void b_put(bytes *b, const void *p, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void b_u8(bytes *b, uint8_t v) {
-    b_put(b, &v, 1);
-}
-
-static void b_u32(bytes *b, uint32_t v) {
-    b_put(b, &v, 4);
-}
-
-static void b_u64(bytes *b, uint64_t v) {
-    b_put(b, &v, 8);
-}
-
-static void b_str(bytes *b, const char *s) {
-    b_u64(b, strlen(s));
-    b_put(b, s, strlen(s));
-}
-
-static void b_header(bytes *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv) {
-    b->len = 0;
-    b_put(b, "GGUF", 4);
-    b_u32(b, version);
-    b_u64(b, n_tensors);
-    b_u64(b, n_kv);
-}
-
-static void b_kv_u32(bytes *b, const char *key, uint32_t v) {
-    b_str(b, key);
-    b_u32(b, SD_GGUF_UINT32);
-    b_u32(b, v);
-}
-
-/* A tensor info with n_dims dims from ne. */
-static void b_tensor(bytes *b, const char *name, uint32_t n_dims, const uint64_t *ne, uint32_t type,
-                     uint64_t offset) {
-    b_str(b, name);
-    b_u32(b, n_dims);
-    uint32_t written = n_dims <= 5 ? n_dims : 0; /* absurd counts are rejected before any dim is read */
-    for (uint32_t d = 0; d < written; d++)
-        b_u64(b, ne[d]);
-    b_u32(b, type);
-    b_u64(b, offset);
-}
-
-/* Pads to `alignment` and appends data_bytes of data. */
-static void b_data(bytes *b, size_t alignment, size_t data_bytes) {
-    while (b->len % alignment)
-        b_u8(b, 0);
-    for (size_t i = 0; i < data_bytes; i++)
-        b_u8(b, (uint8_t)i);
-}
-
-static void expect_fail_status(const bytes *b, int status, const char *substr, const char *what) {
+static void expect_fail_status(const gguf_bytes *b, int status, const char *substr, const char *what) {
     char err[256] = "";
     sd_gguf *g = NULL;
     uint8_t *copy = malloc(b->len ? b->len : 1); /* exactly b->len bytes: ASan sees over-reads */
@@ -706,22 +602,22 @@ static void expect_fail_status(const bytes *b, int status, const char *substr, c
     free(copy);
     if (rc == 0) {
         fprintf(stderr, "hostile '%s': opened, expected failure with '%s'\n", what, substr);
-        failures++;
+        test_failures++;
         return;
     }
     if (rc != status || !strstr(err, substr) || !printable(err)) {
         fprintf(stderr, "hostile '%s': status %d (want %d), message '%s' (want '%s')\n", what, rc, status,
                 err, substr);
-        failures++;
+        test_failures++;
     }
 }
 
-static void expect_fail(const bytes *b, const char *substr, const char *what) {
+static void expect_fail(const gguf_bytes *b, const char *substr, const char *what) {
     expect_fail_status(b, SD_STATUS_FORMAT, substr, what);
 }
 
 /* Must open: a control for the cases around it. */
-static void expect_ok(const bytes *b, const char *what) {
+static void expect_ok(const gguf_bytes *b, const char *what) {
     char err[256] = "";
     uint8_t *copy = malloc(b->len ? b->len : 1);
     if (b->len) memcpy(copy, b->p, b->len);
@@ -729,13 +625,13 @@ static void expect_ok(const bytes *b, const char *what) {
     int rc = sd_gguf_open_memory(copy, b->len, &g, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "control '%s' failed to open: %s\n", what, err);
-        failures++;
+        test_failures++;
     }
     sd_gguf_close(g);
     free(copy);
 }
 
-static void test_hostile_header(bytes *b) {
+static void test_hostile_header(gguf_bytes *b) {
     b_header(b, 3, 0, 0);
     expect_ok(b, "empty v3 file");
     b_header(b, 2, 0, 0);
@@ -776,7 +672,7 @@ static void test_hostile_header(bytes *b) {
     expect_fail(b, "tensor count 4 is more", "n_tensors more than the bytes left");
 }
 
-static void test_hostile_kv(bytes *b) {
+static void test_hostile_kv(gguf_bytes *b) {
     /* Key length 2^64-1. */
     b_header(b, 3, 0, 1);
     b_u64(b, UINT64_MAX);
@@ -894,7 +790,7 @@ static void test_hostile_kv(bytes *b) {
     expect_fail(b, "kkk...'): unknown value type 99", "long key in message");
 }
 
-static void test_hostile_alignment(bytes *b) {
+static void test_hostile_alignment(gguf_bytes *b) {
     static const uint32_t bad[] = {0, 48, 3, 0x80000001u};
     for (size_t i = 0; i < SD_ARRAY_LEN(bad); i++) {
         b_header(b, 3, 0, 1);
@@ -946,7 +842,7 @@ static void test_hostile_alignment(bytes *b) {
     expect_ok(b, "padded to 64");
 }
 
-static void test_hostile_tensors(bytes *b) {
+static void test_hostile_tensors(gguf_bytes *b) {
     const uint64_t ne8[] = {8};
     /* The control: two tensors, 32 bytes each, back to back. */
     b_header(b, 3, 2, 0);
@@ -1091,7 +987,7 @@ static void test_hostile_paths(void) {
     close(fd);
     CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_IO && strstr(err, "is empty"));
     /* Real file I/O path for a bad file: a format error, not an I/O one. */
-    CHECK(write_whole(path, "GGUF\x01\0\0\0", 8));
+    CHECK(test_write_file(path, "GGUF\x01\0\0\0", 8));
     CHECK(sd_gguf_open(path, &g, err, sizeof err) == SD_STATUS_FORMAT && strstr(err, "version 1"));
     /* A FIFO must be refused at once, not block waiting for a writer. */
     CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
@@ -1113,13 +1009,13 @@ static void test_truncation(const char *models) {
     char path[4096], err[256] = "";
     snprintf(path, sizeof path, "%s/stories260K.gguf", models);
     size_t size = 0;
-    uint8_t *file = read_whole(path, &size);
+    uint8_t *file = test_read_file(path, &size);
     CHECK(file != NULL);
     if (!file) return;
     sd_gguf *g = NULL;
     if (sd_gguf_open_memory(file, size, &g, err, sizeof err) != 0) {
         fprintf(stderr, "stories260K from memory: %s\n", err);
-        failures++;
+        test_failures++;
         free(file);
         return;
     }
@@ -1143,7 +1039,7 @@ static void test_truncation(const char *models) {
                       strstr(err, "extends past end of file");
         if (rc != SD_STATUS_FORMAT || !msg_ok || !printable(err)) {
             if (bad++ < 5) fprintf(stderr, "truncated at %" PRIu64 ": status %d, '%s'\n", len, rc, err);
-            failures++;
+            test_failures++;
         }
         if (rc == 0) sd_gguf_close(g);
         if (len == tok_at + 2000) {
@@ -1152,7 +1048,7 @@ static void test_truncation(const char *models) {
                      tok_index);
             if (!strstr(err, want)) {
                 fprintf(stderr, "truncated at %" PRIu64 ": '%s', want '%s'\n", len, err, want);
-                failures++;
+                test_failures++;
             }
         }
         free(exact);
@@ -1176,7 +1072,7 @@ static void test_truncation(const char *models) {
         close(fd);
         uint64_t file_cuts[] = {10, 100, tok_at + 2000, data_start, size - 1};
         for (size_t i = 0; i < SD_ARRAY_LEN(file_cuts); i++) {
-            CHECK(write_whole(tpath, file, (size_t)file_cuts[i]));
+            CHECK(test_write_file(tpath, file, (size_t)file_cuts[i]));
             int rc = sd_gguf_open(tpath, &g, err, sizeof err);
             CHECK(rc == SD_STATUS_FORMAT);
             if (rc == 0) sd_gguf_close(g);
@@ -1268,13 +1164,13 @@ static void test_corruption(void) {
         int rc = sd_gguf_open_memory(exact, len, &g, err, sizeof err);
         if (rc == 0) {
             opened++;
-            gguf_walk(g, &failures);
+            gguf_walk(g, &test_failures);
             sd_gguf_close(g);
         } else {
             refused++;
             if (rc != SD_STATUS_FORMAT || err[0] == '\0' || !printable(err)) {
                 fprintf(stderr, "corruption %d: status %d, message '%s'\n", iter, rc, err);
-                failures++;
+                test_failures++;
             }
         }
         free(exact);
@@ -1286,9 +1182,9 @@ static void test_corruption(void) {
 }
 
 int main(void) {
-    const char *models = env_or("SD_MODELS_DIR", "models");
-    const char *data = env_or("SD_TEST_DATA", "tests/data");
-    bytes b = {0};
+    const char *models = test_env_or("SD_MODELS_DIR", "models");
+    const char *data = test_env_or("SD_TEST_DATA", "tests/data");
+    gguf_bytes b = {0};
     test_stories(models);
     test_bundled_files(models, data);
     test_round_trip();
@@ -1302,10 +1198,5 @@ int main(void) {
     test_truncation(models);
     test_corruption();
     free(b.p);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("gguf: all checks passed\n");
-    return 0;
+    return test_finish("gguf");
 }

@@ -3,15 +3,16 @@
  *
  * As a libFuzzer target (clang):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DSD_LIBFUZZER -D_GNU_SOURCE -I. -Iinclude \
- *     tests/test_gguf_fuzz.c gguf/gguf.c gemm/qtypes.c common/sd_common.c -o fuzz_gguf
+ *     tests/test_gguf_fuzz.c gguf/gguf.c common/sd_weight_type.c common/sd_common.c \
+ *     common/sd_hash.c common/sd_strtab.c -o fuzz_gguf
  *   ./fuzz_gguf -max_len=65536 corpus/
  * Without SD_LIBFUZZER it is a program that runs the target over the files named on its command line
  * (meson test 'gguf_fuzz_replay' replays the bundled files through it, which catches rot). */
 #include "gguf/gguf.h"
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
-#include "gguf_walk.h"
+#include "common/sd_weight_type.h"
+#include "tests/test_gguf_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Reads every byte the handle exposes (gguf_walk.h) and the typed getters on the keys models use;
+/* Reads every byte the handle exposes (tests/test_gguf_util.h) and the typed getters on the keys models use;
  * returns a checksum so the reads cannot be optimised away. */
 static uint64_t touch_all(const sd_gguf *g) {
     int broken = 0;

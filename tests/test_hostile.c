@@ -21,32 +21,17 @@
 #include <unistd.h>
 
 #include "common/sd_common.h"
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
 #include "specdec.h"
 #include "test_util.h"
+#include "tests/test_gguf_util.h"
 
 static char tmp_dir[256];
 static const char *cli_path;
 
 /* ---- files ------------------------------------------------------------------------------------------ */
-
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* Writes data to tmp_dir/name and returns the path (static storage, 4 slots). */
 static const char *write_tmp(const char *name, const void *data, size_t len) {
@@ -60,107 +45,6 @@ static const char *write_tmp(const char *name, const void *data, size_t len) {
         exit(2);
     }
     return p;
-}
-
-/* ---- a GGUF walker: offsets of the fields the byte patches hit --------------------------------------- */
-
-enum { MAX_ITEMS = 512 };
-
-typedef struct gguf_layout {
-    size_t kv_end, tinfo_end, data_start;
-    int n_kv, n_tensors;
-    size_t kv_key[MAX_ITEMS];   /* offset of each key's u64 length */
-    size_t kv_type[MAX_ITEMS];  /* offset of each kv's u32 value type */
-    size_t kv_value[MAX_ITEMS]; /* offset of each value */
-    size_t t_name[MAX_ITEMS];   /* offset of each tensor name's u64 length */
-    size_t
-        t_ndims[MAX_ITEMS]; /* offset of each tensor's u32 n_dims (ne[] follow, then u32 type, u64 offset) */
-    uint32_t t_n_dims[MAX_ITEMS];
-} gguf_layout;
-
-static uint64_t rd64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint32_t rd32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static void wr64(uint8_t *p, uint64_t v) {
-    memcpy(p, &v, 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v) {
-    memcpy(p, &v, 4);
-}
-
-static size_t scalar_size(uint32_t type) {
-    static const size_t sizes[13] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
-    return type < 13 ? sizes[type] : 0;
-}
-
-/* Walks a trusted file (the bundled model); false if it does not look like one. */
-static bool walk_gguf(const uint8_t *d, size_t len, gguf_layout *L) {
-    memset(L, 0, sizeof *L);
-    if (len < 24 || memcmp(d, "GGUF", 4) != 0) return false;
-    L->n_tensors = (int)rd64(d + 8);
-    L->n_kv = (int)rd64(d + 16);
-    if (L->n_kv > MAX_ITEMS || L->n_tensors > MAX_ITEMS) return false;
-    size_t o = 24;
-    for (int i = 0; i < L->n_kv; i++) {
-        L->kv_key[i] = o;
-        o += 8 + rd64(d + o);
-        L->kv_type[i] = o;
-        uint32_t t = rd32(d + o);
-        o += 4;
-        L->kv_value[i] = o;
-        if (t == SD_GGUF_STRING) {
-            o += 8 + rd64(d + o);
-        } else if (t == SD_GGUF_ARRAY) {
-            uint32_t et = rd32(d + o);
-            uint64_t n = rd64(d + o + 4);
-            o += 12;
-            for (uint64_t k = 0; k < n; k++)
-                o += et == SD_GGUF_STRING ? 8 + rd64(d + o) : scalar_size(et);
-        } else {
-            o += scalar_size(t);
-        }
-    }
-    L->kv_end = o;
-    for (int i = 0; i < L->n_tensors; i++) {
-        L->t_name[i] = o;
-        o += 8 + rd64(d + o);
-        L->t_ndims[i] = o;
-        L->t_n_dims[i] = rd32(d + o);
-        o += 4 + 8 * (size_t)L->t_n_dims[i] + 4 + 8;
-    }
-    L->tinfo_end = o;
-    L->data_start = (o + 31) / 32 * 32; /* the bundled files use the default alignment */
-    return o <= len;
-}
-
-/* Offsets of tensor i's fields. */
-static size_t t_ne(const gguf_layout *L, int i, int d) {
-    return L->t_ndims[i] + 4 + 8 * (size_t)d;
-}
-static size_t t_type(const gguf_layout *L, int i) {
-    return L->t_ndims[i] + 4 + 8 * (size_t)L->t_n_dims[i];
-}
-static size_t t_offset(const gguf_layout *L, int i) {
-    return t_type(L, i) + 4;
-}
-
-/* Index of the tensor / key with this name, or -1. */
-static int find_item(const uint8_t *d, const size_t *offs, int n, const char *name) {
-    for (int i = 0; i < n; i++) {
-        uint64_t len = rd64(d + offs[i]);
-        if (len == strlen(name) && memcmp(d + offs[i] + 8, name, len) == 0) return i;
-    }
-    return -1;
 }
 
 /* ---- loading and expecting ------------------------------------------------------------------------- */
@@ -429,46 +313,18 @@ static int fill_zero(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
     return 0;
 }
 
+/* Copies one key/value of the source, with rw's changes to the architecture and the vocabulary arrays. */
 static int copy_kv(sd_gguf_writer *w, const sd_gguf_kv *kv, const char *key, const rewrite *rw,
                    uint64_t n_vocab, char *err, size_t el) {
-    switch (kv->type) {
-    case SD_GGUF_UINT8:
-        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, el);
-    case SD_GGUF_INT8:
-        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT16:
-        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, el);
-    case SD_GGUF_INT16:
-        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT32:
-        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, el);
-    case SD_GGUF_INT32:
-        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, el);
-    case SD_GGUF_UINT64:
-        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, el);
-    case SD_GGUF_INT64:
-        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, el);
-    case SD_GGUF_FLOAT32:
-        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, el);
-    case SD_GGUF_FLOAT64:
-        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, el);
-    case SD_GGUF_BOOL:
-        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, el);
-    case SD_GGUF_STRING:
-        if (rw->arch && strcmp(key, "general.architecture") == 0)
-            return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
-        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, el);
-    case SD_GGUF_ARRAY: {
-        uint64_t n = kv->arr_len;
-        if (rw->shrink_vocab && n == n_vocab && strncmp(key, "tokenizer.ggml.", 15) == 0)
-            n = rw->shrink_vocab;
+    if (kv->type == SD_GGUF_STRING && rw->arch && strcmp(key, "general.architecture") == 0)
+        return sd_gguf_writer_add_str(w, key, rw->arch, err, el);
+    if (kv->type == SD_GGUF_ARRAY && rw->shrink_vocab && kv->arr_len == n_vocab &&
+        strncmp(key, "tokenizer.ggml.", 15) == 0) {
         if (kv->arr_type == SD_GGUF_STRING)
-            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, n, err, el);
-        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, n, err, el);
+            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, rw->shrink_vocab, err, el);
+        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, rw->shrink_vocab, err, el);
     }
-    }
-    snprintf(err, el, "key '%s' has value type %d", key, (int)kv->type);
-    return -1;
+    return sd_gguf_writer_add_kv(w, key, kv, err, el);
 }
 
 /* Rewrites the model at src through the writer with rw applied; returns the new file's path or NULL. */
@@ -542,7 +398,7 @@ static void check_paths(const char *stories) {
     expect_load("a missing file", path, SD_ERR_IO, "does-not-exist.gguf");
     expect_load("/dev/null (empty, not regular)", "/dev/null", SD_ERR_IO, NULL);
     size_t len;
-    uint8_t *d = read_all(stories, &len);
+    uint8_t *d = test_read_file(stories, &len);
     const char *p = write_tmp("unreadable.gguf", d, len);
     free(d);
     chmod(p, 0);
@@ -730,7 +586,7 @@ static int run_cli(char *msg, size_t msg_len, const char *fmt, ...) {
     char path[512];
     snprintf(path, sizeof path, "%s/cli.err", tmp_dir);
     size_t n = 0;
-    uint8_t *e = read_all(path, &n);
+    uint8_t *e = test_read_file(path, &n);
     snprintf(msg, msg_len, "%.*s", e ? (int)SD_MIN(n, msg_len - 1) : 0, e ? (const char *)e : "");
     free(e);
     char *nl = strchr(msg, '\n');
@@ -792,9 +648,9 @@ int main(int argc, char **argv) {
     const char *stories = test_path("SD_MODELS_DIR", "stories260K.gguf");
     const char *codepair_f32 = test_path("SD_MODELS_DIR", "codepair-target-f32.gguf");
     size_t len = 0;
-    uint8_t *d = read_all(stories, &len);
+    uint8_t *d = test_read_file(stories, &len);
     static gguf_layout L;
-    if (!d || !walk_gguf(d, len, &L)) {
+    if (!d || !gguf_layout_read(d, len, &L)) {
         fprintf(stderr, "cannot read or walk %s\n", stories);
         return 2;
     }

@@ -12,22 +12,11 @@
 #include "gemm/gemm.h"
 #include "gemm/kernels.h"
 #include "gemm/quant.h"
+#include "tests/test_util.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fprintf(stderr, "\n");                                                                           \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
@@ -154,7 +143,7 @@ static void test_fp16(void) {
             if (isnan(f)) continue;
             CHECK(sd_fp32_to_fp16(f) == hw_f2h(f), "fp16(%a) = %04x, cpu %04x", (double)f, sd_fp32_to_fp16(f),
                   hw_f2h(f));
-            if (failures > 20) break;
+            if (test_failures > 20) break;
         }
     }
 }
@@ -453,10 +442,5 @@ int main(void) {
     test_dequant_ref();
     test_dequant_kernels();
     test_dot_refs();
-    if (failures) {
-        fprintf(stderr, "%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("quant: all passed\n");
-    return 0;
+    return test_finish("quant");
 }

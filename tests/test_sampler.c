@@ -5,24 +5,13 @@
 
 #include "common/sd_common.h"
 
-#include "test_sampler_stats.c"
+#include "tests/test_stats.h"
+#include "tests/test_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            printf("FAIL %s:%d: ", __func__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-            failures++;                                                                                      \
-        }                                                                                                    \
-    } while (0)
 
 #define MAX_V 64
 
@@ -611,8 +600,8 @@ static void test_sample_frequencies(void) {
         }
         counts[t]++;
     }
-    double stat;
-    double pv = stats_chi2_pvalue(counts, probs, V, &stat);
+    stats_chi2 fit = stats_chi2_test(counts, probs, V, 0.0);
+    double stat = fit.stat, pv = fit.p_value;
     printf("sample vs probs: chi2 %.2f, p-value %.4f (%d cut tokens)\n", stat, pv, cut);
     CHECK(pv > 1e-4, "sample frequencies differ from probs: chi2 %g p %g", stat, pv);
 
@@ -622,14 +611,14 @@ static void test_sample_frequencies(void) {
     sd_sampler *sw = make(&w, V);
     float wrong[V];
     CHECK(sd_sampler_probs(sw, l, wrong) == 0, "probs");
-    double pw = stats_chi2_pvalue(counts, wrong, V, &stat);
+    double pw = stats_chi2_test(counts, wrong, V, 0.0).p_value;
     CHECK(pw < 1e-4, "chi-square failed to reject a wrong distribution: p %g", pw);
     sd_sampler_free(sw);
     sd_sampler_free(s);
 }
 
 int main(void) {
-    failures += stats_self_test();
+    stats_self_test();
     test_defaults_and_validation();
     test_softmax_and_temperature();
     test_top_k();
@@ -643,10 +632,5 @@ int main(void) {
     test_greedy_and_special_logits();
     test_reproducible();
     test_sample_frequencies();
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("all sampler tests passed\n");
-    return 0;
+    return test_finish("sampler");
 }

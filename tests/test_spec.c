@@ -15,7 +15,8 @@
 #include "sampler/sampler.h"
 #include "specdec.h"
 #include "target/verifier.h"
-#include "test_util.h"
+#include "tests/test_stats.h"
+#include "tests/test_util.h"
 
 #define N_GEN 48
 
@@ -82,42 +83,10 @@ out:
     sd_model_free(d);
 }
 
-/* Chi-square statistic of counts against expected probabilities; categories with expected count < 5
- * are pooled. Returns the statistic and sets *dof. */
-static double chi_square(const int *counts, const double *prob, int n, int total, int *dof) {
-    *dof = 1;
-    double stat = 0, pooled_obs = 0, pooled_exp = 0;
-    int cats = 0;
-    for (int i = 0; i < n; i++) {
-        double e = prob[i] * total;
-        if (e < 5) {
-            pooled_obs += counts[i];
-            pooled_exp += e;
-            if (e == 0 && counts[i] > 0) return INFINITY; /* a token the target never emits */
-            continue;
-        }
-        stat += (counts[i] - e) * (counts[i] - e) / e;
-        cats++;
-    }
-    if (pooled_exp > 0) {
-        stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / SD_MAX(pooled_exp, 1.0);
-        cats++;
-    }
-    *dof = cats - 1;
-    return stat;
-}
-
-/* The 1e-4 critical value of chi-square: Wilson-Hilferty approximation. */
-static double chi_square_critical(int dof) {
-    double z = 3.719; /* one-sided 1e-4 normal quantile */
-    double a = 2.0 / (9.0 * dof);
-    return dof * pow(1 - a + z * sqrt(a), 3);
-}
-
 /* First-token distribution of one verify round, drafting one token from q with the draft's own logits;
  * wrong = propose the draft's argmax but hand the verifier the full q as if x had been sampled. */
 static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt, int np, bool wrong,
-                                int n_runs, int *counts, double *target_probs) {
+                                int n_runs, int64_t *counts, float *target_probs) {
     char err[512];
     sd_sampler_params sp = sd_sampler_default_params();
     sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f, sp.temp = 3.0f; /* hot: many tokens in play */
@@ -140,10 +109,7 @@ static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt,
     CHECK(sd_forward_run(tf, prompt, np, false, err, sizeof err) == 0, "%s", err);
     sd_sampler *ts = NULL;
     CHECK(sd_sampler_create(&sp, nv, &ts, err, sizeof err) == 0, "%s", err);
-    float *p = malloc((size_t)nv * sizeof *p);
-    sd_sampler_probs(ts, sd_forward_logits(tf, -1), p);
-    for (int32_t i = 0; i < nv; i++)
-        target_probs[i] = p[i];
+    sd_sampler_probs(ts, sd_forward_logits(tf, -1), target_probs);
 
     for (int r = 0; r < n_runs; r++) {
         sd_sampler_params vp = sp;
@@ -165,7 +131,6 @@ static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt,
         counts[first]++;
         sd_verifier_free(v);
     }
-    free(p);
     free(q);
     sd_sampler_free(ts);
     sd_sampler_free(ds);
@@ -184,20 +149,19 @@ static void check_sampling_distribution(void) {
     if (rc) goto out;
     int32_t prompt[] = {1, 403, 407, 261, 378};
     int32_t nv = t->hp.n_vocab, n_runs = 6000;
-    int *counts = calloc((size_t)nv, sizeof *counts);
-    double *probs = calloc((size_t)nv, sizeof *probs);
+    int64_t *counts = calloc((size_t)nv, sizeof *counts);
+    float *probs = calloc((size_t)nv, sizeof *probs);
     for (int wrong = 0; wrong <= 1; wrong++) {
         memset(counts, 0, (size_t)nv * sizeof *counts);
         sample_first_tokens(t, d, prompt, 5, wrong, n_runs, counts, probs);
-        int dof = 1;
-        double stat = chi_square(counts, probs, nv, n_runs, &dof);
-        double crit = chi_square_critical(dof);
-        printf("sampling, %s rule: chi-square %.1f on %d degrees of freedom (1e-4 critical value %.1f)\n",
-               wrong ? "wrong (draft argmax)" : "correct", stat, dof, crit);
+        /* tokens expected fewer than 5 times are pooled (the usual validity rule for the statistic) */
+        stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
+        printf("sampling, %s rule: chi-square %.1f on %d degrees of freedom (p-value %.3g)\n",
+               wrong ? "wrong (draft argmax)" : "correct", fit.stat, fit.dof, fit.p_value);
         if (!wrong)
-            CHECK(stat < crit, "speculative sampling does not follow the target distribution");
+            CHECK(fit.p_value > 1e-4, "speculative sampling does not follow the target distribution");
         else
-            CHECK(stat > crit, "the wrong rule was not detected");
+            CHECK(fit.p_value < 1e-4, "the wrong rule was not detected");
     }
     free(counts);
     free(probs);
@@ -224,9 +188,8 @@ static void check_engine_sampling(void) {
     p.n_ctx = 64, p.n_threads = 1, p.draft_k = 2, p.schedule = SD_SCHEDULE_SEQ;
     /* The exact distribution of the first token: the sampler's transform of the target's logits. */
     int32_t nv = t->hp.n_vocab;
-    double *probs = calloc((size_t)nv, sizeof *probs);
-    int *counts = calloc((size_t)nv, sizeof *counts);
-    float *pf = malloc((size_t)nv * sizeof *pf);
+    int64_t *counts = calloc((size_t)nv, sizeof *counts);
+    float *probs = malloc((size_t)nv * sizeof *probs);
     sd_engine *e = NULL;
     CHECK(sd_engine_create(t, NULL, &p, &e, err, sizeof err) == 0, "%s", err);
     CHECK(sd_engine_eval(e, prompt, np, err, sizeof err) == 0, "%s", err);
@@ -235,9 +198,7 @@ static void check_engine_sampling(void) {
     sd_sampler *s = NULL;
     CHECK(sd_sampler_create(&sp, nv, &s, err, sizeof err) == 0, "%s", err);
     sd_sampler_accept_many(s, prompt, np);
-    sd_sampler_probs(s, sd_engine_last_logits(e), pf);
-    for (int32_t i = 0; i < nv; i++)
-        probs[i] = pf[i];
+    sd_sampler_probs(s, sd_engine_last_logits(e), probs);
     sd_engine_free(e);
     const int runs = 3000;
     int drafted = 0;
@@ -254,18 +215,16 @@ static void check_engine_sampling(void) {
         drafted += st.n_drafted;
         sd_engine_free(e);
     }
-    int dof = 1;
-    double stat = chi_square(counts, probs, nv, runs, &dof), crit = chi_square_critical(dof);
-    printf("engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (1e-4 "
-           "critical "
-           "value %.1f)\n",
-           drafted, stat, dof, crit);
+    stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
+    printf(
+        "engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (p-value "
+        "%.3g)\n",
+        drafted, fit.stat, fit.dof, fit.p_value);
     CHECK(drafted >= runs / 2, "the engine drafted only %d tokens in %d runs", drafted, runs);
-    CHECK(stat < crit, "the engine's speculative sampling does not follow the target distribution");
+    CHECK(fit.p_value > 1e-4, "the engine's speculative sampling does not follow the target distribution");
     sd_sampler_free(s);
     free(probs);
     free(counts);
-    free(pf);
 out:
     sd_model_free(t);
     sd_model_free(d);

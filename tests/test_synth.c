@@ -14,7 +14,7 @@
 #include "gemm/quantize_weights.h"
 #include "model/forward.h"
 #include "model/model.h"
-#include "model/synth.h"
+#include "synth/synth.h"
 #include "test_util.h"
 
 /* ---- quantizers ---- */
@@ -126,22 +126,6 @@ static void test_quant_bounds(void) {
 
 /* ---- grow ---- */
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void temp_path(char *buf, size_t n, const char *tag) {
     const char *dir = getenv("TMPDIR");
     snprintf(buf, n, "%s/sd_test_synth_%ld_%s.gguf", dir && *dir ? dir : "/tmp", (long)getpid(), tag);
@@ -246,16 +230,16 @@ static void test_grow(void) {
 
     /* same seed with 2 threads: same bytes; another seed: other bytes */
     size_t n1 = 0, n2 = 0;
-    char *f1 = read_all(out, &n1);
+    char *f1 = test_read_file(out, &n1);
     p.n_threads = 2;
     CHECK(sd_synth_grow(src, &p, out2, NULL, err, sizeof err) == 0, "grow 2 threads: %s", err);
-    char *f2 = read_all(out2, &n2);
+    char *f2 = test_read_file(out2, &n2);
     CHECK(f1 && f2 && n1 == n2 && n1 == rep.file_bytes && memcmp(f1, f2, n1) == 0,
           "same seed, different bytes (1 vs 2 threads)");
     free(f2);
     p.seed = 8;
     CHECK(sd_synth_grow(src, &p, out2, NULL, err, sizeof err) == 0, "grow seed 8: %s", err);
-    f2 = read_all(out2, &n2);
+    f2 = test_read_file(out2, &n2);
     CHECK(f1 && f2 && n1 == n2 && memcmp(f1, f2, n1) != 0, "seeds 7 and 8 gave the same bytes");
     free(f1);
     free(f2);

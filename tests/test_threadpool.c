@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "common/sd_common.h"
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 
 #define MAX_WORKERS 8
 

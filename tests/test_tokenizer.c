@@ -11,45 +11,7 @@
 #include "common/sd_common.h"
 #include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
-
-static int n_fail = 0;
-static int n_pass = 0;
-
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (cond) {                                                                                          \
-            n_pass++;                                                                                        \
-        } else {                                                                                             \
-            n_fail++;                                                                                        \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
-            printf(__VA_ARGS__);                                                                             \
-            printf("\n");                                                                                    \
-        }                                                                                                    \
-    } while (0)
-
-static const char *env_or(const char *name, const char *def) {
-    const char *v = getenv(name);
-    return v && v[0] ? v : def;
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
+#include "tests/test_util.h"
 
 typedef struct loaded {
     sd_gguf *g;
@@ -63,13 +25,13 @@ static bool load(const char *path, loaded *l) {
     int rc = sd_gguf_open(path, &l->g, err, sizeof err);
     if (rc < 0) {
         printf("FAIL: open %s: %s\n", path, err);
-        n_fail++;
+        test_failures++;
         return false;
     }
     rc = sd_vocab_load(l->g, &l->v, err, sizeof err);
     if (rc < 0) {
         printf("FAIL: vocab %s: %s\n", path, err);
-        n_fail++;
+        test_failures++;
         sd_gguf_close(l->g);
         return false;
     }
@@ -93,7 +55,7 @@ static int32_t *tokenize(const sd_vocab *v, const char *text, size_t len, bool a
     }
     int32_t *ids = malloc(sizeof(int32_t) * (n + 1));
     int n2 = sd_tokenize(v, text, len, add_special, parse_special, ids, n, err, sizeof err);
-    if (n2 != n) printf("FAIL: second tokenize call gave %d, first %d\n", n2, n), n_fail++;
+    if (n2 != n) printf("FAIL: second tokenize call gave %d, first %d\n", n2, n), test_failures++;
     *n_out = n;
     return ids;
 }
@@ -103,7 +65,7 @@ static char *detokenize(const sd_vocab *v, const int32_t *ids, int n, bool speci
     if (*len < 0) return NULL;
     char *buf = malloc((size_t)*len + 1);
     int len2 = sd_detokenize(v, ids, n, special, strip, buf, (size_t)*len);
-    if (len2 != *len) printf("FAIL: detokenize lengths %d vs %d\n", len2, *len), n_fail++;
+    if (len2 != *len) printf("FAIL: detokenize lengths %d vs %d\n", len2, *len), test_failures++;
     buf[*len] = '\0';
     return buf;
 }
@@ -125,7 +87,7 @@ static void test_vocab_vectors(const char *data_dir, const char *name) {
     loaded l;
     if (!load(path, &l)) return;
     size_t inp_len = 0, out_len = 0;
-    char *inp = read_file(inp_path, &inp_len), *outs = read_file(out_path, &out_len);
+    char *inp = test_read_file(inp_path, &inp_len), *outs = test_read_file(out_path, &out_len);
     CHECK(inp && outs, "cannot read %s / %s", inp_path, out_path);
     if (!inp || !outs) goto done;
 
@@ -178,7 +140,7 @@ static void test_golden(const char *data_dir, const char *models_dir, const char
     char path[1024];
     snprintf(path, sizeof path, "%s/golden/%s", data_dir, file);
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = test_read_file(path, &len);
     CHECK(text != NULL, "cannot read %s", path);
     if (!text) return;
     loaded l = {0};
@@ -610,8 +572,8 @@ static void test_speed(const sd_vocab *v, const char *label) {
 }
 
 int main(void) {
-    const char *data_dir = env_or("SD_TEST_DATA", "tests/data");
-    const char *models_dir = env_or("SD_MODELS_DIR", "models");
+    const char *data_dir = test_env_or("SD_TEST_DATA", "tests/data");
+    const char *models_dir = test_env_or("SD_MODELS_DIR", "models");
 
     static const char *const vocab_files[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf",
                                               "ggml-vocab-starcoder.gguf", "ggml-vocab-deepseek-coder.gguf"};
@@ -646,6 +608,5 @@ int main(void) {
     test_load_errors();
     test_compat(models_dir);
 
-    printf("%d checks passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return test_finish("tokenizer");
 }

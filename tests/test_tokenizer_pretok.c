@@ -16,8 +16,7 @@
 #include "gguf/gguf_writer.h"
 #include "tokenizer/vocab.h"
 #include "tokenizer/vocab_internal.h"
-
-static int n_fail = 0;
+#include "tests/test_util.h"
 
 typedef struct cflags {
     bool letter, number, ws, defined; /* defined: false only outside the text (llama.cpp's empty flags) */
@@ -34,7 +33,7 @@ static bool is_ws(uint32_t c) {
 
 static bool prop(pcre2_code *re, uint32_t c) {
     char buf[4];
-    size_t n = sd_tok_utf8_encode(c, buf);
+    size_t n = sd_utf8_encode(c, buf);
     return pcre2_match(re, (PCRE2_SPTR)buf, n, 0, 0, md, NULL) >= 0;
 }
 
@@ -251,7 +250,7 @@ static int compare(const sd_vocab *v, bool llama3, unsigned *seed, int n_cases) 
         char utf8[64 * 4];
         size_t blen = 0, cp_bytes[64];
         for (size_t i = 0; i < t.n; i++) {
-            cp_bytes[i] = sd_tok_utf8_encode(t.cp[i], utf8 + blen);
+            cp_bytes[i] = sd_utf8_encode(t.cp[i], utf8 + blen);
             blen += cp_bytes[i];
         }
         splitter s;
@@ -295,7 +294,7 @@ static sd_vocab *synthetic_vocab(const char *pre, sd_gguf **g_out, void **mem) {
     char store[256][4];
     int n = 0;
     for (int b = 0; b < 256; b++) {
-        size_t k = sd_tok_utf8_encode(sd_tok_gpt2_byte_to_cp((uint8_t)b), store[b]);
+        size_t k = sd_utf8_encode(sd_tok_gpt2_byte_to_cp((uint8_t)b), store[b]);
         store[b][k] = '\0';
         toks[n++] = store[b];
     }
@@ -323,7 +322,7 @@ static sd_vocab *synthetic_vocab(const char *pre, sd_gguf **g_out, void **mem) {
         sd_gguf_open_memory(*mem, size, &g, err, sizeof err) < 0 ||
         sd_vocab_load(g, &v, err, sizeof err) < 0) {
         printf("FAIL synthetic vocab '%s': %s\n", pre, err);
-        n_fail++;
+        test_failures++;
     }
     sd_gguf_writer_free(w);
     *g_out = g;
@@ -337,20 +336,14 @@ static void test_llama3_behaviour(void) {
     if (v3 && v2) {
         int32_t ids[16];
         int n3 = sd_tokenize(v3, "hello", 5, true, false, ids, 16, NULL, 0);
-        if (!(n3 == 2 && ids[0] == 258 && ids[1] == 257)) {
-            printf("FAIL llama3: 'hello' with BOS gave %d ids (want BOS + the whole-word token)\n", n3);
-            n_fail++;
-        }
+        CHECK(n3 == 2 && ids[0] == 258 && ids[1] == 257,
+              "llama3: 'hello' with BOS gave %d ids (want BOS + the whole-word token)", n3);
         int n2 = sd_tokenize(v2, "hello", 5, true, false, ids, 16, NULL, 0);
-        if (!(n2 == 4 && ids[0] == 256)) { /* he l l o, no BOS by default for gpt-2 */
-            printf("FAIL gpt-2: 'hello' gave %d ids, first %d\n", n2, ids[0]);
-            n_fail++;
-        }
-        if (!sd_vocab_is_eog(v3, 259) || !sd_vocab_add_bos(v3) || sd_vocab_add_bos(v2)) {
-            printf("FAIL llama3 defaults: eog %d add_bos %d/%d\n", sd_vocab_is_eog(v3, 259),
-                   sd_vocab_add_bos(v3), sd_vocab_add_bos(v2));
-            n_fail++;
-        }
+        /* he l l o, no BOS by default for gpt-2 */
+        CHECK(n2 == 4 && ids[0] == 256, "gpt-2: 'hello' gave %d ids, first %d", n2, ids[0]);
+        CHECK(sd_vocab_is_eog(v3, 259) && sd_vocab_add_bos(v3) && !sd_vocab_add_bos(v2),
+              "llama3 defaults: eog %d add_bos %d/%d", sd_vocab_is_eog(v3, 259), sd_vocab_add_bos(v3),
+              sd_vocab_add_bos(v2));
         /* llama3 contractions are case-insensitive, gpt2's are not: "'S" is a word for llama3 only */
         size_t *lens = NULL, nw = 0;
         sd_tok_bpe_pretokenize(v3, "IT'S", 4, &lens, &nw);
@@ -359,10 +352,7 @@ static void test_llama3_behaviour(void) {
         sd_tok_bpe_pretokenize(v2, "IT'S", 4, &lens, &nw);
         bool ok2 = nw == 3 && lens[0] == 2 && lens[1] == 1 && lens[2] == 1;
         free(lens);
-        if (!ok3 || !ok2) {
-            printf("FAIL contraction case: llama3 %d gpt2 %d\n", ok3, ok2);
-            n_fail++;
-        }
+        CHECK(ok3 && ok2, "contraction case: llama3 %d gpt2 %d", ok3, ok2);
     }
     sd_vocab_free(v3);
     sd_vocab_free(v2);
@@ -395,10 +385,8 @@ static void test_all_pre_types(void) {
         void *mem = NULL;
         sd_vocab *v = synthetic_vocab(pres[p], &g, &mem);
         if (!v) continue;
-        if (strcmp(sd_vocab_pre_name(v), pres[p]) != 0) {
-            printf("FAIL pre name '%s' reported as '%s'\n", pres[p], sd_vocab_pre_name(v));
-            n_fail++;
-        }
+        CHECK(strcmp(sd_vocab_pre_name(v), pres[p]) == 0, "pre name '%s' reported as '%s'", pres[p],
+              sd_vocab_pre_name(v));
         double worst = 0;
         for (size_t k = 0; k <= SD_ARRAY_LEN(shapes); k++) {
             size_t n = 0;
@@ -415,11 +403,9 @@ static void test_all_pre_types(void) {
             double dt = sd_time_seconds() - t0;
             worst = dt > worst ? dt : worst;
             int nb = nt > 0 ? sd_detokenize(v, ids, nt, false, false, back, big + 64) : -1;
-            if (nt <= 0 || nb != (int)n || memcmp(back, text, n) != 0 || dt > 1.0) {
-                printf("FAIL pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s\n", pres[p], k,
-                       nt, nb, n, dt, err);
-                n_fail++;
-            }
+            CHECK(nt > 0 && nb == (int)n && memcmp(back, text, n) == 0 && dt <= 1.0,
+                  "pre '%s' shape %zu: %d tokens, %d bytes back of %zu, %.3f s %s", pres[p], k, nt, nb, n, dt,
+                  err);
         }
         printf("pre '%s': 100 KB inputs, slowest %.1f ms\n", pres[p], worst * 1e3);
         sd_vocab_free(v);
@@ -448,13 +434,13 @@ int main(void) {
     if (v2) {
         int bad = compare(v2, false, &seed, n_cases);
         printf("gpt2 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad, n_cases);
-        n_fail += bad > 0;
+        CHECK(bad == 0, "gpt2 pre-tokenizer differs from llama.cpp's matcher");
     }
     if (v3) {
         int bad = compare(v3, true, &seed, n_cases);
         printf("llama3 pre-tokenizer: %d of %d random strings differ from llama.cpp's matcher\n", bad,
                n_cases);
-        n_fail += bad > 0;
+        CHECK(bad == 0, "llama3 pre-tokenizer differs from llama.cpp's matcher");
     }
     sd_vocab_free(v3);
     sd_vocab_free(v2);
@@ -468,6 +454,5 @@ int main(void) {
     pcre2_code_free(re_letter);
     pcre2_code_free(re_number);
     pcre2_match_data_free(md);
-    printf(n_fail ? "FAILED (%d)\n" : "all pre-tokenizer checks passed\n", n_fail);
-    return n_fail ? 1 : 0;
+    return test_finish("tokenizer_pretok");
 }

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "common/sd_common.h"
-#include "spec/numa_place.h"
-#include "spec/topology.h"
+#include "cpu/numa_place.h"
+#include "cpu/topology.h"
 
 static int failures;
 

@@ -208,10 +208,10 @@ static bool sanitize(bpe_state *st, const char *text, size_t len) {
     if (!sd_tok_bytebuf_reserve(&st->text, 3 * len)) return false;
     for (size_t i = 0; i < len;) {
         size_t n;
-        int32_t cp = sd_tok_utf8_decode_lenient((const uint8_t *)text + i, len - i, &n);
+        int32_t cp = sd_utf8_decode_lenient((const uint8_t *)text + i, len - i, &n);
         if (cp < 0) cp = 0xFFFD;
         if (cp >= 0xD800 && cp <= 0xDFFF) has_surrogate = true;
-        st->text.len += sd_tok_utf8_encode((uint32_t)cp, st->text.data + st->text.len);
+        st->text.len += sd_utf8_encode((uint32_t)cp, st->text.data + st->text.len);
         i += n;
     }
     if (!has_surrogate) return true;
@@ -249,7 +249,7 @@ static int split_by_regex(bpe_state *st, const pcre2_code *re) {
             size_t m0 = ov[0], m1 = ov[1];
             if (m1 == m0) { /* an empty match splits nothing: move on by one character */
                 pos = m0 + 1;
-                while (pos < sp.len && (subject[pos] & 0xC0) == 0x80)
+                while (pos < sp.len && sd_utf8_is_cont(subject[pos]))
                     pos++;
                 continue;
             }
@@ -273,17 +273,17 @@ static bool add_bigram(bpe_state *st, int left, int right) {
     if (!sd_tok_bytebuf_append(&st->key, l->text, l->n) || !sd_tok_bytebuf_append(&st->key, " ", 1) ||
         !sd_tok_bytebuf_append(&st->key, r->text, r->n))
         return false;
-    int32_t rank = sd_tok_strmap_get(&st->v->merge_ranks, st->key.data, st->key.len);
+    int32_t rank = sd_tok_merge_rank(st->v, st->key.data, st->key.len);
     if (rank < 0) return true;
     return sd_tok_queue_push(&st->queue, (sd_tok_bigram){left, right, (double)rank, l->n + r->n});
 }
 
 static bool emit_symbol(const sd_vocab *v, const char *text, size_t n, idbuf *out) {
-    int32_t id = sd_tok_strmap_get(&v->token_ids, text, n);
+    int32_t id = sd_tok_token_id(v, text, n);
     if (id >= 0) return sd_tok_idbuf_push(out, id);
     /* As llama.cpp: try each byte of the (byte-encoded) symbol as a one-byte token; drop the rest. */
     for (size_t j = 0; j < n; j++) {
-        int32_t b = sd_tok_strmap_get(&v->token_ids, text + j, 1);
+        int32_t b = sd_tok_token_id(v, text + j, 1);
         if (b >= 0 && !sd_tok_idbuf_push(out, b)) return false;
     }
     return true;
@@ -294,7 +294,7 @@ static int merge_word(bpe_state *st, idbuf *out) {
     const sd_vocab *v = st->v;
     const char *w = st->word.data;
     size_t wlen = st->word.len;
-    if (v->ignore_merges && sd_tok_strmap_get(&v->token_ids, w, wlen) >= 0)
+    if (v->ignore_merges && sd_tok_token_id(v, w, wlen) >= 0)
         return emit_symbol(v, w, wlen, out) ? SD_STATUS_OK : SD_STATUS_NO_MEMORY;
 
     if (wlen > st->sym_cap) {
@@ -308,7 +308,7 @@ static int merge_word(bpe_state *st, idbuf *out) {
     }
     int n_sym = 0;
     for (size_t off = 0; off < wlen;) {
-        size_t n = SD_MIN(sd_tok_utf8_len_from_lead((uint8_t)w[off]), wlen - off);
+        size_t n = SD_MIN(sd_utf8_len_lenient((uint8_t)w[off]), wlen - off);
         st->sym[n_sym] = (bpe_symbol){n_sym - 1, off + n == wlen ? -1 : n_sym + 1, w + off, n};
         off += n;
         n_sym++;
@@ -338,7 +338,7 @@ static bool encode_word(bpe_state *st, span sp) {
     if (!sd_tok_bytebuf_reserve(&st->word, 2 * sp.len)) return false;
     for (size_t i = 0; i < sp.len; i++) {
         uint32_t cp = sd_tok_gpt2_byte_to_cp((uint8_t)st->text.data[sp.start + i]);
-        st->word.len += sd_tok_utf8_encode(cp, st->word.data + st->word.len);
+        st->word.len += sd_utf8_encode(cp, st->word.data + st->word.len);
     }
     return true;
 }

@@ -22,7 +22,7 @@ typedef struct spm_state {
 static bool try_add_bigram(spm_state *st, int left, int right) {
     if (left < 0 || right < 0) return true;
     size_t size = st->sym[left].n + st->sym[right].n; /* the two are adjacent in the text */
-    int32_t id = sd_tok_strmap_get(&st->v->token_ids, st->sym[left].text, size);
+    int32_t id = sd_tok_token_id(st->v, st->sym[left].text, size);
     if (id < 0) return true;
     /* Higher scores merge first: the queue pops the lowest priority. */
     sd_tok_bigram b = {left, right, -(double)st->v->scores[id], size};
@@ -30,7 +30,7 @@ static bool try_add_bigram(spm_state *st, int left, int right) {
 }
 
 static bool emit_symbol(const sd_vocab *v, const spm_symbol *s, idbuf *out) {
-    int32_t id = sd_tok_strmap_get(&v->token_ids, s->text, s->n);
+    int32_t id = sd_tok_token_id(v, s->text, s->n);
     if (id >= 0) return sd_tok_idbuf_push(out, id);
     /* Not a token: byte fallback, one <0xXX> token per byte (unknown token if the vocab lacks it). */
     for (size_t j = 0; j < s->n; j++) {
@@ -73,7 +73,7 @@ int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text, size_t len
     /* One symbol per UTF-8 character (by the lead byte's length, not validated: as llama.cpp). */
     int n_sym = 0;
     for (size_t off = 0; off < esc.len;) {
-        size_t n = SD_MIN(sd_tok_utf8_len_from_lead((uint8_t)esc.data[off]), esc.len - off);
+        size_t n = SD_MIN(sd_utf8_len_lenient((uint8_t)esc.data[off]), esc.len - off);
         st.sym[n_sym] = (spm_symbol){n_sym - 1, off + n == esc.len ? -1 : n_sym + 1, esc.data + off, n};
         off += n;
         n_sym++;

@@ -1,64 +1,9 @@
-/* Helpers for the tokenizer: a string hash map, growable buffers, UTF-8 as llama.cpp decodes it, and
- * the GPT-2 byte <-> unicode mapping. */
+/* Helpers for the tokenizer: growable buffers, the GPT-2 byte <-> unicode mapping and the merge queue.
+ * (The string index is common/sd_strtab.h, UTF-8 common/sd_utf8.h.) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer/vocab_internal.h"
-
-/* FNV-1a over the bytes, folded to 32 bits; token texts are short so this is cheap enough. */
-static uint32_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)p[i];
-        h *= 1099511628211ull;
-    }
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-int sd_tok_strmap_init(strmap *m, size_t expected) {
-    size_t cap = 16;
-    while (cap < expected * 2)
-        cap <<= 1; /* load factor <= 0.5 */
-    m->slots = calloc(cap, sizeof(*m->slots));
-    m->cap = cap;
-    m->count = 0;
-    return m->slots ? 0 : -1;
-}
-
-void sd_tok_strmap_free(strmap *m) {
-    free(m->slots);
-    m->slots = NULL;
-    m->cap = m->count = 0;
-}
-
-int sd_tok_strmap_put(strmap *m, const char *key, size_t len, int32_t value) {
-    if ((m->count + 1) * 2 > m->cap) return -1; /* sized at init: the caller knows the count */
-    uint32_t h = hash_bytes(key, len);
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        strmap_slot *s = &m->slots[i];
-        if (!s->key) {
-            s->key = key;
-            s->len = (uint32_t)len;
-            s->hash = h;
-            s->value = value;
-            m->count++;
-            return 1;
-        }
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return 0;
-    }
-}
-
-int32_t sd_tok_strmap_get(const strmap *m, const char *key, size_t len) {
-    if (!m->slots) return -1;
-    uint32_t h = hash_bytes(key, len);
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const strmap_slot *s = &m->slots[i];
-        if (!s->key) return -1;
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return s->value;
-    }
-}
 
 bool sd_tok_bytebuf_reserve(bytebuf *b, size_t extra) {
     if (b->len + extra <= b->cap) return true;
@@ -89,64 +34,6 @@ bool sd_tok_idbuf_push(idbuf *b, int32_t id) {
     }
     b->data[b->len++] = id;
     return true;
-}
-
-size_t sd_tok_utf8_len_from_lead(uint8_t c) {
-    static const uint8_t lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lookup[c >> 4];
-}
-
-static bool is_cont(uint8_t c) {
-    return (c & 0xC0) == 0x80;
-}
-
-int32_t sd_tok_utf8_decode_lenient(const uint8_t *s, size_t len, size_t *n) {
-    uint8_t c = s[0];
-    *n = 1;
-    if (!(c & 0x80)) return c;
-    if (!(c & 0x40)) return -1;
-    if (!(c & 0x20)) {
-        if (len < 2 || !is_cont(s[1])) return -1;
-        *n = 2;
-        return ((c & 0x1F) << 6) | (s[1] & 0x3F);
-    }
-    if (!(c & 0x10)) {
-        if (len < 3 || !is_cont(s[1]) || !is_cont(s[2])) return -1;
-        *n = 3;
-        return ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-    }
-    if (!(c & 0x08)) {
-        if (len < 4 || !is_cont(s[1]) || !is_cont(s[2]) || !is_cont(s[3])) return -1;
-        int32_t cp = ((c & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        /* llama.cpp throws when re-encoding these; treat them as invalid bytes instead. */
-        if (cp > 0x10FFFF) return -1;
-        *n = 4;
-        return cp;
-    }
-    return -1;
-}
-
-size_t sd_tok_utf8_encode(uint32_t cp, char *out) {
-    if (cp <= 0x7F) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp <= 0x7FF) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp <= 0xFFFF) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
 }
 
 /* GPT-2's bytes_to_unicode: '!'..'~', 0xA1..0xAC and 0xAE..0xFF stand for themselves; the other 68

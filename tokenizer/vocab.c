@@ -160,6 +160,19 @@ static uint8_t attr_from_type(int32_t type) {
 }
 
 /* Copies the token texts into one NUL-terminated pool and indexes them. */
+/* Key readers of the two string indices (sd_strtab). */
+static const char *token_text(const void *owner, uint32_t id, size_t *len) {
+    const sd_vocab *v = owner;
+    *len = v->text_len[id];
+    return v->text_pool + v->text_off[id];
+}
+
+static const char *merge_text(const void *owner, uint32_t rank, size_t *len) {
+    const sd_gguf_str *s = &((const sd_vocab *)owner)->merge_text[rank];
+    *len = s->len;
+    return s->ptr;
+}
+
 static int load_tokens(sd_vocab *v, const sd_gguf_kv *toks, char *err, size_t err_len) {
     size_t total = 0;
     for (int32_t i = 0; i < v->n_tokens; i++)
@@ -170,7 +183,9 @@ static int load_tokens(sd_vocab *v, const sd_gguf_kv *toks, char *err, size_t er
     v->text_pool = malloc(total);
     v->text_off = malloc(v->n_tokens * sizeof(uint32_t));
     v->text_len = malloc(v->n_tokens * sizeof(uint32_t));
-    if (!v->text_pool || !v->text_off || !v->text_len || sd_tok_strmap_init(&v->token_ids, v->n_tokens) != 0)
+    if (!v->text_pool || !v->text_off || !v->text_len ||
+        sd_strtab_init(&v->token_ids, (uint64_t)v->n_tokens, (uint64_t)(uintptr_t)v * 0x9e3779b97f4a7c15ull,
+                       token_text, v) < 0)
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory loading the vocabulary");
     size_t off = 0;
     for (int32_t i = 0; i < v->n_tokens; i++) {
@@ -186,13 +201,13 @@ static int load_tokens(sd_vocab *v, const sd_gguf_kv *toks, char *err, size_t er
         v->text_off[i] = (uint32_t)off;
         v->text_len[i] = (uint32_t)len;
         off += len + 1;
-        int r = sd_tok_strmap_put(&v->token_ids, dst, len, i);
-        if (r == 0) {
+        int64_t first = sd_strtab_insert(&v->token_ids, dst, len, (uint32_t)i);
+        if (first >= 0) {
             char shown[104];
             printable(dst, (uint32_t)len, shown);
             return sd_error(err, err_len, SD_STATUS_FORMAT,
-                            KEY_PREFIX "tokens: duplicate token '%s' at ids %d and %d", shown,
-                            (int)sd_tok_strmap_get(&v->token_ids, dst, len), (int)i);
+                            KEY_PREFIX "tokens: duplicate token '%s' at ids %d and %d", shown, (int)first,
+                            (int)i);
         }
     }
     return SD_STATUS_OK;
@@ -248,7 +263,10 @@ static int load_merges(sd_vocab *v, const sd_gguf *g, char *err, size_t err_len)
     for (uint64_t i = 0; i < kv->arr_len; i++)
         total += kv->arr_strs[i].len;
     v->merge_pool = malloc(total ? total : 1);
-    if (!v->merge_pool || sd_tok_strmap_init(&v->merge_ranks, kv->arr_len) != 0)
+    v->merge_text = calloc(kv->arr_len ? kv->arr_len : 1, sizeof *v->merge_text);
+    if (!v->merge_pool || !v->merge_text ||
+        sd_strtab_init(&v->merge_ranks, kv->arr_len, (uint64_t)(uintptr_t)v * 0xd1342543de82ef95ull,
+                       merge_text, v) < 0)
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory loading the merges");
     size_t off = 0;
     for (uint64_t i = 0; i < kv->arr_len; i++) {
@@ -257,8 +275,10 @@ static int load_merges(sd_vocab *v, const sd_gguf *g, char *err, size_t err_len)
          * "left right" text itself is the key: symbols never contain a space (it is byte-encoded). */
         if (s.len < 3 || !memchr(s.ptr + 1, ' ', s.len - 1)) continue;
         memcpy(v->merge_pool + off, s.ptr, s.len);
+        v->merge_text[i].ptr = v->merge_pool + off;
+        v->merge_text[i].len = s.len;
         /* the first rank wins for duplicates, as std::map::emplace */
-        sd_tok_strmap_put(&v->merge_ranks, v->merge_pool + off, s.len, (int32_t)i);
+        sd_strtab_insert(&v->merge_ranks, v->merge_pool + off, s.len, (uint32_t)i);
         off += s.len;
     }
     return SD_STATUS_OK;
@@ -316,7 +336,7 @@ static void promote_control(sd_vocab *v, int32_t id) {
 
 static int32_t find_by_texts(sd_vocab *v, const char *const *list, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        int32_t id = sd_tok_strmap_get(&v->token_ids, list[i], strlen(list[i]));
+        int32_t id = sd_tok_token_id(v, list[i], strlen(list[i]));
         if (id >= 0) return id;
     }
     return -1;
@@ -353,7 +373,7 @@ static void build_eog(sd_vocab *v, int32_t fim_pad, int32_t fim_rep, int32_t fim
         eog_add(v, fims[i]);
     }
     for (size_t i = 0; i < SD_ARRAY_LEN(EOG_TEXTS); i++) {
-        int32_t id = sd_tok_strmap_get(&v->token_ids, EOG_TEXTS[i], strlen(EOG_TEXTS[i]));
+        int32_t id = sd_tok_token_id(v, EOG_TEXTS[i], strlen(EOG_TEXTS[i]));
         if (id < 0) continue;
         eog_add(v, id);
         promote_control(v, id);
@@ -364,14 +384,14 @@ static void build_eog(sd_vocab *v, int32_t fim_pad, int32_t fim_rep, int32_t fim
 
     /* o200k_harmony / solar-open: "<|end|>" is no EOG when "<|return|>"+"<|call|>" (or "<|calls|>"+
      * "<|flush|>") are. gemma4 / paddleocr: "</s>" is none when "<|tool_response>" is. */
-#define HAS(t) (sd_tok_strmap_get(&v->token_ids, t, strlen(t)) >= 0)
-    int32_t end_id = sd_tok_strmap_get(&v->token_ids, "<|end|>", 7);
+#define HAS(t) (sd_tok_token_id(v, t, strlen(t)) >= 0)
+    int32_t end_id = sd_tok_token_id(v, "<|end|>", 7);
     if (end_id >= 0 && ((HAS("<|return|>") && HAS("<|call|>")) || (HAS("<|calls|>") && HAS("<|flush|>")))) {
         eog_remove(v, end_id);
         v->attr[end_id] = TOK_ATTR_USER_DEFINED;
         v->type[end_id] = SD_TOKEN_USER_DEFINED;
     }
-    int32_t s_id = sd_tok_strmap_get(&v->token_ids, "</s>", 4);
+    int32_t s_id = sd_tok_token_id(v, "</s>", 4);
     if (s_id >= 0 && HAS("<|tool_response>")) {
         eog_remove(v, s_id);
         v->attr[s_id] = TOK_ATTR_NORMAL;
@@ -437,14 +457,14 @@ static bool piece_for(const sd_vocab *v, int32_t id, bytebuf *out) {
         /* GPT-2 byte decoding; llama.cpp writes characters outside the mapping as "[UNK_BYTE_0x..]". */
         for (size_t i = 0; i < len;) {
             size_t n;
-            int32_t cp = sd_tok_utf8_decode_lenient((const uint8_t *)t + i, len - i, &n);
+            int32_t cp = sd_utf8_decode_lenient((const uint8_t *)t + i, len - i, &n);
             int b = cp < 0 ? -1 : sd_tok_gpt2_cp_to_byte((uint32_t)cp);
             if (b >= 0) {
                 char c = (char)b;
                 if (!sd_tok_bytebuf_append(out, &c, 1)) return false;
             } else {
                 char enc[4], hex[16];
-                size_t en = sd_tok_utf8_encode(cp < 0 ? 0xFFFD : (uint32_t)cp, enc);
+                size_t en = sd_utf8_encode(cp < 0 ? 0xFFFD : (uint32_t)cp, enc);
                 if (!sd_tok_bytebuf_append(out, "[UNK_BYTE_0x", 12)) return false;
                 for (size_t k = 0; k < en; k++) {
                     snprintf(hex, sizeof hex, "%02x", (uint8_t)enc[k]);
@@ -487,10 +507,10 @@ static void build_byte_tokens(sd_vocab *v) {
     static const char hex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; b++) {
         char name[7] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>', 0};
-        int32_t id = sd_tok_strmap_get(&v->token_ids, name, 6);
+        int32_t id = sd_tok_token_id(v, name, 6);
         if (id < 0) {
             char c = (char)b;
-            id = sd_tok_strmap_get(&v->token_ids, &c, 1);
+            id = sd_tok_token_id(v, &c, 1);
         }
         v->byte_token[b] = id;
     }
@@ -611,8 +631,9 @@ void sd_vocab_free(sd_vocab *v) {
     if (!v) return;
     for (int i = 0; i < v->n_re; i++)
         pcre2_code_free(v->re[i]);
-    sd_tok_strmap_free(&v->token_ids);
-    sd_tok_strmap_free(&v->merge_ranks);
+    sd_strtab_free(&v->token_ids);
+    sd_strtab_free(&v->merge_ranks);
+    free(v->merge_text);
     free(v->text_pool);
     free(v->text_off);
     free(v->text_len);

@@ -73,4 +73,10 @@ int sd_detokenize(const sd_vocab *v, const int32_t *ids, int n, bool special, bo
  * message naming the first difference. */
 int sd_vocab_check_compatible(const sd_vocab *target, const sd_vocab *draft, char *err, size_t err_len);
 
+/* GPT-2's byte <-> unicode mapping, which byte-level BPE vocabularies spell their tokens in: printable
+ * bytes stand for themselves, the others for U+0100 and up (also used to generate synthetic
+ * vocabularies). sd_tok_gpt2_cp_to_byte returns -1 for a code point outside the mapping. */
+uint32_t sd_tok_gpt2_byte_to_cp(uint8_t b);
+int sd_tok_gpt2_cp_to_byte(uint32_t cp);
+
 #endif

@@ -1,5 +1,5 @@
-/* Internals shared by the tokenizer's files: the sd_vocab layout, a string->id hash map, growable
- * buffers and the UTF-8 helpers that mirror llama.cpp's (lenient) decoding. Not part of the API. */
+/* Internals shared by the tokenizer's files: the sd_vocab layout, its text -> id and merge -> rank
+ * indices, growable buffers. Not part of the API. */
 #ifndef SD_VOCAB_INTERNAL_H
 #define SD_VOCAB_INTERNAL_H
 
@@ -10,6 +10,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "common/sd_strtab.h"
+#include "common/sd_utf8.h"
+#include "gguf/gguf.h"
 #include "tokenizer/vocab.h"
 
 /* Shared between the tokenizer's files only: hidden from libspecdec's exported symbols. */
@@ -25,28 +28,6 @@ enum {
     TOK_ATTR_USER_DEFINED = 1 << 4,
     TOK_ATTR_BYTE = 1 << 5,
 };
-
-/* Open-addressing hash map from a byte string (pointer into a pool the owner keeps alive) to an int32. */
-typedef struct strmap_slot {
-    const char *key; /* NULL: empty */
-    uint32_t len;
-    uint32_t hash;
-    int32_t value;
-} strmap_slot;
-
-typedef struct strmap {
-    strmap_slot *slots;
-    size_t cap; /* power of two */
-    size_t count;
-} strmap;
-
-SD_INTERNAL int sd_tok_strmap_init(strmap *m, size_t expected);
-SD_INTERNAL void sd_tok_strmap_free(strmap *m);
-/* Inserts key -> value unless key is present; returns 1 inserted, 0 already present (value untouched),
- * -1 out of memory. */
-SD_INTERNAL int sd_tok_strmap_put(strmap *m, const char *key, size_t len, int32_t value);
-/* The value for key, or -1 when absent. */
-SD_INTERNAL int32_t sd_tok_strmap_get(const strmap *m, const char *key, size_t len);
 
 /* Growable byte / int32 buffers for per-call scratch space. */
 typedef struct bytebuf {
@@ -95,11 +76,12 @@ struct sd_vocab {
     char *piece_pool;    /* every token's piece with special=true (decoded bytes) */
     uint32_t *piece_off; /* [n_tokens] */
     uint32_t *piece_len; /* [n_tokens] */
-    strmap token_ids;    /* text -> id */
+    sd_strtab token_ids; /* text -> id */
 
     /* BPE merges: "left right" (as stored in the file) -> rank. */
     char *merge_pool;
-    strmap merge_ranks;
+    sd_gguf_str *merge_text; /* [rank] into merge_pool; len 0 for a merge without a space (never used) */
+    sd_strtab merge_ranks;
 
     int32_t bos, eos, eot, eom, unk, pad;
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
@@ -118,19 +100,15 @@ struct sd_vocab {
     int n_re;
 };
 
-/* Lenient UTF-8 decoding exactly as llama.cpp's unicode_cpt_from_utf8: the lead byte's high bits give
- * the length, continuation bytes must be 10xxxxxx, overlong forms and surrogates are accepted. Returns
- * the code point and sets *n to the bytes used, or returns -1 (with *n = 1) for an invalid sequence. */
-SD_INTERNAL int32_t sd_tok_utf8_decode_lenient(const uint8_t *s, size_t len, size_t *n);
-/* Encodes cp (< 0x110000) as UTF-8 into out[4]; returns the byte count. */
-SD_INTERNAL size_t sd_tok_utf8_encode(uint32_t cp, char *out);
-/* llama.cpp's unicode_len_utf8: sequence length implied by a lead byte (1 for continuation bytes). */
-SD_INTERNAL size_t sd_tok_utf8_len_from_lead(uint8_t c);
+/* Id of the token whose text is s[0..n), or -1. */
+static inline int32_t sd_tok_token_id(const sd_vocab *v, const char *s, size_t n) {
+    return (int32_t)sd_strtab_find(&v->token_ids, s, n);
+}
 
-/* GPT-2 byte <-> unicode mapping (bytes that are printable map to themselves, the rest to U+0100+). */
-SD_INTERNAL uint32_t sd_tok_gpt2_byte_to_cp(uint8_t b);
-/* The byte a code point stands for, or -1 when it is not in the mapping. */
-SD_INTERNAL int sd_tok_gpt2_cp_to_byte(uint32_t cp);
+/* Rank of the merge "left right" given as s[0..n), or -1. */
+static inline int32_t sd_tok_merge_rank(const sd_vocab *v, const char *s, size_t n) {
+    return (int32_t)sd_strtab_find(&v->merge_ranks, s, n);
+}
 
 /* The tokenizers proper: append ids for one raw-text fragment (no special tokens inside). */
 SD_INTERNAL int sd_tok_spm_tokenize_fragment(const sd_vocab *v, const char *text, size_t len, bool add_prefix,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/sd_utf8.h"
 #include "fuzz_vocabs.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -16,29 +17,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     fuzz_vocabs_get();
     return 0;
-}
-
-/* True if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static bool valid_utf8(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || i + len > n) return false;
-        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return false;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-        i += len;
-    }
-    return true;
 }
 
 static void fuzz_one_vocab(const sd_vocab *v, int which, const char *text, size_t len, bool add_special,
@@ -70,7 +48,7 @@ static void fuzz_one_vocab(const sd_vocab *v, int which, const char *text, size_
     }
     /* Byte-level BPE is lossless on valid UTF-8 (no BOS/EOS, no special-token parsing). */
     if (sd_vocab_get_kind(v) == SD_VOCAB_BPE && !add_special && !parse_special &&
-        valid_utf8((const uint8_t *)text, len)) {
+        sd_utf8_is_valid((const uint8_t *)text, len)) {
         int tl = sd_detokenize(v, ids, n, false, false, NULL, 0);
         FUZZ_REQUIRE(tl >= 0, "vocab %d: detokenize failed (%d)", which, tl);
         char *back = malloc((size_t)tl + 1);

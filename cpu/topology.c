@@ -1,6 +1,6 @@
 /* CPU topology from sysfs (see topology.h). Reading is forgiving: every file but the online list may be
  * missing, and a missing or unparsable value is simply "unknown". */
-#include "spec/topology.h"
+#include "cpu/topology.h"
 
 #include <ctype.h>
 #include <dirent.h>

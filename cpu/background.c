@@ -1,4 +1,4 @@
-#include "background.h"
+#include "cpu/background.h"
 
 #include <pthread.h>
 #include <stdbool.h>

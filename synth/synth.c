@@ -9,11 +9,16 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "common/sd_hash.h"
 #include "common/sd_rng.h"
+#include "common/sd_strtab.h"
+#include "common/sd_utf8.h"
 #include "gemm/quantize_weights.h"
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 #include "gguf/gguf_writer.h"
 #include "model/model.h"
+#include "model/tensor_names.h"
+#include "tokenizer/vocab.h"
 
 /* ---- the known shapes (Hugging Face config.json of each model) ---- */
 
@@ -70,13 +75,6 @@ static void fill_normal(sd_rng *r, float *x, int64_t n, float std) {
         /* each 16-bit uniform is (u + 0.5) / 65536 in (0, 1); the sum's mean is 2 = 131072 / 65536 */
         x[i] = ((float)s + 2.0f - 131072.0f) * scale;
     }
-}
-
-static uint64_t hash_name(const char *s) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
 }
 
 /* ---- the tensor plan ---- */
@@ -141,7 +139,7 @@ static planned_tensor *plan_add(synth_job *j, const char *name, uint32_t type, i
     t->ne[2] = t->ne[3] = 1;
     t->kind = kind;
     t->std = ne0 > 0 ? 1.0f / sqrtf((float)ne0) : 0.0f; /* 1 / sqrt(fan_in) */
-    t->seed = j->seed ^ hash_name(name);
+    t->seed = j->seed ^ sd_fnv1a64_str(name);           /* fixed per name: part of the file format */
     if (kind == FILL_RANDOM && ne0 > j->max_k) j->max_k = ne0;
     return t;
 }
@@ -264,28 +262,29 @@ typedef enum mirror_kind {
 } mirror_kind;
 
 static const struct {
-    const char *suffix;
+    sd_tensor_kind tensor;
     mirror_kind kind;
 } MIRROR[] = {
-    {"attn_norm.weight", MIRROR_ZERO_NORM},  {"attn_q.weight", MIRROR_MATRIX},
-    {"attn_k.weight", MIRROR_MATRIX},        {"attn_v.weight", MIRROR_MATRIX},
-    {"attn_q.bias", MIRROR_ZERO_BIAS},       {"attn_k.bias", MIRROR_ZERO_BIAS},
-    {"attn_v.bias", MIRROR_ZERO_BIAS},       {"attn_q_norm.weight", MIRROR_ONE_NORM},
-    {"attn_k_norm.weight", MIRROR_ONE_NORM}, {"attn_output.weight", MIRROR_MATRIX},
-    {"ffn_norm.weight", MIRROR_ZERO_NORM},   {"ffn_gate.weight", MIRROR_FFN_IN},
-    {"ffn_up.weight", MIRROR_FFN_IN},        {"ffn_down.weight", MIRROR_FFN_OUT},
+    {SD_TENSOR_ATTN_NORM, MIRROR_ZERO_NORM},   {SD_TENSOR_ATTN_Q, MIRROR_MATRIX},
+    {SD_TENSOR_ATTN_K, MIRROR_MATRIX},         {SD_TENSOR_ATTN_V, MIRROR_MATRIX},
+    {SD_TENSOR_ATTN_Q_BIAS, MIRROR_ZERO_BIAS}, {SD_TENSOR_ATTN_K_BIAS, MIRROR_ZERO_BIAS},
+    {SD_TENSOR_ATTN_V_BIAS, MIRROR_ZERO_BIAS}, {SD_TENSOR_ATTN_Q_NORM, MIRROR_ONE_NORM},
+    {SD_TENSOR_ATTN_K_NORM, MIRROR_ONE_NORM},  {SD_TENSOR_ATTN_OUTPUT, MIRROR_MATRIX},
+    {SD_TENSOR_FFN_NORM, MIRROR_ZERO_NORM},    {SD_TENSOR_FFN_GATE, MIRROR_FFN_IN},
+    {SD_TENSOR_FFN_UP, MIRROR_FFN_IN},         {SD_TENSOR_FFN_DOWN, MIRROR_FFN_OUT},
 };
 
 /* Refuses a source whose layer 0 holds a tensor an extra layer would not mirror (it could carry state
  * the zero-norm argument does not cover). */
-static int check_layer0(const sd_gguf *g, char *err, size_t err_len) {
+static int check_layer0(const sd_gguf *g, sd_arch arch, char *err, size_t err_len) {
+    char prefix[SD_TENSOR_NAME_MAX], name[SD_TENSOR_NAME_MAX];
+    const size_t n_prefix = sd_tensor_layer_prefix(0, prefix);
     for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
         const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
-        if (t->name.len < 6 || memcmp(t->name.ptr, "blk.0.", 6) != 0) continue;
+        if (t->name.len < n_prefix || memcmp(t->name.ptr, prefix, n_prefix) != 0) continue;
         bool known = false;
         for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR) && !known; m++)
-            known = t->name.len - 6 == strlen(MIRROR[m].suffix) &&
-                    memcmp(t->name.ptr + 6, MIRROR[m].suffix, t->name.len - 6) == 0;
+            known = sd_gguf_str_eq(t->name, sd_tensor_name(arch, MIRROR[m].tensor, 0, name));
         if (!known)
             return sd_error(err, err_len, SD_STATUS_UNSUPPORTED, "cannot mirror source tensor '%.*s'",
                             (int)SD_MIN(t->name.len, 64u), t->name.ptr);
@@ -294,14 +293,14 @@ static int check_layer0(const sd_gguf *g, char *err, size_t err_len) {
 }
 
 /* Plans extra layer `il` (1-D tensors F32, matrices in p->type). */
-static int plan_extra_layer(synth_job *j, const sd_gguf *g, const sd_synth_params *p, int il, int64_t n_embd,
-                            int64_t ff, char *err, size_t err_len) {
+static int plan_extra_layer(synth_job *j, const sd_gguf *g, sd_arch arch, const sd_synth_params *p, int il,
+                            int64_t n_embd, int64_t ff, char *err, size_t err_len) {
     for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
-        char src_name[96], name[96];
-        snprintf(src_name, sizeof src_name, "blk.0.%s", MIRROR[m].suffix);
-        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, src_name);
+        char src_name[SD_TENSOR_NAME_MAX], name[SD_TENSOR_NAME_MAX];
+        const sd_gguf_tensor *st =
+            sd_gguf_find_tensor(g, sd_tensor_name(arch, MIRROR[m].tensor, 0, src_name));
         if (!st) continue;
-        snprintf(name, sizeof name, "blk.%d.%s", il, MIRROR[m].suffix);
+        sd_tensor_name(arch, MIRROR[m].tensor, il, name);
         planned_tensor *t = NULL;
         switch (MIRROR[m].kind) {
         case MIRROR_ZERO_NORM:
@@ -330,12 +329,11 @@ static int plan_extra_layer(synth_job *j, const sd_gguf *g, const sd_synth_param
 }
 
 /* Elements of one extra layer of FFN width ff. */
-static uint64_t extra_layer_elems(const sd_gguf *g, int64_t n_embd, int64_t ff) {
+static uint64_t extra_layer_elems(const sd_gguf *g, sd_arch arch, int64_t n_embd, int64_t ff) {
     uint64_t n = 0;
     for (size_t m = 0; m < SD_ARRAY_LEN(MIRROR); m++) {
-        char name[96];
-        snprintf(name, sizeof name, "blk.0.%s", MIRROR[m].suffix);
-        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, name);
+        char name[SD_TENSOR_NAME_MAX];
+        const sd_gguf_tensor *st = sd_gguf_find_tensor(g, sd_tensor_name(arch, MIRROR[m].tensor, 0, name));
         if (!st) continue;
         if (MIRROR[m].kind == MIRROR_FFN_IN || MIRROR[m].kind == MIRROR_FFN_OUT)
             n += (uint64_t)n_embd * (uint64_t)ff;
@@ -343,41 +341,6 @@ static uint64_t extra_layer_elems(const sd_gguf *g, int64_t n_embd, int64_t ff) 
             n += (uint64_t)st->ne[0] * (uint64_t)st->ne[1];
     }
     return n;
-}
-
-/* Copies one key/value of the source. */
-static int copy_kv(sd_gguf_writer *w, const char *key, const sd_gguf_kv *kv, char *err, size_t err_len) {
-    switch (kv->type) {
-    case SD_GGUF_UINT8:
-        return sd_gguf_writer_add_u8(w, key, (uint8_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT8:
-        return sd_gguf_writer_add_i8(w, key, (int8_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT16:
-        return sd_gguf_writer_add_u16(w, key, (uint16_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT16:
-        return sd_gguf_writer_add_i16(w, key, (int16_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT32:
-        return sd_gguf_writer_add_u32(w, key, (uint32_t)kv->value.u64, err, err_len);
-    case SD_GGUF_INT32:
-        return sd_gguf_writer_add_i32(w, key, (int32_t)kv->value.i64, err, err_len);
-    case SD_GGUF_UINT64:
-        return sd_gguf_writer_add_u64(w, key, kv->value.u64, err, err_len);
-    case SD_GGUF_INT64:
-        return sd_gguf_writer_add_i64(w, key, kv->value.i64, err, err_len);
-    case SD_GGUF_FLOAT32:
-        return sd_gguf_writer_add_f32(w, key, (float)kv->value.f64, err, err_len);
-    case SD_GGUF_FLOAT64:
-        return sd_gguf_writer_add_f64(w, key, kv->value.f64, err, err_len);
-    case SD_GGUF_BOOL:
-        return sd_gguf_writer_add_bool(w, key, kv->value.b, err, err_len);
-    case SD_GGUF_STRING:
-        return sd_gguf_writer_add_strn(w, key, kv->value.str.ptr, kv->value.str.len, err, err_len);
-    case SD_GGUF_ARRAY:
-        if (kv->arr_type == SD_GGUF_STRING)
-            return sd_gguf_writer_add_strn_arr(w, key, kv->arr_strs, kv->arr_len, err, err_len);
-        return sd_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_len, err, err_len);
-    }
-    return sd_error(err, err_len, SD_STATUS_FORMAT, "key '%s' has an unknown type", key);
 }
 
 /* Copies the source's metadata, replacing the name, block count and FFN widths in place. */
@@ -416,7 +379,7 @@ static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, 
             /* llama.cpp reads a per-layer array here (get_key_or_arr), as an INT32 array */
             rc = sd_gguf_writer_add_arr(w, key, SD_GGUF_INT32, widths, (uint64_t)n_layer, err, err_len);
         } else {
-            rc = copy_kv(w, key, kv, err, err_len);
+            rc = sd_gguf_writer_add_kv(w, key, kv, err, err_len);
         }
     }
     if (rc == SD_STATUS_OK && !named) rc = sd_gguf_writer_add_str(w, "general.name", name, err, err_len);
@@ -426,8 +389,8 @@ static int grow_metadata(sd_gguf_writer *w, const sd_model *m, int32_t n_extra, 
 
 /* FFN width for about 80 extra layers: the remaining parameters / 80, minus the attention part, over the
  * 3 FFN matrices, rounded to a multiple of 256 (at least 256). */
-static int64_t default_ff(const sd_gguf *g, int64_t n_embd, uint64_t remaining) {
-    const uint64_t attn = extra_layer_elems(g, n_embd, 0);
+static int64_t default_ff(const sd_gguf *g, sd_arch arch, int64_t n_embd, uint64_t remaining) {
+    const uint64_t attn = extra_layer_elems(g, arch, n_embd, 0);
     const double per_layer = (double)remaining / 80.0;
     double ff = (per_layer - (double)attn) / (3.0 * (double)n_embd);
     int64_t r = (int64_t)llround(ff / 256.0) * 256;
@@ -455,7 +418,7 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         return sd_error(err, err_len, rc, "source %s: %s", src, msg);
     }
     const sd_gguf *g = m->gguf;
-    if ((rc = check_layer0(g, err, err_len)) < 0) goto done;
+    if ((rc = check_layer0(g, m->hp.arch, err, err_len)) < 0) goto done;
 
     uint64_t src_elems = 0;
     for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
@@ -469,8 +432,8 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         goto done;
     }
     const int64_t n_embd = m->hp.n_embd;
-    const int64_t ff = p->ff_width ? p->ff_width : default_ff(g, n_embd, p->n_params - src_elems);
-    const uint64_t per_layer = extra_layer_elems(g, n_embd, ff);
+    const int64_t ff = p->ff_width ? p->ff_width : default_ff(g, m->hp.arch, n_embd, p->n_params - src_elems);
+    const uint64_t per_layer = extra_layer_elems(g, m->hp.arch, n_embd, ff);
     int64_t n_extra = llround((double)(p->n_params - src_elems) / (double)per_layer);
     if (n_extra < 1) n_extra = 1;
     if (n_extra + m->hp.n_layer > SD_SYNTH_MAX_LAYERS) {
@@ -496,7 +459,8 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
         t->data = st->data;
     }
     for (int64_t e = 0; e < n_extra; e++)
-        if ((rc = plan_extra_layer(&j, g, p, m->hp.n_layer + (int)e, n_embd, ff, err, err_len)) < 0)
+        if ((rc = plan_extra_layer(&j, g, m->hp.arch, p, m->hp.n_layer + (int)e, n_embd, ff, err, err_len)) <
+            0)
             goto done;
 
     if (!(w = sd_gguf_writer_create())) {
@@ -520,12 +484,6 @@ done:
 
 /* ---- shape: a generated byte-level BPE vocabulary ---- */
 
-/* An open-addressing set of the token strings (indices into the vocabulary being built). */
-typedef struct str_set {
-    int32_t *slots; /* -1 empty */
-    uint64_t mask;
-} str_set;
-
 typedef struct gen_vocab {
     char *pool; /* all token texts back to back */
     size_t pool_len, pool_cap;
@@ -538,15 +496,8 @@ typedef struct gen_vocab {
     size_t *merge_off;
     int32_t n_merges;
     int32_t *types;
-    str_set set;
+    sd_strtab index; /* token text -> id, to skip duplicates */
 } gen_vocab;
-
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h;
-}
 
 static bool pool_append(char **pool, size_t *len, size_t *cap, const char *s, size_t n) {
     if (*len + n > *cap) {
@@ -569,48 +520,25 @@ static const char *tok_text(const gen_vocab *v, int32_t id, size_t *len) {
     return v->pool + v->tok_off[id];
 }
 
-/* Slot of s in the set: where it is, or the empty slot where it would go. */
-static uint64_t set_slot(const gen_vocab *v, const char *s, size_t n) {
-    uint64_t i = hash_bytes(s, n) & v->set.mask;
-    for (;; i = (i + 1) & v->set.mask) {
-        int32_t id = v->set.slots[i];
-        if (id < 0) return i;
-        size_t len;
-        const char *t = tok_text(v, id, &len);
-        if (len == n && memcmp(t, s, n) == 0) return i;
-    }
+static const char *tok_text_at(const void *owner, uint32_t id, size_t *len) {
+    return tok_text(owner, (int32_t)id, len);
 }
 
 /* Adds a token unless present; returns 1 added, 0 present, -1 out of memory. */
 static int vocab_add(gen_vocab *v, const char *s, size_t n, int32_t type) {
-    uint64_t slot = set_slot(v, s, n);
-    if (v->set.slots[slot] >= 0) return 0;
+    if (sd_strtab_find(&v->index, s, n) >= 0) return 0;
     size_t off = v->pool_len;
     if (!pool_append(&v->pool, &v->pool_len, &v->pool_cap, s, n)) return -1;
     v->tok_off[v->n] = off;
     v->types[v->n] = type;
-    v->set.slots[slot] = v->n++;
+    sd_strtab_insert(&v->index, s, n, (uint32_t)v->n); /* sized for n_vocab: cannot be full */
+    v->n++;
     return 1;
 }
 
-/* GPT-2's byte-to-unicode map: printable Latin-1 bytes stand for themselves, the others (controls,
- * space, 0x7f-0xa0, 0xad) for code points 256, 257, ... in byte order. Writes the UTF-8 of byte b. */
+/* The UTF-8 text of the byte token for byte b, in GPT-2's byte-to-unicode spelling. */
 static size_t gpt2_byte_text(int b, char out[4]) {
-    int n = 0;
-    int cp = b;
-    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    if (!printable) {
-        cp = 256;
-        for (int c = 0; c < b; c++)
-            if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174 && c <= 255))) cp++;
-    }
-    if (cp < 0x80) {
-        out[n++] = (char)cp;
-    } else { /* all code points here are < 0x800 */
-        out[n++] = (char)(0xc0 | (cp >> 6));
-        out[n++] = (char)(0x80 | (cp & 0x3f));
-    }
-    return (size_t)n;
+    return sd_utf8_encode(sd_tok_gpt2_byte_to_cp((uint8_t)b), out);
 }
 
 static void gen_vocab_free(gen_vocab *v) {
@@ -621,7 +549,7 @@ static void gen_vocab_free(gen_vocab *v) {
     free(v->merges);
     free(v->merge_off);
     free(v->types);
-    free(v->set.slots);
+    sd_strtab_free(&v->index);
 }
 
 /* n_vocab tokens: the 256 byte tokens, n_vocab - 258 merges, then BOS and EOS. A merge joins a word
@@ -630,19 +558,14 @@ static void gen_vocab_free(gen_vocab *v) {
  * shorter pieces come first (lower rank), as in real vocabularies. */
 static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *err, size_t err_len) {
     if (n_vocab < 258 + 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "vocabulary too small");
-    uint64_t cap = 1;
-    while (cap < 2 * (uint64_t)n_vocab)
-        cap *= 2;
-    v->set.mask = cap - 1;
-    v->set.slots = malloc(cap * sizeof *v->set.slots);
     v->tok_off = malloc((size_t)n_vocab * sizeof *v->tok_off);
     v->types = malloc((size_t)n_vocab * sizeof *v->types);
     v->tokens = malloc((size_t)n_vocab * sizeof *v->tokens);
     v->merge_off = malloc((size_t)n_vocab * sizeof *v->merge_off);
     v->merges = malloc((size_t)n_vocab * sizeof *v->merges);
-    if (!v->set.slots || !v->tok_off || !v->types || !v->tokens || !v->merge_off || !v->merges)
+    if (sd_strtab_init(&v->index, (uint64_t)n_vocab, seed, tok_text_at, v) < 0 || !v->tok_off || !v->types ||
+        !v->tokens || !v->merge_off || !v->merges)
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for the vocabulary");
-    memset(v->set.slots, 0xff, cap * sizeof *v->set.slots);
 
     int32_t letters[27]; /* ids of 'a'..'z' and of the space symbol (last) */
     for (int b = 0; b < 256; b++) {
@@ -807,37 +730,42 @@ static float *llama3_rope_factors(const sd_synth_shape *s) {
 static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char *err, size_t err_len) {
     const int64_t d = s->n_embd, hd = s->n_embd / s->n_head;
     const int64_t dq = hd * s->n_head, dkv = hd * s->n_head_kv;
-    const bool bias = strcmp(s->arch, "qwen2") == 0;
-    char name[96];
+    const sd_arch arch = sd_arch_from_name(s->arch); /* one of the shapes' arches: known */
+    const bool bias = arch == SD_ARCH_QWEN2;
+    char name[SD_TENSOR_NAME_MAX];
 #define ADD(nm, ty, ne0, ne1, kind) plan_add(j, nm, ty, ne0, ne1, kind, err, err_len)
-#define LNAME(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+#define NAME(kind) sd_tensor_name(arch, kind, 0, name)
+#define LNAME(kind) sd_tensor_name(arch, kind, il, name)
     planned_tensor *t;
-    if (!ADD("token_embd.weight", type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+    if (!ADD(NAME(SD_TENSOR_TOKEN_EMBD), type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
     for (int il = 0; il < s->n_layer; il++) {
-        if (!(t = ADD(LNAME("attn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        if (!(t = ADD(LNAME(SD_TENSOR_ATTN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
-        if (!ADD(LNAME("attn_q.weight"), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("attn_k.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("attn_v.weight"), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_Q), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_K), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_V), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
         if (bias) {
-            if (!ADD(LNAME("attn_q.bias"), SD_TYPE_F32, dq, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME("attn_k.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME("attn_v.bias"), SD_TYPE_F32, dkv, 0, FILL_CONST)) return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_Q_BIAS), SD_TYPE_F32, dq, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_K_BIAS), SD_TYPE_F32, dkv, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
+            if (!ADD(LNAME(SD_TENSOR_ATTN_V_BIAS), SD_TYPE_F32, dkv, 0, FILL_CONST))
+                return SD_STATUS_NO_MEMORY;
         }
-        if (!ADD(LNAME("attn_output.weight"), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!(t = ADD(LNAME("ffn_norm.weight"), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_ATTN_OUTPUT), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!(t = ADD(LNAME(SD_TENSOR_FFN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
-        if (!ADD(LNAME("ffn_gate.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("ffn_up.weight"), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-        if (!ADD(LNAME("ffn_down.weight"), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_GATE), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!ADD(LNAME(SD_TENSOR_FFN_DOWN), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
     }
-    if (!(t = ADD("output_norm.weight", SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
+    if (!(t = ADD(NAME(SD_TENSOR_OUTPUT_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
     t->value = 1.0f;
-    if (!s->tied_output && !ADD("output.weight", type, d, s->n_vocab, FILL_RANDOM))
+    if (!s->tied_output && !ADD(NAME(SD_TENSOR_OUTPUT), type, d, s->n_vocab, FILL_RANDOM))
         return SD_STATUS_NO_MEMORY;
     if (s->rope_scale_factor > 0.0f) {
         float *f = llama3_rope_factors(s);
-        if (!f || !(t = ADD("rope_freqs.weight", SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
+        if (!f || !(t = ADD(NAME(SD_TENSOR_ROPE_FREQS), SD_TYPE_F32, hd / 2, 0, FILL_DATA))) {
             free(f);
             return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         }
@@ -845,6 +773,7 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
         t->data = f;
     }
 #undef ADD
+#undef NAME
 #undef LNAME
     int rc = check_cols(type, d, "embedding", err, err_len);
     if (rc == 0) rc = check_cols(type, s->n_ff, "FFN", err, err_len);

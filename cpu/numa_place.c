@@ -1,6 +1,6 @@
 /* NUMA placement through libnuma (see numa_place.h). We keep no state: every call asks libnuma, whose
  * own lazily built tables are its business. */
-#include "spec/numa_place.h"
+#include "cpu/numa_place.h"
 
 #include <errno.h>
 #include <numa.h>

@@ -2,12 +2,12 @@
  * so each cluster streams from local memory. Everything here is a no-op that succeeds on one-node
  * machines and where the kernel or libnuma offers no NUMA support: placement is an optimisation, never
  * a reason to fail. */
-#ifndef SD_SPEC_NUMA_PLACE_H
-#define SD_SPEC_NUMA_PLACE_H
+#ifndef SD_CPU_NUMA_PLACE_H
+#define SD_CPU_NUMA_PLACE_H
 
 #include <stddef.h>
 
-#include "spec/topology.h"
+#include "cpu/topology.h"
 
 /* Number of NUMA nodes placement can choose between: 0 when NUMA is unavailable, else >= 1. */
 int sd_numa_n_nodes(void);

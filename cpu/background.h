@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "gemm/threadpool.h"
+#include "cpu/threadpool.h"
 
 typedef struct sd_background sd_background;
 

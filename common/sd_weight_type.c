@@ -1,4 +1,4 @@
-#include "qtypes.h"
+#include "sd_weight_type.h"
 
 /* Indexed by ggml type id. Sizes follow ggml's block structs; ids ggml retired are left empty. */
 static const sd_type_traits type_traits[SD_TYPE_COUNT] = {

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gemm/qtypes.h"
+#include "common/sd_weight_type.h"
 
 /* Called once per planned tensor, in file order (ne[0] fastest; unused dims are 1). */
 typedef void (*sd_synth_tensor_fn)(void *ctx, const char *name, uint32_t type, uint32_t n_dims,

@@ -12,7 +12,7 @@
  * Sleeping uses a Dekker-style handshake: a worker increments `n_sleeping` and then re-reads `generation`
  * under the mutex; the caller bumps `generation` and then reads `n_sleeping`. Both are seq_cst, so either
  * the caller sees the sleeper and broadcasts, or the sleeper sees the new generation and does not wait. */
-#include "threadpool.h"
+#include "cpu/threadpool.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -4,8 +4,8 @@
  *
  * Everything except the online CPU list is optional: containers and VMs hide much of /sys, and a
  * missing file only makes a field unknown. */
-#ifndef SD_SPEC_TOPOLOGY_H
-#define SD_SPEC_TOPOLOGY_H
+#ifndef SD_CPU_TOPOLOGY_H
+#define SD_CPU_TOPOLOGY_H
 
 #include <stddef.h>
 
