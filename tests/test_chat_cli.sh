@@ -70,7 +70,7 @@ expect 1 "no tokenizer.chat_template.*--chat-template NAME" -- "$SPECDEC" chat-t
 # Bad flags: exit 2, one line.
 expect 2 "unknown flag '--bogus'" -- "$SPECDEC" chat-template --chat-template chatml --messages "$TMP/conv.json" \
     --bogus
-expect 2 "--messages needs a value" -- "$SPECDEC" chat-template --chat-template chatml --messages
+expect 2 "flag '--messages' needs a value" -- "$SPECDEC" chat-template --chat-template chatml --messages
 expect 2 "--messages FILE.json is required" -- "$SPECDEC" chat-template --chat-template chatml
 expect 2 "exactly one of" -- "$SPECDEC" chat-template --messages "$TMP/conv.json"
 expect 2 "exactly one of" -- "$SPECDEC" chat-template --chat-template chatml -m "$TMP/chatml.gguf" \
