@@ -12,6 +12,7 @@
 #include "chat/chat.h"
 #include "commands.h"
 #include "gguf/gguf.h"
+#include "prompt.h"
 
 #define CMD "specdec chat-template"
 
@@ -71,7 +72,8 @@ static int parse_flags(int argc, char **argv, chat_template_flags *f, bool *done
     return 0;
 }
 
-/* The Jinja text of the model's template (caller frees), or NULL after printing why. */
+/* The Jinja text of the model's template (caller frees; "" when it has none), or NULL after printing why.
+ * Only the metadata is read. */
 static char *read_model_template(const char *path) {
     char err[512];
     sd_gguf *g = NULL;
@@ -81,10 +83,7 @@ static char *read_model_template(const char *path) {
     }
     char *text = NULL;
     int len = sd_chat_template_text_from_gguf(g, NULL, 0);
-    if (len == 0)
-        fprintf(stderr, CMD ": %s has no %s; choose a template with --chat-template NAME\n", path,
-                SD_CHAT_TEMPLATE_KEY);
-    else if (len < 0)
+    if (len < 0)
         fprintf(stderr, CMD ": %s: %s is not a text without NUL bytes\n", path, SD_CHAT_TEMPLATE_KEY);
     else if (!(text = malloc((size_t)len + 1)))
         fprintf(stderr, CMD ": out of memory\n");
@@ -95,22 +94,11 @@ static char *read_model_template(const char *path) {
 }
 
 static const sd_chat_template *choose_template(const chat_template_flags *f) {
-    char err[1024];
-    const sd_chat_template *tmpl = NULL;
-    if (f->template_name) {
-        if (sd_chat_template_by_name(f->template_name, &tmpl, err, sizeof err) == 0) return tmpl;
-        fprintf(stderr, CMD ": %s\n", err);
-        return NULL;
-    }
-    size_t len = 0;
-    char *text = f->model_path ? read_model_template(f->model_path) : cli_read_file(f->template_path, &len);
-    if (!text) return NULL;
-    const char *source = f->model_path ? f->model_path : f->template_path;
-    if (!f->model_path && strlen(text) != len)
-        fprintf(stderr, CMD ": %s: the template holds a NUL byte\n", source);
-    else if (sd_chat_template_from_text(text, &tmpl, err, sizeof err) != 0)
-        fprintf(stderr, CMD ": %s: %s\n", source, err);
-    free(text);
+    char *model_text = f->model_path ? read_model_template(f->model_path) : NULL;
+    if (f->model_path && !model_text) return NULL;
+    const sd_chat_template *tmpl = cli_choose_chat_template("chat-template", f->template_name,
+                                                            f->template_path, model_text, f->model_path);
+    free(model_text);
     return tmpl;
 }
 
