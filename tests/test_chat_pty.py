@@ -76,58 +76,58 @@ def answer_of(screen, line):
     return text.split(line + "\n", 1)[-1].rsplit("\n[", 1)[0]
 
 
+def session(args, talk):
+    """Runs talk(term) against a chat started with args, then ends it with Ctrl-D: it must exit 0."""
+    term = Terminal(args)
+    try:
+        term.read_until(b"> ")
+        talk(term)
+        term.type("\x04")  # Ctrl-D: the chat ends
+        _, status = os.waitpid(term.pid, 0)
+        if os.WEXITSTATUS(status) != 0:
+            fail("chat exited %d after Ctrl-D" % os.WEXITSTATUS(status))
+    except (TimeoutError, EOFError) as e:
+        fail(str(e))
+        os.kill(term.pid, signal.SIGKILL)
+        os.waitpid(term.pid, 0)
+
+
+def two_turns(term, tmp):
+    messages = []
+    for line in ["Write a function", "Now test it"]:
+        term.type(line + "\n")
+        screen = term.read_until(b"\n> ")
+        got = answer_of(screen, line)
+        messages.append({"role": "user", "content": line})
+        want = generate_answer(messages, tmp)
+        messages.append({"role": "assistant", "content": want})
+        if os.environ.get("VERBOSE"):
+            print("turn %d: %r" % (len(messages) // 2, got))
+        if not want or got.rstrip("\n") != want.rstrip("\n"):
+            fail("turn %d: chat answered %r, generate %r" % (len(messages) // 2, got, want))
+        if b"kept]" not in screen or (len(messages) > 2 and b" 0 kept]" in screen):
+            fail("turn %d did not keep the cache: %r" % (len(messages) // 2, screen[-200:]))
+
+
+def interrupt_answer(term):
+    """A Ctrl-C mid-answer (a long one: -n is per answer) stops it, not the chat."""
+    term.type("Write a long story\n")
+    term.read_until(b"story\r\n")
+    time.sleep(0.3)
+    term.type("\x03")  # the terminal's interrupt character: SIGINT to the foreground process
+    screen = term.read_until(b"\n> ", timeout=30)
+    if b"[stopped;" not in screen:
+        fail("Ctrl-C did not report a stopped answer: %r" % screen[-300:])
+    term.type("And another\n")
+    screen = term.read_until(b"\n> ", timeout=120)
+    if b"kept]" not in screen:
+        fail("no answer after the Ctrl-C: %r" % screen[-300:])
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        term = Terminal(FLAGS + ["-n", str(N)])
-        messages = []
-        try:
-            term.read_until(b"> ")
-            for line in ["Write a function", "Now test it"]:
-                term.type(line + "\n")
-                screen = term.read_until(b"\n> ")
-                got = answer_of(screen, line)
-                messages.append({"role": "user", "content": line})
-                want = generate_answer(messages, tmp)
-                messages.append({"role": "assistant", "content": want})
-                if os.environ.get("VERBOSE"):
-                    print("turn %d: %r" % (len(messages) // 2, got))
-                if not want or got.rstrip("\n") != want.rstrip("\n"):
-                    fail("turn %d: chat answered %r, generate %r" % (len(messages) // 2, got, want))
-                if b"kept]" not in screen or (len(messages) > 2 and b" 0 kept]" in screen):
-                    fail("turn %d did not keep the cache: %r" % (len(messages) // 2, screen[-200:]))
-            term.type("\x04")  # Ctrl-D: the chat ends
-            _, status = os.waitpid(term.pid, 0)
-            if os.WEXITSTATUS(status) != 0:
-                fail("chat exited %d after Ctrl-D" % os.WEXITSTATUS(status))
-        except (TimeoutError, EOFError) as e:
-            fail(str(e))
-            os.kill(term.pid, signal.SIGKILL)
-            os.waitpid(term.pid, 0)
-            return
-
-        # A Ctrl-C mid-answer (a long one: -n is per answer) stops it, not the chat.
-        term = Terminal(FLAGS + ["-n", "100000", "-c", "4096"])
-        try:
-            term.read_until(b"> ")
-            term.type("Write a long story\n")
-            term.read_until(b"story\r\n")
-            time.sleep(0.3)
-            term.type("\x03")  # the terminal's interrupt character: SIGINT to the foreground process
-            screen = term.read_until(b"\n> ", timeout=30)
-            if b"[stopped;" not in screen:
-                fail("Ctrl-C did not report a stopped answer: %r" % screen[-300:])
-            term.type("And another\n")
-            screen = term.read_until(b"\n> ", timeout=120)
-            if b"kept]" not in screen:
-                fail("no answer after the Ctrl-C: %r" % screen[-300:])
-            term.type("\x04")  # Ctrl-D: the chat ends
-            _, status = os.waitpid(term.pid, 0)
-            if os.WEXITSTATUS(status) != 0:
-                fail("chat exited %d after Ctrl-D" % os.WEXITSTATUS(status))
-        except (TimeoutError, EOFError) as e:
-            fail(str(e))
-            os.kill(term.pid, signal.SIGKILL)
-            os.waitpid(term.pid, 0)
+        session(FLAGS + ["-n", str(N)], lambda term: two_turns(term, tmp))
+    session(FLAGS + ["-n", "100000", "-c", "4096"], interrupt_answer)
 
 
 main()
