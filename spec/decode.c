@@ -96,8 +96,9 @@ static void end_round(sd_decoder *d, int32_t k, int32_t j, const sd_spec_result 
     sd_controller_end_round(&d->ctrl, &o);
 }
 
-int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                        sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len) {
+int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_cached,
+                        int32_t n_predict, sd_emit_fn emit, void *user, sd_stats *stats, char *err,
+                        size_t err_len) {
     sd_stats st;
     memset(&st, 0, sizeof st);
     st.k_trace = d->k_trace;
@@ -109,19 +110,23 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             "prompt of %d tokens does not fit the context of %d tokens (one position must remain for "
             "generation)",
             n_prompt, d->n_ctx);
-    sd_verifier_reset(d->verifier);
-    if (d->drafter) sd_drafter_reset(d->drafter);
+    if (n_cached < 0 || n_cached > n_prompt - 1 || n_cached != sd_verifier_n_past(d->verifier))
+        n_cached = 0; /* not what the cache holds: start afresh */
+    if (n_cached == 0) {
+        sd_verifier_reset(d->verifier);
+        if (d->drafter) sd_drafter_reset(d->drafter);
+    }
     memcpy(d->ctx, prompt, (size_t)n_prompt * sizeof *prompt);
     int32_t n_tokens = n_prompt;
 
     double t0 = sd_time_seconds();
-    int rc = sd_verifier_prefill(d->verifier, prompt, n_prompt - 1, err, err_len);
+    int rc = sd_verifier_prefill(d->verifier, prompt + n_cached, n_prompt - 1 - n_cached, err, err_len);
     /* a paused draft (see spec/controller.h) catches up, from a recent window, when drafting resumes */
     if (rc == 0 && d->drafter && !sd_controller_draft_idle(&d->ctrl))
         rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
     if (rc < 0) return rc;
     double t1 = sd_time_seconds();
-    st.n_prompt = n_prompt;
+    st.n_prompt = n_prompt - n_cached;
     st.t_prompt_s = t1 - t0;
     st.stop = SD_STOP_LENGTH;
     double t_single_sum = 0;

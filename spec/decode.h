@@ -35,8 +35,13 @@ void sd_decoder_free(sd_decoder *d);
  * anyway); false stops generation. */
 typedef bool (*sd_emit_fn)(void *user, int32_t token);
 
-/* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder). */
-int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                        sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len);
+/* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder;
+ * n_prompt counts the tokens prefilled). The verifier's cache already holds prompt[0..n_cached) (the
+ * caller has checked, and rolled it back to exactly that, e.g. sd_engine_continue): only the rest is
+ * prefilled, and the drafter rolls its own cache back to what it shares with the prompt. n_cached 0
+ * starts both from empty caches. */
+int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_cached,
+                        int32_t n_predict, sd_emit_fn emit, void *user, sd_stats *stats, char *err,
+                        size_t err_len);
 
 #endif
