@@ -37,6 +37,7 @@ typedef struct fwd_opts {
     int32_t threads;
     int32_t repeats;
     bool json;
+    const char *kernels; /* NULL: the default set */
 } fwd_opts;
 
 /* Samples, [n_batch][repeats] each; seconds per pass. */
@@ -64,7 +65,8 @@ typedef struct fwd_state {
 
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
-            "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--json]\n"
+            "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--kernels "
+            "SET] [--json]\n"
             "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on "
             "top\n"
             "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
@@ -93,6 +95,7 @@ static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
          .help = "threads (default: the CPUs this process may use)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "R",
          .help = "samples per batch size, each about " CLI_STRING(SAMPLE_SECONDS) " s (default 7)"},
+        CLI_KERNELS_FLAG(&o->kernels),
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},
     };
@@ -125,7 +128,7 @@ static void state_release(fwd_state *s) {
 static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     s->o = o;
-    int rc = sd_model_load_file(o->model, &s->model, err, err_len);
+    int rc = sd_model_load_file_with(o->model, o->kernels, &s->model, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     rc = sd_pool_create(&s->pool, o->threads, NULL, 0, err, err_len);
     if (rc != SD_STATUS_OK) return rc;

@@ -5,7 +5,12 @@
  * cache (so every call streams its weights from memory, as decode does), called in a cycle. A sample is
  * the mean time per call over whole cycles lasting about SAMPLE_SECONDS; repeats are interleaved across
  * batch sizes (and with the bandwidth measurement) so that machine noise hits all of them alike, and the
- * median of the repeats is reported. */
+ * median of the repeats is reported.
+ *
+ * Rooflines: a call cannot beat reading its weight bytes at the stream bandwidth, nor doing its n * m * k
+ * multiply-accumulates at the kernel set's int8 peak (sd_gemm_mac_peak: the set's dot-product sequence
+ * on registers, all threads, measured interleaved with the rest). "% roofline" is
+ * max(bytes / bandwidth, MACs / peak) over the measured time. */
 #include "bench.h"
 #include "bench_common.h"
 
@@ -28,6 +33,7 @@
 #define MAX_BATCH 4096
 #define MAX_CPUS 256
 #define SAMPLE_SECONDS 0.03
+#define PEAK_SECONDS 0.01 /* per peak sample */
 #define LLC_FALLBACK (32u << 20)
 
 typedef struct bench_opts {
@@ -51,6 +57,8 @@ typedef struct bench_result {
     double blas_seconds[MAX_BATCHES];
     double stream_gbps;      /* median pass */
     double stream_best_gbps; /* fastest pass: the machine's capability when the noise lets up */
+    double peak_gmacs;       /* int8 MAC peak of the kernel set, all threads, median sample; 0: unknown */
+    double peak_best_gmacs;
 } bench_result;
 
 typedef struct bench_state {
@@ -122,9 +130,7 @@ static int parse_args(int argc, char **argv, const char *prog, bench_opts *o) {
          .count = &o->n_cpus, .arg = "LIST", .help = "pin worker i to CPU LIST[i % len] (default: unpinned)"},
         {"--llc-mb", NULL, CLI_INT, .out.i = &o->llc_mb, 1, 1 << 20, .arg = "MB",
          .help = "last-level cache size to exceed (default: read from /sys, else 32)"},
-        {"--kernels", NULL, CLI_STR, .out.s = &o->kernels, .arg = "SET",
-         .help = "kernel set: scalar, avx2, avx512vnni, neon, ... (default: $SPECDEC_KERNELS, else the best "
-                 "this CPU has)"},
+        CLI_KERNELS_FLAG(&o->kernels),
         {"--no-blas", NULL, CLI_FALSE, .out.b = &o->blas, .help = "skip the OpenBLAS comparison"},
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},
@@ -351,14 +357,18 @@ static void calibrate(bench_state *s, time_fn fn, int n_set, int *passes) {
     }
 }
 
-/* Repeats interleaved across batch sizes (and with a stream pass when `stream` is given); medians into
- * out[] and res's stream figures. samples holds repeats * (n_batch + 1) doubles. */
+/* Repeats interleaved across batch sizes (and with a stream pass and a MAC peak sample when `stream` is
+ * given); medians into out[] and res's stream and peak figures. samples holds repeats * (n_batch + 2)
+ * doubles. */
 static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *stream, double *samples,
                     double *out, bench_result *res) {
     const bench_opts *o = s->o;
     int r_n = o->repeats;
     for (int r = 0; r < r_n; r++) {
-        if (stream) samples[(size_t)o->n_batch * r_n + r] = sd_stream_read_pass(stream);
+        if (stream) {
+            samples[(size_t)o->n_batch * r_n + r] = sd_stream_read_pass(stream);
+            samples[(size_t)(o->n_batch + 1) * r_n + r] = sd_gemm_mac_peak(s->kernels, s->pool, PEAK_SECONDS);
+        }
         for (int b = 0; b < o->n_batch; b++)
             samples[(size_t)b * r_n + r] = fn(s, o->batch[b], passes[b]);
     }
@@ -369,6 +379,9 @@ static void measure(bench_state *s, time_fn fn, const int *passes, sd_stream *st
         res->stream_gbps = (double)sd_stream_bytes(stream) / sd_bench_median_sort(t, r_n) / 1e9;
         res->stream_best_gbps =
             (double)sd_stream_bytes(stream) / t[0] / 1e9; /* sorted by sd_bench_median_sort() */
+        double *pk = samples + (size_t)(o->n_batch + 1) * r_n;
+        res->peak_gmacs = sd_bench_median_sort(pk, r_n) / 1e9;
+        res->peak_best_gmacs = pk[r_n - 1] / 1e9; /* ascending */
     }
 }
 
@@ -380,6 +393,26 @@ static void add_numbers(cJSON *j, const char *name, const double *v, int n) {
 typedef struct series {
     double gbps[MAX_BATCHES], gmacs[MAX_BATCHES], ratio[MAX_BATCHES];
 } series;
+
+/* Roofline of each batch size: the larger of the weight read at stream bandwidth and the MACs at the
+ * set's peak (seconds), and the measured time's share of it (1: on the roofline). */
+typedef struct roofline {
+    double seconds[MAX_BATCHES], fraction[MAX_BATCHES], compute_fraction[MAX_BATCHES];
+    bool compute_bound[MAX_BATCHES];
+} roofline;
+
+static void derive_roofline(const bench_opts *o, const bench_result *res, size_t weight_bytes,
+                            roofline *out) {
+    for (int b = 0; b < o->n_batch; b++) {
+        const double t_mem = (double)weight_bytes / (res->stream_gbps * 1e9);
+        const double macs = (double)o->batch[b] * (double)o->m * (double)o->k;
+        const double t_mac = res->peak_gmacs > 0 ? macs / (res->peak_gmacs * 1e9) : 0.0;
+        out->seconds[b] = SD_MAX(t_mem, t_mac);
+        out->fraction[b] = out->seconds[b] / res->seconds[b];
+        out->compute_fraction[b] = t_mac / res->seconds[b];
+        out->compute_bound[b] = t_mac > t_mem;
+    }
+}
 
 static void derive(const bench_opts *o, const double *sec, size_t weight_bytes, series *out) {
     for (int b = 0; b < o->n_batch; b++) {
@@ -395,7 +428,9 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
     const char *tname = sd_type_traits_of(o->type)->name;
     size_t blas_bytes = sizeof(float) * (size_t)o->m * (size_t)o->k;
     series q, bl;
+    roofline roof;
     derive(o, res->seconds, s->mat_bytes, &q);
+    derive_roofline(o, res, s->mat_bytes, &roof);
     if (o->blas) derive(o, res->blas_seconds, blas_bytes, &bl);
     double frac[MAX_BATCHES], batch[MAX_BATCHES], speedup[MAX_BATCHES];
     for (int b = 0; b < o->n_batch; b++) {
@@ -420,6 +455,9 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
         add_numbers(j, "gmacs", q.gmacs, o->n_batch);
         add_numbers(j, "ratio", q.ratio, o->n_batch);
         add_numbers(j, "stream_fraction", frac, o->n_batch);
+        add_numbers(j, "roofline_seconds", roof.seconds, o->n_batch);
+        add_numbers(j, "roofline_fraction", roof.fraction, o->n_batch);
+        add_numbers(j, "compute_fraction", roof.compute_fraction, o->n_batch);
         if (o->blas) {
             add_numbers(j, "blas_seconds", res->blas_seconds, o->n_batch);
             add_numbers(j, "blas_gbps", bl.gbps, o->n_batch);
@@ -429,6 +467,8 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
         }
         cJSON_AddItemToObject(j, "stream_gbps", cli_json_number_6g(res->stream_gbps));
         cJSON_AddItemToObject(j, "stream_best_gbps", cli_json_number_6g(res->stream_best_gbps));
+        cJSON_AddItemToObject(j, "mac_peak_gmacs", cli_json_number_6g(res->peak_gmacs));
+        cJSON_AddItemToObject(j, "mac_peak_best_gmacs", cli_json_number_6g(res->peak_best_gmacs));
         return cli_json_print(stdout, j, false);
     }
     printf("bench-gemm: %s m=%lld k=%lld, %s kernels, %d thread%s, %d matrices of %.3g MB (LLC %.0f MB), "
@@ -438,12 +478,17 @@ static bool report(const bench_state *s, const bench_result *res, size_t llc) {
            o->repeats);
     printf("read bandwidth (stream, %d thread%s): %.1f GB/s median, %.1f best\n", o->threads,
            o->threads == 1 ? "" : "s", res->stream_gbps, res->stream_best_gbps);
-    printf("%5s %10s %8s %8s %8s %9s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0");
+    printf("int8 MAC peak (%s, %d thread%s): %.1f GMAC/s median, %.1f best\n",
+           sd_gemm_kernels_name(s->kernels), o->threads, o->threads == 1 ? "" : "s", res->peak_gmacs,
+           res->peak_best_gmacs);
+    printf("%5s %10s %8s %8s %8s %9s %8s %6s", "n", "ms/call", "GB/s", "%stream", "GMAC/s", "t(n)/t0",
+           "%roof", "bound");
     if (o->blas) printf(" | %10s %8s %9s %8s", "blas ms", "GMAC/s", "t(n)/t0", "vs blas");
     printf("\n");
     for (int b = 0; b < o->n_batch; b++) {
-        printf("%5d %10.4f %8.2f %7.1f%% %8.2f %9.3f", o->batch[b], res->seconds[b] * 1e3, q.gbps[b],
-               100 * frac[b], q.gmacs[b], q.ratio[b]);
+        printf("%5d %10.4f %8.2f %7.1f%% %8.2f %9.3f %7.1f%% %6s", o->batch[b], res->seconds[b] * 1e3,
+               q.gbps[b], 100 * frac[b], q.gmacs[b], q.ratio[b], 100 * roof.fraction[b],
+               roof.compute_bound[b] ? "MACs" : "bytes");
         if (o->blas)
             printf(" | %10.4f %8.2f %9.3f %7.2fx", res->blas_seconds[b] * 1e3, bl.gmacs[b], bl.ratio[b],
                    speedup[b]);
@@ -463,7 +508,7 @@ static int bench_run(const bench_opts *o, const char *prog) {
     size_t llc = o->llc_mb ? (size_t)o->llc_mb << 20 : sd_bench_llc_bytes(LLC_FALLBACK);
     int rc = bench_setup(&s, o, llc, err, sizeof err);
     if (rc == SD_STATUS_OK) rc = sd_stream_create(&stream, 8 * llc, s.pool, err, sizeof err);
-    samples = calloc((size_t)o->repeats * (size_t)(o->n_batch + 1), sizeof *samples);
+    samples = calloc((size_t)o->repeats * (size_t)(o->n_batch + 2), sizeof *samples);
     if (rc == SD_STATUS_OK && !samples) rc = sd_error(err, sizeof err, SD_STATUS_NO_MEMORY, "out of memory");
     if (rc == SD_STATUS_OK) {
         /* Ours first: OpenBLAS threads spin for a while after each call and would perturb our samples. */

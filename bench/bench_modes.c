@@ -49,6 +49,7 @@ int bs_create_engines(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         p.n_threads_draft = b->o.threads;
         p.sampling.temp = b->o.temp;
         p.sampling.seed = b->o.seed;
+        p.sampling.ignore_eos = b->o.ignore_eos;
         p.schedule = m->schedule;
         p.draft_k = m->k > 0 ? m->k : -1;
         int rc = sd_engine_create(b->target, m->k == 0 ? NULL : b->draft, &p, &m->engine, err, err_len);

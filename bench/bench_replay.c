@@ -6,18 +6,21 @@
  * the prompt and the target's first t tokens whatever the policy. So this command records once, for
  * every prompt and position t, the draft's next K greedy proposals, the draft's top probability for each
  * and how many of them match the target's output (the drafts a verify pass would accept). Then it
- * replays the round loop of spec/decode.c for each policy over those records: the real controller
- * (spec/controller.c) chooses k and gates each draft, rounds accept min(drafted, matching) tokens plus
- * the target's own, and time advances by the costs t_d per draft forward pass and t_v(n) per verify pass
- * of n tokens. The costs are measured once (the target's passes of n = 1..K+1 tokens after a prompt-sized
- * cache, the draft's single-token pass) or given with --t-v-ms/--t-d-ms (e.g. another machine's); the
- * controller still sees verify times with seeded multiplicative noise (--noise), as on a real machine.
- * The adaptive controller lives on across prompts and repeats, as in `specdec bench` (prompt-major).
+ * replays the rounds of spec/decode.c for each policy over those records, driving the real controller
+ * through its round protocol (spec/controller.h: it bounds k and gates each draft): rounds accept
+ * min(drafted, matching) tokens plus the target's own, and time advances by the costs t_d per draft
+ * forward pass and t_v(n) per verify pass of n tokens. The costs are measured once (the target's passes
+ * of n = 1..K+1 tokens after a prompt-sized cache, the draft's single-token pass) or given with
+ * --t-v-ms/--t-d-ms (e.g. another machine's); the controller still sees verify times with seeded
+ * multiplicative noise (--noise), as on a real machine. The adaptive controller lives on across
+ * prompts and repeats, as in `specdec bench` (prompt-major).
  *
  * What replaying leaves out: machine noise beyond --noise (the same for every policy here), the cost of
- * sampling and bookkeeping, and the draft's floating-point differences between batched and single-token
- * passes. `specdec bench` measures the real thing; this command tells policies apart in seconds where a
- * timed benchmark needs many repeats, and shows how they would fare under other costs. */
+ * sampling and bookkeeping, the draft's floating-point differences between batched and single-token
+ * passes, and the shorter context a draft restarted from a recent window has (its proposals are
+ * replayed as recorded with the whole context). `specdec bench` measures the real thing; this command tells
+ * policies apart in seconds where a timed benchmark needs many repeats, and shows how they would fare under
+ * other costs. */
 #include "bench.h"
 #include "bench_common.h"
 #include "bench_spec.h"
@@ -48,7 +51,7 @@ typedef struct rp_opts {
     int n_ks;
     double noise;
     uint64_t seed;
-    double t_v_ms[SD_MAX_DRAFT + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
+    double t_v_ms[SD_MAX_DRAFT_LEN + 2]; /* given costs, [n - 1] for n tokens; n_t_v == 0: measure */
     int n_t_v;
     double t_d_ms;        /* 0: measure */
     const char *trace_id; /* print the adaptive policy's rounds on this prompt; NULL: none */
@@ -73,9 +76,8 @@ typedef struct rp_policy {
     char name[32];
     int32_t k_min, k_max;
     sd_controller ctrl;
-    int32_t rounds_since_plain;
     rp_total *per_prompt; /* [n_prompts] */
-    int64_t k_hist[SD_MAX_DRAFT + 1];
+    int64_t k_hist[SD_MAX_DRAFT_LEN + 1];
 } rp_policy;
 
 static void usage(FILE *f, const cli_command *c) {
@@ -140,9 +142,9 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
          .help = "use the first N prompts (default: all)"},
         {"-n", "--n-predict", CLI_INT, .out.i = &o->n_predict, 1, 100000, .arg = "N",
          .help = "tokens per prompt (default 64)"},
-        {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT, .cap = MAX_KS, .count = &o->n_ks,
+        {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT_LEN, .cap = MAX_KS, .count = &o->n_ks,
          .arg = "LIST", .help = "fixed draft lengths to compare (default 1,2,3,4)"},
-        {"--draft-max", NULL, CLI_INT, .out.i = &o->depth, 1, SD_MAX_DRAFT, .arg = "K",
+        {"--draft-max", NULL, CLI_INT, .out.i = &o->depth, 1, SD_MAX_DRAFT_LEN, .arg = "K",
          .help =
              "adaptive upper bound and drafts recorded per position (default " CLI_STRING(DEFAULT_DEPTH) ")"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, 1000, .arg = "R",
@@ -153,7 +155,7 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
                  "controller sees (default 0.05; 0: none)"},
         {"-s", "--seed", CLI_U64, .out.u = &o->seed, .hi = INT32_MAX, .arg = "S",
          .help = "seed of that noise (default 42)"},
-        {"--t-v-ms", NULL, CLI_CUSTOM, .out.any = o->t_v_ms, .cap = SD_MAX_DRAFT + 1, .count = &o->n_t_v,
+        {"--t-v-ms", NULL, CLI_CUSTOM, .out.any = o->t_v_ms, .cap = SD_MAX_DRAFT_LEN + 1, .count = &o->n_t_v,
          .parse = read_ms_list, .want = "2 to 33 positive ms values, e.g. 24.2,27.5,30.1", .arg = "LIST",
          .help = "verify pass ms for n = 1, 2, ... tokens (at least 2 values; the line\n"
                  "through the last two extends it); skips measuring the target"},
@@ -212,7 +214,7 @@ static int record(sd_engine *plain, sd_drafter *drafter, const int32_t *prompt, 
     tr->p_top = malloc((size_t)SD_MAX(1, tr->n) * (size_t)depth * sizeof *tr->p_top);
     if (!tr->accept || !tr->p_top) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     const sd_draft_stop stop = {.gate = keep_all};
-    int32_t drafts[SD_MAX_DRAFT];
+    int32_t drafts[SD_MAX_DRAFT_LEN];
     sd_drafter_reset(drafter);
     if ((rc = sd_drafter_sync(drafter, ctx, n_prompt - 1, err, err_len)) < 0) return rc;
     for (int32_t t = 0; t < tr->n; t++) {
@@ -242,23 +244,27 @@ static double noise_factor(uint64_t *state, double sigma) {
     return exp(sigma * sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
 }
 
-/* One generation of trace tr under policy p, as spec/decode.c runs it; adds to *tot. */
+/* One generation of trace tr under policy p, in the controller's round protocol as spec/decode.c runs
+ * it; adds to *tot. */
 static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, double t_d, const double *t_v,
                           uint64_t *rng, double sigma, bool trace, rp_total *tot) {
-    const bool adaptive = p->k_min != p->k_max;
     int32_t t = 0;
+    /* Tokens the draft has not followed: the prompt when the controller has paused it (decode.c then
+     * skips the draft's prefill), then those of the rounds it did not run in. It feeds them when it
+     * runs again, from at most the last SD_DRAFT_RESTART_WINDOW tokens (draft/drafter.h); charged here
+     * at t_d a token beyond the one a round's pass feeds anyway (an upper bound: a batched feed costs
+     * less a token). */
+    int32_t behind = sd_controller_draft_idle(&p->ctrl) ? SD_DRAFT_RESTART_WINDOW : 0;
     while (t < tr->n) {
-        int32_t k = sd_controller_choose(&p->ctrl);
-        if (p->k_min == 0 && p->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
-        k = SD_MAX(0, SD_MIN(k, SD_MIN(depth, tr->n - t - 1)));
-        p->rounds_since_plain = k == 0 ? 0 : p->rounds_since_plain + 1;
+        /* the recorded depth and the tokens still wanted bound k */
+        const int32_t k = sd_controller_begin_round(&p->ctrl, SD_MIN(depth, tr->n - t - 1));
         const float *conf = tr->p_top + (size_t)t * (size_t)depth;
         int32_t j = 0, passes = 0; /* drafts kept; draft forward passes run */
-        double predicted[SD_MAX_DRAFT];
+        double predicted[SD_MAX_DRAFT_LEN];
         while (j < k) {
             passes++;
             if (trace) predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
-            if (adaptive && !sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
+            if (!sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
             j++;
         }
         const int32_t n_acc = SD_MIN(j, tr->accept[t]);
@@ -269,10 +275,18 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
                 fprintf(stderr, " %.2f/%.2f%s", conf[i], predicted[i], i == j ? "x" : "");
             fprintf(stderr, "\n");
         }
-        const double draft_s = passes * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
-        sd_controller_update(&p->ctrl, j, n_acc, j > 0 && adaptive ? conf : NULL, draft_s, verify_s);
-        if (adaptive && passes > j && n_acc == j) /* as decode.c: the withheld draft's fate is known */
-            sd_controller_learn_withheld(&p->ctrl, j, conf[j], tr->accept[t] > j);
+        const int32_t catch_up = passes > 0 && behind > 1 ? SD_MIN(behind, SD_DRAFT_RESTART_WINDOW) - 1 : 0;
+        behind = passes > 0 ? 0 : behind + n_acc + 1;
+        const double draft_s = (passes + catch_up) * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
+        const bool withheld = passes > j;
+        sd_controller_end_round(&p->ctrl, &(sd_round_outcome){.n_drafted = j,
+                                                              .n_accepted = n_acc,
+                                                              .p_top = conf,
+                                                              .t_draft_s = draft_s,
+                                                              .t_verify_s = verify_s,
+                                                              .withheld = withheld,
+                                                              .withheld_p_top = withheld ? conf[j] : 0.0f,
+                                                              .withheld_accepted = tr->accept[t] > j});
         tot->seconds += draft_s + t_v[j]; /* the noise is what the controller sees, not the score */
         tot->rounds++;
         tot->drafted += j;
@@ -308,7 +322,7 @@ typedef struct rp_run {
     int n_policies;
     const char *kinds[MAX_KINDS];
     int n_kinds;
-    double t_d, t_v[SD_MAX_DRAFT + 2]; /* seconds; t_v[n - 1] for n tokens */
+    double t_d, t_v[SD_MAX_DRAFT_LEN + 2]; /* seconds; t_v[n - 1] for n tokens */
     bool measured_t_v, measured_t_d;
 } rp_run;
 
@@ -346,7 +360,7 @@ static void print_report(const rp_run *r) {
         rp_total t = kind_total(r, p, NULL);
         printf("| %s | %.2fx | %.2f | %.3f | ", p->name, speedup(&t),
                t.rounds ? (double)t.tokens / t.rounds : 0, t.drafted ? (double)t.accepted / t.drafted : 0);
-        for (int k = 0; k <= SD_MAX_DRAFT; k++)
+        for (int k = 0; k <= SD_MAX_DRAFT_LEN; k++)
             if (p->k_hist[k]) printf("%d:%lld ", k, (long long)p->k_hist[k]);
         printf("|\n");
     }

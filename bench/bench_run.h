@@ -37,6 +37,8 @@ typedef struct spec_opts {
     sd_schedule schedules[3];
     int n_schedules;
     bool cost_only, json;
+    bool ignore_eos;     /* generate exactly n_predict tokens */
+    const char *kernels; /* --kernels: NULL for the default set */
 } spec_opts;
 
 /* One mode: k = 0 plain, -1 adaptive, > 0 fixed draft length. */

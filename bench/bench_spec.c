@@ -59,6 +59,8 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
         {"--temp", NULL, CLI_FLOAT, .out.f = &o->temp, 0, 100, .arg = "T",
          .help = "temperature; 0 = greedy, checked lossless (default 0)"},
         {"-s", "--seed", CLI_U64, .out.u = &o->seed, .arg = "S", .help = "sampling seed (default 42)"},
+        {"--ignore-eos", NULL, CLI_TRUE, .out.b = &o->ignore_eos,
+         .help = "never stop at an end-of-generation token: every run generates -n tokens"},
         {"--k", NULL, CLI_INT_LIST, .out.i = o->ks, 1, SD_MAX_DRAFT_LEN, .cap = BS_MAX_KS, .count = &o->n_ks,
          .arg = "LIST", .help = "fixed draft lengths to compare, e.g. 1,2,4,8 (default 1,2,4,8)"},
         {"--no-adaptive", NULL, CLI_FALSE, .out.b = &o->adaptive,
@@ -68,6 +70,7 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
          .help = "schedules to compare: seq, pipe, auto (default seq)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, BS_MAX_REPEAT, .arg = "R",
          .help = "runs of every prompt and mode (default 3)"},
+        CLI_KERNELS_FLAG(&o->kernels),
         {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 1024, .arg = "N",
          .help = "worker threads for target and draft (default: one per CPU of each set)"},
         {"-c", "--ctx-size", CLI_INT, .out.i = &o->n_ctx, 1, 1 << 24, .arg = "N",
@@ -229,16 +232,6 @@ static void bench_free(bench *b) {
     sd_model_free(b->draft);
 }
 
-static sd_model *load(const char *path) {
-    char err[512];
-    sd_model *m = NULL;
-    if (sd_model_load(path, &m, err, sizeof err) < 0) {
-        fprintf(stderr, "specdec bench: %s: %s\n", path, err);
-        return NULL;
-    }
-    return m;
-}
-
 int sd_bench_spec_main(int argc, char **argv) {
     bench *b = calloc(1, sizeof *b);
     if (!b) return 1;
@@ -259,8 +252,8 @@ int sd_bench_spec_main(int argc, char **argv) {
     exit_code = 1;
     char err[512] = "";
     int rc = SD_STATUS_OK;
-    if (!(b->target = load(b->o.target_path))) goto out;
-    if (b->o.draft_path && !(b->draft = load(b->o.draft_path))) goto out;
+    if (!(b->target = cli_load_model(b->o.target_path, b->o.kernels))) goto out;
+    if (b->o.draft_path && !(b->draft = cli_load_model(b->o.draft_path, b->o.kernels))) goto out;
     if ((rc = bs_detect_machine(&b->mc, err, sizeof err)) < 0) goto out;
     rc = b->o.cost_only ? cost_only(b, err, sizeof err) : full_run(b, err, sizeof err);
     if (rc < 0) goto out;

@@ -2,7 +2,8 @@
  * substring tests on the raw text (no Jinja is parsed), the first that passes wins. The order matters and
  * follows llama.cpp's llm_chat_detect_template (mid 2026) up to DeepSeek 3, the last family specdec
  * renders; the families between that specdec does not render are still recognised, so their templates are
- * refused by name instead of being taken for a family tested later. */
+ * refused by name instead of being taken for a family tested later. (Early 2025 tested chatglm4 after
+ * llama3 and knew no smolvlm or talkie; none of the nine real templates depends on that.) */
 #include <stdbool.h>
 #include <string.h>
 

@@ -91,6 +91,20 @@ bool cli_read_schedule(const char *value, const cli_flag *f);
 bool cli_read_schedule_list(const char *value, const cli_flag *f);
 #define CLI_SCHEDULE_WANT "seq, pipe or auto"
 
+/* The --kernels row every command that multiplies matrices shares: the kernel set's name into *(dst)
+ * (NULL: $SPECDEC_KERNELS, else the best set); the library checks the name when the model loads. */
+#define CLI_KERNELS_FLAG(dst)                                                                                \
+    {                                                                                                        \
+        "--kernels", NULL, CLI_STR,                                                                          \
+            .out.s = (dst), .arg = "SET",                                                                    \
+            .help = "kernel set: scalar, avx2, avx512vnni, neon, neon-dotprod, neon-i8mm (default: "         \
+                    "$SPECDEC_KERNELS, else the best this CPU has)"                                          \
+    }
+
+/* Loads a model with kernel set `kernels` (NULL: the default), printing "specdec: PATH: message" on
+ * failure. */
+sd_model *cli_load_model(const char *path, const char *kernels);
+
 /* The name --schedule takes for s. */
 const char *cli_schedule_name(sd_schedule s);
 

@@ -1,9 +1,7 @@
 /* specdec chat-template: render a conversation (an OpenAI-style JSON list of messages) in a chat template
  * and print the prompt text, exactly, without loading weights. The template comes from a model's GGUF
  * metadata (-m), a family name (--chat-template) or a Jinja file (--chat-template-file); the family is
- * detected and rendered as llama.cpp's llama_chat_apply_template does.
- *
- * The few flags are parsed here rather than with args.h so that this command stands on its own. */
+ * detected and rendered as llama.cpp's llama_chat_apply_template does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "chat/chat.h"
 #include "commands.h"
 #include "gguf/gguf.h"
+#include "prompt.h"
 
 #define CMD "specdec chat-template"
 
@@ -22,63 +21,45 @@ typedef struct chat_template_flags {
     const char *template_name; /* --chat-template */
     const char *template_path; /* --chat-template-file */
     const char *messages_path; /* --messages */
-    bool add_generation_prompt;
+    bool no_generation_prompt;
 } chat_template_flags;
 
-static void print_usage(void) {
-    printf(
+static void chat_template_usage(FILE *out, const cli_command *c) {
+    fprintf(
+        out,
         "usage: specdec chat-template (-m MODEL.gguf | --chat-template NAME | --chat-template-file FILE)\n"
         "                             --messages FILE.json [--no-generation-prompt]\n"
         "\n"
         "Prints the prompt text a conversation becomes in a chat template, exactly as llama.cpp renders it\n"
         "(llama_chat_apply_template: the family is recognised from the Jinja text, then written in its\n"
         "fixed format). Only the GGUF metadata is read, no weights.\n"
-        "\n"
-        "  -m, --model FILE            the template in the model's tokenizer.chat_template\n"
-        "  --chat-template NAME        a template by name (listed below)\n"
-        "  --chat-template-file FILE   a Jinja template file, recognised like a model's\n"
-        "  --messages FILE.json        [{\"role\": \"system\"|\"user\"|\"assistant\", \"content\": \"...\"}, "
-        "...]\n"
-        "  --no-generation-prompt      do not open an assistant turn at the end\n"
-        "\n"
-        "template names:");
+        "\n");
+    cli_print_flags(out, c);
+    fprintf(out, "\ntemplate names:");
     for (int i = 0; sd_chat_template_builtin_name(i); i++)
-        printf("%s %s", i ? "," : "", sd_chat_template_builtin_name(i));
-    printf("\n");
+        fprintf(out, "%s %s", i ? "," : "", sd_chat_template_builtin_name(i));
+    fprintf(out, "\n");
 }
 
-/* Returns 0 to go on, or the exit code (0 after --help, 2 for a bad flag). */
+/* Returns 0 to go on, or the exit code (0 after --help via *done, 2 for a bad flag). */
 static int parse_flags(int argc, char **argv, chat_template_flags *f, bool *done) {
-    *done = false;
-    f->add_generation_prompt = true;
-    for (int i = 1; i < argc; i++) {
-        const char *flag = argv[i];
-        const char **value = NULL;
-        if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
-            print_usage();
-            *done = true;
-            return 0;
-        } else if (strcmp(flag, "--no-generation-prompt") == 0) {
-            f->add_generation_prompt = false;
-            continue;
-        } else if (strcmp(flag, "-m") == 0 || strcmp(flag, "--model") == 0) {
-            value = &f->model_path;
-        } else if (strcmp(flag, "--chat-template") == 0) {
-            value = &f->template_name;
-        } else if (strcmp(flag, "--chat-template-file") == 0) {
-            value = &f->template_path;
-        } else if (strcmp(flag, "--messages") == 0) {
-            value = &f->messages_path;
-        } else {
-            fprintf(stderr, CMD ": unknown flag '%s' (see " CMD " --help)\n", flag);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, CMD ": %s needs a value\n", flag);
-            return 2;
-        }
-        *value = argv[++i];
-    }
+    const cli_flag flags[] = {
+        {"-m", "--model", CLI_STR, .out.s = &f->model_path, .arg = "FILE",
+         .help = "the template in the model's tokenizer.chat_template"},
+        {"--chat-template", NULL, CLI_STR, .out.s = &f->template_name, .arg = "NAME",
+         .help = "a template by name (listed below)"},
+        {"--chat-template-file", NULL, CLI_STR, .out.s = &f->template_path, .arg = "FILE",
+         .help = "a Jinja template file, recognised like a model's"},
+        {"--messages", NULL, CLI_STR, .out.s = &f->messages_path, .arg = "FILE.json",
+         .help = "[{\"role\": \"system\"|\"user\"|\"assistant\", \"content\": \"...\"}, ...]"},
+        {"--no-generation-prompt", NULL, CLI_TRUE, .out.b = &f->no_generation_prompt,
+         .help = "do not open an assistant turn at the end"},
+        {"-h", "--help", CLI_HELP, .help = "this text"},
+    };
+    const cli_command c = {"chat-template", flags, CLI_COUNT(flags), chat_template_usage, 28, false, NULL};
+    cli_parse_status st = cli_parse(&c, argc, argv);
+    *done = st == CLI_HELP_ASKED;
+    if (st != CLI_PARSED) return cli_exit_code(st);
     int n_sources = !!f->model_path + !!f->template_name + !!f->template_path;
     if (n_sources != 1) {
         fprintf(stderr, CMD ": give exactly one of -m, --chat-template, --chat-template-file\n");
@@ -91,7 +72,8 @@ static int parse_flags(int argc, char **argv, chat_template_flags *f, bool *done
     return 0;
 }
 
-/* The Jinja text of the model's template (caller frees), or NULL after printing why. */
+/* The Jinja text of the model's template (caller frees; "" when it has none), or NULL after printing why.
+ * Only the metadata is read. */
 static char *read_model_template(const char *path) {
     char err[512];
     sd_gguf *g = NULL;
@@ -101,10 +83,7 @@ static char *read_model_template(const char *path) {
     }
     char *text = NULL;
     int len = sd_chat_template_text_from_gguf(g, NULL, 0);
-    if (len == 0)
-        fprintf(stderr, CMD ": %s has no %s; choose a template with --chat-template NAME\n", path,
-                SD_CHAT_TEMPLATE_KEY);
-    else if (len < 0)
+    if (len < 0)
         fprintf(stderr, CMD ": %s: %s is not a text without NUL bytes\n", path, SD_CHAT_TEMPLATE_KEY);
     else if (!(text = malloc((size_t)len + 1)))
         fprintf(stderr, CMD ": out of memory\n");
@@ -115,22 +94,11 @@ static char *read_model_template(const char *path) {
 }
 
 static const sd_chat_template *choose_template(const chat_template_flags *f) {
-    char err[1024];
-    const sd_chat_template *tmpl = NULL;
-    if (f->template_name) {
-        if (sd_chat_template_by_name(f->template_name, &tmpl, err, sizeof err) == 0) return tmpl;
-        fprintf(stderr, CMD ": %s\n", err);
-        return NULL;
-    }
-    size_t len = 0;
-    char *text = f->model_path ? read_model_template(f->model_path) : cli_read_file(f->template_path, &len);
-    if (!text) return NULL;
-    const char *source = f->model_path ? f->model_path : f->template_path;
-    if (!f->model_path && strlen(text) != len)
-        fprintf(stderr, CMD ": %s: the template holds a NUL byte\n", source);
-    else if (sd_chat_template_from_text(text, &tmpl, err, sizeof err) != 0)
-        fprintf(stderr, CMD ": %s: %s\n", source, err);
-    free(text);
+    char *model_text = f->model_path ? read_model_template(f->model_path) : NULL;
+    if (f->model_path && !model_text) return NULL;
+    const sd_chat_template *tmpl = cli_choose_chat_template("chat-template", f->template_name,
+                                                            f->template_path, model_text, f->model_path);
+    free(model_text);
     return tmpl;
 }
 
@@ -202,7 +170,7 @@ int cmd_chat_template(int argc, char **argv) {
     }
     int n = 0;
     sd_chat_message *msgs = parse_messages(json, f.messages_path, &n);
-    rc = msgs ? render(tmpl, msgs, n, f.add_generation_prompt, f.messages_path) : 1;
+    rc = msgs ? render(tmpl, msgs, n, !f.no_generation_prompt, f.messages_path) : 1;
     free(msgs);
     cJSON_Delete(json);
     return rc;

@@ -7,24 +7,9 @@
 
 #include "args.h"
 #include "commands.h"
+#include "generate.h"
+#include "prompt.h"
 #include "report.h"
-
-#define DEFAULT_TARGET "codepair-target-q4_0.gguf"
-#define DEFAULT_DRAFT "codepair-draft-f32.gguf"
-
-typedef struct generate_opts {
-    const char *model_path;
-    const char *draft_path;
-    bool no_draft;
-    bool compare;
-    const char *prompt;
-    const char *prompt_file;
-    int32_t n_predict;
-    bool json;
-    bool parse_special;
-    bool seed_given;
-    sd_engine_params engine;
-} generate_opts;
 
 static void generate_usage(FILE *out, const cli_command *c) {
     fprintf(out,
@@ -39,8 +24,7 @@ static void generate_usage(FILE *out, const cli_command *c) {
     cli_print_flags(out, c);
 }
 
-/* Returns 0 to go on, or an exit code (help: 0 via *done; usage error: 2). */
-static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
+int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *o, bool *done) {
     sd_engine_params *e = &o->engine;
     sd_sampling_params *s = &o->engine.sampling;
     const cli_flag flags[] = {
@@ -67,6 +51,9 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
          .help = "draft worker threads (default: one per draft CPU)"},
         {"--compare", NULL, CLI_TRUE, .out.b = &o->compare,
          .help = "also decode plainly and report the measured speed-up"},
+        {"--chat", "-cnv", CLI_TRUE, .out.b = &o->chat,
+         .help = "the prompt is a user's turn: apply the chat template, stop at the end of the turn"},
+        CLI_CHAT_FLAGS(&o->chat_opts),
         {"-p", "--prompt", CLI_STR, .out.s = &o->prompt, .arg = "TEXT", .help = "prompt text"},
         {"-f", "--file", CLI_STR, .out.s = &o->prompt_file, .arg = "FILE",
          .help = "read the prompt from FILE"},
@@ -78,6 +65,9 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
          .help = "prompt tokens per forward pass (default 64)"},
         {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
          .help = "worker threads (default: all online CPUs)"},
+        CLI_KERNELS_FLAG(&o->kernels),
+        {"--ignore-eos", NULL, CLI_TRUE, .out.b = &s->ignore_eos,
+         .help = "never stop at an end-of-generation token: generate exactly -n tokens"},
         {"--temp", NULL, CLI_FLOAT, .out.f = &s->temp, 0, 100, .arg = "T",
          .help = "temperature; 0 = greedy (default 0.8)"},
         {"--top-k", NULL, CLI_INT, .out.i = &s->top_k, 0, 1 << 30, .arg = "K",
@@ -98,12 +88,26 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
          .help = "print one JSON object instead of streaming text"},
         {"-h", "--help", CLI_HELP, .help = "this text"},
     };
-    const cli_command c = {"generate", flags, CLI_COUNT(flags), generate_usage, 24, true, NULL};
+    const cli_command c = {cmd, flags, CLI_COUNT(flags), generate_usage, 24, true, NULL};
     cli_parse_status st = cli_parse(&c, argc, argv);
     *done = st == CLI_HELP_ASKED;
     if (st != CLI_PARSED) return cli_exit_code(st);
     if (o->draft_path && o->no_draft) {
-        fprintf(stderr, "specdec generate: -md and --no-draft contradict each other\n");
+        fprintf(stderr, "specdec %s: -md and --no-draft contradict each other\n", cmd);
+        return 2;
+    }
+    if (strcmp(cmd, "chat") == 0) {
+        if (o->prompt || o->prompt_file || o->json || o->compare || o->chat) {
+            fprintf(stderr,
+                    "specdec chat: the turns come from the terminal: -p, -f, --json, --compare and --chat "
+                    "are generate's\n");
+            return 2;
+        }
+        return 0;
+    }
+    const cli_chat_opts *co = &o->chat_opts;
+    if (!o->chat && (co->template_name || co->template_file || co->system)) {
+        fprintf(stderr, "specdec generate: --chat-template, --chat-template-file and --system need --chat\n");
         return 2;
     }
     if (!o->prompt == !o->prompt_file) {
@@ -112,36 +116,6 @@ static int parse_generate(int argc, char **argv, generate_opts *o, bool *done) {
         return 2;
     }
     return 0;
-}
-
-typedef struct stream_state {
-    bool print;
-    char *text; /* all generated text, for --json */
-    size_t len, cap;
-    bool oom;
-} stream_state;
-
-static bool on_token(void *user, int32_t token, const char *text, size_t len) {
-    (void)token;
-    stream_state *st = user;
-    if (st->print) {
-        fwrite(text, 1, len, stdout);
-        fflush(stdout);
-        return true;
-    }
-    if (st->len + len + 1 > st->cap) {
-        size_t cap = (st->len + len + 1) * 2;
-        char *t = realloc(st->text, cap);
-        if (!t) {
-            st->oom = true;
-            return false;
-        }
-        st->text = t;
-        st->cap = cap;
-    }
-    memcpy(st->text + st->len, text, len);
-    st->len += len;
-    return true;
 }
 
 static const char *stop_name(sd_stop_reason r) {
@@ -156,25 +130,6 @@ static const char *stop_name(sd_stop_reason r) {
         return "context full";
     }
     return "?";
-}
-
-/* Tokenizes the prompt; returns the ids (caller frees) or NULL after printing an error. */
-static int32_t *tokenize_prompt(sd_model *m, const char *text, size_t len, bool parse_special,
-                                int32_t *n_out) {
-    char err[256];
-    int n = sd_model_tokenize(m, text, len, true, parse_special, NULL, 0, err, sizeof err);
-    if (n < 0) {
-        fprintf(stderr, "specdec: cannot tokenize the prompt: %s\n", err);
-        return NULL;
-    }
-    int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
-    if (!ids) {
-        fprintf(stderr, "specdec: out of memory for %d prompt tokens\n", n);
-        return NULL;
-    }
-    sd_model_tokenize(m, text, len, true, parse_special, ids, n, err, sizeof err);
-    *n_out = n;
-    return ids;
 }
 
 /* Runs plain decoding of the same prompt for --compare; returns its tokens/s (0 on failure, reported). */
@@ -193,43 +148,34 @@ static double plain_reference(sd_model *target, const generate_opts *o, const in
     return stats->t_gen_s > 0 ? stats->n_gen / stats->t_gen_s : 0;
 }
 
-int cmd_generate(int argc, char **argv) {
-    generate_opts o = {.n_predict = 128, .engine = sd_engine_default_params()};
-    bool done = false;
-    int rc = parse_generate(argc, argv, &o, &done);
-    if (rc != 0 || done) return rc;
-    char target_buf[4096], draft_buf[4096];
-    if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+int generate_load_models(generate_opts *o, sd_model **model, sd_model **draft) {
+    *model = *draft = NULL;
     /* Without -m and -md: the bundled pair, speculatively. */
-    if (!o.model_path && !o.draft_path && !o.no_draft &&
-        !(o.draft_path = cli_bundled_model(DEFAULT_DRAFT, draft_buf, sizeof draft_buf))) {
+    if (!o->model_path && !o->draft_path && !o->no_draft &&
+        !(o->draft_path = cli_bundled_model(DEFAULT_DRAFT, o->draft_buf, sizeof o->draft_buf))) {
         fprintf(stderr, "specdec: the bundled draft model %s was not found; give models with -m and -md\n",
                 DEFAULT_DRAFT);
         return 1;
     }
-    if (!o.model_path && !(o.model_path = cli_bundled_model(DEFAULT_TARGET, target_buf, sizeof target_buf))) {
+    if (!o->model_path &&
+        !(o->model_path = cli_bundled_model(DEFAULT_TARGET, o->target_buf, sizeof o->target_buf))) {
         fprintf(stderr, "specdec: the bundled model %s was not found; give one with -m\n", DEFAULT_TARGET);
         return 1;
     }
-    if (o.compare && !o.draft_path) {
+    if (o->compare && !o->draft_path) {
         fprintf(stderr, "specdec generate: --compare needs a draft model (-md)\n");
         return 2;
     }
-
-    int exit_code = 1;
-    char *file_text = NULL;
-    int32_t *prompt = NULL, *out_tokens = NULL, *plain_tokens = NULL;
-    sd_engine *engine = NULL;
-    sd_model *model = NULL, *draft = NULL;
-    stream_state st = {.print = !o.json};
-    size_t prompt_len = o.prompt ? strlen(o.prompt) : 0;
-    if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
-    if (!(model = cli_load_model(o.model_path))) goto done;
-    if (o.draft_path && !(draft = cli_load_model(o.draft_path))) goto done;
-    if (draft) {
+    if (!(*model = cli_load_model(o->model_path, o->kernels))) return 1;
+    if (o->draft_path && !(*draft = cli_load_model(o->draft_path, o->kernels))) {
+        sd_model_free(*model);
+        *model = NULL;
+        return 1;
+    }
+    if (*draft) {
         sd_model_info ti, di;
-        sd_model_get_info(model, &ti);
-        sd_model_get_info(draft, &di);
+        sd_model_get_info(*model, &ti);
+        sd_model_get_info(*draft, &di);
         if (di.n_params >= ti.n_params)
             fprintf(
                 stderr,
@@ -237,10 +183,72 @@ int cmd_generate(int argc, char **argv) {
                 "speculation will not pay\n",
                 (double)di.n_params / 1e6, (double)ti.n_params / 1e6);
     }
+    return 0;
+}
+
+int32_t generate_n_ctx(const generate_opts *o, const sd_model *model) {
+    sd_model_info info;
+    sd_model_get_info(model, &info);
+    return o->engine.n_ctx ? o->engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
+}
+
+/* The prompt's tokens (caller frees): the text as given, or with --chat one user turn (after --system)
+ * in the chat template, whose stop strings then end the answer (*tmpl). NULL after printing why. */
+static int32_t *prompt_tokens(const generate_opts *o, const sd_model *model, const char *text, size_t len,
+                              const sd_chat_template **tmpl, int32_t *n_out) {
+    *tmpl = NULL;
+    if (!o->chat) {
+        if (o->chat_opts.verbose_prompt) fprintf(stderr, "%.*s\n", (int)len, text);
+        return cli_tokenize_prompt(model, text, len, o->parse_special, n_out);
+    }
+    const cli_chat_opts *co = &o->chat_opts;
+    char *model_text = co->template_name || co->template_file
+                           ? NULL
+                           : cli_model_chat_template("generate", model, o->model_path);
+    if (!co->template_name && !co->template_file && !model_text) return NULL;
+    *tmpl =
+        cli_choose_chat_template("generate", co->template_name, co->template_file, model_text, o->model_path);
+    free(model_text);
+    if (!*tmpl) return NULL;
+    if (strlen(text) != len) {
+        fprintf(stderr, "specdec generate: the prompt holds a NUL byte\n");
+        return NULL;
+    }
+    sd_chat_message msgs[2] = {{"system", co->system}, {"user", text}};
+    int first = co->system ? 0 : 1;
+    char *rendered = cli_render_chat("generate", *tmpl, msgs + first, 2 - first);
+    if (!rendered) return NULL;
+    if (co->verbose_prompt) fprintf(stderr, "%s\n", rendered);
+    /* the template's control texts (<|im_start|>, ...) are the model's control tokens */
+    int32_t *ids = cli_tokenize_prompt(model, rendered, strlen(rendered), true, n_out);
+    free(rendered);
+    return ids;
+}
+
+int cmd_generate(int argc, char **argv) {
+    generate_opts o = {.n_predict = 128, .engine = sd_engine_default_params()};
+    bool done = false;
+    int rc = generate_parse_flags("generate", argc, argv, &o, &done);
+    if (rc != 0 || done) return rc;
+    if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+
+    int exit_code = 1;
+    char *file_text = NULL;
+    int32_t *prompt = NULL, *out_tokens = NULL, *plain_tokens = NULL;
+    sd_engine *engine = NULL;
+    sd_model *model = NULL, *draft = NULL;
+    cli_answer answer = {.print = !o.json};
+    size_t prompt_len = o.prompt ? strlen(o.prompt) : 0;
+    if (o.prompt_file && !(file_text = cli_read_file(o.prompt_file, &prompt_len))) return 1;
+    if ((rc = generate_load_models(&o, &model, &draft)) != 0) {
+        free(file_text);
+        return rc;
+    }
 
     int32_t n_prompt = 0;
-    prompt = tokenize_prompt(model, o.prompt ? o.prompt : file_text, prompt_len, o.parse_special, &n_prompt);
+    prompt = prompt_tokens(&o, model, o.prompt ? o.prompt : file_text, prompt_len, &answer.tmpl, &n_prompt);
     if (!prompt) goto done;
+    answer.model = model;
     if (n_prompt == 0) {
         fprintf(stderr, "specdec: the prompt is empty and the model adds no BOS token\n");
         goto done;
@@ -252,7 +260,7 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_model_info info;
     sd_model_get_info(model, &info);
-    int32_t n_ctx = o.engine.n_ctx ? o.engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
+    int32_t n_ctx = generate_n_ctx(&o, model);
     int32_t n_predict = o.n_predict < 0 ? n_ctx : o.n_predict;
     out_tokens = malloc(((size_t)n_predict + 1) * sizeof *out_tokens);
     plain_tokens = malloc(((size_t)n_predict + 1) * sizeof *plain_tokens);
@@ -262,19 +270,22 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_stats stats, plain_stats;
     memset(&plain_stats, 0, sizeof plain_stats);
-    if (sd_engine_generate(engine, prompt, n_prompt, n_predict, on_token, &st, out_tokens, n_predict, &stats,
-                           err, sizeof err) < 0) {
+    if (sd_engine_generate(engine, prompt, n_prompt, n_predict, cli_answer_on_token, &answer, out_tokens,
+                           n_predict, &stats, err, sizeof err) < 0) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }
-    if (st.oom) {
+    cli_answer_flush(&answer);
+    if (answer.oom) {
         fprintf(stderr, "specdec: out of memory collecting the output\n");
         goto done;
     }
     if (!o.json) printf("\n");
     fflush(stdout);
-    gen_report rep = {
-        .stats = &stats, .draft = draft != NULL, .stop = stop_name(stats.stop), .kernels = info.kernels};
+    gen_report rep = {.stats = &stats,
+                      .draft = draft != NULL,
+                      .stop = answer.end_of_turn ? "end of turn" : stop_name(stats.stop),
+                      .kernels = info.kernels};
     if (o.compare) {
         rep.plain_tps = plain_reference(model, &o, prompt, n_prompt, n_predict, plain_tokens, &plain_stats);
         if (rep.plain_tps <= 0) goto done;
@@ -285,7 +296,7 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_engine_describe(engine, rep.schedule, sizeof rep.schedule);
     if (o.json) {
-        if (!print_generate_json(stdout, st.text ? st.text : "", st.len, out_tokens, &rep)) {
+        if (!print_generate_json(stdout, answer.text ? answer.text : "", answer.len, out_tokens, &rep)) {
             fprintf(stderr, "specdec: out of memory for the JSON output\n");
             goto done;
         }
@@ -309,6 +320,6 @@ done:
     free(out_tokens);
     free(plain_tokens);
     free(file_text);
-    free(st.text);
+    free(answer.text);
     return exit_code;
 }

@@ -30,7 +30,7 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "specdec: the bundled model was not found; give one with -m\n");
         return 1;
     }
-    sd_model *m = cli_load_model(path);
+    sd_model *m = cli_load_model(path, NULL);
     if (!m) return 1;
     sd_model_info in;
     sd_model_get_info(m, &in);

@@ -48,7 +48,7 @@ int cmd_tokenize(int argc, char **argv) {
 
     int exit_code = 1;
     int32_t *ids = NULL;
-    sd_model *m = cli_load_model(model_path);
+    sd_model *m = cli_load_model(model_path, NULL);
     if (!m) goto done;
     char err[256];
     int n = sd_model_tokenize(m, text, len, !no_bos, parse_special, NULL, 0, err, sizeof err);

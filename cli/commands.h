@@ -10,13 +10,11 @@ int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 
 /* Path of a bundled model file (e.g. "codepair-target-q4_0.gguf"): $SPECDEC_MODELS_DIR, then the source
  * tree's models/, then the installed data folder. Writes it to path and returns path; NULL if found
  * nowhere. */
 const char *cli_bundled_model(const char *file, char *path, size_t path_len);
-
-/* Loads a model, printing "specdec: PATH: message" on failure. */
-sd_model *cli_load_model(const char *path);
 
 #endif

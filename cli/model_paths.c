@@ -13,14 +13,3 @@ const char *cli_bundled_model(const char *file, char *path, size_t path_len) {
     }
     return NULL;
 }
-
-sd_model *cli_load_model(const char *path) {
-    char err[512];
-    sd_model *m = NULL;
-    int rc = sd_model_load(path, &m, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "specdec: %s: %s\n", path, err);
-        return NULL;
-    }
-    return m;
-}

@@ -17,16 +17,19 @@ struct sd_drafter {
     int32_t n_ctx, k_max;
     int32_t n_vocab; /* the target's vocabulary, in which proposals are made */
     float *logits;   /* [n_vocab] the draft's logits mapped into it */
-    int32_t *cached; /* [n_ctx] tokens whose keys/values are in the cache (and in the sampler history) */
-    int32_t n_cached;
+    /* [n_ctx] tokens whose keys/values are in the cache (and in the sampler history): the context's
+     * ctx[base..base + n_cached), base > 0 after a restart from a window (see feed_context) */
+    int32_t *cached;
+    int32_t n_cached, base;
     float *q;     /* [k_max][n_vocab] distributions of the last proposal */
     int32_t *seq; /* [n_ctx] scratch: context + drafts, for sd_drafter_extend */
-    /* Proposals made ahead by sd_drafter_extend; valid if the next context is cached[0..n_ahead_prefix). */
-    int32_t ahead[SD_MAX_DRAFT_TOKENS];
+    /* Proposals made ahead by sd_drafter_extend; valid if the next context is ctx[0..n_ahead_prefix) with
+     * ctx[base..n_ahead_prefix) cached. */
+    int32_t ahead[SD_MAX_DRAFT_LEN];
     int32_t n_ahead, n_ahead_prefix;
-    float *ahead_q;                        /* [k_max][n_vocab] */
-    float conf[SD_MAX_DRAFT_TOKENS];       /* top probability of each token of the last proposal */
-    float ahead_conf[SD_MAX_DRAFT_TOKENS]; /* ... and of the proposals made ahead */
+    float *ahead_q;                     /* [k_max][n_vocab] */
+    float conf[SD_MAX_DRAFT_LEN];       /* top probability of each token of the last proposal */
+    float ahead_conf[SD_MAX_DRAFT_LEN]; /* ... and of the proposals made ahead */
     /* the greedy draft the stop rule withheld after the last proposal (-1: none), its top probability;
      * and the same for the proposals made ahead */
     int32_t withheld, ahead_withheld;
@@ -37,9 +40,9 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
                       int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
                       char *err, size_t err_len) {
     *out = NULL;
-    if (k_max < 1 || k_max > SD_MAX_DRAFT_TOKENS)
+    if (k_max < 1 || k_max > SD_MAX_DRAFT_LEN)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [1, %d]", k_max,
-                        SD_MAX_DRAFT_TOKENS);
+                        SD_MAX_DRAFT_LEN);
     sd_drafter *d = calloc(1, sizeof *d);
     if (!d) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     d->m = draft;
@@ -82,6 +85,7 @@ void sd_drafter_free(sd_drafter *d) {
 
 void sd_drafter_reset(sd_drafter *d) {
     d->n_cached = 0;
+    d->base = 0;
     d->n_ahead = 0;
     sd_forward_truncate(d->fwd, 0);
     sd_sampler_reset(d->sampler);
@@ -106,17 +110,23 @@ bool sd_drafter_withheld(const sd_drafter *d, int32_t *token, float *p_top) {
     return true;
 }
 
-/* Rolls the cache and history back to what they share with ctx[0..n). */
+/* Rolls the cache and history back to what they share with ctx[0..n) (nothing when ctx ends before
+ * the cached window starts). */
 static void roll_back_to(sd_drafter *d, const int32_t *ctx, int32_t n) {
-    int32_t common = 0, limit = SD_MIN(n, d->n_cached);
-    while (common < limit && d->cached[common] == ctx[common])
+    if (n < d->base) {
+        sd_drafter_reset(d);
+        return;
+    }
+    const int32_t *window = ctx + d->base;
+    int32_t common = 0, limit = SD_MIN(n - d->base, d->n_cached);
+    while (common < limit && d->cached[common] == window[common])
         common++;
     if (common < d->n_cached) {
         sd_forward_truncate(d->fwd, common);
         if (sd_sampler_history_truncate(d->sampler, common) < 0) {
             /* Too deep to roll the penalty history back: rebuild it from the context. */
             sd_sampler_reset(d->sampler);
-            sd_sampler_accept_many(d->sampler, ctx, common);
+            sd_sampler_accept_many(d->sampler, window, common);
         }
         d->n_cached = common;
     }
@@ -139,7 +149,13 @@ static int feed(sd_drafter *d, const int32_t *tokens, int32_t n, char *err, size
  * the callers then propose nothing. */
 static int feed_context(sd_drafter *d, const int32_t *seq, int32_t n, char *err, size_t err_len) {
     roll_back_to(d, seq, n - 1);
-    return feed(d, seq + d->n_cached, n - d->n_cached, err, err_len);
+    if (n - (d->base + d->n_cached) > SD_DRAFT_RESTART_WINDOW) {
+        /* Far behind (the controller paused the draft): restart from the recent window. */
+        sd_drafter_reset(d);
+        d->base = n - SD_DRAFT_RESTART_WINDOW;
+    }
+    const int32_t fed = d->base + d->n_cached;
+    return feed(d, seq + fed, n - fed, err, err_len);
 }
 
 /* The draft's next-token logits in the target's vocabulary. */
@@ -208,14 +224,15 @@ static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop,
 
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len) {
     roll_back_to(d, ctx, n);
-    int rc = feed(d, ctx + d->n_cached, n - d->n_cached, err, err_len);
+    const int32_t fed = d->base + d->n_cached;
+    int rc = feed(d, ctx + fed, n - fed, err, err_len);
     return rc == SD_STATUS_INVALID_ARGUMENT ? SD_STATUS_OK : rc; /* see feed_context */
 }
 
 /* True if the proposals made ahead were made for exactly this context. */
 static bool ahead_matches(const sd_drafter *d, const int32_t *ctx, int32_t n) {
-    return d->n_ahead > 0 && n == d->n_ahead_prefix && d->n_cached >= n &&
-           memcmp(d->cached, ctx, (size_t)n * sizeof *ctx) == 0;
+    return d->n_ahead > 0 && n == d->n_ahead_prefix && n >= d->base && d->base + d->n_cached >= n &&
+           memcmp(d->cached, ctx + d->base, (size_t)(n - d->base) * sizeof *ctx) == 0;
 }
 
 int32_t sd_drafter_propose(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, int32_t k,

@@ -2,7 +2,8 @@
  * each from the draft's transformed distribution q (kept for verification), and stop early when the
  * draft's confidence in its next token falls below a threshold. The draft's KV cache and sampler
  * history follow the accepted tokens: before each proposal they are rolled back to the longest prefix
- * they share with the context, and the rest of the context is fed. */
+ * they share with the context, and the rest of the context is fed (from a recent window when that is
+ * long, see SD_DRAFT_RESTART_WINDOW). */
 #ifndef SD_DRAFTER_H
 #define SD_DRAFTER_H
 
@@ -13,11 +14,15 @@
 #include "cpu/threadpool.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
+#include "specdec.h" /* SD_MAX_DRAFT_LEN: the longest draft a round may propose */
 
 typedef struct sd_drafter sd_drafter;
 
-/* The longest draft a round may propose (the public SD_MAX_DRAFT_LEN). */
-#define SD_MAX_DRAFT_TOKENS 32
+/* When the draft has fallen more than this many tokens behind the context (the controller paused it,
+ * spec/controller.h), the next proposal restarts it from the last this many tokens instead of feeding
+ * them all, so that resuming costs one short prefill however long the pause: enough context for the
+ * draft's guesses to be judged, a small part of a pause's time. */
+#define SD_DRAFT_RESTART_WINDOW 64
 
 /* A drafter for contexts of up to n_ctx tokens and drafts of up to k_max tokens. Its sampler uses
  * params with the seed changed (the draft's random stream must differ from the target's). It works in

@@ -159,6 +159,27 @@ static sd_sampler_params to_sampler_params(const sd_sampling_params *p) {
     return s;
 }
 
+/* The target's end-of-generation tokens (caller frees), for ignore_eos; *n = 0 and NULL when it has none.
+ * Returns false when out of memory. */
+static bool eog_tokens(const sd_model *target, int32_t **out, int32_t *n) {
+    const int32_t n_vocab = target->hp.n_vocab;
+    *out = NULL;
+    *n = 0;
+    for (int32_t id = 0; id < n_vocab; id++) {
+        if (!sd_vocab_is_eog(target->vocab, id)) continue;
+        int32_t *grown = realloc(*out, (size_t)(*n + 1) * sizeof *grown);
+        if (!grown) {
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return false;
+        }
+        *out = grown;
+        (*out)[(*n)++] = id;
+    }
+    return true;
+}
+
 /* ---- engines ---- */
 
 struct sd_engine {
@@ -171,6 +192,10 @@ struct sd_engine {
     char *piece; /* token piece buffer */
     size_t piece_cap;
     char *text; /* piece + held UTF-8 bytes */
+    /* [n_ctx + 1] the tokens of the last generation (prompt, then each generated token): the verifier's
+     * cache holds the KV entries of its first min(n_cached, verifier n_past) (sd_engine_continue) */
+    int32_t *cached;
+    int32_t n_cached;
 };
 
 sd_engine_params sd_engine_default_params(void) {
@@ -235,6 +260,14 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     e->params = p;
     int32_t k_max = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
+    int32_t *banned = NULL; /* read by the samplers' create calls below, then freed */
+    if (p.sampling.ignore_eos) {
+        if (!eog_tokens(target, &banned, &sp.n_banned)) {
+            rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+            goto fail;
+        }
+        sp.banned = banned;
+    }
     sd_decode_config cfg = {
         .k_min = !draft           ? 0
                  : p.draft_k >= 0 ? p.draft_k
@@ -251,6 +284,8 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                                sd_scheduler_largest_draft_pool(e->scheduler), &e->drafter, err, err_len);
         if (rc < 0) goto fail;
     }
+    free(banned);
+    banned = NULL;
     sd_scheduler_place_memory(e->scheduler, target, e->verifier, draft, e->drafter);
     if ((rc = sd_scheduler_start(e->scheduler, e->verifier, e->drafter, err, err_len)) < 0) goto fail;
     cfg.scheduler = e->scheduler;
@@ -259,13 +294,15 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     e->piece_cap = 256;
     e->piece = malloc(e->piece_cap);
     e->text = malloc(e->piece_cap + 8);
-    if (!e->piece || !e->text) {
+    e->cached = malloc(((size_t)p.n_ctx + 1) * sizeof *e->cached);
+    if (!e->piece || !e->text || !e->cached) {
         rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         goto fail;
     }
     *out = e;
     return SD_STATUS_OK;
 fail:
+    free(banned);
     sd_engine_free(e);
     return rc;
 }
@@ -278,6 +315,7 @@ void sd_engine_free(sd_engine *e) {
     sd_scheduler_free(e->scheduler);
     free(e->piece);
     free(e->text);
+    free(e->cached);
     free(e);
 }
 
@@ -300,7 +338,10 @@ int sd_engine_eval(sd_engine *e, const int32_t *prompt, int32_t n_prompt, char *
                         "prompt of %d tokens does not fit the context of %d tokens", n_prompt,
                         sd_verifier_n_ctx(e->verifier));
     sd_verifier_reset(e->verifier);
-    return sd_verifier_prefill(e->verifier, prompt, n_prompt, err, err_len);
+    int rc = sd_verifier_prefill(e->verifier, prompt, n_prompt, err, err_len);
+    e->n_cached = rc < 0 ? 0 : n_prompt;
+    memcpy(e->cached, prompt, (size_t)e->n_cached * sizeof *prompt);
+    return rc;
 }
 
 typedef struct emit_ctx {
@@ -318,6 +359,7 @@ static bool emit_token(void *user, int32_t token) {
     sd_engine *e = c->e;
     if (c->tokens_out && c->n_out < c->max_out) c->tokens_out[c->n_out] = token;
     c->n_out++;
+    if (e->n_cached <= e->params.n_ctx) e->cached[e->n_cached++] = token;
     if (!c->cb || sd_vocab_is_eog(e->target->vocab, token)) return true;
     int n = sd_token_to_piece(e->target->vocab, token, false, e->piece, e->piece_cap);
     if (n > (int)e->piece_cap) {
@@ -333,20 +375,60 @@ static bool emit_token(void *user, int32_t token) {
     return c->cb(c->user, token, e->text, ready);
 }
 
-int sd_engine_generate(sd_engine *e, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                       sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out,
-                       sd_stats *stats, char *err, size_t err_len) {
+/* The number of leading prompt tokens whose KV entries the target's cache holds, after rolling the cache
+ * back to them (0 when nothing is shared or the rollback is not possible). One token is always left for
+ * the decoder to feed as the pending one. */
+static int32_t keep_cached_prefix(sd_engine *e, const int32_t *prompt, int32_t n_prompt) {
+    int32_t n_past = sd_verifier_n_past(e->verifier);
+    int32_t limit = SD_MIN(SD_MIN(e->n_cached, n_past), n_prompt - 1);
+    int32_t n_keep = 0;
+    while (n_keep < limit && e->cached[n_keep] == prompt[n_keep])
+        n_keep++;
+    if (n_keep < n_past && sd_verifier_truncate(e->verifier, n_keep) < 0) return 0;
+    return n_keep;
+}
+
+/* sd_engine_generate (keep_cache false) and sd_engine_continue (true). */
+static int generate(sd_engine *e, bool keep_cache, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                    sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out, sd_stats *stats,
+                    char *err, size_t err_len) {
     sd_stats st;
     memset(&st, 0, sizeof st);
     if (stats) *stats = st;
     if (n_predict < 0)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_predict must not be negative");
     if (!prompt && n_prompt > 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no prompt");
+    int32_t n_keep = keep_cache && n_prompt > 0 && n_prompt < e->params.n_ctx
+                         ? keep_cached_prefix(e, prompt, n_prompt)
+                         : 0;
+    e->n_cached = 0;
+    if (n_prompt > 0 && n_prompt < e->params.n_ctx) {
+        memcpy(e->cached, prompt, (size_t)n_prompt * sizeof *prompt);
+        e->n_cached = n_prompt;
+    }
     emit_ctx c = {e, {{0}, 0}, cb, user, tokens_out, max_out, 0};
-    int rc = sd_decoder_generate(e->decoder, prompt, n_prompt, n_predict, emit_token, &c, &st, err, err_len);
-    if (rc < 0) return rc;
+    int rc = sd_decoder_generate(e->decoder, prompt, n_prompt, n_keep, n_predict, emit_token, &c, &st, err,
+                                 err_len);
+    if (rc < 0) {
+        e->n_cached = 0; /* the caches may hold part of a failed pass */
+        return rc;
+    }
+    st.n_prompt_reused = n_keep;
     size_t tail = sd_utf8_stream_flush(&c.utf8, e->text);
     if (cb && tail > 0 && st.stop != SD_STOP_CALLBACK) cb(user, -1, e->text, tail);
     if (stats) *stats = st;
     return SD_STATUS_OK;
+}
+
+int sd_engine_generate(sd_engine *e, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                       sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out,
+                       sd_stats *stats, char *err, size_t err_len) {
+    return generate(e, false, prompt, n_prompt, n_predict, cb, user, tokens_out, max_out, stats, err,
+                    err_len);
+}
+
+int sd_engine_continue(sd_engine *e, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                       sd_token_callback cb, void *user, int32_t *tokens_out, int32_t max_out,
+                       sd_stats *stats, char *err, size_t err_len) {
+    return generate(e, true, prompt, n_prompt, n_predict, cb, user, tokens_out, max_out, stats, err, err_len);
 }

@@ -168,12 +168,27 @@ static void scalar_rows(const sd_weight *w, const void *act, const float *x, int
     }
 }
 
+/* Register-only int32 multiply-adds in general-purpose registers (the asm keeps the compiler from
+ * vectorizing or folding them): the scalar set's peak, one MAC per multiply. */
+static int64_t scalar_mac_loop(int64_t iters) {
+    int32_t acc[8] = {0}, a = 3, b = 5;
+    for (int64_t i = 0; i < iters; i++) {
+        for (int j = 0; j < 8; j++) {
+            acc[j] += a * b;
+            __asm__ volatile("" : "+r"(acc[j]), "+r"(a), "+r"(b));
+        }
+    }
+    __asm__ volatile("" ::"r"(acc[0] + acc[7]));
+    return iters * 8;
+}
+
 const sd_kernel_set sd_kernels_scalar = {
     .name = "scalar",
     .act_bytes = scalar_act_bytes,
     .quantize_act = scalar_quantize_act,
     .rows = scalar_rows,
     .dequantize = NULL,
+    .mac_loop = scalar_mac_loop,
 };
 
 /* ---- kernel selection ---- */
@@ -493,6 +508,38 @@ void sd_gemm_multi(const sd_weight *const *ws, float *const *ys, int count, cons
     for (int j = 0; j < count; j++)
         sd_gemm(ws[j], x, n, ys[j], scratch, pool);
     if (chunk_done) chunk_done(chunk_ctx, n, 0, ws[0]->rows);
+}
+
+typedef struct peak_job {
+    const sd_kernel_set *ks;
+    int64_t iters;
+    _Atomic int64_t macs; /* done by all workers */
+} peak_job;
+
+static void peak_task(void *ctx, int worker, int n_workers) {
+    (void)worker;
+    (void)n_workers;
+    peak_job *job = ctx;
+    atomic_fetch_add(&job->macs, job->ks->mac_loop(job->iters));
+}
+
+double sd_gemm_mac_peak(const sd_kernel_set *ks, sd_pool *pool, double seconds) {
+    if (!ks || !ks->mac_loop) return 0.0;
+    /* Grow the rounds on one thread until a run lasts a tenth of the time, then run them everywhere. */
+    int64_t iters = 1024;
+    double t = 0.0;
+    for (;;) {
+        const double t0 = sd_time_seconds();
+        ks->mac_loop(iters);
+        t = sd_time_seconds() - t0;
+        if (t >= seconds / 10 || iters > ((int64_t)1 << 40)) break;
+        iters *= 4;
+    }
+    peak_job job = {.ks = ks, .iters = (int64_t)((double)iters * seconds / SD_MAX(t, 1e-9))};
+    atomic_init(&job.macs, 0);
+    const double t0 = sd_time_seconds();
+    sd_pool_run(pool, peak_task, &job);
+    return (double)atomic_load(&job.macs) / (sd_time_seconds() - t0);
 }
 
 void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y) {

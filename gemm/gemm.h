@@ -94,6 +94,11 @@ size_t sd_gemm_multi_scratch_bytes(const sd_weight *const *ws, int count, int n,
 void sd_gemm_multi(const sd_weight *const *ws, float *const *ys, int count, const float *x, int n,
                    sd_gemm_chunk_fn chunk_done, void *chunk_ctx, void *scratch, sd_pool *pool);
 
+/* The int8 multiply-accumulate peak of kernel set ks, MACs per second summed over the pool's workers
+ * (pool may be NULL: one thread), each running the set's register-only dot-product loop for about
+ * `seconds`: the compute roofline of a quantized product. 0 where the set has no such loop. */
+double sd_gemm_mac_peak(const sd_kernel_set *ks, sd_pool *pool, double seconds);
+
 /* The same product computed by the scalar reference kernels, single-threaded: the test oracle. */
 void sd_gemm_ref(const sd_weight *w, const float *x, int n, float *y);
 

@@ -303,9 +303,14 @@ INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q
         for (int t = 0; t < T; t++) {
             const act_q8_0 *ab = (const act_q8_0 *)a + (size_t)b * (size_t)n_all + t0 + t;
             __m256i yq = _mm256_load_si256((const __m256i *)ab->qs);
-            __m256i corr = _mm256_load_si256((const __m256i *)ab->corr);
             __m256 dy = _mm256_broadcast_ss(ds + (size_t)t * (size_t)nb + b);
-            __asm__("" : "+v"(yq), "+v"(corr), "+v"(dy)); /* loaded once for all R rows */
+            __asm__("" : "+v"(yq), "+v"(dy)); /* loaded once for all R rows */
+            /* AVX2's Q8_0 product is signed x signed (vpsignb) and needs no zero-point correction */
+            __m256i corr = _mm256_setzero_si256();
+            if (!q8 || SD_X86_VNNI) {
+                corr = _mm256_load_si256((const __m256i *)ab->corr);
+                __asm__("" : "+v"(corr));
+            }
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m256i s;
@@ -440,139 +445,159 @@ static void rows_q4_0_r8(const sd_weight *w, const void *act, int n, int64_t r0,
 
 /* ---- Q4_K tiles ---- */
 
+/* sd_q4_k_scales on the 32-bit lanes of one vector, without a byte-by-byte pass or a transfer between
+ * general and vector registers (the byte-wise form and the per-scale broadcasts from general registers
+ * measured as the bulk of a GEMV's per-super-block work). Lanes u0, u1, u2 are bytes 0-3, 4-7, 8-11 of
+ * q: scales 0-3 are the low 6 bits of u0's bytes, mins 0-3 those of u1; scales 4-7 are u2's low nibbles
+ * with u0's top 2 bits above them, mins 4-7 u2's high nibbles with u1's top 2 bits. Returns bytes 0-7 the
+ * scales, 8-15 the mins. Reads 16 bytes from q (the block's quants follow its scales). */
+INLINE __m128i q4_k_scales_vec(const uint8_t *q) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)q);
+    const __m128i lo = _mm_and_si128(x, _mm_set1_epi32(0x3f3f3f3f));                     /* sc_lo, m_lo */
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(x, 2), _mm_set1_epi32(0x30303030)); /* u0, u1 */
+    const __m128i u2 = _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 2, 2, 2));
+    const __m128i nib =
+        _mm_and_si128(_mm_srlv_epi32(u2, _mm_setr_epi32(0, 4, 0, 4)), _mm_set1_epi32(0x0f0f0f0f));
+    return _mm_unpacklo_epi32(lo, _mm_or_si128(nib, top)); /* sc_lo sc_hi m_lo m_hi */
+}
+
+/* K-quant tiles take one weight row at a time (R rows one after another) against T activation rows.
+ * Per super-block, the sub-block loop is outside the activation-row loop: each unpacked 32-element
+ * sub-block and its scale stay in two registers while T integer accumulators take it, so every
+ * multiply reads one activation vector and nothing else. (Unpacking all 8 sub-blocks first and then
+ * looping over activation rows spilled the 16 unpacked vectors and reloaded them for every row: 3
+ * loads per multiply, and Zen 3's two vector loads per cycle bound the loop at half the MAC peak.) */
+INLINE void k_quant_acts(const tile_args *p, int64_t b, const int T, const act_q8_k *ab[TMAX]) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        ab[t] = (const act_q8_k *)(p->a + (size_t)t * p->astride) + b;
+}
+
+INLINE void k_quant_zero(__m256 acc[TMAX], const int T) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        acc[t] = _mm256_setzero_ps();
+}
+
+INLINE void k_quant_store(const tile_args *p, int r, const int T, const __m256 acc[TMAX]) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        p->y[t * p->ldy + r] = hsum8(acc[t]);
+}
+
+/* s[t] += sum of the 16-bit pair sums of wq x yq(t) times the sub-block scale wsc (int32 lanes) */
+INLINE void k_quant_madd(__m256i s[TMAX], __m256i wq, __m256i wsc, const act_q8_k *const ab[TMAX], int off,
+                         const int T) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        const __m256i yq = _mm256_load_si256((const __m256i *)(ab[t]->qs + off));
+        s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wq, yq), wsc));
+    }
+}
+
+/* Word j (< 8) of each 128-bit half of v in all 8 words of that half: one byte shuffle, no transfer
+ * from a general register. */
+INLINE __m256i word_to_all(__m256i v, int j) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * j) | ((2 * j + 1) << 8))));
+}
+
 INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
-    const uint8_t *w = p->w, *a = p->a;
-    const size_t wstride = p->wstride, astride = p->astride;
-    const int64_t nb = p->len, ldy = p->ldy;
-    float *y = p->y;
-    __m256 acc[4][TMAX];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm256_setzero_ps();
-    }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q4_k));
-        __m256i wq[4][8];  /* unpacked nibbles, one vector per 32-element sub-block */
-        __m256i wsc[4][8]; /* sub-block scale broadcast to 16 int16 */
-        __m256i wmin[4];   /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7 */
-        float wdd[4], wdm[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const sd_block_q4_k *blk = (const sd_block_q4_k *)(w + (size_t)r * wstride) + b;
-            uint8_t sc[8], m[8];
-            sd_q4_k_scales(blk->scales, sc, m);
-            for (int j = 0; j < 4; j++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * j));
-                wq[r][2 * j] = _mm256_and_si256(raw, m4);
-                wq[r][2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-            }
-            for (int j = 0; j < 8; j++)
-                wsc[r][j] = _mm256_set1_epi16(sc[j]);
-            uint64_t m64;
-            memcpy(&m64, m, 8);
-            const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
-            wmin[r] = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-            wdd[r] = fp16_to_fp32(blk->d);
-            wdm[r] = fp16_to_fp32(blk->dmin);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
-            const __m256i bsums = _mm256_load_si256((const __m256i *)ab->bsums);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                __m256i s = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) {
-                    const __m256i yq = _mm256_load_si256((const __m256i *)(ab->qs + 32 * j));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r][j], yq), wsc[r][j]));
-                }
-                const __m256i mins = _mm256_madd_epi16(bsums, wmin[r]);
-                const float d = wdd[r] * ab->d;
-                const float dmin = wdm[r] * ab->d;
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[r][t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin), _mm256_cvtepi32_ps(mins), acc[r][t]);
-            }
-        }
-    }
-#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
+        const uint8_t *w = p->w + (size_t)r * p->wstride;
+        __m256 acc[TMAX];
+        k_quant_zero(acc, T);
+        for (int64_t b = 0; b < p->len; b++) {
+            prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q4_k));
+            const sd_block_q4_k *blk = (const sd_block_q4_k *)w + b;
+            const act_q8_k *ab[TMAX];
+            k_quant_acts(p, b, T, ab);
+            const __m128i scm = q4_k_scales_vec(blk->scales);
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+            __m256i s[TMAX];
 #pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(acc[r][t]);
+            for (int t = 0; t < T; t++)
+                s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+            for (int h = 0; h < 4; h++) { /* 32 bytes of quants: sub-blocks 2h (low nibbles), 2h + 1 */
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * h));
+                const int j = 2 * h;
+                k_quant_madd(s, _mm256_and_si256(raw, m4), word_to_all(sc16, j), ab, 32 * j, T);
+                k_quant_madd(s, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), word_to_all(sc16, j + 1), ab,
+                             32 * j + 32, T);
+            }
+            /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7, against bsums 0..15 */
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
+            const __m256i wmin = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            /* d = fp16(d) * y.d and -dmin = -fp16(dmin) * y.d (negating a factor negates the product
+             * exactly) on broadcast lanes: a broadcast load per row, no scalar-to-vector transfer */
+            const __m256 wdd = _mm256_set1_ps(fp16_to_fp32(blk->d)),
+                         wdm_neg = _mm256_set1_ps(-fp16_to_fp32(blk->dmin));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const __m256i mins =
+                    _mm256_madd_epi16(_mm256_load_si256((const __m256i *)ab[t]->bsums), wmin);
+                const __m256 yd = _mm256_broadcast_ss(&ab[t]->d);
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdd, yd), _mm256_cvtepi32_ps(s[t]), acc[t]);
+                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdm_neg, yd), _mm256_cvtepi32_ps(mins), acc[t]);
+            }
+        }
+        k_quant_store(p, r, T, acc);
     }
 }
 
 /* ---- Q6_K tiles ---- */
 
 INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
-    const uint8_t *w = p->w, *a = p->a;
-    const size_t wstride = p->wstride, astride = p->astride;
-    const int64_t nb = p->len, ldy = p->ldy;
-    float *y = p->y;
-    __m256 acc[4][TMAX];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm256_setzero_ps();
-    }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i m2 = _mm256_set1_epi8(0x03);
-    for (int64_t b = 0; b < nb; b++) {
-        prefetch_next_group(w, wstride, R, b, sizeof(sd_block_q6_k));
-        __m256i wq[4][8];  /* 6-bit quants 0..63, one vector per 32 elements */
-        __m256i wsc[4][8]; /* int16 scales: sc[2c] in the low half, sc[2c + 1] in the high half */
-        __m256i wsc16[4];  /* all 16 scales as int16, for the zero-point correction */
-        float wd[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const sd_block_q6_k *blk = (const sd_block_q6_k *)(w + (size_t)r * wstride) + b;
+    for (int r = 0; r < R; r++) {
+        const uint8_t *w = p->w + (size_t)r * p->wstride;
+        __m256 acc[TMAX];
+        k_quant_zero(acc, T);
+        for (int64_t b = 0; b < p->len; b++) {
+            prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q6_k));
+            const sd_block_q6_k *blk = (const sd_block_q6_k *)w + b;
+            const act_q8_k *ab[TMAX];
+            k_quant_acts(p, b, T, ab);
+            /* all 16 scales as int16 (the zero-point correction), and as dword pairs (2c, 2c + 1) */
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
+            /* word 0 of a dword to the low half, word 1 to the high half: scale 2c, then 2c + 1 */
+            const __m256i pair = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3,
+                                                  2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+            __m256i s[TMAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
             for (int h = 0; h < 2; h++) {
                 const __m256i l0 = _mm256_loadu_si256((const __m256i *)(blk->ql + 64 * h));
                 const __m256i l1 = _mm256_loadu_si256((const __m256i *)(blk->ql + 64 * h + 32));
                 const __m256i qh = _mm256_loadu_si256((const __m256i *)(blk->qh + 32 * h));
-                const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4);
-                const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4);
-                const __m256i h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4);
-                const __m256i h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4);
-                wq[r][4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), h0);
-                wq[r][4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), h1);
-                wq[r][4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
-                wq[r][4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
-            }
-            for (int c = 0; c < 8; c++) {
-                wsc[r][c] = _mm256_set_m128i(_mm_set1_epi16(blk->scales[2 * c + 1]),
-                                             _mm_set1_epi16(blk->scales[2 * c]));
-            }
-            wsc16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)blk->scales));
-            wd[r] = fp16_to_fp32(blk->d);
-        }
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
-            const __m256i bsums = _mm256_load_si256((const __m256i *)ab->bsums);
+                /* chunk c = 4h + u: low nibbles of l0, l1, then high nibbles, with qh's bit pair u above */
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                __m256i s = _mm256_setzero_si256();
-                for (int c = 0; c < 8; c++) {
-                    const __m256i yq = _mm256_load_si256((const __m256i *)(ab->qs + 32 * c));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wq[r][c], yq), wsc[r][c]));
+                for (int u = 0; u < 4; u++) {
+                    const __m256i l = u & 1 ? l1 : l0;
+                    const __m256i lo = u < 2 ? l : _mm256_srli_epi16(l, 4);
+                    const __m256i hi =
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * u), m2), 4);
+                    const __m256i wq = _mm256_or_si256(_mm256_and_si256(lo, m4), hi);
+                    const int c = 4 * h + u;
+                    const __m256i wsc =
+                        _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(c)), pair);
+                    k_quant_madd(s, wq, wsc, ab, 32 * c, T);
                 }
-                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, wsc16[r]), 5);
-                s = _mm256_sub_epi32(s, corr);
-                const float d = wd[r] * ab->d;
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc[r][t]);
+            }
+            const __m256 wd = _mm256_set1_ps(fp16_to_fp32(blk->d));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const __m256i bsums = _mm256_load_si256((const __m256i *)ab[t]->bsums);
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5);
+                const __m256 d = _mm256_mul_ps(wd, _mm256_broadcast_ss(&ab[t]->d));
+                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(s[t], corr)), acc[t]);
             }
         }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            y[t * ldy + r] = hsum8(acc[r][t]);
+        k_quant_store(p, r, T, acc);
     }
 }
 
@@ -648,7 +673,13 @@ static bool is_k_quant(sd_type type) {
 }
 
 static int tile_rows_max(sd_type type) {
-    return is_k_quant(type) ? TMAX : TILE_ROWS;
+    if (is_k_quant(type)) return TMAX;
+#if !SD_X86_VNNI
+    /* 2 weight rows x 4 activation rows: each activation block read from L2 serves two rows (1 x 8 reads
+     * the whole tile's 64 KB of 4096-column activations once per weight row and is L2-bound) */
+    if (type == SD_TYPE_Q8_0) return 4;
+#endif
+    return TILE_ROWS;
 }
 
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
@@ -658,6 +689,7 @@ static int group_rows(sd_type type, int T) {
 #if SD_X86_VNNI
     return T <= 4 ? 4 : 2;
 #else
+    if (type == SD_TYPE_Q8_0) return T == 1 ? 4 : 2;
     return T == 1 ? 4 : T <= 3 ? 2 : 1;
 #endif
 }
@@ -753,6 +785,55 @@ static void x86_dequantize(sd_type type, const void *src, float *dst, int64_t n)
     }
 }
 
+/* ---- compute roofline ---- */
+
+/* The set's dot-product sequence on registers: AVX2 vpmaddubsw + vpmaddwd + vpaddd, AVX-512 VNNI
+ * vpdpbusd, 32 u8 x s8 multiply-accumulates each, into 4 (AVX2: only the add is on the chain) or 8
+ * (VNNI: the whole latency is) independent accumulators, each with its own weight vector so that no
+ * product is shared. The empty asm makes the operands opaque each round, so the compiler can neither
+ * hoist nor fold the products, and keeps them in registers (named variables, not an array). */
+#if SD_X86_VNNI
+#define MAC_STEP(acc, u) acc = _mm256_dpbusd_epi32(acc, u, s)
+#else
+#define MAC_STEP(acc, u) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+#endif
+#define MAC_CHAIN(j)                                                                                         \
+    MAC_STEP(acc##j, u##j);                                                                                  \
+    __asm__ volatile("" : "+x"(acc##j), "+x"(u##j))
+static int64_t x86_mac_loop(int64_t iters) {
+    const __m256i s = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    __m256i u0 = _mm256_set1_epi8(1), u1 = _mm256_set1_epi8(2), u2 = _mm256_set1_epi8(4),
+            u3 = _mm256_set1_epi8(5);
+#if SD_X86_VNNI
+    __m256i acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    __m256i u4 = _mm256_set1_epi8(6), u5 = _mm256_set1_epi8(7), u6 = _mm256_set1_epi8(8),
+            u7 = _mm256_set1_epi8(9);
+    const int chains = 8;
+#else
+    const int chains = 4;
+#endif
+    (void)ones;
+    for (int64_t i = 0; i < iters; i++) {
+        MAC_CHAIN(0);
+        MAC_CHAIN(1);
+        MAC_CHAIN(2);
+        MAC_CHAIN(3);
+#if SD_X86_VNNI
+        MAC_CHAIN(4);
+        MAC_CHAIN(5);
+        MAC_CHAIN(6);
+        MAC_CHAIN(7);
+#endif
+    }
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(acc0, acc1), _mm256_add_epi32(acc2, acc3));
+#if SD_X86_VNNI
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(acc4, acc5), _mm256_add_epi32(acc6, acc7)));
+#endif
+    __asm__ volatile("" ::"x"(sum));
+    return iters * chains * 32;
+}
+
 const sd_kernel_set KSET = {
     .name = KNAME,
     .act_bytes = x86_act_bytes,
@@ -760,4 +841,5 @@ const sd_kernel_set KSET = {
     .rows = x86_rows,
     .dequantize = x86_dequantize,
     .swiglu = x86_swiglu,
+    .mac_loop = x86_mac_loop,
 };

@@ -61,6 +61,10 @@ typedef struct sd_kernel_set {
     void (*dequantize)(sd_type type, const void *src, float *dst, int64_t n);
     /* sd_swiglu_ref bit for bit, or NULL to use the reference. */
     void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* The compute roofline's loop: `iters` rounds of the set's int8 dot-product instruction sequence on
+     * registers only (independent accumulators, no loads); returns the int8 multiply-accumulates done.
+     * NULL: not measured for this set. */
+    int64_t (*mac_loop)(int64_t iters);
 } sd_kernel_set;
 
 extern const sd_kernel_set sd_kernels_scalar;

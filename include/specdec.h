@@ -171,6 +171,8 @@ typedef struct sd_sampling_params {
     float repeat_penalty;  /* 1: off */
     int32_t repeat_last_n; /* tokens of history the penalty looks at; -1: all */
     uint64_t seed;         /* the random stream is reproducible for a seed */
+    bool ignore_eos;       /* never choose an end-of-generation token (llama.cpp's --ignore-eos): generate
+                              exactly n_predict tokens unless the context fills */
 } sd_sampling_params;
 
 /* llama.cpp's defaults: temp 0.8, top_k 40, top_p 0.95, min_p 0.05, no repetition penalty, seed 42. */
@@ -236,7 +238,7 @@ typedef enum sd_stop_reason {
 } sd_stop_reason;
 
 typedef struct sd_stats {
-    int32_t n_prompt;  /* prompt tokens processed */
+    int32_t n_prompt;  /* prompt tokens processed (prefilled) */
     int32_t n_gen;     /* tokens generated (including an end-of-generation token) */
     double t_prompt_s; /* seconds of prompt processing */
     double t_gen_s;    /* seconds of generation */
@@ -254,6 +256,7 @@ typedef struct sd_stats {
                                generate or free) */
     int32_t n_k_trace;
     double t_target_token_s; /* measured seconds of one single-token target pass (0: not measured) */
+    int32_t n_prompt_reused; /* prompt tokens sd_engine_continue found in the cache (not in n_prompt) */
 } sd_stats;
 
 /* Generates up to n_predict tokens after the prompt (token ids, usually from sd_model_tokenize with
@@ -261,6 +264,18 @@ typedef struct sd_stats {
  * tokens_out (may be NULL) receives up to max_out generated ids. Fails with SD_ERR_CONTEXT_FULL when the
  * prompt does not leave room for one generated token. */
 int sd_engine_generate(sd_engine *engine, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
+                       sd_token_callback callback, void *user, int32_t *tokens_out, int32_t max_out,
+                       sd_stats *stats, char *err, size_t err_len);
+
+/* sd_engine_generate without starting from an empty cache: for a conversation, where each turn's prompt
+ * is the whole conversation so far (earlier turns, the answers generated, the new turn), tokenized anew.
+ * The longest prefix the prompt shares with what the engine's cache holds (the tokens of the last
+ * generate, continue or eval call: its prompt and the tokens it generated) is kept, and only the rest of
+ * the prompt is prefilled; a prompt that shares nothing (or a first call) is a plain generate. Greedy
+ * output is identical to sd_engine_generate's for the same prompt; when sampling, the random stream goes
+ * on instead of restarting from the seed. stats->n_prompt counts the tokens prefilled and
+ * stats->n_prompt_reused those kept. */
+int sd_engine_continue(sd_engine *engine, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
                        sd_token_callback callback, void *user, int32_t *tokens_out, int32_t max_out,
                        sd_stats *stats, char *err, size_t err_len);
 

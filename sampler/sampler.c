@@ -23,10 +23,11 @@ struct sd_sampler {
     sd_rng rng;
 
     /* Scratch, [n_vocab] each, allocated at create. */
-    float *logits; /* penalized copy of the input row */
-    cand *cands;   /* the candidates still in the running (build_candidates) */
-    float *probs;  /* survivors' probabilities in cands order (final softmax scratch) */
-    uint8_t *seen; /* per-token flag while applying the penalty; all 0 between calls */
+    float *logits;   /* penalized copy of the input row */
+    cand *cands;     /* the candidates still in the running (build_candidates) */
+    float *probs;    /* survivors' probabilities in cands order (final softmax scratch) */
+    uint8_t *seen;   /* per-token flag while applying the penalty; all 0 between calls */
+    int32_t *banned; /* [params.n_banned]: the tokens whose logits are set to -inf */
 
     /* History: absolute positions [hist_base, hist_len) are held in hist[0 .. hist_len - hist_base).
      * Only stored while the penalty is on; hist_len counts every accepted token regardless. */
@@ -68,6 +69,14 @@ static int validate_params(const sd_sampler_params *p, int32_t n_vocab, char *er
                         (double)p->repeat_penalty);
     if (p->repeat_last_n < -1)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "repeat_last_n %d < -1", p->repeat_last_n);
+    if (p->n_banned < 0 || (p->n_banned > 0 && !p->banned))
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "%d banned tokens but no list",
+                        p->n_banned);
+    for (int32_t i = 0; i < p->n_banned; i++) {
+        if (p->banned[i] < 0 || p->banned[i] >= n_vocab)
+            return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "banned token %d not in [0, %d)",
+                            p->banned[i], n_vocab);
+    }
     return SD_STATUS_OK;
 }
 
@@ -91,6 +100,9 @@ int sd_sampler_create(const sd_sampler_params *params, int32_t n_vocab, sd_sampl
     s->cands = malloc((size_t)n_vocab * sizeof(*s->cands));
     s->probs = malloc((size_t)n_vocab * sizeof(*s->probs));
     s->seen = calloc((size_t)n_vocab, sizeof(*s->seen));
+    s->params.banned = NULL;
+    if (params->n_banned > 0 && (s->banned = malloc((size_t)params->n_banned * sizeof(*s->banned))))
+        memcpy(s->banned, params->banned, (size_t)params->n_banned * sizeof(*s->banned));
     if (s->penalty) {
         /* A fixed window holds window + MAX_ROLLBACK tokens after each compaction and twice that
          * before, so compaction (one memmove) is amortized O(1) per token. The whole-history window
@@ -99,7 +111,8 @@ int sd_sampler_create(const sd_sampler_params *params, int32_t n_vocab, sd_sampl
         s->hist_cap = s->hist_keep > 0 ? 2 * s->hist_keep : 1024;
         s->hist = malloc((size_t)s->hist_cap * sizeof(*s->hist));
     }
-    if (!s->logits || !s->cands || !s->probs || !s->seen || (s->penalty && !s->hist)) {
+    if (!s->logits || !s->cands || !s->probs || !s->seen || (s->penalty && !s->hist) ||
+        (params->n_banned > 0 && !s->banned)) {
         sd_sampler_free(s);
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory for sampler scratch (n_vocab %d)",
                         n_vocab);
@@ -116,6 +129,7 @@ void sd_sampler_free(sd_sampler *s) {
     free(s->probs);
     free(s->seen);
     free(s->hist);
+    free(s->banned);
     free(s);
 }
 
@@ -192,12 +206,14 @@ int sd_sampler_history_truncate(sd_sampler *s, int32_t n) {
 
 /* ---- the transform */
 
-/* Copies the logits row into s->logits (NaN -> -inf) and applies llama.cpp's repetition penalty to each
- * distinct token of the window once. */
+/* Copies the logits row into s->logits (NaN and banned tokens -> -inf) and applies llama.cpp's repetition
+ * penalty to each distinct token of the window once. */
 static void load_penalized_logits(sd_sampler *s, const float *logits) {
     float *l = s->logits;
     for (int32_t i = 0; i < s->n_vocab; i++)
         l[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    for (int32_t i = 0; i < s->params.n_banned; i++)
+        l[s->banned[i]] = -INFINITY;
     if (!s->penalty) return;
 
     int32_t held = s->hist_len - s->hist_base;

@@ -66,6 +66,11 @@ typedef struct sd_sampler_params {
     int32_t repeat_last_n; /* penalty window in tokens; 0 off, -1 the whole history */
     uint64_t seed;         /* PRNG seed; the library always uses it as given (choosing a random seed is
                               the caller's business) */
+    /* Tokens that are never chosen (their logits count as -inf before every other step; --ignore-eos bans
+     * the end-of-generation tokens this way, as llama.cpp does). Read by sd_sampler_create only, which
+     * keeps its own copy; sd_sampler_get_params then reports n_banned with banned NULL. */
+    const int32_t *banned;
+    int32_t n_banned;
 } sd_sampler_params;
 
 typedef struct sd_sampler sd_sampler;

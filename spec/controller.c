@@ -26,25 +26,37 @@
 #define PRIOR_WEIGHT 2.0
 #define FIRST_PRIOR 0.6
 
-/* Rounds between explorations (see sd_controller_choose). */
+/* Adaptive rounds between explorations (see sd_controller_begin_round). */
 #define EXPLORE_EVERY 8
+
+/* The floor at plain decoding (see sd_controller_begin_round). The drafting rounds judged: at least
+ * FLOOR_MIN_ROUNDS (fewer cannot tell a draft that pays a little from one that loses a little; more
+ * make a useless draft cost more before it is paused), the decision's memory about the last 20.
+ * Pauses: FIRST_PAUSE rounds, doubling up to MAX_BACKOFF, and at least long enough that the last
+ * probe's loss against plain decoding is PROBE_BUDGET of the pause's time. */
+#define FLOOR_MIN_ROUNDS 8
+#define FLOOR_DECAY 0.95
+#define FIRST_PAUSE 16
+#define MAX_BACKOFF 1024
+#define PROBE_BUDGET 0.02
 
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){.w = {0.0, 0.5, 0.5}};
-    c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT));
-    c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT));
+    c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT_LEN));
+    c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT_LEN));
+    c->backoff = FIRST_PAUSE;
 }
 
 static bool costs_known(const sd_controller *c) {
     if (c->t_draft <= 0) return false;
-    for (int n = 1; n <= SD_MAX_DRAFT + 1; n++)
+    for (int n = 1; n <= SD_MAX_DRAFT_LEN + 1; n++)
         if (c->t_verify[n] > 0) return true;
     return false;
 }
 
 double sd_controller_acceptance(const sd_controller *c, int32_t i) {
     double a = FIRST_PRIOR;
-    for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT; p++)
+    for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT_LEN; p++)
         a = (c->acc_hits[p] + PRIOR_WEIGHT * a) / (c->acc_trials[p] + PRIOR_WEIGHT);
     return a;
 }
@@ -80,7 +92,7 @@ double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_to
  * 10% more per extra token. 0 when nothing is measured. */
 double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
     if (n < 1) n = 1;
-    if (n > SD_MAX_DRAFT + 1) n = SD_MAX_DRAFT + 1;
+    if (n > SD_MAX_DRAFT_LEN + 1) n = SD_MAX_DRAFT_LEN + 1;
     const double var = c->fit_w * c->fit_xx - c->fit_x * c->fit_x; /* w^2 x the weighted variance of n */
     if (c->fit_w > 0 && var > 1e-3 * c->fit_w * c->fit_w) {
         double slope = (c->fit_w * c->fit_xy - c->fit_x * c->fit_y) / var;
@@ -90,15 +102,18 @@ double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
         return t > 0.5 * mean_y ? t : 0.5 * mean_y;
     }
     if (c->t_verify[n] > 0) return c->t_verify[n];
-    for (int i = 1; i <= SD_MAX_DRAFT + 1; i++)
+    for (int i = 1; i <= SD_MAX_DRAFT_LEN + 1; i++)
         if (c->t_verify[i] > 0) return c->t_verify[i] * (1.0 + 0.1 * (n - 1)) / (1.0 + 0.1 * (i - 1));
     return 0.0;
 }
 
-int32_t sd_controller_choose(sd_controller *c) {
-    c->round_all_accepted = 1.0;
-    c->round_explore = false;
-    if (c->k_min == c->k_max) return c->k_min;
+bool sd_controller_is_adaptive(const sd_controller *c) {
+    return c->k_min != c->k_max;
+}
+
+/* The controller's bound on the round's k, before the plain-round rule and the caller's limit. */
+static int32_t choose_k(sd_controller *c) {
+    if (!sd_controller_is_adaptive(c)) return c->k_min;
     if (!costs_known(c)) return SD_MAX(c->k_min, SD_MIN(4, c->k_max)); /* a guess until measured */
     if (++c->rounds_since_explore >= EXPLORE_EVERY) {
         c->rounds_since_explore = 0;
@@ -107,10 +122,34 @@ int32_t sd_controller_choose(sd_controller *c) {
     return c->k_max;
 }
 
+bool sd_controller_draft_idle(const sd_controller *c) {
+    return c->paused;
+}
+
+int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit) {
+    c->round_all_accepted = 1.0;
+    c->round_explore = false;
+    c->round_restarts = false;
+    if (c->paused && --c->pause_left <= 0) {
+        /* a probe: drafting resumes, judged afresh */
+        c->paused = false;
+        c->round_restarts = true;
+        c->episode_rounds = 0;
+        c->episode_tokens = c->episode_seconds = 0;
+        c->episode_total_tokens = c->episode_total_seconds = 0;
+    }
+    if (c->paused) return 0;
+    int32_t k = choose_k(c);
+    if (c->k_min == 0 && c->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
+    k = SD_MAX(0, SD_MIN(k, k_limit));
+    c->rounds_since_plain = k == 0 ? 0 : c->rounds_since_plain + 1;
+    return k;
+}
+
 bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
     const double a = sd_controller_acceptance_at(c, i, p_top);
     const double all = c->round_all_accepted * a;
-    bool keep = i < c->k_min || c->k_min == c->k_max || !costs_known(c);
+    bool keep = i < c->k_min || !sd_controller_is_adaptive(c) || !costs_known(c);
     if (!keep) {
         const double t_now = i * c->t_draft + sd_controller_verify_cost(c, i + 1);
         const double t_next = (i + 1) * c->t_draft + sd_controller_verify_cost(c, i + 2);
@@ -156,27 +195,66 @@ static void learn(sd_controller *c, int32_t p, float p_top, bool has_p_top, bool
     c->acc_trials[p] = ACCEPT_DECAY * c->acc_trials[p] + 1.0;
 }
 
-void sd_controller_learn_withheld(sd_controller *c, int32_t i, float p_top, bool accepted) {
-    if (i >= 0 && i < SD_MAX_DRAFT) learn(c, i, p_top, true, accepted);
-}
-
-void sd_controller_update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top,
-                          double t_draft_s, double t_verify_s) {
+/* Records a round: k drafted tokens (top probabilities p_top[0..k), or NULL) of which n_accepted were
+ * accepted, drafting took t_draft_s seconds (0 when k == 0; an estimate when !draft_cost_measured) and
+ * the verify pass of k + 1 tokens took t_verify_s seconds. */
+static void update(sd_controller *c, int32_t k, int32_t n_accepted, const float *p_top, double t_draft_s,
+                   bool draft_cost_measured, double t_verify_s) {
     if (k > 0) {
         /* Drafts are tested in order until the first rejection: drafts 0..n_accepted - 1 were accepted,
          * draft n_accepted (if drafted) rejected, later ones not tested. */
         int32_t tested = n_accepted < k ? n_accepted + 1 : k;
-        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT; p++)
+        for (int32_t p = 0; p < tested && p < SD_MAX_DRAFT_LEN; p++)
             learn(c, p, p_top ? p_top[p] : 0.0f, p_top != NULL, p < n_accepted);
-        if (t_draft_s > 0) blend(&c->t_draft, t_draft_s / k);
+        if (t_draft_s > 0 && draft_cost_measured) blend(&c->t_draft, t_draft_s / k);
     }
     if (t_verify_s > 0) {
         c->rate_tokens = ACCEPT_DECAY * c->rate_tokens + (n_accepted + 1);
         c->rate_seconds = ACCEPT_DECAY * c->rate_seconds + t_draft_s + t_verify_s;
     }
     int32_t n = k + 1;
-    if (t_verify_s > 0 && n <= SD_MAX_DRAFT + 1) {
+    if (t_verify_s > 0 && n <= SD_MAX_DRAFT_LEN + 1) {
         blend(&c->t_verify[n], t_verify_s);
         fit_add(c, n, t_verify_s);
     }
+}
+
+/* The floor at plain decoding, after a drafting round (see sd_controller_begin_round): books the round
+ * to the drafting episode (draft_s: its drafting seconds, the catch-up of a probe left out) and pauses
+ * the draft when drafting does not pay. */
+static void judge_drafting(sd_controller *c, const sd_round_outcome *o, double draft_s) {
+    const double tokens = o->n_accepted + 1;
+    c->episode_rounds++;
+    c->episode_tokens = FLOOR_DECAY * c->episode_tokens + tokens;
+    c->episode_seconds = FLOOR_DECAY * c->episode_seconds + draft_s + o->t_verify_s;
+    c->episode_total_tokens += tokens;
+    c->episode_total_seconds += o->t_draft_s + o->t_verify_s;
+    const double t_plain = sd_controller_verify_cost(c, 1);
+    if (c->episode_rounds < FLOOR_MIN_ROUNDS || !costs_known(c) || !(t_plain > 0)) return;
+    const double gain = c->episode_tokens / c->episode_seconds * t_plain;
+    if (gain >= 1.0) {
+        if (c->episode_rounds == FLOOR_MIN_ROUNDS) c->backoff = FIRST_PAUSE; /* the probe paid */
+        return;
+    }
+    const double lost_s = SD_MAX(0.0, c->episode_total_seconds - c->episode_total_tokens * t_plain);
+    const double budget_rounds = lost_s / (PROBE_BUDGET * t_plain);
+    c->paused = true;
+    c->pause_left = budget_rounds > c->backoff ? (int32_t)SD_MIN(budget_rounds, 1e9) : c->backoff;
+    c->backoff = SD_MIN(2 * c->backoff, MAX_BACKOFF);
+}
+
+void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o) {
+    const bool adaptive = sd_controller_is_adaptive(c);
+    /* The first round of a probe pays for the draft's catch-up with the context: a cost of probing, not
+     * of drafting, so its drafts are costed at the draft's known rate. */
+    const double draft_s = c->round_restarts ? o->n_drafted * c->t_draft : o->t_draft_s;
+    /* A fixed k learns no calibration: its p_top may not even be computed. */
+    update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, draft_s,
+           !c->round_restarts, o->t_verify_s);
+    if (adaptive && c->k_min == 0 && !c->paused && o->t_verify_s > 0) judge_drafting(c, o, draft_s);
+    /* The withheld draft was tested only if every kept one was accepted (the target's token is then at
+     * its place). */
+    const int32_t i = o->n_drafted;
+    if (adaptive && o->withheld && o->n_accepted == i && i < SD_MAX_DRAFT_LEN)
+        learn(c, i, o->withheld_p_top, true, o->withheld_accepted);
 }

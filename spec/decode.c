@@ -25,11 +25,10 @@ struct sd_decoder {
     sd_decode_config cfg;
     sd_controller ctrl; /* kept across generations: the costs are the machine's, and the last
                            text's acceptance is a better prior than none */
-    int32_t rounds_since_plain;
-    int32_t *ctx; /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
+    int32_t *ctx;       /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
     int32_t n_ctx;
     int32_t *k_trace; /* [n_ctx] */
-    int32_t drafts[SD_MAX_DRAFT + 1];
+    int32_t drafts[SD_MAX_DRAFT_LEN + 1];
     extend_job job;     /* the pipelined schedule's next draft, on the scheduler's drafting thread */
     sd_draft_stop stop; /* the configured p_min, and the controller deciding each draft */
 };
@@ -67,9 +66,9 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     }
     sd_controller_init(&d->ctrl, cfg->k_min, cfg->k_max);
     /* A fixed k needs no gate (nor the draft's confidences it reads). */
-    const bool adaptive = d->ctrl.k_min != d->ctrl.k_max;
-    d->stop =
-        (sd_draft_stop){.p_min = cfg->p_min, .gate = adaptive ? keep_drafting : NULL, .gate_user = &d->ctrl};
+    d->stop = (sd_draft_stop){.p_min = cfg->p_min,
+                              .gate = sd_controller_is_adaptive(&d->ctrl) ? keep_drafting : NULL,
+                              .gate_user = &d->ctrl};
     *out = d;
     return SD_STATUS_OK;
 }
@@ -81,19 +80,25 @@ void sd_decoder_free(sd_decoder *d) {
     free(d);
 }
 
-/* The draft length for this round: the controller's choice, within the room the context leaves and
- * the tokens still wanted. */
-static int32_t round_k(sd_decoder *d, int32_t room, int32_t wanted) {
-    if (!d->drafter) return 0;
-    int32_t k = sd_controller_choose(&d->ctrl);
-    if (d->cfg.k_min == 0 && d->rounds_since_plain >= SD_PLAIN_ROUND_EVERY) k = 0;
-    k = SD_MAX(0, SD_MIN(k, SD_MIN(room, wanted - 1)));
-    d->rounds_since_plain = k == 0 ? 0 : d->rounds_since_plain + 1;
-    return k;
+/* Ends the controller's round (see spec/controller.h): what the verify pass showed about the j drafts and
+ * the one the stop rule withheld, and the times measured. */
+static void end_round(sd_decoder *d, int32_t k, int32_t j, const sd_spec_result *res, double t_draft_s,
+                      double t_verify_s) {
+    sd_round_outcome o = {.n_drafted = j,
+                          .n_accepted = res->n_accepted,
+                          .p_top = sd_drafter_confidence(d->drafter),
+                          .t_draft_s = t_draft_s,
+                          .t_verify_s = t_verify_s};
+    int32_t withheld;
+    /* the drafter's withheld draft is the last proposal's: none when this round proposed nothing */
+    o.withheld = k > 0 && sd_drafter_withheld(d->drafter, &withheld, &o.withheld_p_top);
+    o.withheld_accepted = o.withheld && res->next_token == withheld;
+    sd_controller_end_round(&d->ctrl, &o);
 }
 
-int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                        sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len) {
+int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_cached,
+                        int32_t n_predict, sd_emit_fn emit, void *user, sd_stats *stats, char *err,
+                        size_t err_len) {
     sd_stats st;
     memset(&st, 0, sizeof st);
     st.k_trace = d->k_trace;
@@ -105,17 +110,23 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             "prompt of %d tokens does not fit the context of %d tokens (one position must remain for "
             "generation)",
             n_prompt, d->n_ctx);
-    sd_verifier_reset(d->verifier);
-    if (d->drafter) sd_drafter_reset(d->drafter);
+    if (n_cached < 0 || n_cached > n_prompt - 1 || n_cached != sd_verifier_n_past(d->verifier))
+        n_cached = 0; /* not what the cache holds: start afresh */
+    if (n_cached == 0) {
+        sd_verifier_reset(d->verifier);
+        if (d->drafter) sd_drafter_reset(d->drafter);
+    }
     memcpy(d->ctx, prompt, (size_t)n_prompt * sizeof *prompt);
     int32_t n_tokens = n_prompt;
 
     double t0 = sd_time_seconds();
-    int rc = sd_verifier_prefill(d->verifier, prompt, n_prompt - 1, err, err_len);
-    if (rc == 0 && d->drafter) rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
+    int rc = sd_verifier_prefill(d->verifier, prompt + n_cached, n_prompt - 1 - n_cached, err, err_len);
+    /* a paused draft (see spec/controller.h) catches up, from a recent window, when drafting resumes */
+    if (rc == 0 && d->drafter && !sd_controller_draft_idle(&d->ctrl))
+        rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
     if (rc < 0) return rc;
     double t1 = sd_time_seconds();
-    st.n_prompt = n_prompt;
+    st.n_prompt = n_prompt - n_cached;
     st.t_prompt_s = t1 - t0;
     st.stop = SD_STOP_LENGTH;
     double t_single_sum = 0;
@@ -129,8 +140,11 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
             st.stop = SD_STOP_CONTEXT_FULL;
             break;
         }
-        sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler);
-        int32_t k = round_k(d, room, n_predict - st.n_gen);
+        /* the draft length: the controller's bound, within the room the context leaves and the tokens
+         * still wanted (the target's own token follows the drafts) */
+        int32_t k =
+            d->drafter ? sd_controller_begin_round(&d->ctrl, SD_MIN(room, n_predict - st.n_gen - 1)) : 0;
+        sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler, k > 0);
         int32_t j = 0;
         double ta = sd_time_seconds();
         if (k > 0) {
@@ -155,16 +169,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         }
         if (rc < 0) return rc;
         double tc = sd_time_seconds();
-        if (d->drafter) {
-            sd_controller_update(&d->ctrl, j, res.n_accepted,
-                                 j > 0 && d->stop.gate ? sd_drafter_confidence(d->drafter) : NULL, tb - ta,
-                                 tc - tb);
-            int32_t withheld;
-            float withheld_p;
-            if (d->stop.gate && res.n_accepted == j && k > 0 &&
-                sd_drafter_withheld(d->drafter, &withheld, &withheld_p))
-                sd_controller_learn_withheld(&d->ctrl, j, withheld_p, res.next_token == withheld);
-        }
+        if (d->drafter) end_round(d, k, j, &res, tb - ta, tc - tb);
         if (j == 0) t_single_sum += tc - tb, n_single++;
         st.t_draft_s += tb - ta;
         double ts = sd_verifier_last_sample_seconds(d->verifier);

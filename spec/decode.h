@@ -1,7 +1,8 @@
 /* The generation loop, plain or speculative: prefill, then rounds of (draft up to k tokens, verify them
  * in one target pass, emit the accepted prefix and the target's next token) until the length, an
  * end-of-generation token, the caller, or the context stops it. Without a drafter every round has
- * k = 0, which is exactly plain decoding. */
+ * k = 0, which is exactly plain decoding. With one, each round follows the controller's round protocol
+ * (spec/controller.h): the controller bounds k, gates each draft token and learns from the outcome. */
 #ifndef SD_DECODE_H
 #define SD_DECODE_H
 
@@ -15,11 +16,6 @@
 #include "target/verifier.h"
 #include "tokenizer/vocab.h"
 #include "specdec.h"
-
-/* Every this many rounds (counted across generations) one round drafts nothing when k_min is 0,
- * so the cost of a plain single-token target pass stays measured (the controller's k = 0 option and the
- * speed-up estimate need it). bench-replay follows the same rule. */
-#define SD_PLAIN_ROUND_EVERY 256
 
 typedef struct sd_decode_config {
     int32_t k_min, k_max;    /* equal: fixed k */
@@ -39,8 +35,13 @@ void sd_decoder_free(sd_decoder *d);
  * anyway); false stops generation. */
 typedef bool (*sd_emit_fn)(void *user, int32_t token);
 
-/* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder). */
-int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_predict,
-                        sd_emit_fn emit, void *user, sd_stats *stats, char *err, size_t err_len);
+/* Generates up to n_predict tokens after the prompt; fills stats (k_trace points into the decoder;
+ * n_prompt counts the tokens prefilled). The verifier's cache already holds prompt[0..n_cached) (the
+ * caller has checked, and rolled it back to exactly that, e.g. sd_engine_continue): only the rest is
+ * prefilled, and the drafter rolls its own cache back to what it shares with the prompt. n_cached 0
+ * starts both from empty caches. */
+int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_cached,
+                        int32_t n_predict, sd_emit_fn emit, void *user, sd_stats *stats, char *err,
+                        size_t err_len);
 
 #endif

@@ -36,6 +36,7 @@ struct sd_scheduler {
     sd_schedule active;  /* SEQ or PIPE: the pools the roles are on now */
     sd_schedule decided; /* SEQ or PIPE once chosen; AUTO while measuring */
     auto_measure measure;
+    bool round_measured; /* the round in progress is booked to the measurement */
 };
 
 /* ---- CPU sets and pools ---- */
@@ -198,17 +199,20 @@ int sd_scheduler_start(sd_scheduler *s, sd_verifier *verifier, sd_drafter *draft
     return SD_STATUS_OK;
 }
 
-sd_schedule sd_scheduler_begin_round(sd_scheduler *s) {
-    /* While measuring, alternating blocks of rounds. */
-    sd_schedule want = s->decided != SD_SCHEDULE_AUTO                     ? s->decided
+sd_schedule sd_scheduler_begin_round(sd_scheduler *s, bool drafts) {
+    /* A round without the draft is plain decoding, on plain decoding's pools; while measuring,
+     * alternating blocks of drafting rounds. */
+    sd_schedule want = !drafts                                            ? SD_SCHEDULE_SEQ
+                       : s->decided != SD_SCHEDULE_AUTO                   ? s->decided
                        : (s->measure.rounds / AUTO_BLOCK_ROUNDS) % 2 == 0 ? SD_SCHEDULE_SEQ
                                                                           : SD_SCHEDULE_PIPE;
     if (want != s->active) use_schedule(s, want);
+    s->round_measured = drafts && s->decided == SD_SCHEDULE_AUTO;
     return s->active;
 }
 
 void sd_scheduler_end_round(sd_scheduler *s, double seconds, int32_t tokens) {
-    if (s->decided != SD_SCHEDULE_AUTO) return;
+    if (!s->round_measured) return;
     auto_measure *m = &s->measure;
     m->seconds[s->active] += seconds;
     m->tokens[s->active] += tokens;

@@ -8,8 +8,9 @@
  * quarter for the draft (at least one CPU), the rest for the target. Given separate CPUs, each role has
  * its own pool under both schedules.
  *
- * The automatic schedule alternates blocks of rounds between the two and keeps the one that produced
- * more tokens per second. */
+ * The automatic schedule alternates blocks of drafting rounds between the two and keeps the one that
+ * produced more tokens per second; rounds that run no draft (the controller paused it) are plain
+ * decoding and run sequentially whatever was kept. */
 #ifndef SD_SCHEDULE_H
 #define SD_SCHEDULE_H
 
@@ -50,11 +51,13 @@ int sd_scheduler_start(sd_scheduler *s, sd_verifier *verifier, sd_drafter *draft
                        size_t err_len);
 
 /* The schedule this round runs, SEQ or PIPE; moves the roles onto its pools if the last round ran the
- * other one. */
-sd_schedule sd_scheduler_begin_round(sd_scheduler *s);
+ * other one. drafts: whether the round runs the draft at all; a round that does not is plain decoding
+ * and runs sequentially (on a shared machine the pipelined schedule's target has fewer CPUs). */
+sd_schedule sd_scheduler_begin_round(sd_scheduler *s, bool drafts);
 
-/* Books a round's time (seconds, drafting included) and emitted tokens to the schedule it ran, while the
- * automatic schedule is still measuring; decides once both have run enough. */
+/* Books a drafting round's time (seconds, drafting included) and emitted tokens to the schedule it ran,
+ * while the automatic schedule is still measuring; decides once both have run enough (rounds without the
+ * draft are the same under both and are not booked). */
 void sd_scheduler_end_round(sd_scheduler *s, double seconds, int32_t tokens);
 
 /* The drafting thread of pipelined rounds (pinned to the first CPU of the draft's pool); NULL when the

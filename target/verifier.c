@@ -54,6 +54,14 @@ void sd_verifier_reset(sd_verifier *v) {
     sd_sampler_reset(v->sampler);
 }
 
+int sd_verifier_truncate(sd_verifier *v, int32_t n) {
+    if (n < 0 || n > sd_forward_n_past(v->fwd)) return SD_STATUS_INVALID_ARGUMENT;
+    int rc = sd_sampler_history_truncate(v->sampler, n);
+    if (rc < 0) return rc;
+    sd_forward_truncate(v->fwd, n);
+    return SD_STATUS_OK;
+}
+
 int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len) {
     if (n == 0) return SD_STATUS_OK;
     int rc = sd_forward_run(v->fwd, tokens, n, false, err, err_len);

@@ -24,6 +24,11 @@ void sd_verifier_free(sd_verifier *v);
 /* Empties the cache and the sampler history, reseeds the sampler. */
 void sd_verifier_reset(sd_verifier *v);
 
+/* Rolls the cache and the sampler history back to their first n tokens (0 <= n <= n_past), keeping the
+ * sampler's random stream. Fails with SD_STATUS_INVALID_ARGUMENT, changing nothing, when the history no
+ * longer holds what a rollback that deep needs (sampler.h: then reset and prefill again). */
+int sd_verifier_truncate(sd_verifier *v, int32_t n);
+
 /* Runs context tokens (the prompt without its last token) into the cache and the sampler history. */
 int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len);
 

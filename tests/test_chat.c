@@ -312,7 +312,8 @@ static void test_qwen3_think_passthrough(void) {
         "<|im_start|>assistant\n");
 }
 
-/* Gemma: system texts are trimmed and joined; an all-blank one adds nothing. */
+/* Gemma: system texts are trimmed and joined; an all-blank one adds nothing. (llama.cpp of early 2025 kept
+ * only the last system text; we follow the mid-2026 renderer, which joins them.) */
 static void test_gemma_systems(void) {
     const sd_chat_template *t = by_name("gemma");
     if (!t) return;

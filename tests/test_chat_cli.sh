@@ -70,11 +70,29 @@ expect 1 "no tokenizer.chat_template.*--chat-template NAME" -- "$SPECDEC" chat-t
 # Bad flags: exit 2, one line.
 expect 2 "unknown flag '--bogus'" -- "$SPECDEC" chat-template --chat-template chatml --messages "$TMP/conv.json" \
     --bogus
-expect 2 "--messages needs a value" -- "$SPECDEC" chat-template --chat-template chatml --messages
+expect 2 "flag '--messages' needs a value" -- "$SPECDEC" chat-template --chat-template chatml --messages
 expect 2 "--messages FILE.json is required" -- "$SPECDEC" chat-template --chat-template chatml
 expect 2 "exactly one of" -- "$SPECDEC" chat-template --messages "$TMP/conv.json"
 expect 2 "exactly one of" -- "$SPECDEC" chat-template --chat-template chatml -m "$TMP/chatml.gguf" \
     --messages "$TMP/conv.json"
+
+# generate --chat: the prompt as one user turn; the rendered prompt on stderr with --verbose-prompt.
+"$SPECDEC" generate --chat --chat-template chatml --system "Be brief." -p "2+2?" -n 2 --temp 0 \
+    --verbose-prompt >"$TMP/out" 2>"$TMP/err" || fail "generate --chat failed: $(head -c 300 "$TMP/err")"
+printf '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n\n' \
+    >"$TMP/want_prompt"
+head -c "$(wc -c <"$TMP/want_prompt")" "$TMP/err" | cmp -s - "$TMP/want_prompt" ||
+    fail "--verbose-prompt printed $(head -c 200 "$TMP/err")"
+"$SPECDEC" generate -cnv --chat-template-file "$TMP/gemma.jinja" -p "Hi" -n 2 --temp 0 --verbose-prompt \
+    >/dev/null 2>"$TMP/err" || fail "generate -cnv failed"
+grep -q '^<start_of_turn>user$' "$TMP/err" || fail "-cnv with a gemma file: $(head -c 200 "$TMP/err")"
+expect 1 "not recognised.*--chat-template NAME" -- "$SPECDEC" generate --chat --chat-template-file "$TMP/plain.jinja" \
+    -p "Hi" -n 2
+expect 1 "no tokenizer.chat_template.*--chat-template NAME" -- "$SPECDEC" generate --chat -p "Hi" -n 2
+expect 1 "unknown chat template 'chatml9'" -- "$SPECDEC" generate --chat --chat-template chatml9 -p "Hi" -n 2
+expect 2 "need --chat" -- "$SPECDEC" generate --system "Be brief." -p "Hi" -n 2
+expect 2 "turns come from the terminal" -- "$SPECDEC" chat --chat-template chatml -p "Hi"
+expect 1 "not recognised.*--chat-template NAME" -- "$SPECDEC" chat --chat-template-file "$TMP/plain.jinja"
 
 if [ "$fails" -ne 0 ]; then
     echo "test_chat_cli: $fails failures"

@@ -91,6 +91,25 @@ expect 0 "generated 4 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p
 printf 'int \xff\xfe x;\n' >"$TMP/bad-utf8.c"
 expect 0 "generated 4 tokens" -- "$SPECDEC" generate -f "$TMP/bad-utf8.c" -n 4 --temp 0
 
+# --kernels forces a kernel set: every set the CPU has gives the same greedy text; an unknown name and a
+# set this CPU lacks are refused with one line.
+expect 1 "kernel set bogus is unknown" -- "$SPECDEC" generate -p hi -n 2 --kernels bogus
+case "$(uname -m)" in x86_64) foreign=neon ;; *) foreign=avx2 ;; esac
+expect 1 "kernel set $foreign: this CPU or build lacks it" -- "$SPECDEC" generate -p hi -n 2 --kernels $foreign
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 12 --temp 0 --json --kernels scalar
+cp "$TMP/out" "$TMP/scalar.json"
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 12 --temp 0 --json
+python3 - "$TMP/scalar.json" "$TMP/out" <<'PY' || fail "--kernels scalar differs from the default set"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["kernels"] == "scalar" and b["kernels"] != "scalar", (a["kernels"], b["kernels"])
+assert a["text"] == b["text"], (a["text"], b["text"])
+PY
+# --ignore-eos: exactly -n tokens, plain and speculative.
+expect 0 "generated 40 tokens" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -p "Once" -n 40 --ignore-eos --temp 1 -s 3
+expect 0 "generated 40 tokens" -- "$SPECDEC" generate -p "}" -n 40 --ignore-eos --temp 0
+expect 2 "flag '--kernels' needs a value" -- "$SPECDEC" bench-gemm --kernels
+
 if [ "$fails" -ne 0 ]; then
     echo "test_cli: $fails check(s) failed"
     exit 1

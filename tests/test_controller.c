@@ -1,11 +1,16 @@
-/* The adaptive draft-length controller, against simulated drafts whose top probability p_top predicts
- * acceptance: it drafts long on confident text and little on uncertain text, learns a miscalibrated
- * draft's real acceptance, stops drafting when nothing is accepted (with periodic probes), keeps its
- * bounds, comes within 5% of the best fixed draft length on each kind of text alone (also where the
- * draft's confidence misleads), and on text that alternates between easy and hard it yields more tokens per
- * second than every fixed draft length under the same cost model. */
+/* The adaptive draft-length controller, driven through its round protocol (begin, gate each draft, end)
+ * as decode.c drives it, against simulated drafts whose top probability p_top predicts acceptance: it
+ * drafts one round in SD_PLAIN_ROUND_EVERY plainly when k_min is 0, drafts long on confident text and little
+ * on uncertain text, learns a miscalibrated draft's real acceptance, keeps its bounds, comes within 5% of
+ * the best fixed draft length on each kind of text alone (also where the draft's confidence misleads), and
+ * on text that alternates between easy and hard it yields more tokens per second than every fixed draft
+ * length under the same cost model. The floor at plain decoding: on text the draft never predicts, and
+ * with a draft as costly as the target, it pauses the draft within a few rounds and its probes cost less
+ * than 3% over plain decoding; when the text turns easy again, drafting resumes. */
 #include <math.h>
 
+#include "common/sd_common.h"
+#include "draft/drafter.h" /* SD_DRAFT_RESTART_WINDOW */
 #include "spec/controller.h"
 #include "test_util.h"
 
@@ -37,10 +42,29 @@ static bool accepted(text_kind t, double p) {
     return uniform() < (t.inverted ? 1.0 - a : a);
 }
 
-/* Costs of the simulated machine: seconds per drafted token and per verify pass of n tokens. */
+/* Costs of the simulated machine: seconds per draft forward pass (the usual draft, and one as costly as
+ * the target's single-token pass), per verify pass of n tokens, and per token of the draft's catch-up
+ * after it has been paused (a batched prefill: cheaper per token than single-token passes). */
 #define T_DRAFT 2e-4
 static double t_verify(int n) {
     return 1e-2 * (1.0 + 0.08 * (n - 1));
+}
+#define T_DRAFT_COSTLY 1e-2
+#define CATCH_UP_PER_PASS 0.5
+
+/* A simulated decoder: the controller, the draft's cost, and how many tokens the draft has not followed
+ * (emitted in rounds the draft did not run in; it feeds them, at most SD_DRAFT_RESTART_WINDOW, when it
+ * runs again). */
+typedef struct sim {
+    sd_controller c;
+    double t_draft;
+    int behind;
+} sim;
+
+static void sim_init(sim *s, int k_min, int k_max, double t_draft) {
+    sd_controller_init(&s->c, k_min, k_max);
+    s->t_draft = t_draft;
+    s->behind = 0;
 }
 
 /* A round's simulated outcome. */
@@ -49,19 +73,22 @@ typedef struct round_result {
     double seconds;
 } round_result;
 
-/* One round: the controller (or, with fixed_k >= 0, a fixed draft length that ignores p_top) drafts
- * token by token on text of kind t, the target accepts drafts until the first rejection. As in decode.c,
- * a draft the gate withheld after drafts that were all accepted is scored too. */
-static round_result run_round(sd_controller *c, text_kind t, int fixed_k) {
-    float p_top[SD_MAX_DRAFT + 1];
-    bool accept[SD_MAX_DRAFT + 1];
-    int k = fixed_k >= 0 ? fixed_k : sd_controller_choose(c), j = 0;
+/* One round of the controller's round protocol, as decode.c runs it: the controller bounds k, the draft
+ * catches up and drafts token by token on text of kind t while the gate keeps them (the withheld draft
+ * costs its pass too), the target accepts drafts until the first rejection, and the outcome (the fate of
+ * a withheld draft included) goes back to the controller. */
+static round_result run_round(sim *s, text_kind t) {
+    sd_controller *c = &s->c;
+    float p_top[SD_MAX_DRAFT_LEN + 1];
+    bool accept[SD_MAX_DRAFT_LEN + 1];
+    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+    int j = 0;
     bool withheld = false;
     while (j < k) {
         const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
         p_top[j] = p;
         accept[j] = accepted(t, p);
-        if (fixed_k < 0 && !sd_controller_keep_drafting(c, j, p)) {
+        if (!sd_controller_keep_drafting(c, j, p)) {
             withheld = true;
             break;
         }
@@ -70,9 +97,23 @@ static round_result run_round(sd_controller *c, text_kind t, int fixed_k) {
     int m = 0;
     while (m < j && accept[m])
         m++;
-    round_result r = {j, m, j * T_DRAFT + t_verify(j + 1)};
-    if (fixed_k < 0) sd_controller_update(c, j, m, p_top, j * T_DRAFT, t_verify(j + 1));
-    if (fixed_k < 0 && withheld && m == j) sd_controller_learn_withheld(c, j, p_top[j], accept[j]);
+    double draft_s = 0;
+    if (k > 0) {
+        draft_s =
+            (j + withheld + CATCH_UP_PER_PASS * SD_MIN(s->behind, SD_DRAFT_RESTART_WINDOW)) * s->t_draft;
+        s->behind = 0;
+    } else {
+        s->behind += m + 1;
+    }
+    round_result r = {j, m, draft_s + t_verify(j + 1)};
+    sd_controller_end_round(c, &(sd_round_outcome){.n_drafted = j,
+                                                   .n_accepted = m,
+                                                   .p_top = p_top,
+                                                   .t_draft_s = draft_s,
+                                                   .t_verify_s = t_verify(j + 1),
+                                                   .withheld = withheld,
+                                                   .withheld_p_top = withheld ? p_top[j] : 0.0f,
+                                                   .withheld_accepted = withheld && accept[j]});
     return r;
 }
 
@@ -80,10 +121,10 @@ typedef struct run_totals {
     double tokens, seconds, drafted, rounds;
 } run_totals;
 
-static run_totals run(sd_controller *c, text_kind t, int rounds, int fixed_k) {
+static run_totals run(sim *sm, text_kind t, int rounds) {
     run_totals s = {0};
     for (int r = 0; r < rounds; r++) {
-        round_result rr = run_round(c, t, fixed_k);
+        round_result rr = run_round(sm, t);
         s.tokens += rr.accepted + 1;
         s.seconds += rr.seconds;
         s.drafted += rr.drafted;
@@ -96,67 +137,112 @@ static run_totals run(sd_controller *c, text_kind t, int rounds, int fixed_k) {
 static double fixed_k_best_tps(text_kind t, int rounds, int *best_k) {
     double best = 0;
     for (int k = 0; k <= 16; k++) {
-        run_totals f = run(NULL, t, rounds, k);
+        sim fixed;
+        sim_init(&fixed, k, k, T_DRAFT);
+        run_totals f = run(&fixed, t, rounds);
         if (f.tokens / f.seconds > best) best = f.tokens / f.seconds, *best_k = k;
     }
     return best;
 }
 
+/* A round that drafts exactly k tokens (the caller's limit), all rejected, at the given times. */
+static void timed_round(sd_controller *c, int k, double t_draft_s, double t_verify_s) {
+    const int bound = sd_controller_begin_round(c, k);
+    CHECK(bound == k, "round bound %d, want %d", bound, k);
+    sd_controller_end_round(
+        c, &(sd_round_outcome){.n_drafted = k, .t_draft_s = t_draft_s, .t_verify_s = t_verify_s});
+}
+
 int main(void) {
-    sd_controller c;
-    sd_controller_init(&c, 0, 16);
-    CHECK(sd_controller_choose(&c) == 4, "before any measurement it proposes 4");
-    CHECK(sd_controller_keep_drafting(&c, 3, 0.01f), "before any measurement every draft is kept");
+    sim c;
+    sim_init(&c, 0, 16, T_DRAFT);
+    CHECK(sd_controller_begin_round(&c.c, SD_MAX_DRAFT_LEN) == 4, "before any measurement it proposes 4");
+    CHECK(sd_controller_keep_drafting(&c.c, 3, 0.01f), "before any measurement every draft is kept");
 
     /* Confident text: long drafts. */
-    run(&c, EASY, 100, -1);
-    run_totals easy = run(&c, EASY, 200, -1);
+    run(&c, EASY, 100);
+    run_totals easy = run(&c, EASY, 200);
     CHECK(easy.drafted / easy.rounds > 6.0, "easy text: %.2f drafts per round", easy.drafted / easy.rounds);
 
     /* The text turns uncertain: within a few dozen rounds the drafts shrink. */
-    run(&c, HARD, 50, -1);
-    run_totals hard = run(&c, HARD, 200, -1);
+    run(&c, HARD, 50);
+    run_totals hard = run(&c, HARD, 200);
     CHECK(hard.drafted / hard.rounds < 2.0, "hard text: %.2f drafts per round", hard.drafted / hard.rounds);
 
     /* A draft that is more confident than right (acceptance p^3): the calibration learns it. */
-    sd_controller_init(&c, 0, 16);
-    run(&c, MISCALIBRATED, 600, -1);
-    const double a75 = sd_controller_acceptance_at(&c, 0, 0.75f);
+    sim_init(&c, 0, 16, T_DRAFT);
+    run(&c, MISCALIBRATED, 600);
+    const double a75 = sd_controller_acceptance_at(&c.c, 0, 0.75f);
     CHECK(a75 > 0.3 && a75 < 0.55, "acceptance at p_top 0.75 learned as %.2f (true 0.42)", a75);
-    CHECK(sd_controller_acceptance(&c, 0) > 0.0, "per-position acceptance is tracked too");
+    CHECK(sd_controller_acceptance(&c.c, 0) > 0.0, "per-position acceptance is tracked too");
 
-    /* Nothing is ever accepted: mostly no drafts, but probes keep the calibration measured. */
-    run_totals never = run(&c, NEVER, 600, -1);
-    never = run(&c, NEVER, 200, -1);
-    CHECK(never.drafted / never.rounds < 0.25 && never.drafted > 0,
-          "never accepted: %.0f drafts in 200 rounds", never.drafted);
+    /* The floor at plain decoding: where drafting cannot pay (text the draft never predicts; easy text
+     * with a draft as costly as the target) the draft is paused within a few rounds, and over a long run
+     * the probes cost less than 3% over plain decoding. */
+    const struct {
+        const char *name;
+        text_kind text;
+        double t_draft;
+    } no_gain[] = {{"never accepted", NEVER, T_DRAFT}, {"costly draft", EASY, T_DRAFT_COSTLY}};
+    for (int i = 0; i < 2; i++) {
+        sim_init(&c, 0, 16, no_gain[i].t_draft);
+        int paused_at = -1;
+        for (int r = 0; r < 40 && paused_at < 0; r++) {
+            run(&c, no_gain[i].text, 1);
+            if (sd_controller_draft_idle(&c.c)) paused_at = r + 1;
+        }
+        CHECK(paused_at > 0 && paused_at <= 16, "%s: paused after %d rounds", no_gain[i].name, paused_at);
+        run_totals rest = run(&c, no_gain[i].text, 20000);
+        const double overhead = rest.seconds / (rest.tokens * t_verify(1)) - 1.0;
+        CHECK(overhead < 0.03 && rest.drafted > 0, "%s: %.0f drafts in 20000 rounds, %.2f%% over plain",
+              no_gain[i].name, rest.drafted, 100 * overhead);
+        printf("%s: paused after %d rounds, then %.2f%% over plain decoding (%.0f drafts in 20000 rounds)\n",
+               no_gain[i].name, paused_at, 100 * overhead, rest.drafted);
+    }
+    /* The text turns easy again: a probe finds it, drafting resumes. */
+    {
+        sim_init(&c, 0, 16, T_DRAFT);
+        run(&c, NEVER, 5000);
+        int resumed_at = -1;
+        for (int r = 0; r < 3000 && resumed_at < 0; r++) {
+            round_result rr = run_round(&c, EASY);
+            if (rr.drafted >= 4 && !sd_controller_draft_idle(&c.c)) resumed_at = r + 1;
+        }
+        run_totals back = run(&c, EASY, 200);
+        CHECK(resumed_at > 0 && back.drafted / back.rounds > 6.0,
+              "easy again: resumed after %d rounds, then %.2f drafts per round", resumed_at,
+              back.drafted / back.rounds);
+        printf("easy again after 5000 rounds never accepted: drafting resumed after %d rounds\n", resumed_at);
+    }
 
     /* Bounds hold; a fixed k never adapts. */
-    sd_controller_init(&c, 2, 3);
-    run(&c, NEVER, 100, -1);
-    run_totals bounded = run(&c, NEVER, 50, -1);
+    sim_init(&c, 2, 3, T_DRAFT);
+    run(&c, NEVER, 100);
+    run_totals bounded = run(&c, NEVER, 50);
     CHECK(bounded.drafted >= 2 * 50 && bounded.drafted <= 3 * 50, "bounds [2, 3]: %.0f drafts in 50 rounds",
           bounded.drafted);
-    sd_controller_init(&c, 5, 5);
-    run(&c, HARD, 50, -1);
-    run_totals fixed = run(&c, HARD, 50, -1);
+    sim_init(&c, 5, 5, T_DRAFT);
+    run(&c, HARD, 50);
+    run_totals fixed = run(&c, HARD, 50);
     CHECK(fixed.drafted == 5 * 50, "fixed k = 5: %.0f drafts in 50 rounds", fixed.drafted);
 
     /* Text alternating between easy and hard stretches: adaptive beats every fixed k. */
     double adaptive_tps, best_fixed_tps = 0;
     int best_fixed = -1;
     {
-        sd_controller_init(&c, 0, 16);
+        sim_init(&c, 0, 16, T_DRAFT);
         run_totals a = {0};
         for (int seg = 0; seg < 40; seg++) {
-            run_totals s = run(&c, seg % 2 ? HARD : EASY, 40, -1);
+            run_totals s = run(&c, seg % 2 ? HARD : EASY, 40);
             a.tokens += s.tokens, a.seconds += s.seconds;
         }
         adaptive_tps = a.tokens / a.seconds;
         for (int k = 0; k <= 16; k++) {
+            sim fixed_k;
+            sim_init(&fixed_k, k, k, T_DRAFT);
             run_totals f = {0};
             for (int seg = 0; seg < 40; seg++) {
-                run_totals s = run(NULL, seg % 2 ? HARD : EASY, 40, k);
+                run_totals s = run(&fixed_k, seg % 2 ? HARD : EASY, 40);
                 f.tokens += s.tokens, f.seconds += s.seconds;
             }
             if (f.tokens / f.seconds > best_fixed_tps) best_fixed_tps = f.tokens / f.seconds, best_fixed = k;
@@ -172,9 +258,9 @@ int main(void) {
     const text_kind kinds[] = {EASY, HARD, MISCALIBRATED, UNDERCONFIDENT, MISLEADING};
     const char *const kind_names[] = {"easy", "hard", "miscalibrated", "underconfident", "misleading"};
     for (int i = 0; i < 5; i++) {
-        sd_controller_init(&c, 0, 16);
-        run(&c, kinds[i], 100, -1);
-        run_totals a = run(&c, kinds[i], 1500, -1);
+        sim_init(&c, 0, 16, T_DRAFT);
+        run(&c, kinds[i], 100);
+        run_totals a = run(&c, kinds[i], 1500);
         int k = -1;
         const double f = fixed_k_best_tps(kinds[i], 1500, &k);
         CHECK(a.tokens / a.seconds > 0.95 * f, "%s text: adaptive %.1f tok/s, best fixed k = %d %.1f tok/s",
@@ -183,19 +269,39 @@ int main(void) {
                a.tokens / a.seconds, k, f, a.tokens / a.seconds / f);
     }
 
-    /* The verify cost: a line through recent passes, interpolated and extrapolated. */
-    sd_controller_init(&c, 0, 8);
-    CHECK(sd_controller_verify_cost(&c, 1) == 0.0, "nothing measured");
-    sd_controller_update(&c, 0, 0, NULL, 0, 1.0);
-    CHECK(fabs(sd_controller_verify_cost(&c, 3) - 1.2) < 1e-9, "one size: 10%% more per token");
-    sd_controller_update(&c, 4, 0, NULL, 0.1, 2.0);
-    double v3 = sd_controller_verify_cost(&c, 3), v9 = sd_controller_verify_cost(&c, 9);
+    /* The plain-round rule: with k_min 0, one round in SD_PLAIN_ROUND_EVERY drafts nothing; with k_min 1
+     * none does. */
+    sd_controller ctrl;
+    for (int k_min = 0; k_min <= 1; k_min++) {
+        sd_controller_init(&ctrl, k_min, 16);
+        int plain = 0;
+        for (int r = 0; r < 2 * SD_PLAIN_ROUND_EVERY + 2; r++) {
+            const int k = sd_controller_begin_round(&ctrl, SD_MAX_DRAFT_LEN);
+            plain += k == 0;
+            const int j = k > 0 ? 1 : 0;
+            sd_controller_end_round(&ctrl, &(sd_round_outcome){.n_drafted = j,
+                                                               .n_accepted = j,
+                                                               .t_draft_s = j * T_DRAFT,
+                                                               .t_verify_s = t_verify(j + 1)});
+        }
+        CHECK(plain == (k_min == 0 ? 2 : 0), "k_min %d: %d plain rounds in %d", k_min, plain,
+              2 * SD_PLAIN_ROUND_EVERY + 2);
+    }
+
+    /* The verify cost: a line through recent passes, interpolated and extrapolated (k_min 1: the rounds
+     * here are all rejected, the floor would pause the draft). */
+    sd_controller_init(&ctrl, 1, 8);
+    CHECK(sd_controller_verify_cost(&ctrl, 1) == 0.0, "nothing measured");
+    timed_round(&ctrl, 0, 0, 1.0);
+    CHECK(fabs(sd_controller_verify_cost(&ctrl, 3) - 1.2) < 1e-9, "one size: 10%% more per token");
+    timed_round(&ctrl, 4, 0.1, 2.0);
+    double v3 = sd_controller_verify_cost(&ctrl, 3), v9 = sd_controller_verify_cost(&ctrl, 9);
     CHECK(v3 > 1.0 && v3 < 2.0, "t_v(3) %.3f between t_v(1) and t_v(5)", v3);
     CHECK(v9 > 2.0, "t_v(9) %.3f above t_v(5)", v9);
     /* Passes get dearer (a longer context): the fit follows, old passes fade. */
     for (int r = 0; r < 200; r++)
-        sd_controller_update(&c, r % 3, 0, NULL, 1e-3, 3.0 + 0.5 * (r % 3));
-    const double v1 = sd_controller_verify_cost(&c, 1), v2 = sd_controller_verify_cost(&c, 2);
+        timed_round(&ctrl, r % 3, 1e-3, 3.0 + 0.5 * (r % 3));
+    const double v1 = sd_controller_verify_cost(&ctrl, 1), v2 = sd_controller_verify_cost(&ctrl, 2);
     CHECK(fabs(v1 - 3.0) < 0.05 && fabs(v2 - v1 - 0.5) < 0.05, "refitted t_v(1) %.3f t_v(2) %.3f", v1, v2);
     return test_finish("test_controller");
 }

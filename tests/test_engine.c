@@ -124,8 +124,97 @@ static void check_engine(void) {
     sd_model_free(m);
 }
 
+/* Appends the tokens of text (no BOS) to toks[*n..]. */
+static void append_text(sd_model *m, const char *text, int32_t *toks, int32_t *n, int32_t cap) {
+    char err[256];
+    int k = sd_model_tokenize(m, text, strlen(text), false, false, toks + *n, cap - *n, err, sizeof err);
+    CHECK(k > 0 && k <= cap - *n, "tokenize '%s': %s", text, err);
+    if (k > 0 && k <= cap - *n) *n += k;
+}
+
+/* sd_engine_continue: each turn of a conversation, given whole, keeps what the cache shares with it
+ * (only the new tokens are prefilled) and generates what a fresh sd_engine_generate gives. */
+static void check_continue_on(sd_model *m, sd_model *draft, const char *what) {
+    char err[512];
+    sd_engine_params p = sd_engine_default_params();
+    p.sampling.temp = 0.0f;
+    p.n_ctx = 128;
+    p.n_threads = 1;
+    p.n_threads_draft = 1;
+    sd_engine *kept = NULL, *fresh = NULL;
+    CHECK(sd_engine_create(m, draft, &p, &kept, err, sizeof err) == 0, "%s: %s", what, err);
+    CHECK(sd_engine_create(m, draft, &p, &fresh, err, sizeof err) == 0, "%s: %s", what, err);
+    if (!kept || !fresh) goto done;
+    int32_t conv[128], n_conv = 0, got[32], want[32];
+    conv[n_conv++] = 1; /* BOS */
+    append_text(m, "Once upon a time", conv, &n_conv, 128);
+    sd_stats st, st_fresh;
+    /* turn 1: nothing cached */
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0, "%s",
+          err);
+    CHECK(st.n_prompt_reused == 0 && st.n_prompt == n_conv, "%s: turn 1 reused %d", what, st.n_prompt_reused);
+    int32_t n_gen = st.n_gen;
+    memcpy(conv + n_conv, got, (size_t)n_gen * sizeof *got);
+    n_conv += n_gen;
+    int32_t n_turn1 = n_conv;
+    /* turn 2: the answer and a new turn; all but the last answer token (the pending one) is cached */
+    append_text(m, " The little dog", conv, &n_conv, 128);
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0, "%s",
+          err);
+    CHECK(sd_engine_generate(fresh, conv, n_conv, 12, NULL, NULL, want, 32, &st_fresh, err, sizeof err) == 0,
+          "%s", err);
+    CHECK(st.n_gen == st_fresh.n_gen && memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0,
+          "%s: turn 2 differs from a fresh generate", what);
+    int32_t turn2_start = n_conv;
+    CHECK(st.n_prompt_reused == n_turn1 - 1 || st.n_prompt_reused == n_turn1,
+          "%s: turn 2 reused %d tokens, turn 1 left %d", what, st.n_prompt_reused, n_turn1);
+    CHECK(st.n_prompt + st.n_prompt_reused == n_conv, "%s: %d prefilled + %d reused != %d", what, st.n_prompt,
+          st.n_prompt_reused, n_conv);
+    /* a prompt that leaves the cached text part way: rolled back to the shared prefix */
+    n_conv = turn2_start - 3;
+    append_text(m, " Lily wanted to", conv, &n_conv, 128);
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0, "%s",
+          err);
+    CHECK(sd_engine_generate(fresh, conv, n_conv, 12, NULL, NULL, want, 32, &st_fresh, err, sizeof err) == 0,
+          "%s", err);
+    CHECK(st.n_gen == st_fresh.n_gen && memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0,
+          "%s: the rolled-back turn differs from a fresh generate", what);
+    CHECK(st.n_prompt_reused >= turn2_start - 3 && st.n_prompt_reused < n_conv,
+          "%s: rolled back to %d, the prompts share %d", what, st.n_prompt_reused, turn2_start - 3);
+    /* a prompt too long for the context fails as generate does, and the next call starts afresh */
+    int32_t too_long[129] = {1};
+    CHECK(sd_engine_continue(kept, too_long, 129, 4, NULL, NULL, NULL, 0, &st, err, sizeof err) ==
+              SD_ERR_CONTEXT_FULL,
+          "%s: an overlong prompt", what);
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0 &&
+              memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0,
+          "%s: after a refused prompt: %s", what, err);
+done:
+    sd_engine_free(kept);
+    sd_engine_free(fresh);
+}
+
+static void check_continue(void) {
+    char err[512];
+    sd_model *small = NULL, *target = NULL, *draft = NULL;
+    if (sd_model_load(test_path("SD_MODELS_DIR", "stories260K.gguf"), &small, err, sizeof err) == 0)
+        check_continue_on(small, NULL, "plain");
+    else
+        CHECK(false, "%s", err);
+    if (sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &target, err, sizeof err) ==
+            0 &&
+        sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &draft, err, sizeof err) == 0)
+        check_continue_on(target, draft, "speculative");
+    else
+        CHECK(false, "%s", err);
+    sd_model_free(small);
+    sd_model_free(target);
+    sd_model_free(draft);
+}
+
 int main(void) {
     check_utf8_stream();
     check_engine();
+    check_continue();
     return test_finish("test_engine");
 }

@@ -617,6 +617,42 @@ static void test_sample_frequencies(void) {
     sd_sampler_free(s);
 }
 
+/* Banned tokens (--ignore-eos) are never chosen, greedy or sampled, and the sampler keeps its own copy of
+ * the list; a list naming a token outside the vocabulary is refused. */
+static void test_banned(void) {
+    int32_t list[2] = {1, 3};
+    sd_sampler_params p = plain_params();
+    p.temp = 0.0f;
+    p.banned = list;
+    p.n_banned = 2;
+    sd_sampler *g = make(&p, 4);
+    list[0] = 0; /* the sampler must not read the caller's list after create */
+    const float row[4] = {1.0f, 5.0f, 2.0f, 4.0f};
+    CHECK(sd_sampler_sample(g, row) == 2, "greedy chose a banned token");
+    CHECK(sd_sampler_get_params(g)->n_banned == 2 && !sd_sampler_get_params(g)->banned, "banned params");
+    sd_sampler_free(g);
+    list[0] = 1;
+    sd_sampler_params t = sd_sampler_default_params();
+    t.temp = 1.0f;
+    t.top_k = 0;
+    t.top_p = 1.0f;
+    t.min_p = 0.0f;
+    t.banned = list;
+    t.n_banned = 1;
+    sd_sampler *s = make(&t, 4);
+    for (int i = 0; i < 200; i++)
+        CHECK(sd_sampler_sample(s, row) != 1, "sampled a banned token");
+    float probs[4];
+    CHECK(sd_sampler_probs(s, row, probs) == SD_STATUS_OK && probs[1] == 0.0f, "banned token has mass");
+    sd_sampler_free(s);
+    int32_t bad = 4;
+    t.banned = &bad;
+    sd_sampler *none = NULL;
+    char err[128];
+    CHECK(sd_sampler_create(&t, 4, &none, err, sizeof err) == SD_STATUS_INVALID_ARGUMENT && !none,
+          "banned token outside the vocabulary accepted");
+}
+
 int main(void) {
     stats_self_test();
     test_defaults_and_validation();
@@ -630,6 +666,7 @@ int main(void) {
     test_penalty_windows();
     test_probs_seq();
     test_greedy_and_special_logits();
+    test_banned();
     test_reproducible();
     test_sample_frequencies();
     return test_finish("sampler");
