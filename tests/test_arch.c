@@ -82,11 +82,14 @@ static int json_ids(const cJSON *obj, const char *key, int32_t *out, int cap) {
 }
 
 /* The batching contract (forward.h) with this architecture's windows, caps and norms: every row of one
- * batched pass equals, bit for bit, the same token run alone after the ones before it. */
-static void check_batch_rows(const sd_model *m, const char *stem, const int32_t *tokens, int n) {
+ * batched pass (on a pool of `threads` workers; 0: none) equals, bit for bit, the same token run alone
+ * after the ones before it. */
+static void check_batch_rows(const sd_model *m, const char *stem, const int32_t *tokens, int n, int threads) {
     char err[512];
     sd_forward *batched = NULL, *single = NULL;
-    int rc = sd_forward_create(m, 128, 64, NULL, &batched, err, sizeof err);
+    sd_pool *pool = NULL;
+    int rc = threads ? sd_pool_create(&pool, threads, NULL, 0, err, sizeof err) : 0;
+    if (rc == 0) rc = sd_forward_create(m, 128, 64, pool, &batched, err, sizeof err);
     if (rc == 0) rc = sd_forward_create(m, 128, 64, NULL, &single, err, sizeof err);
     if (rc == 0) rc = sd_forward_run(batched, tokens, n, true, err, sizeof err);
     CHECK(rc == 0, "%s: %s", stem, err);
@@ -96,9 +99,11 @@ static void check_batch_rows(const sd_model *m, const char *stem, const int32_t 
         rc = sd_forward_run(single, &tokens[i], 1, false, err, sizeof err);
         same += rc == 0 && memcmp(sd_forward_logits(batched, i), sd_forward_logits(single, -1), bytes) == 0;
     }
-    CHECK(same == n, "%s: %d of %d rows of a batched pass equal one-token passes", stem, same, n);
+    CHECK(same == n, "%s, %d threads: %d of %d rows of a batched pass equal one-token passes", stem, threads,
+          same, n);
     sd_forward_free(batched);
     sd_forward_free(single);
+    sd_pool_free(pool);
 }
 
 /* One golden line: logits after the prompt, then greedy ids step by step. */
@@ -117,7 +122,8 @@ static void check_line(const sd_model *m, const arch_case *c, const cJSON *j, in
         int32_t seq[320];
         memcpy(seq, prompt, (size_t)np * sizeof *seq);
         memcpy(seq + np, greedy, (size_t)ng * sizeof *seq);
-        check_batch_rows(m, c->stem, seq, SD_MIN(np + ng, 64));
+        check_batch_rows(m, c->stem, seq, SD_MIN(np + ng, 64), 0);
+        check_batch_rows(m, c->stem, seq, SD_MIN(np + ng, 64), 3);
     }
     sd_forward *f = NULL;
     int rc = sd_forward_create(m, (int32_t)n_ctx->valuedouble, 64, NULL, &f, err, sizeof err);
