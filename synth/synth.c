@@ -25,38 +25,41 @@
 static const sd_synth_shape SHAPES[] = {
     /* name, arch, pre, vocab, embd, layers, heads, kv heads, ffn, ctx, rope base, rms eps, tied, add_bos,
      * llama3 rope (factor, low, high, original ctx; phi3: LongRoPE's original ctx), published parameter
-     * count, head width (0: embd / heads), rotary width (0: the head), sliding window, linear rope factor */
+     * count, head width (0: embd / heads), rotary width (0: the head), sliding window, linear rope factor,
+     * shared vocabulary (0: all of it; see sd_synth_shape) */
     {"smollm2-135m", "llama", "smollm", 49152, 576, 30, 9,          3, 1536, 8192, 100000.0f, 1e-5f,
-     true,           false,   0,        0,     0,   0,  134515008u, 0, 0,    0,    0},
+     true,           false,   0,        0,     0,   0,  134515008u, 0, 0,    0,    0,         0},
     {"smollm2-360m", "llama", "smollm", 49152, 960, 32, 15,         5, 2560, 8192, 100000.0f, 1e-5f,
-     true,           false,   0,        0,     0,   0,  361821120u, 0, 0,    0,    0},
+     true,           false,   0,        0,     0,   0,  361821120u, 0, 0,    0,    0,         0},
     {"qwen2.5-0.5b", "qwen2", "qwen2", 151936, 896, 24, 14,         2, 4864, 32768, 1000000.0f, 1e-6f,
-     true,           false,   0,       0,      0,   0,  494032768u, 0, 0,    0,     0},
+     true,           false,   0,       0,      0,   0,  494032768u, 0, 0,    0,     0,          0},
     {"llama-3.2-1b", "llama", "llama-bpe", 128256, 2048, 16,   32,          8, 8192, 131072, 500000.0f, 1e-5f,
-     true,           true,    32.0f,       1.0f,   4.0f, 8192, 1235814400u, 0, 0,    0,      0},
+     true,           true,    32.0f,       1.0f,   4.0f, 8192, 1235814400u, 0, 0,    0,      0,         0},
     {"qwen2.5-1.5b", "qwen2", "qwen2", 151936, 1536, 28, 12,          2, 8960, 131072, 1000000.0f, 1e-6f,
-     true,           false,   0,       0,      0,    0,  1543714304u, 0, 0,    0,      0},
+     true,           false,   0,       0,      0,    0,  1543714304u, 0, 0,    0,      0,          0},
     {"smollm2-1.7b", "llama", "smollm", 49152, 2048, 24, 32,          32, 8192, 8192, 130000.0f, 1e-5f,
-     true,           false,   0,        0,     0,    0,  1711376384u, 0,  0,    0,    0},
+     true,           false,   0,        0,     0,    0,  1711376384u, 0,  0,    0,    0,         0},
     {"llama-3.2-3b", "llama", "llama-bpe", 128256, 3072, 28,   24,          8, 8192, 131072, 500000.0f, 1e-5f,
-     true,           true,    32.0f,       1.0f,   4.0f, 8192, 3212749824u, 0, 0,    0,      0},
+     true,           true,    32.0f,       1.0f,   4.0f, 8192, 3212749824u, 0, 0,    0,      0,         0},
     {"qwen2.5-7b", "qwen2", "qwen2", 152064, 3584, 28, 28,          4, 18944, 131072, 1000000.0f, 1e-6f,
-     false,        false,   0,       0,      0,    0,  7615616512u, 0, 0,     0,      0},
+     false,        false,   0,       0,      0,    0,  7615616512u, 0, 0,     0,      0,          0},
     {"qwen3-0.6b", "qwen3", "qwen2", 151936, 1024, 28, 16,         8,   3072, 40960, 1000000.0f, 1e-6f,
-     true,         false,   0,       0,      0,    0,  596049920u, 128, 0,    0,     0},
+     true,         false,   0,       0,      0,    0,  596049920u, 128, 0,    0,     0,          0},
     {"qwen3-4b", "qwen3", "qwen2", 151936, 2560, 36, 32,          8,   9728, 40960, 1000000.0f, 1e-6f,
-     true,       false,   0,       0,      0,    0,  4022468096u, 128, 0,    0,     0},
+     true,       false,   0,       0,      0,    0,  4022468096u, 128, 0,    0,     0,          0},
     {"gemma-3-270m", "gemma3", "default", 262144, 640, 18, 4,          1,   2048, 32768, 1000000.0f, 1e-6f,
-     true,           true,     0,         0,      0,   0,  268098176u, 256, 0,    512,   0},
+     true,           true,     0,         0,      0,   0,  268098176u, 256, 0,    512,   0,          0},
     {"gemma-3-1b", "gemma3", "default", 262144, 1152, 26, 4,          1,   6912, 32768, 1000000.0f, 1e-6f,
-     true,         true,     0,         0,      0,    0,  999885952u, 256, 0,    512,   0},
-    /* the text model of gemma-3-4b-it (its vision tower and projector add ~0.42B) */
-    {"gemma-3-4b", "gemma3", "default", 262208, 2560, 34, 8,           4,   10240, 131072, 1000000.0f, 1e-6f,
-     true,         true,     0,         0,      0,    0,  3880263168u, 256, 0,     1024,   8.0f},
+     true,         true,     0,         0,      0,    0,  999885952u, 256, 0,    512,   0,          0},
+    /* the text model of gemma-3-4b-it (its vision tower and projector add ~0.42B); its vocabulary is
+     * gemma-3-1b's and 64 more tokens */
+    {"gemma-3-4b", "gemma3",   "default", 262208, 2560, 34,    8, 4, 10240,
+     131072,       1000000.0f, 1e-6f,     true,   true, 0,     0, 0, 0,
+     3880263168u,  256,        0,         1024,   8.0f, 262144},
     /* LongRoPE from an original context of 4096 (rope_orig_ctx), partial rotary factor 0.75. The real
      * files' pre-tokenizer is "gpt-4o", which specdec's tokenizer lacks: llama-bpe's is the closest. */
     {"phi-4-mini", "phi3", "llama-bpe", 200064, 3072, 32,   24,          8, 8192, 131072, 10000.0f, 1e-5f,
-     true,         true,   0,           0,      0,    4096, 3836021760u, 0, 96,   0,      0},
+     true,         true,   0,           0,      0,    4096, 3836021760u, 0, 96,   0,      0,        0},
 };
 
 static int64_t shape_head_dim(const sd_synth_shape *s) {
@@ -524,6 +527,7 @@ typedef struct gen_vocab {
     size_t *merge_off;
     int32_t n_merges;
     int32_t *types;
+    int32_t bos, eos;
     sd_strtab index; /* token text -> id, to skip duplicates */
 } gen_vocab;
 
@@ -580,12 +584,17 @@ static void gen_vocab_free(gen_vocab *v) {
     sd_strtab_free(&v->index);
 }
 
-/* n_vocab tokens: the 256 byte tokens, n_vocab - 258 merges, then BOS and EOS. A merge joins a word
+/* n_vocab tokens: the 256 byte tokens, n_shared - 258 merges, BOS and EOS, then n_vocab - n_shared unused
+ * control tokens (so that a family's shapes whose vocabularies differ only by such tokens at the end, as
+ * gemma-3-4b's from gemma-3-1b's, draft for each other). The merges do not depend on n_vocab beyond their
+ * count: a longer vocabulary extends a shorter one's. A merge joins a word
  * piece (a letter, the space symbol 'Ġ', or an earlier merge) with a lowercase letter on its right, so
  * every merge token is reachable by BPE from a word the pre-tokenizer keeps whole (" abc", "abc"), and
  * shorter pieces come first (lower rank), as in real vocabularies. */
-static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *err, size_t err_len) {
-    if (n_vocab < 258 + 1) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "vocabulary too small");
+static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, int32_t n_shared, uint64_t seed, char *err,
+                           size_t err_len) {
+    if (n_shared < 258 + 1 || n_shared > n_vocab)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "vocabulary too small");
     v->tok_off = malloc((size_t)n_vocab * sizeof *v->tok_off);
     v->types = malloc((size_t)n_vocab * sizeof *v->types);
     v->tokens = malloc((size_t)n_vocab * sizeof *v->tokens);
@@ -605,7 +614,7 @@ static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *e
     }
     sd_rng g;
     sd_rng_seed(&g, seed ^ 0x766f636162ull);
-    const int32_t n_merges = n_vocab - 258;
+    const int32_t n_merges = n_shared - 258;
     /* Level by level, as real BPE vocabularies are mostly short pieces: level 1 is the letters and 'Ġ'
      * (the space symbol), level L + 1 is every level-L piece followed by a letter. Each level is added in
      * a seeded random order, the last one only in part. */
@@ -663,9 +672,15 @@ static int gen_vocab_build(gen_vocab *v, int32_t n_vocab, uint64_t seed, char *e
     }
     free(order);
     if (rc < 0) goto oom;
+    v->bos = v->n;
+    v->eos = v->n + 1;
     if (vocab_add(v, "<|begin_of_text|>", 17, SD_TOKEN_CONTROL) <= 0 ||
         vocab_add(v, "<|end_of_text|>", 15, SD_TOKEN_CONTROL) <= 0)
         goto oom;
+    while (v->n < n_vocab) {
+        int n = snprintf(buf, sizeof buf, "<unused%d>", v->n - n_shared);
+        if (vocab_add(v, buf, (size_t)n, SD_TOKEN_CONTROL) <= 0) goto oom;
+    }
     for (int32_t i = 0; i < v->n; i++) {
         size_t len;
         v->tokens[i].ptr = tok_text(v, i, &len);
@@ -735,8 +750,8 @@ static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_s
                                err_len));
     TRY(sd_gguf_writer_add_strn_arr(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges, err,
                                     err_len));
-    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(v->n - 2), err, err_len));
-    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(v->n - 1), err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos, err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos, err, err_len));
     TRY(sd_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", s->add_bos, err, err_len));
     TRY(sd_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", false, err, err_len));
 #undef KEY
@@ -893,7 +908,8 @@ int sd_synth_shape_write(const char *shape, const sd_synth_params *p, const char
     gen_vocab v;
     memset(&v, 0, sizeof v);
     sd_gguf_writer *w = NULL;
-    if ((rc = gen_vocab_build(&v, s->n_vocab, p->seed, err, err_len)) < 0) goto done;
+    int32_t n_shared = s->n_vocab_shared > 0 ? s->n_vocab_shared : s->n_vocab;
+    if ((rc = gen_vocab_build(&v, s->n_vocab, n_shared, p->seed, err, err_len)) < 0) goto done;
     if ((rc = plan_shape(&j, s, p->type, err, err_len)) < 0) goto done;
     if (!(w = sd_gguf_writer_create())) {
         rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
