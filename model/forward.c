@@ -378,9 +378,10 @@ static void gemm(sd_forward *f, const sd_weight *w, const float *x, int32_t n, f
 }
 
 typedef struct swiglu_ctx {
-    float *gate;     /* [n][ff]: gate projections in, silu(gate) * up out */
+    float *gate;     /* [n][ff]: gate projections in, act(gate) * up out */
     const float *up; /* [n][ff] */
     size_t ff;
+    const float *gelu_table; /* GeGLU: sd_model.gelu_table */
 } swiglu_ctx;
 
 /* SwiGLU over columns [r0, r1) of every row, run by the worker that just computed them. */
@@ -393,25 +394,18 @@ static void swiglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
     }
 }
 
-/* GELU (tanh form) as ggml's CPU backend computes it, which llama.cpp's Gemma results depend on: below
- * -10 it is 0, from 10 on x, and between through a table of fp16 values, i.e. the fp32 formula at x
- * rounded to fp16, its result rounded to fp16. */
-static float gelu_ggml(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    float h = round_to_fp16(x);
-    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
-    return round_to_fp16(0.5f * h * (1.0f + tanhf(sqrt_2_over_pi * h * (1.0f + coef_a * h * h))));
-}
-
-/* GeGLU (Gemma's gated FFN): gate = gelu(gate) * up over columns [r0, r1) of every row. */
+/* GeGLU (Gemma's gated FFN): gate = gelu(gate) * up over columns [r0, r1) of every row, gelu looked up
+ * by x's fp16 bits as ggml does (sd_gelu_ggml_ref's values, ~15x faster than computing them). */
 static void geglu_chunk(void *ctx, int n, int64_t r0, int64_t r1) {
     const swiglu_ctx *c = ctx;
     for (int i = 0; i < n; i++) {
         float *g = c->gate + (size_t)i * c->ff;
         const float *u = c->up + (size_t)i * c->ff;
-        for (int64_t j = r0; j < r1; j++)
-            g[j] = gelu_ggml(g[j]) * u[j];
+        for (int64_t j = r0; j < r1; j++) {
+            float x = g[j];
+            float y = x <= -10.0f ? 0.0f : x >= 10.0f ? x : c->gelu_table[sd_fp32_to_fp16(x)];
+            g[j] = y * u[j];
+        }
     }
 }
 
@@ -460,7 +454,7 @@ static void layer_forward(sd_forward *f, int il, int32_t n, int32_t pos0) {
     phase_end(f, SD_FWD_NORM);
     const sd_weight *gate_up[] = {&ly->w_gate, &ly->w_up};
     float *const gate_up_out[] = {f->gate, f->up};
-    swiglu_ctx act = {f->gate, f->up, ff};
+    swiglu_ctx act = {f->gate, f->up, ff, f->m->gelu_table};
     sd_gemm_multi(gate_up, gate_up_out, 2, f->xn, n,
                   hp->ffn_act == SD_FFN_GELU_TANH ? geglu_chunk : swiglu_chunk, &act, f->gemm_scratch,
                   f->pool);

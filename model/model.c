@@ -8,7 +8,33 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "gemm/qtypes.h"
 #include "model/tensor_names.h"
+
+static float fp16_round(float x) {
+    return sd_fp16_to_fp32(sd_fp32_to_fp16(x));
+}
+
+/* The tanh-form GELU formula in fp32 at an fp16 value h, its result rounded to fp16: one entry of
+ * ggml's table. */
+static float gelu_fp16_entry(float h) {
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f, coef_a = 0.044715f;
+    return fp16_round(0.5f * h * (1.0f + tanhf(sqrt_2_over_pi * h * (1.0f + coef_a * h * h))));
+}
+
+float sd_gelu_ggml_ref(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return gelu_fp16_entry(fp16_round(x));
+}
+
+/* The entry of every fp16 value, indexed by its bits: the table ggml's CPU backend builds. */
+static float *gelu_table_build(void) {
+    float *t = malloc(65536 * sizeof *t);
+    for (uint32_t h = 0; t && h < 65536; h++)
+        t[h] = gelu_fp16_entry(sd_fp16_to_fp32((uint16_t)h));
+    return t;
+}
 
 typedef struct arch_desc {
     const char *name; /* general.architecture value and key prefix */
@@ -466,6 +492,10 @@ int sd_model_load_file_with(const char *path, const char *kernels, sd_model **ou
     if ((rc = sd_vocab_load(m->gguf, &m->vocab, err, err_len)) < 0) goto fail;
     loader L = {m, swa_pattern, ks, err, err_len};
     if ((rc = load_weights(&L, ad)) < 0) goto fail;
+    if (m->hp.ffn_act == SD_FFN_GELU_TANH && !(m->gelu_table = gelu_table_build())) {
+        rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        goto fail;
+    }
     *out = m;
     return SD_STATUS_OK;
 fail:
@@ -501,6 +531,7 @@ void sd_model_free_internal(sd_model *m) {
     free(m->output_norm);
     free(m->rope_freq_factors);
     free(m->rope_factors_long);
+    free(m->gelu_table);
     if (!m->hp.tied_output) sd_weight_release(&m->output);
     sd_weight_release(&m->tok_embd);
     sd_vocab_free(m->vocab);

@@ -104,6 +104,7 @@ typedef struct sd_model {
     sd_weight output;         /* [n_vocab][n_embd]; a copy of tok_embd's description when tied */
     float *rope_freq_factors; /* [n_rot / 2] frequency divisors (Llama 3, LongRoPE's short); NULL if none */
     float *rope_factors_long; /* [n_rot / 2] LongRoPE's divisors beyond hp.n_ctx_orig; NULL if none */
+    float *gelu_table;        /* GELU models: [65536] sd_gelu_ggml_ref of each fp16 value, by its bits */
     sd_layer *layers;         /* [n_layer] */
     uint64_t n_params;        /* elements in all weight tensors */
     uint64_t weight_bytes;    /* bytes of all weight tensors in the file */
@@ -120,6 +121,11 @@ void sd_model_free_internal(sd_model *m);
 const char *sd_arch_name(sd_arch a);
 /* The architecture a general.architecture value names; SD_ARCH_UNKNOWN if none. */
 sd_arch sd_arch_from_name(const char *name);
+
+/* GELU (tanh form) as ggml's CPU backend computes it, which llama.cpp's Gemma results depend on: 0 from
+ * -10 down, x from 10 up, and between a table of fp16 values: the fp32 formula at x rounded to fp16, its
+ * result rounded to fp16. The forward pass looks it up in sd_model.gelu_table. */
+float sd_gelu_ggml_ref(float x);
 
 /* The span of the mapped file that holds the weights (for NUMA placement). */
 void sd_model_weight_span(const sd_model *m, const void **start, size_t *bytes);

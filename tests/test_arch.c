@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "gemm/qtypes.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "specdec.h"
@@ -106,6 +107,18 @@ static void check_batch_rows(const sd_model *m, const char *stem, const int32_t 
     sd_pool_free(pool);
 }
 
+/* The forward pass's GELU table (sd_model.gelu_table) gives sd_gelu_ggml_ref's values, over a sweep of
+ * fp32 inputs across (-10, 10) and past both ends. */
+static void check_gelu_table(const sd_model *m) {
+    int bad = 0;
+    for (float x = -10.5f; x < 10.5f; x = nextafterf(x, 11.0f) + 1e-4f) {
+        float want = sd_gelu_ggml_ref(x);
+        float got = x <= -10.0f ? 0.0f : x >= 10.0f ? x : m->gelu_table[sd_fp32_to_fp16(x)];
+        bad += memcmp(&want, &got, sizeof got) != 0;
+    }
+    CHECK(bad == 0, "GELU table differs from sd_gelu_ggml_ref at %d inputs", bad);
+}
+
 /* One golden line: logits after the prompt, then greedy ids step by step. */
 static void check_line(const sd_model *m, const arch_case *c, const cJSON *j, int line) {
     char err[512];
@@ -174,6 +187,7 @@ static bool check_golden(const char *dir, const arch_case *c) { /* dir: at most 
     }
     CHECK(rc == 0, "%s: %s", c->stem, err);
     if (rc) return true;
+    if (m->gelu_table) check_gelu_table(m);
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, c->stem);
     size_t len = 0;
     char *text = test_read_file(path, &len);
