@@ -524,7 +524,8 @@ static int run(const rp_opts *o, char *err, size_t err_len) {
     sp.temp = 0;
     sd_pool *pool = NULL;
     if ((rc = sd_pool_create(&pool, o->threads, NULL, 0, err, err_len)) < 0) goto out;
-    rc = sd_drafter_create(draft, ti.n_vocab, n_ctx, o->depth, 64, &sp, pool, &drafter, err, err_len);
+    rc = sd_drafter_create(draft, ti.n_vocab, n_ctx, o->depth, 64, SD_CACHE_F16, SD_CACHE_F16, &sp, pool,
+                           &drafter, err, err_len);
     if (rc == 0 && !(ctx = malloc((size_t)n_ctx * sizeof *ctx)))
         rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     double t_draft = 0;

@@ -215,6 +215,10 @@ bool cli_read_schedule(const char *value, const cli_flag *f) {
     return schedule_of(value, strlen(value), f->out.any);
 }
 
+bool cli_read_cache_type(const char *value, const cli_flag *f) {
+    return sd_cache_type_from_name(value, f->out.any, NULL, 0) == SD_OK;
+}
+
 bool cli_read_schedule_list(const char *value, const cli_flag *f) {
     sd_schedule *out = f->out.any;
     int n = 0;

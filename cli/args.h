@@ -88,6 +88,9 @@ void cli_flag_error(const cli_command *c, const char *flag, const char *want, co
  * *(sd_schedule *)f->out.any, and a comma-separated list of 1 to f->cap of them into
  * ((sd_schedule *)f->out.any)[0..*f->count). */
 bool cli_read_schedule(const char *value, const cli_flag *f);
+/* A KV cache type name (f16, f32, q8_0) into the sd_cache_type at f->out.any. */
+bool cli_read_cache_type(const char *value, const cli_flag *f);
+#define CLI_CACHE_TYPE_WANT "f16, f32 or q8_0"
 bool cli_read_schedule_list(const char *value, const cli_flag *f);
 #define CLI_SCHEDULE_WANT "seq, pipe or auto"
 

@@ -59,8 +59,19 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
          .help = "read the prompt from FILE"},
         {"-n", "--n-predict", CLI_INT, .out.i = &o->n_predict, -1, 1 << 30, .arg = "N",
          .help = "tokens to generate (default 128; -1: until end of text or context)"},
-        {"-c", "--ctx-size", CLI_INT, .out.i = &e->n_ctx, 0, 1 << 24, .arg = "N",
-         .help = "context length (default: the model's, at most 4096)"},
+        {"-c", "--ctx-size", CLI_INT, .out.i = &e->n_ctx, 0, 1 << 24, .arg = "N", .seen = &o->ctx_given,
+         .help = "context length; 0 = the model's trained context (default: the model's, at most 4096)"},
+        {"-ctk", "--cache-type-k", CLI_CUSTOM, .out.any = &e->cache_type_k, .parse = cli_read_cache_type,
+         .want = CLI_CACHE_TYPE_WANT, .arg = "TYPE",
+         .help = "KV cache type of the keys: f16, f32, q8_0 (default f16)"},
+        {"-ctv", "--cache-type-v", CLI_CUSTOM, .out.any = &e->cache_type_v, .parse = cli_read_cache_type,
+         .want = CLI_CACHE_TYPE_WANT, .arg = "TYPE", .help = "KV cache type of the values (default f16)"},
+        {"-ctkd", "--cache-type-k-draft", CLI_CUSTOM, .out.any = &e->cache_type_k_draft,
+         .parse = cli_read_cache_type, .want = CLI_CACHE_TYPE_WANT, .seen = &o->ctkd_given, .arg = "TYPE",
+         .help = "the draft's key cache type (default: -ctk's)"},
+        {"-ctvd", "--cache-type-v-draft", CLI_CUSTOM, .out.any = &e->cache_type_v_draft,
+         .parse = cli_read_cache_type, .want = CLI_CACHE_TYPE_WANT, .seen = &o->ctvd_given, .arg = "TYPE",
+         .help = "the draft's value cache type (default: -ctv's)"},
         {"-b", "--batch-size", CLI_INT, .out.i = &e->n_batch, 1, 4096, .arg = "N",
          .help = "prompt tokens per forward pass (default 64)"},
         {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
@@ -92,6 +103,9 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
     cli_parse_status st = cli_parse(&c, argc, argv);
     *done = st == CLI_HELP_ASKED;
     if (st != CLI_PARSED) return cli_exit_code(st);
+    if (o->ctx_given && e->n_ctx == 0) e->n_ctx = SD_CTX_TRAINED;
+    if (!o->ctkd_given) e->cache_type_k_draft = e->cache_type_k;
+    if (!o->ctvd_given) e->cache_type_v_draft = e->cache_type_v;
     if (o->draft_path && o->no_draft) {
         fprintf(stderr, "specdec %s: -md and --no-draft contradict each other\n", cmd);
         return 2;
@@ -189,7 +203,8 @@ int generate_load_models(generate_opts *o, sd_model **model, sd_model **draft) {
 int32_t generate_n_ctx(const generate_opts *o, const sd_model *model) {
     sd_model_info info;
     sd_model_get_info(model, &info);
-    return o->engine.n_ctx ? o->engine.n_ctx : (info.n_ctx_train < 4096 ? info.n_ctx_train : 4096);
+    int32_t n = o->engine.n_ctx;
+    return n == SD_CTX_TRAINED ? info.n_ctx_train : n ? n : info.n_ctx_train < 4096 ? info.n_ctx_train : 4096;
 }
 
 /* The prompt's tokens (caller frees): the text as given, or with --chat one user turn (after --system)

@@ -22,8 +22,9 @@ typedef struct generate_opts {
     bool json;
     bool parse_special;
     bool seed_given;
-    const char *kernels; /* --kernels, for both models */
-    bool chat;           /* --chat: the prompt is one user turn in the chat template */
+    bool ctx_given, ctkd_given, ctvd_given; /* -c, -ctkd, -ctvd seen */
+    const char *kernels;                    /* --kernels, for both models */
+    bool chat;                              /* --chat: the prompt is one user turn in the chat template */
     cli_chat_opts chat_opts;
     sd_engine_params engine;
     char target_buf[4096], draft_buf[4096]; /* the bundled models' paths, when model_path/draft_path are */
@@ -38,7 +39,7 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
  * not smaller. Returns 0, or the exit code after printing why (then nothing is left loaded). */
 int generate_load_models(generate_opts *o, sd_model **model, sd_model **draft);
 
-/* The context length an engine made with o will have, in tokens. */
+/* The context length an engine made with o will have, in tokens (-c 0: the model's trained context). */
 int32_t generate_n_ctx(const generate_opts *o, const sd_model *model);
 
 #endif

@@ -37,8 +37,9 @@ struct sd_drafter {
 };
 
 int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max,
-                      int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
-                      char *err, size_t err_len) {
+                      int32_t n_batch, sd_cache_type type_k, sd_cache_type type_v,
+                      const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
+                      size_t err_len) {
     *out = NULL;
     if (k_max < 1 || k_max > SD_MAX_DRAFT_LEN)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "draft length %d outside [1, %d]", k_max,
@@ -51,7 +52,7 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
     d->n_vocab = n_vocab_out;
     sd_sampler_params sp = *params;
     sp.seed ^= DRAFT_SEED_SALT;
-    int rc = sd_forward_create(draft, n_ctx, n_batch, pool, &d->fwd, err, err_len);
+    int rc = sd_forward_create_cached(draft, n_ctx, n_batch, type_k, type_v, pool, &d->fwd, err, err_len);
     if (rc == 0) rc = sd_sampler_create(&sp, d->n_vocab, &d->sampler, err, err_len);
     if (rc == 0) {
         size_t rows = (size_t)k_max * (size_t)d->n_vocab;

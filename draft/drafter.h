@@ -27,10 +27,11 @@ typedef struct sd_drafter sd_drafter;
 /* A drafter for contexts of up to n_ctx tokens and drafts of up to k_max tokens. Its sampler uses
  * params with the seed changed (the draft's random stream must differ from the target's). It works in
  * the target's vocabulary of n_vocab_out ids: draft logits beyond it are never proposed, target ids
- * beyond the draft's vocabulary get q = 0. */
+ * beyond the draft's vocabulary get q = 0. type_k, type_v: its KV cache's types. */
 int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx, int32_t k_max,
-                      int32_t n_batch, const sd_sampler_params *params, sd_pool *pool, sd_drafter **out,
-                      char *err, size_t err_len);
+                      int32_t n_batch, sd_cache_type type_k, sd_cache_type type_v,
+                      const sd_sampler_params *params, sd_pool *pool, sd_drafter **out, char *err,
+                      size_t err_len);
 void sd_drafter_free(sd_drafter *d);
 void sd_drafter_reset(sd_drafter *d);
 

@@ -212,12 +212,16 @@ sd_engine_params sd_engine_default_params(void) {
         .draft_cpus = NULL,
         .target_cpus = NULL,
         .n_threads_draft = 0,
+        .cache_type_k = SD_CACHE_F16,
+        .cache_type_v = SD_CACHE_F16,
+        .cache_type_k_draft = SD_CACHE_F16,
+        .cache_type_v_draft = SD_CACHE_F16,
     };
     return p;
 }
 
 static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
-    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
+    if (p->n_ctx < SD_CTX_TRAINED || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "context, batch and threads must not be negative");
     if (p->n_threads > 1024 || p->n_threads_draft > 1024)
@@ -251,6 +255,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
             return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
     }
     if (p.n_ctx == 0) p.n_ctx = SD_MIN(target->hp.n_ctx_train, 4096);
+    if (p.n_ctx == SD_CTX_TRAINED) p.n_ctx = target->hp.n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 64;
 
     sd_engine *e = calloc(1, sizeof *e);
@@ -276,12 +281,13 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
         .p_min = p.draft_p_min,
     };
     if ((rc = sd_scheduler_create(&p, draft != NULL, &e->scheduler, err, err_len)) < 0) goto fail;
-    rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, &sp,
+    rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, p.cache_type_k, p.cache_type_v, &sp,
                             sd_scheduler_largest_target_pool(e->scheduler), &e->verifier, err, err_len);
     if (rc < 0) goto fail;
     if (draft && k_max > 0) {
-        rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, &sp,
-                               sd_scheduler_largest_draft_pool(e->scheduler), &e->drafter, err, err_len);
+        rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, p.cache_type_k_draft,
+                               p.cache_type_v_draft, &sp, sd_scheduler_largest_draft_pool(e->scheduler),
+                               &e->drafter, err, err_len);
         if (rc < 0) goto fail;
     }
     free(banned);

@@ -191,8 +191,27 @@ typedef enum sd_schedule {
     SD_SCHEDULE_PIPE = 2, /* the draft runs ahead on its CPUs while the target verifies on its own */
 } sd_schedule;
 
+/* How the KV cache stores keys and values (llama.cpp's -ctk/-ctv types). F16 halves the bytes of F32 and
+ * is llama.cpp's default; Q8_0 (blocks of 32 int8 quants with an fp16 scale along each head, llama.cpp's
+ * block layout) holds 34 bytes per 32 values, 27% of F32. Attention reads each type directly. */
+typedef enum sd_cache_type {
+    SD_CACHE_F16 = 0,
+    SD_CACHE_F32 = 1,
+    SD_CACHE_Q8_0 = 2,
+} sd_cache_type;
+
+/* "f16", "f32", "q8_0" (llama.cpp's names). */
+const char *sd_cache_type_name(sd_cache_type type);
+/* The type of a name; SD_ERR_INVALID_ARGUMENT for an unknown one (the message lists the names). */
+int sd_cache_type_from_name(const char *name, sd_cache_type *out, char *err, size_t err_len);
+
+/* sd_engine_params.n_ctx: all of the model's trained context (llama.cpp's -c 0). */
+#define SD_CTX_TRAINED (-1)
+
 typedef struct sd_engine_params {
-    int32_t n_ctx;     /* context length in tokens; 0: the model's trained context, at most 4096 */
+    /* context length in tokens; 0: the model's trained context, at most 4096; SD_CTX_TRAINED: all of it.
+     * A context whose caches do not fit in memory is refused by sd_engine_create with the bytes needed. */
+    int32_t n_ctx;
     int32_t n_batch;   /* prompt tokens per forward pass; 0: 64 */
     int32_t n_threads; /* target worker threads; 0: one per CPU of its set */
     sd_sampling_params sampling;
@@ -208,6 +227,10 @@ typedef struct sd_engine_params {
     const char *draft_cpus;  /* CPU list ("0-3,8") for the draft; NULL: from the CPU topology */
     const char *target_cpus; /* CPU list for the target; NULL: from the CPU topology */
     int32_t n_threads_draft; /* draft worker threads; 0: one per CPU of its set */
+    /* KV cache types of the target's keys and values and of the draft's (defaults F16). The draft's
+     * change its proposals only, never the output. */
+    sd_cache_type cache_type_k, cache_type_v;
+    sd_cache_type cache_type_k_draft, cache_type_v_draft;
 } sd_engine_params;
 
 sd_engine_params sd_engine_default_params(void);

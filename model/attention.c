@@ -15,7 +15,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/sd_common.h"
+#include "gemm/qtypes.h"
 #include "gemm/quant.h"
+
+#ifdef SD_ATTENTION_AVX2
+#include <immintrin.h> /* F16C's _mm256_cvtph_ps for the fp16 cache */
+#endif
 
 #define LANES SD_ATTN_LANES
 #ifdef SD_ATTENTION_AVX2
@@ -37,6 +43,11 @@
 
 typedef float vf __attribute__((vector_size(4 * W)));
 typedef int32_t vi __attribute__((vector_size(4 * W)));
+typedef uint16_t vh __attribute__((vector_size(2 * W))); /* W fp16 halves */
+typedef int8_t vb __attribute__((vector_size(W)));       /* W Q8_0 quants */
+
+/* Bytes of one Q8_0 key block: 8 fp16 scales, then [32 dimensions][8 positions] int8 quants. */
+#define Q8_KEY_BLOCK_BYTES (SD_ATTN_LANES * 2 + SD_ATTN_Q8_BLOCK * SD_ATTN_LANES)
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -63,9 +74,193 @@ static ALWAYS_INLINE vf select_v(vi mask, vf a, vf b) {
     return (vf)((mask & (vi)a) | (~mask & (vi)b));
 }
 
+/* W fp16 halves to fp32, exactly (as sd_fp16_to_fp32). AVX2 builds use F16C; the portable build moves
+ * the exponent and mantissa bits into place and scales by 2^112 (exact, also for subnormal halves, whose
+ * fp32 bit pattern is then a subnormal float), patching infinities and NaNs. */
+static ALWAYS_INLINE vf half_to_vf(const uint16_t *p) {
+#ifdef SD_ATTENTION_AVX2
+    __m128i h;
+    memcpy(&h, p, sizeof h);
+    return (vf)_mm256_cvtph_ps(h);
+#else
+    vh h;
+    memcpy(&h, p, sizeof h);
+    vi x = __builtin_convertvector(h, vi);
+    vi sign = (x & 0x8000) << 16, mag = (x & 0x7fff) << 13;
+    vf scaled = (vf)mag * splat(0x1p112f);
+    vi inf_nan = (x & 0x7c00) == 0x7c00;
+    vi bits = (inf_nan & (mag | 0x7f800000)) | (~inf_nan & (vi)scaled);
+    return (vf)(bits | sign);
+#endif
+}
+
+/* W int8 quants to fp32. */
+static ALWAYS_INLINE vf i8_to_vf(const int8_t *p) {
+    vb b;
+    memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, vf);
+}
+
+/* The Q8_0 key block holding dimensions [32 db, 32 db + 32) of positions [8 tb, 8 tb + 8). */
+static inline const unsigned char *q8_key_block(const void *k, int hd, int32_t tb, int db) {
+    return (const unsigned char *)k +
+           ((size_t)tb * (size_t)(hd / SD_ATTN_Q8_BLOCK) + (size_t)db) * Q8_KEY_BLOCK_BYTES;
+}
+
+/* The Q8_0 value block holding dimension d of position t. */
+static inline const sd_block_q8_0 *q8_value_block(const void *v, int hd, int32_t t, int d) {
+    return (const sd_block_q8_0 *)v + (size_t)t * (size_t)(hd / SD_ATTN_Q8_BLOCK) +
+           (size_t)(d / SD_ATTN_Q8_BLOCK);
+}
+
+static inline float key_scalar(sd_cache_type type, const void *k, int hd, int32_t t, int d) {
+    switch (type) {
+    case SD_CACHE_F16:
+        return sd_fp16_to_fp32(((const uint16_t *)k)[sd_attention_key_index(hd, t, d)]);
+    case SD_CACHE_Q8_0: {
+        const unsigned char *b = q8_key_block(k, hd, t / LANES, d / SD_ATTN_Q8_BLOCK);
+        uint16_t scale;
+        memcpy(&scale, b + 2 * (t % LANES), sizeof scale);
+        int8_t q = (int8_t)b[LANES * 2 + (d % SD_ATTN_Q8_BLOCK) * LANES + t % LANES];
+        return (float)q * sd_fp16_to_fp32(scale);
+    }
+    default:
+        return ((const float *)k)[sd_attention_key_index(hd, t, d)];
+    }
+}
+
+static inline float value_scalar(sd_cache_type type, const void *v, int hd, int32_t t, int d) {
+    switch (type) {
+    case SD_CACHE_F16:
+        return sd_fp16_to_fp32(((const uint16_t *)v)[(size_t)t * (size_t)hd + (size_t)d]);
+    case SD_CACHE_Q8_0: {
+        const sd_block_q8_0 *b = q8_value_block(v, hd, t, d);
+        return (float)b->qs[d % SD_ATTN_Q8_BLOCK] * sd_fp16_to_fp32(b->d);
+    }
+    default:
+        return ((const float *)v)[(size_t)t * (size_t)hd + (size_t)d];
+    }
+}
+
+/* Keys of block tb (8 positions), dimension d, lanes [j W, j W + W): q8_scale holds the Q8_0 block's
+ * scales for those lanes (unused for the other types). */
+static ALWAYS_INLINE vf key_vec(sd_cache_type type, const void *k, int hd, int32_t tb, int d, int j,
+                                vf q8_scale) {
+    size_t at = ((size_t)tb * (size_t)hd + (size_t)d) * LANES + (size_t)(j * W);
+    switch (type) {
+    case SD_CACHE_F16:
+        return half_to_vf((const uint16_t *)k + at);
+    case SD_CACHE_Q8_0: {
+        const unsigned char *b = q8_key_block(k, hd, tb, d / SD_ATTN_Q8_BLOCK);
+        return i8_to_vf((const int8_t *)b + LANES * 2 + (d % SD_ATTN_Q8_BLOCK) * LANES + j * W) * q8_scale;
+    }
+    default:
+        return loadv((const float *)k + at);
+    }
+}
+
+/* Values of position t, dimensions [d, d + W); q8_scale: splat of that position's Q8_0 block scale. */
+static ALWAYS_INLINE vf value_vec(sd_cache_type type, const void *v, int hd, int32_t t, int d, vf q8_scale) {
+    switch (type) {
+    case SD_CACHE_F16:
+        return half_to_vf((const uint16_t *)v + (size_t)t * (size_t)hd + (size_t)d);
+    case SD_CACHE_Q8_0:
+        return i8_to_vf(q8_value_block(v, hd, t, d)->qs + d % SD_ATTN_Q8_BLOCK) * q8_scale;
+    default:
+        return loadv((const float *)v + (size_t)t * (size_t)hd + (size_t)d);
+    }
+}
+
+/* The Q8_0 scale of position t's block holding dimension d, as a vector (1 for the other types). A tile
+ * of values never straddles blocks: its width (W, 4 W, VALUE_TILE) divides 32 and it starts at a multiple
+ * of its width. */
+static ALWAYS_INLINE vf value_scale(sd_cache_type type, const void *v, int hd, int32_t t, int d) {
+    return splat(type == SD_CACHE_Q8_0 ? sd_fp16_to_fp32(q8_value_block(v, hd, t, d)->d) : 1.0f);
+}
+
 #ifndef SD_ATTENTION_AVX2
 size_t sd_attention_padded_positions(int32_t n_ctx) {
     return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
+}
+
+static const char *const cache_type_names[] = {
+    [SD_CACHE_F16] = "f16", [SD_CACHE_F32] = "f32", [SD_CACHE_Q8_0] = "q8_0"};
+
+const char *sd_cache_type_name(sd_cache_type type) {
+    return (unsigned)type < sizeof cache_type_names / sizeof cache_type_names[0] ? cache_type_names[type]
+                                                                                 : "?";
+}
+
+int sd_cache_type_from_name(const char *name, sd_cache_type *out, char *err, size_t err_len) {
+    for (unsigned t = 0; name && t < sizeof cache_type_names / sizeof cache_type_names[0]; t++)
+        if (strcmp(name, cache_type_names[t]) == 0) {
+            *out = (sd_cache_type)t;
+            return SD_STATUS_OK;
+        }
+    return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown KV cache type '%s' (f16, f32, q8_0)",
+                    name ? name : "(null)");
+}
+
+int sd_attention_cache_type_fits(sd_cache_type t, int head_dim) {
+    return t != SD_CACHE_Q8_0 || head_dim % SD_ATTN_Q8_BLOCK == 0;
+}
+
+static size_t type_bytes_per_entry_x32(sd_cache_type t) { /* bytes of 32 entries */
+    return t == SD_CACHE_F16 ? 64 : t == SD_CACHE_Q8_0 ? sizeof(sd_block_q8_0) : 128;
+}
+
+size_t sd_attention_key_bytes(sd_cache_type t, int head_dim, int32_t n_ctx) {
+    return sd_attention_padded_positions(n_ctx) * (size_t)head_dim * type_bytes_per_entry_x32(t) / 32;
+}
+
+size_t sd_attention_value_bytes(sd_cache_type t, int head_dim, int32_t n_ctx) {
+    return (size_t)n_ctx * (size_t)head_dim * type_bytes_per_entry_x32(t) / 32;
+}
+
+void sd_attention_store_key(sd_cache_type type, void *k, int hd, int32_t t, const float *x) {
+    switch (type) {
+    case SD_CACHE_F16:
+        for (int d = 0; d < hd; d++)
+            ((uint16_t *)k)[sd_attention_key_index(hd, t, d)] = sd_fp32_to_fp16(x[d]);
+        break;
+    case SD_CACHE_Q8_0:
+        for (int db = 0; db < hd / SD_ATTN_Q8_BLOCK; db++) {
+            sd_block_q8_0 q;
+            sd_quantize_row_q8_0_ref(x + db * SD_ATTN_Q8_BLOCK, &q, SD_ATTN_Q8_BLOCK);
+            unsigned char *b = (unsigned char *)q8_key_block(k, hd, t / LANES, db);
+            memcpy(b + 2 * (t % LANES), &q.d, sizeof q.d);
+            for (int i = 0; i < SD_ATTN_Q8_BLOCK; i++)
+                b[LANES * 2 + i * LANES + t % LANES] = (unsigned char)q.qs[i];
+        }
+        break;
+    default:
+        for (int d = 0; d < hd; d++)
+            ((float *)k)[sd_attention_key_index(hd, t, d)] = x[d];
+        break;
+    }
+}
+
+void sd_attention_store_value(sd_cache_type type, void *v, int hd, int32_t t, const float *x) {
+    switch (type) {
+    case SD_CACHE_F16:
+        for (int d = 0; d < hd; d++)
+            ((uint16_t *)v)[(size_t)t * (size_t)hd + (size_t)d] = sd_fp32_to_fp16(x[d]);
+        break;
+    case SD_CACHE_Q8_0:
+        sd_quantize_row_q8_0_ref(x, (sd_block_q8_0 *)v + (size_t)t * (size_t)(hd / SD_ATTN_Q8_BLOCK), hd);
+        break;
+    default:
+        memcpy((float *)v + (size_t)t * (size_t)hd, x, (size_t)hd * sizeof *x);
+        break;
+    }
+}
+
+float sd_attention_key_at(sd_cache_type type, const void *k, int hd, int32_t t, int d) {
+    return key_scalar(type, k, hd, t, d);
+}
+
+float sd_attention_value_at(sd_cache_type type, const void *v, int hd, int32_t t, int d) {
+    return value_scalar(type, v, hd, t, d);
 }
 
 int32_t sd_attention_block_rows(int group, int32_t max_batch) {
@@ -160,23 +355,34 @@ static inline int32_t first_position(const sd_attention_args *a, int32_t pos) {
 /* Scores of np (<= SCORE_TILE) pairs for the nb blocks of LANES positions from t0: each key block
  * [head_dim][LANES] is loaded once for all np pairs. Inlined with constant np and nb so the np * nb * NV
  * accumulators (at most 8) stay in registers. */
-static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const *q, float *const *s, int np,
-                                     int nb, int32_t t0, float scale) {
+static ALWAYS_INLINE void score_tile(sd_cache_type kt, const void *k, int hd, const float *const *q,
+                                     float *const *s, int np, int nb, int32_t t0, float scale) {
     vf acc[SCORE_TILE][2 * NV];
     for (int p = 0; p < np; p++)
         for (int j = 0; j < nb * NV; j++)
             acc[p][j] = splat(0.0f);
-    const float *kb = k + (size_t)t0 * (size_t)hd;
-    for (int d = 0; d < hd; d++) {
-        vf kd[2 * NV];
+    int32_t tb = t0 / LANES;
+    /* Q8_0 keys go a block of 32 dimensions at a time, loading its scales once. */
+    int dstep = kt == SD_CACHE_Q8_0 ? SD_ATTN_Q8_BLOCK : hd;
+    for (int d0 = 0; d0 < hd; d0 += dstep) {
+        vf ks[2 * NV];
         for (int b = 0; b < nb; b++)
             for (int j = 0; j < NV; j++)
-                kd[b * NV + j] =
-                    loadv(kb + (size_t)b * LANES * (size_t)hd + (size_t)d * LANES + (size_t)(j * W));
-        for (int p = 0; p < np; p++) {
-            vf qd = splat(q[p][d]);
-            for (int j = 0; j < nb * NV; j++)
-                acc[p][j] += qd * kd[j];
+                ks[b * NV + j] =
+                    kt == SD_CACHE_Q8_0
+                        ? half_to_vf((const uint16_t *)q8_key_block(k, hd, tb + b, d0 / SD_ATTN_Q8_BLOCK) +
+                                     j * W)
+                        : splat(1.0f);
+        for (int d = d0; d < d0 + dstep; d++) {
+            vf kd[2 * NV];
+            for (int b = 0; b < nb; b++)
+                for (int j = 0; j < NV; j++)
+                    kd[b * NV + j] = key_vec(kt, k, hd, tb + b, d, j, ks[b * NV + j]);
+            for (int p = 0; p < np; p++) {
+                vf qd = splat(q[p][d]);
+                for (int j = 0; j < nb * NV; j++)
+                    acc[p][j] += qd * kd[j];
+            }
         }
     }
     for (int p = 0; p < np; p++)
@@ -186,14 +392,14 @@ static ALWAYS_INLINE void score_tile(const float *k, int hd, const float *const 
 
 /* Scores of np pairs for positions [t_begin, t_end), both multiples of LANES. Few pairs take two blocks
  * per pass, so enough independent accumulators hide the add latency. */
-static ALWAYS_INLINE void score_pairs(const float *k, int hd, const float *const *q, float *const *s, int np,
-                                      int32_t t_begin, int32_t t_end, float scale) {
+static ALWAYS_INLINE void score_pairs(sd_cache_type kt, const void *k, int hd, const float *const *q,
+                                      float *const *s, int np, int32_t t_begin, int32_t t_end, float scale) {
     int32_t t0 = t_begin;
     if (np * NV <= 4)
         for (; t0 + 2 * LANES <= t_end; t0 += 2 * LANES)
-            score_tile(k, hd, q, s, np, 2, t0, scale);
+            score_tile(kt, k, hd, q, s, np, 2, t0, scale);
     for (; t0 < t_end; t0 += LANES)
-        score_tile(k, hd, q, s, np, 1, t0, scale);
+        score_tile(kt, k, hd, q, s, np, 1, t0, scale);
 }
 
 /* Turns the scores s[lo..pos] of one pair into e^(s - max) in place (0 in the rest of their lane
@@ -240,65 +446,62 @@ static float softmax_weights(float *s, int32_t lo, int32_t pos, float softcap) {
 
 /* out[d] = (sum over t in [lo, pos] of e[t] v[t][d]) * inv for d in [d0, d0 + W * nvec), the accumulators
  * in registers for a constant nvec. */
-static ALWAYS_INLINE void value_tile(const float *v, int hd, int d0, int nvec, const float *e, int32_t lo,
-                                     int32_t pos, float inv, float *out) {
+static ALWAYS_INLINE void value_tile(sd_cache_type vt, const void *v, int hd, int d0, int nvec,
+                                     const float *e, int32_t lo, int32_t pos, float inv, float *out) {
     vf acc[VALUE_TILE / W];
     for (int j = 0; j < nvec; j++)
         acc[j] = splat(0.0f);
     for (int32_t t = lo; t <= pos; t++) {
-        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
-        vf w = splat(e[t]);
+        vf w = splat(e[t]), vs = value_scale(vt, v, hd, t, d0);
         for (int j = 0; j < nvec; j++)
-            acc[j] += w * loadv(vt + W * j);
+            acc[j] += w * value_vec(vt, v, hd, t, d0 + W * j, vs);
     }
     for (int j = 0; j < nvec; j++)
         storev(out + d0 + W * j, acc[j] * inv);
 }
 
 /* The dimensions [d0, hd) that fill no vector, one at a time. */
-static void weighted_tail(const float *v, int hd, int d0, const float *e, int32_t lo, int32_t pos, float inv,
-                          float *out) {
+static void weighted_tail(sd_cache_type vt, const void *v, int hd, int d0, const float *e, int32_t lo,
+                          int32_t pos, float inv, float *out) {
     for (; d0 < hd; d0++) {
         float acc = 0.0f;
         for (int32_t t = lo; t <= pos; t++)
-            acc += e[t] * v[(size_t)t * (size_t)hd + (size_t)d0];
+            acc += e[t] * value_scalar(vt, v, hd, t, d0);
         out[d0] = acc * inv;
     }
 }
 
-static void weighted_values(const float *v, int hd, const float *e, int32_t lo, int32_t pos, float inv,
-                            float *out) {
+static ALWAYS_INLINE void weighted_values(sd_cache_type vt, const void *v, int hd, const float *e, int32_t lo,
+                                          int32_t pos, float inv, float *out) {
     int d0 = 0;
     for (; d0 + VALUE_TILE <= hd; d0 += VALUE_TILE)
-        value_tile(v, hd, d0, VALUE_TILE / W, e, lo, pos, inv, out);
+        value_tile(vt, v, hd, d0, VALUE_TILE / W, e, lo, pos, inv, out);
     for (; d0 + W <= hd; d0 += W)
-        value_tile(v, hd, d0, 1, e, lo, pos, inv, out);
-    weighted_tail(v, hd, d0, e, lo, pos, inv, out);
+        value_tile(vt, v, hd, d0, 1, e, lo, pos, inv, out);
+    weighted_tail(vt, v, hd, d0, e, lo, pos, inv, out);
 }
 
 /* value_tile for two pairs at once (pos_a <= pos_b), both from position 0 (no window), sharing each value
  * load: twice the independent accumulators. Pair b goes on alone over (pos_a, pos_b]. */
-static ALWAYS_INLINE void value_tile2(const float *v, int hd, int d0, int nvec, const float *ea,
-                                      int32_t pos_a, float inv_a, float *out_a, const float *eb,
-                                      int32_t pos_b, float inv_b, float *out_b) {
+static ALWAYS_INLINE void value_tile2(sd_cache_type vt, const void *v, int hd, int d0, int nvec,
+                                      const float *ea, int32_t pos_a, float inv_a, float *out_a,
+                                      const float *eb, int32_t pos_b, float inv_b, float *out_b) {
     vf acc_a[4], acc_b[4];
     for (int j = 0; j < nvec; j++)
         acc_a[j] = acc_b[j] = splat(0.0f);
     int32_t t = 0;
     for (; t <= pos_a; t++) {
-        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
-        vf wa = splat(ea[t]), wb = splat(eb[t]);
+        vf wa = splat(ea[t]), wb = splat(eb[t]), vs = value_scale(vt, v, hd, t, d0);
         for (int j = 0; j < nvec; j++) {
-            vf x = loadv(vt + W * j);
+            vf x = value_vec(vt, v, hd, t, d0 + W * j, vs);
             acc_a[j] += wa * x;
             acc_b[j] += wb * x;
         }
     }
     for (; t <= pos_b; t++) {
-        const float *vt = v + (size_t)t * (size_t)hd + (size_t)d0;
-        vf wb = splat(eb[t]);
+        vf wb = splat(eb[t]), vs = value_scale(vt, v, hd, t, d0);
         for (int j = 0; j < nvec; j++)
-            acc_b[j] += wb * loadv(vt + W * j);
+            acc_b[j] += wb * value_vec(vt, v, hd, t, d0 + W * j, vs);
     }
     for (int j = 0; j < nvec; j++) {
         storev(out_a + d0 + W * j, acc_a[j] * inv_a);
@@ -306,23 +509,24 @@ static ALWAYS_INLINE void value_tile2(const float *v, int hd, int d0, int nvec, 
     }
 }
 
-static void weighted_values2(const float *v, int hd, const float *ea, int32_t pos_a, float inv_a,
-                             float *out_a, const float *eb, int32_t pos_b, float inv_b, float *out_b) {
+static ALWAYS_INLINE void weighted_values2(sd_cache_type vt, const void *v, int hd, const float *ea,
+                                           int32_t pos_a, float inv_a, float *out_a, const float *eb,
+                                           int32_t pos_b, float inv_b, float *out_b) {
     int d0 = 0;
     for (; d0 + 4 * W <= hd; d0 += 4 * W)
-        value_tile2(v, hd, d0, 4, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
+        value_tile2(vt, v, hd, d0, 4, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
     for (; d0 + W <= hd; d0 += W)
-        value_tile2(v, hd, d0, 1, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
+        value_tile2(vt, v, hd, d0, 1, ea, pos_a, inv_a, out_a, eb, pos_b, inv_b, out_b);
     if (d0 < hd) {
-        weighted_tail(v, hd, d0, ea, 0, pos_a, inv_a, out_a);
-        weighted_tail(v, hd, d0, eb, 0, pos_b, inv_b, out_b);
+        weighted_tail(vt, v, hd, d0, ea, 0, pos_a, inv_a, out_a);
+        weighted_tail(vt, v, hd, d0, eb, 0, pos_b, inv_b, out_b);
     }
 }
 
-void KERNEL(const sd_attention_args *a) {
+/* The score pass of a block for keys of type kt (a constant where it is inlined). */
+static ALWAYS_INLINE void score_pass(const sd_attention_args *a, sd_cache_type kt, size_t stride) {
     int hd = a->head_dim, g = a->group;
     int32_t np = a->n_rows * g;
-    size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
     float scale = a->scale;
     for (int32_t p0 = 0; p0 < np; p0 += SCORE_TILE) {
         int n = np - p0 < SCORE_TILE ? (int)(np - p0) : SCORE_TILE;
@@ -340,19 +544,25 @@ void KERNEL(const sd_attention_args *a) {
         int32_t t_end = (last_pos + LANES) / LANES * LANES;
         switch (n) {
         case 4:
-            score_pairs(a->k, hd, q, s, 4, t_begin, t_end, scale);
+            score_pairs(kt, a->k, hd, q, s, 4, t_begin, t_end, scale);
             break;
         case 3:
-            score_pairs(a->k, hd, q, s, 3, t_begin, t_end, scale);
+            score_pairs(kt, a->k, hd, q, s, 3, t_begin, t_end, scale);
             break;
         case 2:
-            score_pairs(a->k, hd, q, s, 2, t_begin, t_end, scale);
+            score_pairs(kt, a->k, hd, q, s, 2, t_begin, t_end, scale);
             break;
         default:
-            score_pairs(a->k, hd, q, s, 1, t_begin, t_end, scale);
+            score_pairs(kt, a->k, hd, q, s, 1, t_begin, t_end, scale);
             break;
         }
     }
+}
+
+/* Softmax and weighted values of a block for values of type vt (a constant where it is inlined). */
+static ALWAYS_INLINE void value_pass(const sd_attention_args *a, sd_cache_type vt, size_t stride) {
+    int hd = a->head_dim, g = a->group;
+    int32_t np = a->n_rows * g;
     /* Softmax and weighted values; with AVX2 two pairs at a time (rows grow with p: the first sees fewer
      * positions), which measured ~10% faster there and ~10% slower on SSE2 (register pressure); not with a
      * window, whose pairs start at different positions. */
@@ -362,7 +572,7 @@ void KERNEL(const sd_attention_args *a) {
         float inv = softmax_weights(e, lo, pos, a->softcap);
         float *out = a->out + (size_t)(p / g) * a->out_row_stride + (size_t)(p % g) * (size_t)hd;
         if (!PAIR_VALUES || p + 1 == np || a->window > 0) {
-            weighted_values(a->v, hd, e, lo, pos, inv, out);
+            weighted_values(vt, a->v, hd, e, lo, pos, inv, out);
             p += 1;
             continue;
         }
@@ -371,15 +581,41 @@ void KERNEL(const sd_attention_args *a) {
         float inv_b = softmax_weights(e_b, 0, pos_b, a->softcap);
         float *out_b =
             a->out + (size_t)((p + 1) / g) * a->out_row_stride + (size_t)((p + 1) % g) * (size_t)hd;
-        weighted_values2(a->v, hd, e, pos, inv, out, e_b, pos_b, inv_b, out_b);
+        weighted_values2(vt, a->v, hd, e, pos, inv, out, e_b, pos_b, inv_b, out_b);
         p += 2;
+    }
+}
+
+void KERNEL(const sd_attention_args *a) {
+    size_t stride = sd_attention_padded_positions(a->pos0 + a->n_rows); /* scratch row */
+    switch (a->k_type) {
+    case SD_CACHE_F16:
+        score_pass(a, SD_CACHE_F16, stride);
+        break;
+    case SD_CACHE_Q8_0:
+        score_pass(a, SD_CACHE_Q8_0, stride);
+        break;
+    default:
+        score_pass(a, SD_CACHE_F32, stride);
+        break;
+    }
+    switch (a->v_type) {
+    case SD_CACHE_F16:
+        value_pass(a, SD_CACHE_F16, stride);
+        break;
+    case SD_CACHE_Q8_0:
+        value_pass(a, SD_CACHE_Q8_0, stride);
+        break;
+    default:
+        value_pass(a, SD_CACHE_F32, stride);
+        break;
     }
 }
 
 #ifndef SD_ATTENTION_AVX2
 void sd_attention_block(const sd_attention_args *a) {
 #if defined(__x86_64__) && defined(SD_HAVE_ATTENTION_AVX2)
-    if (__builtin_cpu_supports("avx2")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
         sd_attention_block_avx2(a);
         return;
     }
@@ -399,7 +635,7 @@ void sd_attention_ref(const sd_attention_args *a) {
             for (int32_t t = lo; t <= pos; t++) {
                 float dot = 0.0f;
                 for (int d = 0; d < hd; d++)
-                    dot += q[d] * a->k[sd_attention_key_index(hd, t, d)];
+                    dot += q[d] * key_scalar(a->k_type, a->k, hd, t, d);
                 s[t] = dot * a->scale;
                 if (a->softcap > 0.0f) s[t] = a->softcap * tanhf(s[t] * (1.0f / a->softcap));
                 if (s[t] > max) max = s[t];
@@ -413,7 +649,7 @@ void sd_attention_ref(const sd_attention_args *a) {
             for (int d = 0; d < hd; d++) {
                 float acc = 0.0f;
                 for (int32_t t = lo; t <= pos; t++)
-                    acc += s[t] * a->v[(size_t)t * (size_t)hd + (size_t)d];
+                    acc += s[t] * value_scalar(a->v_type, a->v, hd, t, d);
                 out[d] = acc * inv;
             }
         }

@@ -12,13 +12,18 @@
  *   e[t]   = sd_attention_exp(s[t] - m)
  *   sum    = 8 lane sums (lane = t mod 8, each in t order), added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
  *   out[d] = (sum over t = lo..pos, in order, of e[t] * v[t][d]) * (1 / sum)
- * in fp32 without contraction into fused multiply-adds. sd_attention_ref spells this out one pair at a
- * time; sd_attention_block is the fast kernel and must match it bit for bit. */
+ * in fp32 without contraction into fused multiply-adds, k[t][d] and v[t][d] being the cache's entries
+ * converted to fp32 (exactly: an fp16 half, or a Q8_0 quant times its block's fp16 scale, whose product
+ * has at most 19 significant bits). So the cache type changes the inputs (how they were rounded when
+ * stored), never the arithmetic. sd_attention_ref spells this out one pair at a time; sd_attention_block is
+ * the fast kernel and must match it bit for bit for every cache type. */
 #ifndef SD_ATTENTION_H
 #define SD_ATTENTION_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "specdec.h" /* sd_cache_type */
 
 /* Positions per vector block of the score pass: the key cache is padded to a multiple of this. */
 #define SD_ATTN_LANES 8
@@ -35,6 +40,31 @@ static inline size_t sd_attention_key_index(int head_dim, int32_t t, int d) {
            (size_t)(t % SD_ATTN_LANES);
 }
 
+/* How one KV head's cache of n_ctx positions is laid out, per sd_cache_type (T = padded positions):
+ *   keys   F32 float, F16 uint16 (fp16 bits): [T / 8][head_dim][8], at sd_attention_key_index;
+ *          Q8_0: [T / 8][head_dim / 32] blocks of {uint16 d[8]; int8 q[32][8]}: position lane l of the
+ *          block holds dimensions 32 b .. 32 b + 31 of that position as llama.cpp's block_q8_0 does (scale
+ *          d[l], quants q[.][l]), interleaved so the score pass loads 8 positions per vector;
+ *   values F32 float, F16 uint16: [n_ctx][head_dim]; Q8_0: [n_ctx][head_dim / 32] of llama.cpp's
+ *          block_q8_0 (34 bytes: fp16 scale, 32 int8 quants).
+ * Q8_0 needs head_dim a multiple of 32 (sd_attention_cache_type_fits). */
+#define SD_ATTN_Q8_BLOCK 32
+
+/* Whether a head of head_dim dimensions can be cached in type t. */
+int sd_attention_cache_type_fits(sd_cache_type t, int head_dim);
+
+/* Bytes of one KV head's keys and values for n_ctx positions. */
+size_t sd_attention_key_bytes(sd_cache_type t, int head_dim, int32_t n_ctx);
+size_t sd_attention_value_bytes(sd_cache_type t, int head_dim, int32_t n_ctx);
+
+/* Stores x[head_dim] (fp32) as position t of one head's keys (values), rounded to type t. */
+void sd_attention_store_key(sd_cache_type type, void *k, int head_dim, int32_t t, const float *x);
+void sd_attention_store_value(sd_cache_type type, void *v, int head_dim, int32_t t, const float *x);
+
+/* Entry d of position t, converted to fp32 as the kernels see it. */
+float sd_attention_key_at(sd_cache_type type, const void *k, int head_dim, int32_t t, int d);
+float sd_attention_value_at(sd_cache_type type, const void *v, int head_dim, int32_t t, int d);
+
 /* Batch rows one kernel call takes for a KV group of `group` query heads: keeps (rows * group) pairs,
  * and so the scratch, bounded. At least 1, at most max_batch. */
 int32_t sd_attention_block_rows(int group, int32_t max_batch);
@@ -43,10 +73,11 @@ int32_t sd_attention_block_rows(int group, int32_t max_batch);
 size_t sd_attention_scratch_floats(int group, int32_t max_batch, int32_t n_ctx);
 
 typedef struct sd_attention_args {
-    /* This KV head's keys, at sd_attention_key_index. Entries past the last attended position up to its
+    /* This KV head's keys, in k_type's layout. Entries past the last attended position up to its
      * SD_ATTN_LANES block end are read (their scores are discarded) and should hold defined values. */
-    const float *k;
-    const float *v; /* this KV head's values, [positions][head_dim] */
+    const void *k;
+    const void *v; /* this KV head's values, in v_type's layout */
+    sd_cache_type k_type, v_type;
     int head_dim;
     int group; /* query heads sharing this KV head */
     /* q of row r, query head j of the group: q[r * q_row_stride + j * head_dim]; out likewise. */
@@ -62,11 +93,12 @@ typedef struct sd_attention_args {
     float *scratch;
 } sd_attention_args;
 
-/* The fast kernel: every (row, query head) pair of the block. Runs the AVX2 build where the x86-64 CPU
- * has it, else the portable one (4 lanes: SSE2, NEON); both give the same bits. */
+/* The fast kernel: every (row, query head) pair of the block. Runs the AVX2 build (with F16C for fp16
+ * caches) where the x86-64 CPU has both, else the portable one (4 lanes: SSE2, NEON); both give the same
+ * bits. */
 void sd_attention_block(const sd_attention_args *a);
 void sd_attention_block_portable(const sd_attention_args *a);
-void sd_attention_block_avx2(const sd_attention_args *a); /* x86-64 only, CPUs with AVX2 */
+void sd_attention_block_avx2(const sd_attention_args *a); /* x86-64 only, CPUs with AVX2 and F16C */
 
 /* The scalar reference: the same result, one pair at a time, plain loops. */
 void sd_attention_ref(const sd_attention_args *a);

@@ -21,13 +21,13 @@ struct sd_forward {
     int32_t n_ctx, max_batch, logit_rows, n_past;
     int32_t last_n; /* rows of the last run, for sd_forward_logits */
     bool last_all_logits;
-    bool kv_fp32; /* cache keeps fp32 values rather than fp16-rounded ones */
     int n_workers;
-    /* KV cache, values rounded to fp16 precision (as an fp16 cache holds them; unless kv_fp32) but kept
-     * as fp32 so that attention needs no conversion. Keys in the attention kernel's blocked layout,
-     * [n_layer][n_head_kv][padded n_ctx / 8][head_dim][8] (sd_attention_key_index); values
-     * [n_layer][n_head_kv][n_ctx][head_dim]. */
-    float *k_cache, *v_cache;
+    /* KV cache: [n_layer][n_head_kv] heads of head_key_bytes (keys) and head_value_bytes (values), each
+     * in its type's layout (attention.h), which the attention kernel reads as stored. */
+    sd_cache_type type_k, type_v;
+    size_t head_key_bytes, head_value_bytes;
+    void *k_cache, *v_cache;
+    float *zero_key; /* [head_dim] zeros, stored in the padding after the last key */
     /* per-batch buffers, [max_batch][width] */
     float *x, *xn, *q, *k, *v, *att, *gate, *up;
     /* [2][max_batch][n_rot / 2]: the global layers' RoPE, then the sliding-window layers' */
@@ -64,13 +64,15 @@ static size_t kv_dim(const sd_hparams *hp) {
     return (size_t)hp->n_head_kv * (size_t)hp->head_dim;
 }
 
-/* Floats of the key cache and of the value cache. */
-static size_t key_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
-    return (size_t)hp->n_layer * kv_dim(hp) * sd_attention_padded_positions(n_ctx);
+/* Bytes of the whole key cache and value cache. */
+static uint64_t key_cache_bytes(const sd_hparams *hp, int32_t n_ctx, sd_cache_type type) {
+    return (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv *
+           sd_attention_key_bytes(type, hp->head_dim, n_ctx);
 }
 
-static size_t value_cache_floats(const sd_hparams *hp, int32_t n_ctx) {
-    return (size_t)hp->n_layer * kv_dim(hp) * (size_t)n_ctx;
+static uint64_t value_cache_bytes(const sd_hparams *hp, int32_t n_ctx, sd_cache_type type) {
+    return (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv *
+           sd_attention_value_bytes(type, hp->head_dim, n_ctx);
 }
 
 static int kv_group(const sd_hparams *hp) {
@@ -90,15 +92,21 @@ static size_t max_gemm_scratch(const sd_model *m, int32_t n, int n_workers) {
     return best;
 }
 
-uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers) {
+uint64_t sd_forward_kv_bytes_needed(const sd_model *m, int32_t n_ctx, sd_cache_type type_k,
+                                    sd_cache_type type_v) {
+    return key_cache_bytes(&m->hp, n_ctx, type_k) + value_cache_bytes(&m->hp, n_ctx, type_v);
+}
+
+uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers,
+                                 sd_cache_type type_k, sd_cache_type type_v) {
     const sd_hparams *hp = &m->hp;
     uint64_t dq = (uint64_t)hp->n_head * (uint64_t)hp->head_dim, dkv = kv_dim(hp);
-    uint64_t kv = (uint64_t)key_cache_floats(hp, n_ctx) + (uint64_t)value_cache_floats(hp, n_ctx);
     uint64_t batch = (uint64_t)max_batch * (2ull * (uint64_t)hp->n_embd + 2 * dq + 2 * dkv +
                                             2ull * (uint64_t)hp->n_ff + 2ull * (uint64_t)hp->n_rot);
     uint64_t rest = (uint64_t)n_workers * sd_attention_scratch_floats(kv_group(hp), max_batch, n_ctx) +
                     (uint64_t)SD_MIN(max_batch, MAX_LOGIT_ROWS) * (uint64_t)hp->n_vocab;
-    return (kv + batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers);
+    return (batch + rest) * sizeof(float) + max_gemm_scratch(m, max_batch, n_workers) +
+           sd_forward_kv_bytes_needed(m, n_ctx, type_k, type_v);
 }
 
 static void *alloc_floats(size_t n, bool *failed) {
@@ -113,13 +121,29 @@ static void *alloc_floats(size_t n, bool *failed) {
 
 int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_pool *pool, sd_forward **out,
                       char *err, size_t err_len) {
+    return sd_forward_create_cached(m, n_ctx, max_batch, SD_CACHE_F16, SD_CACHE_F16, pool, out, err, err_len);
+}
+
+int sd_forward_create_cached(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_cache_type type_k,
+                             sd_cache_type type_v, sd_pool *pool, sd_forward **out, char *err,
+                             size_t err_len) {
     *out = NULL;
     const sd_hparams *hp = &m->hp;
     if (n_ctx < 1 || max_batch < 1)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "context (%d) and batch (%d) must be positive", n_ctx, max_batch);
+    const sd_cache_type types[2] = {type_k, type_v};
+    for (int i = 0; i < 2; i++) {
+        if (types[i] != SD_CACHE_F16 && types[i] != SD_CACHE_F32 && types[i] != SD_CACHE_Q8_0)
+            return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown KV cache type %d",
+                            (int)types[i]);
+        if (!sd_attention_cache_type_fits(types[i], hp->head_dim))
+            return sd_error(err, err_len, SD_STATUS_UNSUPPORTED,
+                            "a %s KV cache needs a head size that is a multiple of %d, not %d",
+                            sd_cache_type_name(types[i]), SD_ATTN_Q8_BLOCK, hp->head_dim);
+    }
     int n_workers = pool ? sd_pool_n_workers(pool) : 1;
-    uint64_t need = sd_forward_bytes_needed(m, n_ctx, max_batch, n_workers);
+    uint64_t need = sd_forward_bytes_needed(m, n_ctx, max_batch, n_workers, type_k, type_v);
     /* Refuse up front what physical memory cannot hold, rather than failing later or swapping. */
     long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
     if (pages > 0 && page_size > 0 && need > (uint64_t)pages * (uint64_t)page_size)
@@ -136,14 +160,20 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
     f->max_batch = max_batch;
     f->logit_rows = SD_MIN(max_batch, MAX_LOGIT_ROWS);
     f->n_workers = n_workers;
+    f->type_k = type_k;
+    f->type_v = type_v;
+    f->head_key_bytes = sd_attention_key_bytes(type_k, hp->head_dim, n_ctx);
+    f->head_value_bytes = sd_attention_value_bytes(type_v, hp->head_dim, n_ctx);
     /* LongRoPE: llama.cpp takes the long factors only for a context beyond the original one. */
     f->rope_factors =
         m->rope_factors_long && n_ctx > hp->n_ctx_orig ? m->rope_factors_long : m->rope_freq_factors;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, dkv = kv_dim(hp), mb = (size_t)max_batch;
     bool failed = need > (uint64_t)SIZE_MAX / 2;
     if (!failed) {
-        f->k_cache = alloc_floats(key_cache_floats(hp, n_ctx), &failed);
-        f->v_cache = alloc_floats(value_cache_floats(hp, n_ctx), &failed);
+        f->k_cache = alloc_floats((size_t)key_cache_bytes(hp, n_ctx, type_k) / sizeof(float), &failed);
+        f->v_cache = alloc_floats((size_t)value_cache_bytes(hp, n_ctx, type_v) / sizeof(float), &failed);
+        f->zero_key = alloc_floats((size_t)hp->head_dim, &failed);
+        if (f->zero_key) memset(f->zero_key, 0, (size_t)hp->head_dim * sizeof(float));
         f->x = alloc_floats(mb * (size_t)hp->n_embd, &failed);
         f->xn = alloc_floats(mb * (size_t)hp->n_embd, &failed);
         f->q = alloc_floats(mb * dq, &failed);
@@ -174,8 +204,8 @@ int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_po
 
 void sd_forward_free(sd_forward *f) {
     if (!f) return;
-    float *bufs[] = {f->k_cache, f->v_cache, f->x,  f->xn,       f->q,        f->att,    f->k,
-                     f->v,       f->gate,    f->up, f->rope_cos, f->rope_sin, f->scores, f->logits};
+    void *bufs[] = {f->k_cache, f->v_cache, f->zero_key, f->x,        f->xn,       f->q,      f->att,   f->k,
+                    f->v,       f->gate,    f->up,       f->rope_cos, f->rope_sin, f->scores, f->logits};
     for (size_t i = 0; i < SD_ARRAY_LEN(bufs); i++)
         free(bufs[i]);
     free(f->gemm_scratch);
@@ -196,8 +226,8 @@ void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t
                                void *user) {
     const sd_hparams *hp = &f->m->hp;
     size_t dq = (size_t)hp->n_head * (size_t)hp->head_dim, mb = (size_t)f->max_batch;
-    fn(f->k_cache, key_cache_floats(hp, f->n_ctx) * sizeof(float), user);
-    fn(f->v_cache, value_cache_floats(hp, f->n_ctx) * sizeof(float), user);
+    fn(f->k_cache, (size_t)key_cache_bytes(hp, f->n_ctx, f->type_k), user);
+    fn(f->v_cache, (size_t)value_cache_bytes(hp, f->n_ctx, f->type_v), user);
     fn(f->x, mb * (size_t)hp->n_embd * sizeof(float), user);
     fn(f->xn, mb * (size_t)hp->n_embd * sizeof(float), user);
     fn(f->q, mb * dq * sizeof(float), user);
@@ -208,8 +238,8 @@ void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t
     fn(f->gemm_scratch, f->gemm_scratch_bytes, user);
 }
 
-void sd_forward_set_kv_fp32(sd_forward *f, bool fp32) {
-    f->kv_fp32 = fp32;
+uint64_t sd_forward_kv_bytes(const sd_forward *f) {
+    return sd_forward_kv_bytes_needed(f->m, f->n_ctx, f->type_k, f->type_v);
 }
 
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
@@ -269,14 +299,6 @@ static void rope_apply(const sd_hparams *hp, float *v, const float *cosv, const 
     }
 }
 
-static float round_to_fp16(float x) {
-    return sd_fp16_to_fp32(sd_fp32_to_fp16(x));
-}
-
-static float keep_fp32(float x) {
-    return x;
-}
-
 typedef struct attention_job {
     sd_forward *f;
     int layer;
@@ -303,6 +325,8 @@ static void attention_task(void *ctx, int worker, int n_workers) {
         .scale = hp->attn_scale,
         .window = f->m->layers[job->layer].sliding ? hp->n_swa : 0,
         .softcap = hp->attn_softcap,
+        .k_type = f->type_k,
+        .v_type = f->type_v,
         .q_row_stride = dq,
         .out_row_stride = dq,
         .scratch = f->scores + (size_t)worker * sd_attention_scratch_floats(g, f->max_batch, f->n_ctx),
@@ -312,8 +336,8 @@ static void attention_task(void *ctx, int worker, int n_workers) {
         int32_t r0 = (int32_t)(it % row_items) * job->item_rows;
         int32_t r1 = SD_MIN(job->n, r0 + job->item_rows);
         size_t head = (size_t)job->layer * (size_t)hp->n_head_kv + (size_t)kvh;
-        a.k = f->k_cache + head * (size_t)hd * sd_attention_padded_positions(f->n_ctx);
-        a.v = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
+        a.k = (const char *)f->k_cache + head * f->head_key_bytes;
+        a.v = (const char *)f->v_cache + head * f->head_value_bytes;
         for (int32_t r = r0; r < r1; r += block_rows) {
             a.n_rows = SD_MIN(r1 - r, block_rows);
             a.pos0 = job->pos0 + r;
@@ -333,29 +357,25 @@ static int32_t attention_item_rows(const sd_forward *f, int32_t n) {
     return (n + splits - 1) / splits;
 }
 
-/* Appends rows [0, n) of f->k and f->v (after RoPE) at positions pos0.. of layer il's cache, rounded to
- * fp16, keys in the kernel's blocked layout. Zeroes the keys from pos0 + n to the end of its SD_ATTN_LANES
- * block, which the score pass reads (and discards), so those reads see defined values. */
+/* Appends rows [0, n) of f->k and f->v (after RoPE) at positions pos0.. of layer il's cache, in the
+ * cache's types and layouts. Zeroes the keys from pos0 + n to the end of its SD_ATTN_LANES block, which
+ * the score pass reads (and discards), so those reads see defined values. */
 static void kv_store(sd_forward *f, int il, int32_t n, int32_t pos0) {
     const sd_hparams *hp = &f->m->hp;
-    float (*round_kv)(float) = f->kv_fp32 ? keep_fp32 : round_to_fp16;
     int hd = hp->head_dim;
-    size_t dkv = kv_dim(hp), head_keys = (size_t)hd * sd_attention_padded_positions(f->n_ctx);
+    size_t dkv = kv_dim(hp);
     int32_t pad_end = (int32_t)sd_attention_padded_positions(pos0 + n);
     for (int h = 0; h < hp->n_head_kv; h++) {
         size_t head = (size_t)il * (size_t)hp->n_head_kv + (size_t)h;
-        float *kc = f->k_cache + head * head_keys, *vc = f->v_cache + head * (size_t)f->n_ctx * (size_t)hd;
+        char *kc = (char *)f->k_cache + head * f->head_key_bytes;
+        char *vc = (char *)f->v_cache + head * f->head_value_bytes;
         for (int32_t i = 0; i < n; i++) {
             size_t src = (size_t)i * dkv + (size_t)h * (size_t)hd;
-            float *vd = vc + (size_t)(pos0 + i) * (size_t)hd;
-            for (int d = 0; d < hd; d++) {
-                kc[sd_attention_key_index(hd, pos0 + i, d)] = round_kv(f->k[src + (size_t)d]);
-                vd[d] = round_kv(f->v[src + (size_t)d]);
-            }
+            sd_attention_store_key(f->type_k, kc, hd, pos0 + i, f->k + src);
+            sd_attention_store_value(f->type_v, vc, hd, pos0 + i, f->v + src);
         }
         for (int32_t t = pos0 + n; t < pad_end; t++)
-            for (int d = 0; d < hd; d++)
-                kc[sd_attention_key_index(hd, t, d)] = 0.0f;
+            sd_attention_store_key(f->type_k, kc, hd, t, f->zero_key);
     }
 }
 

@@ -11,6 +11,7 @@
 
 #include "cpu/threadpool.h"
 #include "model.h"
+#include "specdec.h" /* sd_cache_type */
 
 typedef struct sd_forward sd_forward;
 
@@ -19,6 +20,11 @@ typedef struct sd_forward sd_forward;
  * Refuses up front, with the byte count, a context whose cache cannot be allocated. */
 int sd_forward_create(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_pool *pool, sd_forward **out,
                       char *err, size_t err_len);
+/* The same with the KV cache's key and value types (sd_forward_create: both SD_CACHE_F16, llama.cpp's
+ * default). SD_STATUS_UNSUPPORTED for Q8_0 with a head size that is not a multiple of 32. */
+int sd_forward_create_cached(const sd_model *m, int32_t n_ctx, int32_t max_batch, sd_cache_type type_k,
+                             sd_cache_type type_v, sd_pool *pool, sd_forward **out, char *err,
+                             size_t err_len);
 void sd_forward_free(sd_forward *f);
 
 /* Runs tokens[0..n) at positions n_past .. n_past + n - 1 and appends them to the cache. n may exceed
@@ -41,10 +47,8 @@ int32_t sd_forward_max_batch(const sd_forward *f);
 void sd_forward_foreach_buffer(const sd_forward *f, void (*fn)(void *ptr, size_t bytes, void *user),
                                void *user);
 
-/* Whether the KV cache keeps keys and values at full fp32 precision (llama.cpp's `-ctk f32 -ctv f32`)
- * instead of rounding them to fp16 (the default, as llama.cpp's default F16 cache). Set it before the
- * first run: the positions already cached keep their rounding. */
-void sd_forward_set_kv_fp32(sd_forward *f, bool fp32);
+/* Bytes of the KV cache (keys and values of every layer, at n_ctx positions). */
+uint64_t sd_forward_kv_bytes(const sd_forward *f);
 
 /* Moves the state to another pool of at most as many workers as the one it was created with (its
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
@@ -76,7 +80,10 @@ typedef struct sd_forward_profile {
 void sd_forward_set_profile(sd_forward *f, sd_forward_profile *profile);
 const char *sd_forward_phase_name(sd_forward_phase phase);
 
-/* Bytes a state with these sizes would allocate (KV cache and buffers). */
-uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers);
+/* Bytes a state with these sizes would allocate (KV cache and buffers), and those of its KV cache. */
+uint64_t sd_forward_bytes_needed(const sd_model *m, int32_t n_ctx, int32_t max_batch, int n_workers,
+                                 sd_cache_type type_k, sd_cache_type type_v);
+uint64_t sd_forward_kv_bytes_needed(const sd_model *m, int32_t n_ctx, sd_cache_type type_k,
+                                    sd_cache_type type_v);
 
 #endif

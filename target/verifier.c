@@ -16,15 +16,16 @@ struct sd_verifier {
 };
 
 int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int32_t n_batch,
-                       const sd_sampler_params *params, sd_pool *pool, sd_verifier **out, char *err,
-                       size_t err_len) {
+                       sd_cache_type type_k, sd_cache_type type_v, const sd_sampler_params *params,
+                       sd_pool *pool, sd_verifier **out, char *err, size_t err_len) {
     *out = NULL;
     sd_verifier *v = calloc(1, sizeof *v);
     if (!v) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     v->m = target;
     v->k_max = k_max;
     /* The verify pass needs k_max + 1 rows of logits in one batch. */
-    int rc = sd_forward_create(target, n_ctx, SD_MAX(n_batch, k_max + 1), pool, &v->fwd, err, err_len);
+    int rc = sd_forward_create_cached(target, n_ctx, SD_MAX(n_batch, k_max + 1), type_k, type_v, pool,
+                                      &v->fwd, err, err_len);
     if (rc == 0) rc = sd_sampler_create(params, target->hp.n_vocab, &v->sampler, err, err_len);
     if (rc == 0) {
         v->batch = malloc((size_t)(k_max + 1) * sizeof *v->batch);

@@ -13,12 +13,14 @@
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "sampler/spec_accept.h"
+#include "specdec.h" /* sd_cache_type */
 
 typedef struct sd_verifier sd_verifier;
 
+/* type_k, type_v: the KV cache's types (sd_forward_create_cached). */
 int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int32_t n_batch,
-                       const sd_sampler_params *params, sd_pool *pool, sd_verifier **out, char *err,
-                       size_t err_len);
+                       sd_cache_type type_k, sd_cache_type type_v, const sd_sampler_params *params,
+                       sd_pool *pool, sd_verifier **out, char *err, size_t err_len);
 void sd_verifier_free(sd_verifier *v);
 
 /* Empties the cache and the sampler history, reseeds the sampler. */

@@ -139,10 +139,11 @@ static void check_line(const sd_model *m, const arch_case *c, const cJSON *j, in
         check_batch_rows(m, c->stem, seq, SD_MIN(np + ng, 64), 3);
     }
     sd_forward *f = NULL;
-    int rc = sd_forward_create(m, (int32_t)n_ctx->valuedouble, 64, NULL, &f, err, sizeof err);
+    /* llama.cpp made the goldens with an F32 cache (-ctk f32 -ctv f32). */
+    int rc = sd_forward_create_cached(m, (int32_t)n_ctx->valuedouble, 64, SD_CACHE_F32, SD_CACHE_F32, NULL,
+                                      &f, err, sizeof err);
     CHECK(rc == 0, "%s: %s", c->stem, err);
     if (rc) return;
-    sd_forward_set_kv_fp32(f, true);
     rc = sd_forward_run(f, prompt, np, false, err, sizeof err);
     CHECK(rc == 0, "%s: %s", c->stem, err);
     const float *lg = sd_forward_logits(f, -1);

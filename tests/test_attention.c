@@ -1,9 +1,11 @@
 /* The attention kernel (model/attention.c) against its scalar reference, bit for bit, for head dims that
- * hit every value tile, GQA groups, block sizes and positions around the lane blocks; a pair's result must
- * not depend on the block it is computed in (the batching contract). Also checks the softmax exp against
- * expf and the whole kernel against a double-precision softmax attention, and NaN/-inf handling. */
+ * hit every value tile, GQA groups, block sizes and positions around the lane blocks, and every KV cache
+ * type (f32, f16, q8_0, mixed); a pair's result must not depend on the block it is computed in (the
+ * batching contract). Also checks the softmax exp against expf, the whole kernel per cache type against a
+ * double-precision softmax attention over the unrounded keys and values, and NaN/-inf handling. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/attention.h"
@@ -31,8 +33,26 @@ typedef struct case_data {
     int32_t window;
     float softcap;
     size_t ks;
-    float *k, *v, *q, *out, *scratch;
+    float *kf, *vf; /* the keys and values before caching, [n_ctx][hd] */
+    sd_cache_type kt, vt;
+    void *k, *v; /* the cache, in types kt and vt */
+    float *q, *out, *scratch;
 } case_data;
+
+/* Stores the case's keys and values into caches of types kt and vt (and zero keys in the padding). */
+static void case_set_types(case_data *c, sd_cache_type kt, sd_cache_type vt) {
+    free(c->k);
+    free(c->v);
+    c->kt = kt;
+    c->vt = vt;
+    c->k = malloc(sd_attention_key_bytes(kt, c->hd, c->n_ctx));
+    c->v = malloc(sd_attention_value_bytes(vt, c->hd, c->n_ctx));
+    float zero[256] = {0};
+    for (int32_t t = 0; t < (int32_t)c->ks; t++)
+        sd_attention_store_key(kt, c->k, c->hd, t, t < c->n_ctx ? c->kf + (size_t)t * (size_t)c->hd : zero);
+    for (int32_t t = 0; t < c->n_ctx; t++)
+        sd_attention_store_value(vt, c->v, c->hd, t, c->vf + (size_t)t * (size_t)c->hd);
+}
 
 static void case_init(case_data *c, int hd, int group, int32_t n_ctx, int32_t n_rows, float amp) {
     c->hd = hd;
@@ -42,17 +62,21 @@ static void case_init(case_data *c, int hd, int group, int32_t n_ctx, int32_t n_
     c->window = 0;
     c->softcap = 0.0f;
     c->ks = sd_attention_padded_positions(n_ctx);
-    c->k = malloc((size_t)hd * c->ks * sizeof(float));
-    c->v = malloc((size_t)n_ctx * (size_t)hd * sizeof(float));
+    c->kf = malloc((size_t)n_ctx * (size_t)hd * sizeof(float));
+    c->vf = malloc((size_t)n_ctx * (size_t)hd * sizeof(float));
+    c->k = c->v = NULL;
     c->q = malloc((size_t)n_rows * (size_t)group * (size_t)hd * sizeof(float));
     c->out = malloc((size_t)n_rows * (size_t)group * (size_t)hd * sizeof(float));
     c->scratch = malloc((size_t)n_rows * (size_t)group * c->ks * sizeof(float));
-    fill(c->k, (size_t)hd * c->ks, amp);
-    fill(c->v, (size_t)n_ctx * (size_t)hd, 1.0f);
+    fill(c->kf, (size_t)n_ctx * (size_t)hd, amp);
+    fill(c->vf, (size_t)n_ctx * (size_t)hd, 1.0f);
     fill(c->q, (size_t)n_rows * (size_t)group * (size_t)hd, amp);
+    case_set_types(c, SD_CACHE_F32, SD_CACHE_F32);
 }
 
 static void case_free(case_data *c) {
+    free(c->kf);
+    free(c->vf);
     free(c->k);
     free(c->v);
     free(c->q);
@@ -67,6 +91,8 @@ static void run_with(const case_data *c, int32_t r0, int32_t rows, int32_t pos0,
     size_t stride = (size_t)c->group * (size_t)c->hd;
     sd_attention_args a = {.k = c->k,
                            .v = c->v,
+                           .k_type = c->kt,
+                           .v_type = c->vt,
                            .head_dim = c->hd,
                            .group = c->group,
                            .q = c->q + (size_t)r0 * stride,
@@ -101,37 +127,60 @@ static void find_kernels(void) {
     add_kernel(sd_attention_block, "dispatched");
     add_kernel(sd_attention_block_portable, "portable");
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
         add_kernel(sd_attention_block_avx2, "avx2");
     else
-        printf("test_attention: this CPU has no AVX2, that kernel is not tested\n");
+        printf("test_attention: this CPU has no AVX2 and F16C, that kernel is not tested\n");
 #endif
 }
 
-/* Each kernel == reference bit for bit, for the whole block at once and for every row alone. */
+/* The (key, value) cache type pairs every bit-exactness case runs with. */
+static const sd_cache_type type_pairs[][2] = {{SD_CACHE_F32, SD_CACHE_F32},
+                                              {SD_CACHE_F16, SD_CACHE_F16},
+                                              {SD_CACHE_Q8_0, SD_CACHE_Q8_0},
+                                              {SD_CACHE_F16, SD_CACHE_Q8_0},
+                                              {SD_CACHE_Q8_0, SD_CACHE_F32}};
+
+/* Each kernel == reference bit for bit, for the whole block at once and for every row alone, with the
+ * cache in types kt, vt. */
+static void check_case_typed(case_data *c, int32_t pos0) {
+    int hd = c->hd, group = c->group;
+    int32_t n_rows = c->n_rows, window = c->window;
+    float softcap = c->softcap;
+    const char *kn_ = sd_cache_type_name(c->kt), *vn_ = sd_cache_type_name(c->vt);
+    size_t n_out = (size_t)n_rows * (size_t)group * (size_t)hd;
+    float *want = malloc(n_out * sizeof(float));
+    run(c, 0, n_rows, pos0, 1);
+    memcpy(want, c->out, n_out * sizeof(float));
+    for (int kn = 0; kn < n_kernels; kn++) {
+        memset(c->out, 0xff, n_out * sizeof(float));
+        run_with(c, 0, n_rows, pos0, kernels[kn]);
+        CHECK(memcmp(c->out, want, n_out * sizeof(float)) == 0,
+              "%s: cache %s/%s hd %d group %d rows %d pos0 %d window %d cap %g: block != reference",
+              kernel_names[kn], kn_, vn_, hd, group, n_rows, pos0, window, softcap);
+        memset(c->out, 0xff, n_out * sizeof(float));
+        for (int32_t r = 0; r < n_rows; r++)
+            run_with(c, r, 1, pos0, kernels[kn]);
+        CHECK(memcmp(c->out, want, n_out * sizeof(float)) == 0,
+              "%s: cache %s/%s hd %d group %d rows %d pos0 %d window %d cap %g: row by row != reference",
+              kernel_names[kn], kn_, vn_, hd, group, n_rows, pos0, window, softcap);
+    }
+    free(want);
+}
+
+/* check_case_typed for every cache type pair the head size allows. */
 static void check_case_with(int hd, int group, int32_t n_rows, int32_t pos0, int32_t window, float softcap) {
     case_data c;
     case_init(&c, hd, group, pos0 + n_rows, n_rows, softcap > 0.0f ? 8.0f : 1.0f);
     c.window = window;
     c.softcap = softcap;
-    size_t n_out = (size_t)n_rows * (size_t)group * (size_t)hd;
-    float *want = malloc(n_out * sizeof(float));
-    run(&c, 0, n_rows, pos0, 1);
-    memcpy(want, c.out, n_out * sizeof(float));
-    for (int kn = 0; kn < n_kernels; kn++) {
-        memset(c.out, 0xff, n_out * sizeof(float));
-        run_with(&c, 0, n_rows, pos0, kernels[kn]);
-        CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-              "%s: hd %d group %d rows %d pos0 %d window %d cap %g: block != reference", kernel_names[kn], hd,
-              group, n_rows, pos0, window, softcap);
-        memset(c.out, 0xff, n_out * sizeof(float));
-        for (int32_t r = 0; r < n_rows; r++)
-            run_with(&c, r, 1, pos0, kernels[kn]);
-        CHECK(memcmp(c.out, want, n_out * sizeof(float)) == 0,
-              "%s: hd %d group %d rows %d pos0 %d window %d cap %g: row by row != reference",
-              kernel_names[kn], hd, group, n_rows, pos0, window, softcap);
+    for (size_t i = 0; i < sizeof type_pairs / sizeof type_pairs[0]; i++) {
+        if (!sd_attention_cache_type_fits(type_pairs[i][0], hd) ||
+            !sd_attention_cache_type_fits(type_pairs[i][1], hd))
+            continue;
+        case_set_types(&c, type_pairs[i][0], type_pairs[i][1]);
+        check_case_typed(&c, pos0);
     }
-    free(want);
     case_free(&c);
 }
 
@@ -159,7 +208,7 @@ static void check_window_accuracy(int32_t window, float softcap) {
             for (int32_t t = lo; t <= pos; t++) {
                 double dot = 0.0;
                 for (int d = 0; d < hd; d++)
-                    dot += (double)q[d] * (double)c.k[sd_attention_key_index(hd, t, d)];
+                    dot += (double)q[d] * (double)c.kf[(size_t)t * (size_t)hd + (size_t)d];
                 dot /= sqrt((double)hd);
                 if (softcap > 0.0f) dot = softcap * tanh(dot / softcap);
                 w[t - lo] = dot;
@@ -170,7 +219,7 @@ static void check_window_accuracy(int32_t window, float softcap) {
             for (int d = 0; d < hd; d++) {
                 double acc = 0.0;
                 for (int32_t t = lo; t <= pos; t++)
-                    acc += w[t - lo] * (double)c.v[(size_t)t * (size_t)hd + (size_t)d];
+                    acc += w[t - lo] * (double)c.vf[(size_t)t * (size_t)hd + (size_t)d];
                 double got = c.out[((size_t)r * (size_t)group + (size_t)j) * (size_t)hd + (size_t)d];
                 worst = fmax(worst, fabs(got - acc / sum));
             }
@@ -179,12 +228,14 @@ static void check_window_accuracy(int32_t window, float softcap) {
     case_free(&c);
 }
 
-/* The kernel's output against softmax attention in double precision. */
-static void check_accuracy(void) {
+/* The kernel's output with a cache of types kt, vt against softmax attention in double precision over the
+ * unrounded keys and values: within tol (absolute; values are in [-1, 1]). */
+static void check_accuracy(sd_cache_type kt, sd_cache_type vt, double tol) {
     case_data c;
-    int hd = 32, group = 2;
+    int hd = 64, group = 2;
     int32_t n_rows = 4, pos0 = 300;
     case_init(&c, hd, group, pos0 + n_rows, n_rows, 2.0f);
+    case_set_types(&c, kt, vt);
     run(&c, 0, n_rows, pos0, 0);
     double worst = 0.0;
     double *w = malloc((size_t)c.n_ctx * sizeof(double));
@@ -196,7 +247,7 @@ static void check_accuracy(void) {
             for (int32_t t = 0; t <= pos; t++) {
                 double dot = 0.0;
                 for (int d = 0; d < hd; d++)
-                    dot += (double)q[d] * (double)c.k[sd_attention_key_index(hd, t, d)];
+                    dot += (double)q[d] * (double)c.kf[(size_t)t * (size_t)hd + (size_t)d];
                 w[t] = dot / sqrt((double)hd);
                 if (w[t] > max) max = w[t];
             }
@@ -207,12 +258,15 @@ static void check_accuracy(void) {
             for (int d = 0; d < hd; d++) {
                 double acc = 0.0;
                 for (int32_t t = 0; t <= pos; t++)
-                    acc += w[t] * (double)c.v[(size_t)t * (size_t)hd + (size_t)d];
+                    acc += w[t] * (double)c.vf[(size_t)t * (size_t)hd + (size_t)d];
                 double got = c.out[((size_t)r * (size_t)group + (size_t)j) * (size_t)hd + (size_t)d];
                 worst = fmax(worst, fabs(got - acc / sum));
             }
         }
-    CHECK(worst < 1e-5, "kernel vs double softmax attention: max abs error %g", worst);
+    CHECK(worst < tol, "cache %s/%s: kernel vs double softmax attention: max abs error %g (tolerance %g)",
+          sd_cache_type_name(kt), sd_cache_type_name(vt), worst, tol);
+    if (getenv("TEST_ATTENTION_VERBOSE"))
+        printf("cache %s/%s: max abs error %g\n", sd_cache_type_name(kt), sd_cache_type_name(vt), worst);
     free(w);
     case_free(&c);
 }
@@ -257,6 +311,21 @@ static void check_special_values(void) {
     case_free(&c);
 }
 
+/* An f16 cache of tiny keys and values (subnormal halves, the portable build's slow path of the
+ * conversion) and a few infinities: each kernel equals the reference. */
+static void check_subnormal_halves(void) {
+    case_data c;
+    case_init(&c, 32, 2, 40, 3, 1.0f);
+    for (size_t i = 0; i < (size_t)40 * 32; i++) {
+        c.kf[i] *= 1e-5f;
+        c.vf[i] *= i % 3 ? 1e-6f : 1.0f;
+    }
+    c.kf[5 * 32 + 3] = INFINITY;
+    case_set_types(&c, SD_CACHE_F16, SD_CACHE_F16);
+    check_case_typed(&c, 37);
+    case_free(&c);
+}
+
 int main(void) {
     find_kernels();
     const int dims[] = {8, 16, 20, 32, 36, 40, 64, 72, 128};
@@ -283,7 +352,13 @@ int main(void) {
     check_window_accuracy(12, 0.0f);
     check_window_accuracy(0, 8.0f);
     check_window_accuracy(7, 8.0f);
-    check_accuracy();
+    /* Tolerances: f32 is the kernel's own rounding; f16 keys perturb scores by ~2^-11 relative, q8_0 by
+     * ~1/254 of each block's largest entry. */
+    check_accuracy(SD_CACHE_F32, SD_CACHE_F32, 1e-5);
+    check_accuracy(SD_CACHE_F16, SD_CACHE_F16, 5e-4);
+    check_accuracy(SD_CACHE_Q8_0, SD_CACHE_Q8_0, 5e-3);
+    check_accuracy(SD_CACHE_F16, SD_CACHE_Q8_0, 5e-3);
+    check_subnormal_halves();
     check_exp();
     check_special_values();
     return test_finish("test_attention");

@@ -115,7 +115,7 @@ static void sample_first_tokens(sd_model *t, sd_model *d, const int32_t *prompt,
         sd_sampler_params vp = sp;
         vp.seed = 1000 + (uint64_t)r;
         sd_verifier *v = NULL;
-        if (sd_verifier_create(t, 64, 4, 16, &vp, NULL, &v, err, sizeof err)) {
+        if (sd_verifier_create(t, 64, 4, 16, SD_CACHE_F16, SD_CACHE_F16, &vp, NULL, &v, err, sizeof err)) {
             CHECK(0, "%s", err);
             break;
         }
