@@ -92,6 +92,29 @@ void sd_drafter_reset(sd_drafter *d) {
     sd_sampler_reset(d->sampler);
 }
 
+void sd_drafter_shift(sd_drafter *d, int32_t n_keep, int32_t n_discard) {
+    d->n_ahead = 0; /* made for the unshifted context */
+    int32_t end = n_keep + n_discard;
+    if (d->base >= end) { /* a window wholly after the dropped tokens: only its start moves */
+        d->base -= n_discard;
+        return;
+    }
+    if (d->base > 0) {
+        sd_drafter_reset(d);
+        return;
+    }
+    if (d->n_cached > end && sd_forward_shift(d->fwd, n_keep, n_discard) == SD_STATUS_OK) {
+        memmove(d->cached + n_keep, d->cached + end, (size_t)(d->n_cached - end) * sizeof *d->cached);
+        d->n_cached -= n_discard;
+    } else if (d->n_cached > n_keep) {
+        sd_forward_truncate(d->fwd, n_keep);
+        d->n_cached = n_keep;
+    }
+    /* The penalty history follows the cached tokens (roll_back_to truncates it by their count). */
+    sd_sampler_reset(d->sampler);
+    sd_sampler_accept_many(d->sampler, d->cached, d->n_cached);
+}
+
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool) {
     return sd_forward_set_pool(d->fwd, pool);
 }

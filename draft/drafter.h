@@ -35,6 +35,11 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
 void sd_drafter_free(sd_drafter *d);
 void sd_drafter_reset(sd_drafter *d);
 
+/* The context the drafter works on lost its tokens [n_keep, n_keep + n_discard) (the target's context
+ * shift): shifts the draft's cache alike where it holds them, else rolls it back (the next proposal
+ * feeds what is missing). */
+void sd_drafter_shift(sd_drafter *d, int32_t n_keep, int32_t n_discard);
+
 /* Brings the draft's cache up to ctx[0..n) ahead of proposing (e.g. the prompt, during prefill), so that
  * the first proposal does not pay for it. */
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len);

@@ -216,6 +216,8 @@ sd_engine_params sd_engine_default_params(void) {
         .cache_type_v = SD_CACHE_F16,
         .cache_type_k_draft = SD_CACHE_F16,
         .cache_type_v_draft = SD_CACHE_F16,
+        .context_shift = false,
+        .n_keep = 4,
     };
     return p;
 }
@@ -224,6 +226,7 @@ static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
     if (p->n_ctx < SD_CTX_TRAINED || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "context, batch and threads must not be negative");
+    if (p->n_keep < 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_keep must not be negative");
     if (p->n_threads > 1024 || p->n_threads_draft > 1024)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "too many threads");
     if (p->draft_k < -1 || p->draft_k > SD_MAX_DRAFT_LEN)
@@ -279,6 +282,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                                   : p.draft_min,
         .k_max = k_max,
         .p_min = p.draft_p_min,
+        .shift_keep = p.context_shift ? p.n_keep : -1,
     };
     if ((rc = sd_scheduler_create(&p, draft != NULL, &e->scheduler, err, err_len)) < 0) goto fail;
     rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, p.cache_type_k, p.cache_type_v, &sp,

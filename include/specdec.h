@@ -231,6 +231,12 @@ typedef struct sd_engine_params {
      * change its proposals only, never the output. */
     sd_cache_type cache_type_k, cache_type_v;
     sd_cache_type cache_type_k_draft, cache_type_v_draft;
+    /* Generation past the context (llama.cpp's context shift): when the context is full, keep its first
+     * n_keep tokens (attention sinks; default 4) and the most recent half of the rest, dropping the
+     * middle, and go on. Plain and speculative decoding shift at the same tokens, so greedy output stays
+     * identical. false (the default): stop with SD_STOP_CONTEXT_FULL. */
+    bool context_shift;
+    int32_t n_keep;
 } sd_engine_params;
 
 sd_engine_params sd_engine_default_params(void);
@@ -280,6 +286,8 @@ typedef struct sd_stats {
     int32_t n_k_trace;
     double t_target_token_s; /* measured seconds of one single-token target pass (0: not measured) */
     int32_t n_prompt_reused; /* prompt tokens sd_engine_continue found in the cache (not in n_prompt) */
+    int32_t n_ctx_shifts;    /* context shifts (sd_engine_params.context_shift) during generation */
+    uint64_t kv_bytes;       /* bytes of the KV caches, the target's and the draft's */
 } sd_stats;
 
 /* Generates up to n_predict tokens after the prompt (token ids, usually from sd_model_tokenize with

@@ -272,17 +272,17 @@ static void rms_norm(const float *x, const float *w, float *y, int n, float eps)
 }
 
 /* cos/sin of each rotated pair's angle at position pos, theta_i = pos * scale * base^(-2i/n_rot) / factor_i,
- * times LongRoPE's attention factor (as ggml's rope multiplies them). */
+ * times attn_factor (LongRoPE's attention factor, as ggml's rope multiplies them; 1 for a pure rotation). */
 static void rope_angles(const sd_hparams *hp, float base, float scale, const float *freq_factors, int32_t pos,
-                        float *cosv, float *sinv) {
+                        float attn_factor, float *cosv, float *sinv) {
     int half = hp->n_rot / 2;
     float theta_step = powf(base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
         float t = scale * theta;
         if (freq_factors) t /= freq_factors[i];
-        cosv[i] = cosf(t) * hp->rope_attn_factor;
-        sinv[i] = sinf(t) * hp->rope_attn_factor;
+        cosv[i] = cosf(t) * attn_factor;
+        sinv[i] = sinf(t) * attn_factor;
         theta *= theta_step;
     }
 }
@@ -297,6 +297,45 @@ static void rope_apply(const sd_hparams *hp, float *v, const float *cosv, const 
         v[a] = x0 * cosv[i] - x1 * sinv[i];
         v[b] = x0 * sinv[i] + x1 * cosv[i];
     }
+}
+
+int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard) {
+    const sd_hparams *hp = &f->m->hp;
+    if (n_keep < 0 || n_discard < 1 || n_keep + n_discard > f->n_past) return SD_STATUS_INVALID_ARGUMENT;
+    int hd = hp->head_dim;
+    int32_t from = n_keep + n_discard, n_move = f->n_past - from, n_past = f->n_past - n_discard;
+    size_t half = (size_t)hp->n_rot / 2, value_row = sd_attention_value_bytes(f->type_v, hd, 1);
+    /* The rotation by -n_discard positions, of the global layers' RoPE and of the sliding ones'. The
+     * rotated keys are the cache's rounding of R(-n_discard) applied to the cached R(pos) k, not R(pos -
+     * n_discard) k computed afresh: shifted caches differ from fresh ones in the last bits. */
+    float *cos_g = f->rope_cos, *sin_g = f->rope_sin, *cos_s = f->rope_cos + half,
+          *sin_s = f->rope_sin + half;
+    rope_angles(hp, hp->rope_freq_base, hp->rope_freq_scale, f->rope_factors, -n_discard, 1.0f, cos_g, sin_g);
+    if (hp->n_swa > 0)
+        rope_angles(hp, hp->rope_freq_base_swa, hp->rope_freq_scale_swa, f->rope_factors, -n_discard, 1.0f,
+                    cos_s, sin_s);
+    float *x = f->k; /* [head_dim] scratch: the batch buffers are free between runs */
+    int32_t pad_end = (int32_t)sd_attention_padded_positions(n_past);
+    for (int il = 0; il < hp->n_layer; il++) {
+        bool sliding = f->m->layers[il].sliding;
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t head = (size_t)il * (size_t)hp->n_head_kv + (size_t)h;
+            char *kc = (char *)f->k_cache + head * f->head_key_bytes;
+            char *vc = (char *)f->v_cache + head * f->head_value_bytes;
+            for (int32_t t = from; t < f->n_past; t++) { /* ascending: each target lies below its source */
+                for (int d = 0; d < hd; d++)
+                    x[d] = sd_attention_key_at(f->type_k, kc, hd, t, d);
+                rope_apply(hp, x, sliding ? cos_s : cos_g, sliding ? sin_s : sin_g);
+                sd_attention_store_key(f->type_k, kc, hd, t - n_discard, x);
+            }
+            for (int32_t t = n_past; t < pad_end; t++)
+                sd_attention_store_key(f->type_k, kc, hd, t, f->zero_key);
+            memmove(vc + (size_t)n_keep * value_row, vc + (size_t)from * value_row,
+                    (size_t)n_move * value_row);
+        }
+    }
+    f->n_past = n_past;
+    return SD_STATUS_OK;
 }
 
 typedef struct attention_job {
@@ -502,11 +541,11 @@ static void run_chunk(sd_forward *f, const int32_t *tokens, int32_t n, bool all_
         for (size_t j = 0; hp->embd_scale != 1.0f && j < d; j++)
             x[j] *= hp->embd_scale;
         size_t at = (size_t)i * half, swa = (size_t)f->max_batch * half + at;
-        rope_angles(hp, hp->rope_freq_base, hp->rope_freq_scale, f->rope_factors, pos0 + i, f->rope_cos + at,
-                    f->rope_sin + at);
+        rope_angles(hp, hp->rope_freq_base, hp->rope_freq_scale, f->rope_factors, pos0 + i,
+                    hp->rope_attn_factor, f->rope_cos + at, f->rope_sin + at);
         if (hp->n_swa > 0)
             rope_angles(hp, hp->rope_freq_base_swa, hp->rope_freq_scale_swa, f->rope_factors, pos0 + i,
-                        f->rope_cos + swa, f->rope_sin + swa);
+                        hp->rope_attn_factor, f->rope_cos + swa, f->rope_sin + swa);
     }
     phase_end(f, SD_FWD_NORM);
     for (int il = 0; il < hp->n_layer; il++)

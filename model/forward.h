@@ -57,6 +57,13 @@ int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
 /* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */
 void sd_forward_truncate(sd_forward *f, int32_t n_keep);
 
+/* Context shift: forgets positions [n_keep, n_keep + n_discard) and moves the later ones down by
+ * n_discard, their keys rotated by RoPE of -n_discard positions (in fp32, stored back in the cache's
+ * type), so that generation goes on past the context. n_past drops by n_discard. The result depends on
+ * the cache's contents only, so a batched and a token-by-token run that reach the same cache shift
+ * alike. SD_STATUS_INVALID_ARGUMENT unless 0 <= n_keep, 1 <= n_discard, n_keep + n_discard <= n_past. */
+int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard);
+
 /* Where a pass spends its time, for `specdec bench-forward`: wall seconds per phase, summed over every
  * layer and pass since the profile was attached (the caller zeroes it). */
 typedef enum sd_forward_phase {

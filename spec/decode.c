@@ -27,7 +27,8 @@ struct sd_decoder {
                            text's acceptance is a better prior than none */
     int32_t *ctx;       /* [n_ctx] accepted tokens: prompt and generated; the last is pending */
     int32_t n_ctx;
-    int32_t *k_trace; /* [n_ctx] */
+    int32_t *k_trace; /* [k_trace_cap] */
+    int32_t k_trace_cap;
     int32_t drafts[SD_MAX_DRAFT_LEN + 1];
     extend_job job;     /* the pipelined schedule's next draft, on the scheduler's drafting thread */
     sd_draft_stop stop; /* the configured p_min, and the controller deciding each draft */
@@ -57,6 +58,7 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     /* n_ctx + 1: the token sampled at the last cache position is kept (and emitted) although it never
      * enters the KV cache. */
     d->ctx = malloc(((size_t)n_ctx + 1) * sizeof *d->ctx);
+    d->k_trace_cap = n_ctx;
     d->k_trace = malloc((size_t)n_ctx * sizeof *d->k_trace);
     int rc =
         d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
@@ -94,6 +96,27 @@ static void end_round(sd_decoder *d, int32_t k, int32_t j, const sd_spec_result 
     o.withheld = k > 0 && sd_drafter_withheld(d->drafter, &withheld, &o.withheld_p_top);
     o.withheld_accepted = o.withheld && res->next_token == withheld;
     sd_controller_end_round(&d->ctrl, &o);
+}
+
+/* The context shift when the cache is full (n_tokens = n_ctx + 1: the cache and the pending token): keeps
+ * the first shift_keep tokens and the most recent half of the rest, in the caches and in ctx.
+ * How this differs from llama.cpp's context shift (llama-cli, llama-server): the same rule (n_discard =
+ * half of what follows the kept tokens; keys re-rotated by RoPE of the position delta), but here n_keep
+ * counts a BOS token (llama-cli adds the BOS to --keep), the draft's cache shifts with the target's, and
+ * speculative rounds shrink their drafts to the room left so that a speculative and a plain run shift at
+ * the same token (llama.cpp's speculative examples stop at a full context instead). */
+static int shift_context(sd_decoder *d, int32_t *n_tokens, char *err, size_t err_len) {
+    int32_t n_past = sd_verifier_n_past(d->verifier);
+    int32_t n_keep = SD_MIN(d->cfg.shift_keep, n_past);
+    int32_t n_discard = (n_past - n_keep) / 2;
+    if (n_discard < 1) return SD_STATUS_CONTEXT_FULL;
+    int rc = sd_verifier_shift(d->verifier, n_keep, n_discard);
+    if (rc < 0) return sd_error(err, err_len, rc, "context shift failed");
+    if (d->drafter) sd_drafter_shift(d->drafter, n_keep, n_discard);
+    memmove(d->ctx + n_keep, d->ctx + n_keep + n_discard,
+            (size_t)(*n_tokens - n_keep - n_discard) * sizeof *d->ctx);
+    *n_tokens -= n_discard;
+    return SD_STATUS_OK;
 }
 
 int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, int32_t n_cached,
@@ -137,8 +160,21 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         int32_t n_past = sd_verifier_n_past(d->verifier);
         int32_t room = d->n_ctx - n_past - 1; /* positions left after the pending token */
         if (room < 0) {
-            st.stop = SD_STOP_CONTEXT_FULL;
-            break;
+            rc = d->cfg.shift_keep >= 0 ? shift_context(d, &n_tokens, err, err_len) : SD_STATUS_CONTEXT_FULL;
+            if (rc == SD_STATUS_CONTEXT_FULL) {
+                st.stop = SD_STOP_CONTEXT_FULL;
+                break;
+            }
+            if (rc < 0) return rc;
+            st.n_ctx_shifts++;
+            continue;
+        }
+        if (st.n_rounds == d->k_trace_cap) { /* generation past the context (shifting) */
+            int32_t *grown = realloc(d->k_trace, 2 * (size_t)d->k_trace_cap * sizeof *grown);
+            if (!grown) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+            d->k_trace = grown;
+            d->k_trace_cap *= 2;
+            st.k_trace = grown;
         }
         /* the draft length: the controller's bound, within the room the context leaves and the tokens
          * still wanted (the target's own token follows the drafts) */

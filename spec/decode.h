@@ -21,6 +21,9 @@ typedef struct sd_decode_config {
     int32_t k_min, k_max;    /* equal: fixed k */
     float p_min;             /* draft confidence threshold (0: off) */
     sd_scheduler *scheduler; /* started; chooses each round's schedule (not owned) */
+    /* Context shift: when the cache is full, keep its first shift_keep tokens, drop half of the rest and
+     * go on (sd_verifier_shift, sd_drafter_shift); < 0: stop with SD_STOP_CONTEXT_FULL instead. */
+    int32_t shift_keep;
 } sd_decode_config;
 
 typedef struct sd_decoder sd_decoder;

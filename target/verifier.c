@@ -63,6 +63,10 @@ int sd_verifier_truncate(sd_verifier *v, int32_t n) {
     return SD_STATUS_OK;
 }
 
+int sd_verifier_shift(sd_verifier *v, int32_t n_keep, int32_t n_discard) {
+    return sd_forward_shift(v->fwd, n_keep, n_discard);
+}
+
 int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len) {
     if (n == 0) return SD_STATUS_OK;
     int rc = sd_forward_run(v->fwd, tokens, n, false, err, err_len);

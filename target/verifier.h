@@ -31,6 +31,10 @@ void sd_verifier_reset(sd_verifier *v);
  * longer holds what a rollback that deep needs (sampler.h: then reset and prefill again). */
 int sd_verifier_truncate(sd_verifier *v, int32_t n);
 
+/* Context shift (sd_forward_shift): forgets cache positions [n_keep, n_keep + n_discard) and moves the
+ * rest down. The sampler's history (the repetition penalty's) keeps every token. */
+int sd_verifier_shift(sd_verifier *v, int32_t n_keep, int32_t n_discard);
+
 /* Runs context tokens (the prompt without its last token) into the cache and the sampler history. */
 int sd_verifier_prefill(sd_verifier *v, const int32_t *tokens, int32_t n, char *err, size_t err_len);
 
