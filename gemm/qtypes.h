@@ -131,6 +131,42 @@ typedef struct {
 } sd_block_q8_k;
 static_assert(sizeof(sd_block_q8_k) == 292, "Q8_K block is 292 bytes");
 
+/* Byte offsets in a block of `type` of its fp16 super-scale fields: off[0] the scale d, off[1] the min /
+ * offset scale (dmin, m) or -1 where the type has none; returns how many (0 for float types). Every other
+ * byte of the quantized blocks is quants or sub-block scales, any value valid: tests and benchmarks make
+ * random blocks of any type with it. */
+static inline int sd_block_fp16_fields(sd_type type, int off[2]) {
+    off[0] = off[1] = -1;
+    switch (type) {
+    case SD_TYPE_Q4_0:
+    case SD_TYPE_Q5_0:
+    case SD_TYPE_Q8_0:
+    case SD_TYPE_IQ4_NL:
+    case SD_TYPE_IQ4_XS:
+        off[0] = 0;
+        return 1;
+    case SD_TYPE_Q4_1:
+    case SD_TYPE_Q5_1:
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
+        off[0] = 0;
+        off[1] = 2;
+        return 2;
+    case SD_TYPE_Q2_K:
+        off[0] = (int)offsetof(sd_block_q2_k, d);
+        off[1] = (int)offsetof(sd_block_q2_k, dmin);
+        return 2;
+    case SD_TYPE_Q3_K:
+        off[0] = (int)offsetof(sd_block_q3_k, d);
+        return 1;
+    case SD_TYPE_Q6_K:
+        off[0] = (int)offsetof(sd_block_q6_k, d);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* IEEE half <-> single, exact scalar conversions (round to nearest even on the way down). */
 static inline float sd_fp16_to_fp32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;

@@ -41,19 +41,6 @@ static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16,   
                                     SD_TYPE_Q4_K, SD_TYPE_Q6_K, SD_TYPE_Q4_1,   SD_TYPE_Q5_0, SD_TYPE_Q5_1,
                                     SD_TYPE_Q2_K, SD_TYPE_Q3_K, SD_TYPE_IQ4_NL, SD_TYPE_Q5_K, SD_TYPE_IQ4_XS};
 
-/* The types of llama-quantize's mixes added after the first seven: their fp16 scale fields (d, and dmin /
- * m where there is one; -1: none) as byte offsets in a block. Every other byte is a quant or a sub-block
- * scale, so all-0xFF and all-zero blocks are the extreme quants. */
-static void new_type_scale_offsets(sd_type type, int off[2]) {
-    off[0] = 0;
-    off[1] = type == SD_TYPE_Q4_1 || type == SD_TYPE_Q5_1 || type == SD_TYPE_Q5_K ? 2 : -1;
-    if (type == SD_TYPE_Q2_K) {
-        off[0] = (int)offsetof(sd_block_q2_k, d);
-        off[1] = (int)offsetof(sd_block_q2_k, dmin);
-    }
-    if (type == SD_TYPE_Q3_K) off[0] = (int)offsetof(sd_block_q3_k, d);
-}
-
 typedef enum { FILL_RANDOM, FILL_MAX, FILL_MIN, FILL_ZERO_SCALE } fill_mode;
 
 /* Random weights of a type; scales are finite and moderate so products stay finite. */
@@ -122,10 +109,10 @@ static void fill_weights(sd_type type, void *data, int64_t rows, int64_t cols, f
             }
         }
         break;
-    default: {
+    default: { /* the types added for llama-quantize's mixes: all-0xFF / all-zero blocks are the extremes */
         const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
         int off[2];
-        new_type_scale_offsets(type, off);
+        sd_block_fp16_fields(type, off);
         for (int64_t b = 0; b < n / t->block_size; b++) {
             uint8_t *blk = p + (size_t)b * t->type_size;
             if (mode == FILL_MAX) memset(blk, 0xFF, t->type_size);

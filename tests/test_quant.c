@@ -333,32 +333,6 @@ static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16,   
                                     SD_TYPE_Q4_K, SD_TYPE_Q6_K, SD_TYPE_Q4_1,   SD_TYPE_Q5_0, SD_TYPE_Q5_1,
                                     SD_TYPE_Q2_K, SD_TYPE_Q3_K, SD_TYPE_IQ4_NL, SD_TYPE_Q5_K, SD_TYPE_IQ4_XS};
 
-/* Byte offsets of a block's fp16 scale fields (d, then dmin / m where the type has one; -1: none). */
-static void scale_offsets(sd_type type, int off[2]) {
-    off[0] = 0;
-    off[1] = -1;
-    switch (type) {
-    case SD_TYPE_Q4_1:
-    case SD_TYPE_Q5_1:
-    case SD_TYPE_Q4_K:
-    case SD_TYPE_Q5_K:
-        off[1] = 2;
-        break;
-    case SD_TYPE_Q2_K:
-        off[0] = (int)offsetof(sd_block_q2_k, d);
-        off[1] = (int)offsetof(sd_block_q2_k, dmin);
-        break;
-    case SD_TYPE_Q3_K:
-        off[0] = (int)offsetof(sd_block_q3_k, d);
-        break;
-    case SD_TYPE_Q6_K:
-        off[0] = (int)offsetof(sd_block_q6_k, d);
-        break;
-    default:
-        break;
-    }
-}
-
 /* Random row bytes with finite fp16 scales. */
 static void random_row(sd_type type, void *data, int64_t n) {
     const size_t bytes = sd_type_row_bytes((uint32_t)type, n);
@@ -372,7 +346,7 @@ static void random_row(sd_type type, void *data, int64_t n) {
     const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
     if (t->block_size == 1) return;
     int off[2];
-    scale_offsets(type, off);
+    sd_block_fp16_fields(type, off);
     for (int64_t b = 0; b < n / t->block_size; b++) {
         for (int j = 0; j < 2; j++) {
             if (off[j] < 0) continue;
