@@ -162,11 +162,15 @@ static void dequant_q3_k(const sd_block_q3_k *x, float *y, int64_t nb) {
     }
 }
 
+/* Q4_K element e's nibble: each 64 elements take the low then the high nibbles of 32 bytes. */
+static inline int q4_k_quant(const uint8_t qs[SD_QK_K / 2], int e) {
+    const uint8_t byte = qs[32 * (e / 64) + e % 32];
+    return (e % 64) < 32 ? byte & 0xF : byte >> 4;
+}
+
 /* Q5_K element e as 0..31: Q4_K's nibble placement plus bit e / 32 of qh[e % 32]. */
 static inline int q5_k_quant(const sd_block_q5_k *x, int e) {
-    const uint8_t byte = x->qs[32 * (e / 64) + e % 32];
-    const int nib = (e % 64) < 32 ? byte & 0xF : byte >> 4;
-    return nib | (((x->qh[e % 32] >> (e / 32)) & 1) << 4);
+    return q4_k_quant(x->qs, e) | (((x->qh[e % 32] >> (e / 32)) & 1) << 4);
 }
 
 static void dequant_q5_k(const sd_block_q5_k *x, float *y, int64_t nb) {
@@ -333,19 +337,22 @@ float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, i
     return sd_hsum8(acc);
 }
 
-float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k) {
+/* Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins, q in 0..15 or 0..31. */
+static float dot_k_with_mins(sd_type type, const void *wrow, const sd_block_q8_k *x, int64_t k) {
     float acc[8] = {0};
     for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        const bool five = type == SD_TYPE_Q5_K;
+        const sd_block_q4_k *w4 = five ? NULL : (const sd_block_q4_k *)wrow + b;
+        const sd_block_q5_k *w5 = five ? (const sd_block_q5_k *)wrow + b : NULL;
         uint8_t sc[8], m[8];
-        sd_q4_k_scales(w[b].scales, sc, m);
+        sd_q4_k_scales(five ? w5->scales : w4->scales, sc, m);
         int32_t s[8] = {0};
         for (int e = 0; e < SD_QK_K; e++) {
-            const uint8_t byte = w[b].qs[32 * (e / 64) + e % 32];
-            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            const int q = five ? q5_k_quant(w5, e) : q4_k_quant(w4->qs, e);
             s[(e % 32) / 4] += sc[e / 32] * q * x[b].qs[e];
         }
-        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
-        const float dmin = sd_fp16_to_fp32(w[b].dmin) * x[b].d;
+        const float d = sd_fp16_to_fp32(five ? w5->d : w4->d) * x[b].d;
+        const float dmin = sd_fp16_to_fp32(five ? w5->dmin : w4->dmin) * x[b].d;
         for (int l = 0; l < 8; l++) {
             const int32_t mins = m[l] * (x[b].bsums[2 * l] + x[b].bsums[2 * l + 1]);
             acc[l] = fmaf(d, (float)s[l], acc[l]);
@@ -353,6 +360,10 @@ float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, i
         }
     }
     return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k) {
+    return dot_k_with_mins(SD_TYPE_Q4_K, w, x, k);
 }
 
 float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, int64_t k) {
@@ -489,22 +500,7 @@ float sd_vec_dot_q3_k_q8_k_ref(const sd_block_q3_k *w, const sd_block_q8_k *x, i
 }
 
 float sd_vec_dot_q5_k_q8_k_ref(const sd_block_q5_k *w, const sd_block_q8_k *x, int64_t k) {
-    float acc[8] = {0};
-    for (int64_t b = 0; b < k / SD_QK_K; b++) {
-        uint8_t sc[8], m[8];
-        sd_q4_k_scales(w[b].scales, sc, m);
-        int32_t s[8] = {0};
-        for (int e = 0; e < SD_QK_K; e++)
-            s[(e % 32) / 4] += sc[e / 32] * q5_k_quant(&w[b], e) * x[b].qs[e];
-        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
-        const float dmin = sd_fp16_to_fp32(w[b].dmin) * x[b].d;
-        for (int l = 0; l < 8; l++) {
-            const int32_t mins = m[l] * (x[b].bsums[2 * l] + x[b].bsums[2 * l + 1]);
-            acc[l] = fmaf(d, (float)s[l], acc[l]);
-            acc[l] = fmaf(-dmin, (float)mins, acc[l]);
-        }
-    }
-    return sd_hsum8(acc);
+    return dot_k_with_mins(SD_TYPE_Q5_K, w, x, k);
 }
 
 float sd_vec_dot_iq4_xs_q8_k_ref(const sd_block_iq4_xs *w, const sd_block_q8_k *x, int64_t k) {
