@@ -25,8 +25,17 @@ printf 'hello, not a model at all' >"$TMP/text.gguf"
 expect 1 "text.gguf: .*magic" -- "$SPECDEC" info -m "$TMP/text.gguf"
 : >"$TMP/empty.gguf"
 expect 1 "empty.gguf: " -- "$SPECDEC" info -m "$TMP/empty.gguf"
-expect 1 "gpt-2.gguf: unsupported architecture 'gpt2'" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-gpt-2.gguf" -p hi
-expect 1 "llama-spm.gguf: missing (key|tensor)" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p hi
+# Vocab-only files: generate says it needs weights (whatever the architecture); tokenize reads them. The ids
+# of "Hello world" are line 12 of each file's .out (llama.cpp's reference tokenizer, no BOS).
+expect 1 "gpt-2.gguf: a vocab-only file .*needs a model with weights" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-gpt-2.gguf" -p hi
+expect 1 "llama-spm.gguf: a vocab-only file .*needs a model with weights" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p hi
+for v in gpt-2 llama-spm deepseek-coder starcoder; do
+    f="$SD_TEST_DATA/vocab/ggml-vocab-$v.gguf"
+    want="[$(sed -n 12p "$f.out" | sed 's/^ *//; s/ /, /g')]"
+    expect 0 "" -- "$SPECDEC" tokenize -m "$f" -p "Hello world" --ids --no-bos
+    [ "$(cat "$TMP/out")" = "$want" ] || fail "tokenize $v 'Hello world' printed $(cat "$TMP/out"), expected $want"
+done
+expect 0 "<s>" -- "$SPECDEC" tokenize -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p "Hello world"
 expect 1 "nope.txt: " -- "$SPECDEC" generate -f "$TMP/nope.txt"
 
 # A prompt longer than the context is refused with the sizes.
