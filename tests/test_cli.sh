@@ -87,7 +87,17 @@ assert o["mode"] == "spec" and o["identical"] is True and o["speedup"] > 0
 for k in ("n_drafted", "n_accepted", "acceptance", "tokens_per_round", "k_trace", "t_draft_s", "t_verify_s"):
     assert k in o, k
 assert len(o["k_trace"]) >= 1 and o["n_gen"] == 24
+assert o["rounds_without_draft"] == sum(1 for k in o["k_trace"] if k == 0)
 PY
+# The text report says in one line when most rounds drafted nothing (the controller's floor: the bundled
+# pair sits in cache, so drafting rarely pays), with the measured acceptance and draft cost; --draft 0 makes
+# every round draft nothing.
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --draft 0 --compare
+grep -qE "^specdec: speculation off in ([0-9]+) of \1 rounds: drafting did not pay here.*decoded plainly" "$TMP/err" ||
+    fail "no speculation-off line with --draft 0: $(cat "$TMP/err")"
+[ "$(grep -c "speculation off" "$TMP/err")" = 1 ] || fail "speculation-off line not printed once"
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --draft 2 --compare
+grep -q "speculation off" "$TMP/err" && fail "speculation-off line with --draft 2: $(cat "$TMP/err")"
 expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
 expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
 expect 0 "synth" -- "$SPECDEC" synth --help
