@@ -29,18 +29,18 @@ static int rounds_without_draft(const sd_stats *s) {
 static void print_speculation_off(FILE *out, const sd_stats *s) {
     int n_off = rounds_without_draft(s);
     if (s->n_k_trace == 0 || 2 * n_off <= s->n_k_trace) return;
-    fprintf(out, "specdec: speculation off in %d of %d rounds: drafting did not pay here", n_off,
-            s->n_k_trace);
-    if (s->n_drafted > 0) {
-        fprintf(out, " (acceptance %.2f", (double)s->n_accepted / s->n_drafted);
-        /* seconds per drafted token over seconds per one-token target pass: near 1, a draft token costs
-         * what the target token it might save does */
-        if (s->t_target_token_s > 0)
-            fprintf(out, "; a draft token costs %.2fx a one-token target pass",
-                    s->t_draft_s / s->n_drafted / s->t_target_token_s);
-        fprintf(out, ")");
+    fprintf(out, "specdec: speculation off in %d of %d rounds: ", n_off, s->n_k_trace);
+    if (s->n_drafted == 0) { /* nothing was measured that could say why */
+        fprintf(out, "no round drafted (a fixed --draft 0, or the controller's floor from the start)\n");
+        return;
     }
-    fprintf(out, ", so the controller decoded plainly, probing the draft now and then\n");
+    fprintf(out, "drafting did not pay here (acceptance %.2f", (double)s->n_accepted / s->n_drafted);
+    /* seconds per drafted token over seconds per one-token target pass: near 1, a draft token costs what
+     * the target token it might save does */
+    if (s->t_target_token_s > 0)
+        fprintf(out, "; a draft token costs %.2fx a one-token target pass",
+                s->t_draft_s / s->n_drafted / s->t_target_token_s);
+    fprintf(out, "), so the controller decoded plainly, probing the draft now and then\n");
 }
 
 void print_generate_report(FILE *out, const gen_report *r) {
