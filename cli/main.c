@@ -14,6 +14,7 @@ static void usage(FILE *out) {
         "usage: specdec COMMAND [flags]   (specdec COMMAND --help for its flags)\n"
         "\n"
         "commands:\n"
+        "  demo           show what speculation buys: a grown 1e9-parameter target, plain vs speculative\n"
         "  generate       generate text from a prompt (default: the bundled model)\n"
         "  chat           talk to a model in its chat template, turn by turn (the cache is kept)\n"
         "  tokenize       print the tokens of a text\n"
@@ -35,6 +36,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "demo") == 0) return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "chat") == 0) return cmd_chat(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);

@@ -627,6 +627,18 @@ fail:
     return rc;
 }
 
+int sd_vocab_load_file(const char *path, sd_vocab **out, char *err, size_t err_len) {
+    if (!path || !out)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "sd_vocab_load_file: NULL argument");
+    *out = NULL;
+    sd_gguf *g = NULL;
+    int rc = sd_gguf_open(path, &g, err, err_len);
+    if (rc < 0) return rc;
+    rc = sd_vocab_load(g, out, err, err_len);
+    sd_gguf_close(g);
+    return rc;
+}
+
 void sd_vocab_free(sd_vocab *v) {
     if (!v) return;
     for (int i = 0; i < v->n_re; i++)
