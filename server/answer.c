@@ -29,18 +29,18 @@ static size_t unsure_tail(const serve_answer *a) {
     return tail;
 }
 
+/* Room for n more bytes and a NUL. */
+static bool make_room(serve_answer *a, size_t n) {
+    size_t need = a->len + n + 1;
+    if (need <= a->cap) return true;
+    char *grown = realloc(a->text, 2 * need + 64);
+    a->oom = !grown;
+    if (grown) a->text = grown, a->cap = 2 * need + 64;
+    return grown != NULL;
+}
+
 bool serve_answer_push(serve_answer *a, const char *text, size_t n) {
-    if (a->stopped || a->oom) return false;
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = 2 * (a->len + n + 1) + 64;
-        char *t = realloc(a->text, cap);
-        if (!t) {
-            a->oom = true;
-            return false;
-        }
-        a->text = t;
-        a->cap = cap;
-    }
+    if (a->stopped || a->oom || !make_room(a, n)) return false;
     size_t longest = 0;
     for (int i = 0; i < a->n_stops; i++)
         if (strlen(a->stops[i]) > longest) longest = strlen(a->stops[i]);

@@ -68,6 +68,15 @@ def generate(prompt, n, chat=False):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["text"]
 
 
+def stop(server, sig, name):
+    server.send_signal(sig)
+    try:
+        check(server.wait(timeout=20) == 0, name + " stops the server cleanly")
+    except subprocess.TimeoutExpired:
+        server.kill()
+        check(False, name + " stops the server")
+
+
 def recv_until(sock, marker):
     got = b""
     while marker not in got:
@@ -198,12 +207,7 @@ try:
     check(status == 200 and r["choices"][0]["text"] == want, "a good request after the bad ones")
     check(metric(port, "specdec_requests_waiting") == 0, "metrics: queue length")
 finally:
-    server.send_signal(signal.SIGINT)
-    try:
-        check(server.wait(timeout=20) == 0, "SIGINT stops the server cleanly")
-    except subprocess.TimeoutExpired:
-        server.kill()
-        check(False, "SIGINT stops the server")
+    stop(server, signal.SIGINT, "SIGINT")
 
 # a full queue gives 503; SIGTERM ends a stream in flight
 server, port = start("-np", "1", "--queue", "0")
@@ -219,12 +223,7 @@ try:
     check(status == 503 and r["error"]["code"] == 503 or busy == 0, f"full queue: {status} {r}")
     sock.close()
 finally:
-    server.send_signal(signal.SIGTERM)
-    try:
-        check(server.wait(timeout=20) == 0, "SIGTERM stops the server cleanly")
-    except subprocess.TimeoutExpired:
-        server.kill()
-        check(False, "SIGTERM stops the server")
+    stop(server, signal.SIGTERM, "SIGTERM")
 
 if failures:
     print(f"{len(failures)} failure(s)")
