@@ -96,11 +96,11 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
         fprintf(stderr, "specdec %s: -md and --no-draft contradict each other\n", cmd);
         return 2;
     }
-    if (strcmp(cmd, "chat") == 0) {
+    bool chat = strcmp(cmd, "chat") == 0;
+    if (chat || strcmp(cmd, "serve") == 0) {
         if (o->prompt || o->prompt_file || o->json || o->compare || o->chat) {
-            fprintf(stderr,
-                    "specdec chat: the turns come from the terminal: -p, -f, --json, --compare and --chat "
-                    "are generate's\n");
+            fprintf(stderr, "specdec %s: the %s: -p, -f, --json, --compare and --chat are generate's\n", cmd,
+                    chat ? "turns come from the terminal" : "prompts come from the requests");
             return 2;
         }
         return 0;
