@@ -80,23 +80,46 @@ typedef struct round_result {
  * catches up and drafts token by token on text of kind t while the gate keeps them (the withheld draft
  * costs its pass too), the target accepts drafts until the first rejection, and the outcome (the fate of
  * a withheld draft included) goes back to the controller. */
-static round_result run_round(sim *s, text_kind t) {
-    sd_controller *c = &s->c;
-    float p_top[SD_MAX_DRAFT_LEN + 1];
-    bool accept[SD_MAX_DRAFT_LEN + 1];
-    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+/* The draft drafts up to k tokens of text t while the gate keeps them: each one's p_top and whether the
+ * target accepts it into p_top[] and accept[]. Returns the drafts kept, j; *withheld says whether the
+ * gate withheld draft j. */
+static int draft_through_gate(sd_controller *c, text_kind t, int k, float *p_top, bool *accept,
+                              bool *withheld) {
     int j = 0;
-    bool withheld = false;
+    *withheld = false;
     while (j < k) {
         const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
         p_top[j] = p;
         accept[j] = accepted(t, p);
         if (!sd_controller_keep_drafting(c, j, p)) {
-            withheld = true;
+            *withheld = true;
             break;
         }
         j++;
     }
+    return j;
+}
+
+/* The outcome of a round of j drafts (m accepted) and the withheld one, drafting draft_s seconds. */
+static sd_round_outcome outcome(int j, int m, const float *p_top, const bool *accept, bool withheld,
+                                double draft_s) {
+    return (sd_round_outcome){.n_drafted = j,
+                              .n_accepted = m,
+                              .p_top = p_top,
+                              .t_draft_s = draft_s,
+                              .t_verify_s = t_verify(j + 1),
+                              .withheld = withheld,
+                              .withheld_p_top = withheld ? p_top[j] : 0.0f,
+                              .withheld_accepted = withheld && accept[j]};
+}
+
+static round_result run_round(sim *s, text_kind t) {
+    sd_controller *c = &s->c;
+    float p_top[SD_MAX_DRAFT_LEN + 1];
+    bool accept[SD_MAX_DRAFT_LEN + 1];
+    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+    bool withheld;
+    const int j = draft_through_gate(c, t, k, p_top, accept, &withheld);
     int m = 0;
     while (m < j && accept[m])
         m++;
@@ -109,14 +132,8 @@ static round_result run_round(sim *s, text_kind t) {
         s->behind += m + 1;
     }
     round_result r = {j, m, draft_s + t_verify(j + 1)};
-    sd_controller_end_round(c, &(sd_round_outcome){.n_drafted = j,
-                                                   .n_accepted = m,
-                                                   .p_top = p_top,
-                                                   .t_draft_s = draft_s,
-                                                   .t_verify_s = t_verify(j + 1),
-                                                   .withheld = withheld,
-                                                   .withheld_p_top = withheld ? p_top[j] : 0.0f,
-                                                   .withheld_accepted = withheld && accept[j]});
+    const sd_round_outcome o = outcome(j, m, p_top, accept, withheld, draft_s);
+    sd_controller_end_round(c, &o);
     return r;
 }
 
@@ -186,16 +203,7 @@ static void run_source_round(sim *s, source_text t, source_totals *tot) {
     int j = 0;
     bool withheld = false;
     if (src == SD_SOURCE_MODEL) {
-        while (j < k) {
-            const float p = (float)(t.model.lo + (t.model.hi - t.model.lo) * uniform());
-            p_top[j] = p;
-            accept[j] = accepted(t.model, p);
-            if (!sd_controller_keep_drafting(c, j, p)) {
-                withheld = true;
-                break;
-            }
-            j++;
-        }
+        j = draft_through_gate(c, t.model, k, p_top, accept, &withheld);
     } else if (src == SD_SOURCE_NGRAM) {
         while (j < n_ngram && sd_controller_keep_drafting(c, j, conf)) {
             p_top[j] = conf;
@@ -223,18 +231,12 @@ static void run_source_round(sim *s, source_text t, source_totals *tot) {
     }
     tot->tokens += m + 1;
     tot->seconds += draft_s + t_verify(j + 1);
-    sd_controller_end_round(c, &(sd_round_outcome){.n_drafted = j,
-                                                   .n_accepted = m,
-                                                   .p_top = p_top,
-                                                   .t_draft_s = draft_s,
-                                                   .t_verify_s = t_verify(j + 1),
-                                                   .withheld = withheld,
-                                                   .withheld_p_top = withheld ? p_top[j] : 0.0f,
-                                                   .withheld_accepted = withheld && accept[j],
-                                                   .emitted = emitted,
-                                                   .ngram = n_ngram > 0 ? ngram : NULL,
-                                                   .n_ngram = n_ngram,
-                                                   .ngram_p_top = conf});
+    sd_round_outcome o = outcome(j, m, p_top, accept, withheld, draft_s);
+    o.emitted = emitted;
+    o.ngram = n_ngram > 0 ? ngram : NULL;
+    o.n_ngram = n_ngram;
+    o.ngram_p_top = conf;
+    sd_controller_end_round(c, &o);
 }
 
 /* Tokens per second with the given sources on `rounds` rounds, alternating between texts a and b every
