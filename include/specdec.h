@@ -187,8 +187,9 @@ typedef struct sd_engine sd_engine;
 /* Draft sources (sd_engine_params.spec, bits). The controller chooses among those given each round, by
  * what it measures of their acceptance and cost. */
 #define SD_SPEC_DRAFT 1u /* the draft model */
-#define SD_SPEC_NGRAM 2u /* n-grams of the context (prompt and generated text): what followed the last
-                            earlier occurrence of the last 4..1 tokens; needs no draft model */
+#define SD_SPEC_NGRAM                                                                                        \
+    2u /* n-grams of the context (prompt and generated text): what followed the last                         \
+          earlier occurrence of the last 4..1 tokens; needs no draft model */
 
 /* How drafting and verification share the CPUs. */
 typedef enum sd_schedule {
