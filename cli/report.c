@@ -56,6 +56,9 @@ void print_generate_report(FILE *out, const gen_report *r) {
             s->n_rounds, s->n_drafted, s->n_accepted,
             s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0,
             s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0);
+    const int32_t model_drafted = s->n_drafted - s->n_drafted_ngram;
+    fprintf(out, "specdec: by source: draft model %d drafted, %d accepted; n-gram %d drafted, %d accepted\n",
+            model_drafted, s->n_accepted - s->n_accepted_ngram, s->n_drafted_ngram, s->n_accepted_ngram);
     fprintf(out, "specdec: acceptance by draft position:");
     for (int i = 0; i < SD_MAX_DRAFT_LEN && s->drafted_at[i]; i++)
         fprintf(out, " %d:%.2f", i + 1, (double)s->accepted_at[i] / s->drafted_at[i]);
@@ -98,6 +101,8 @@ bool print_generate_json(FILE *out, const char *text, size_t text_len, const int
     if (r->draft) {
         cJSON_AddNumberToObject(j, "n_drafted", s->n_drafted);
         cJSON_AddNumberToObject(j, "n_accepted", s->n_accepted);
+        cJSON_AddNumberToObject(j, "n_drafted_ngram", s->n_drafted_ngram);
+        cJSON_AddNumberToObject(j, "n_accepted_ngram", s->n_accepted_ngram);
         cJSON_AddItemToObject(j, "acceptance",
                               cli_json_number_6g(s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0));
         cJSON_AddItemToObject(j, "tokens_per_round",

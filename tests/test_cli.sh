@@ -99,6 +99,21 @@ grep -qE "^specdec: speculation off in ([0-9]+) of \1 rounds: no round drafted \
 expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --draft 2 --compare
 grep -q "speculation off" "$TMP/err" && fail "speculation-off line with --draft 2: $(cat "$TMP/err")"
 expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
+# --spec: n-grams of the context without a draft model (-m only, and the bundled target alone), llama.cpp's
+# --spec-type names as aliases, both sources by name; identical to plain decoding; bad names refused.
+ECHO_PROMPT=$'case A: return a;\ncase B: return b;\ncase C: return c;\ncase '
+expect 0 "" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec ngram -p "$ECHO_PROMPT" -n 32 --temp 0 --compare --json
+python3 - "$TMP/out" <<'PY' || fail "generate --spec ngram --compare is wrong: $(cat "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["mode"] == "spec" and o["identical"] is True, o
+assert o["n_drafted_ngram"] == o["n_drafted"] > 0 and o["n_accepted_ngram"] == o["n_accepted"], o
+PY
+expect 0 "by source: draft model 0 drafted, 0 accepted; n-gram" -- "$SPECDEC" generate --spec-type ngram-simple -p "$ECHO_PROMPT" -n 16 --temp 0
+grep -q "codepair-draft" "$TMP/err" && fail "--spec ngram loaded the bundled draft"
+expect 0 "by source: draft model [0-9]+ drafted" -- "$SPECDEC" generate --spec draft-simple,ngram -p "$ECHO_PROMPT" -n 16 --temp 0
+expect 2 "needs draft, ngram or draft,ngram" -- "$SPECDEC" generate -p hi --spec ngram-cache
+expect 1 "the draft source needs a draft model" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec draft -p hi -n 2
 expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
 expect 0 "synth" -- "$SPECDEC" synth --help
 expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
