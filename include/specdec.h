@@ -43,7 +43,8 @@ const char *sd_status_name(int status);
 typedef struct sd_model sd_model;
 
 /* Loads a GGUF model (architectures llama, qwen2, qwen3, gemma2, gemma3, phi3; weights F32, F16, BF16, Q8_0,
- * Q4_0, Q4_K, Q6_K). The file is memory-mapped and validated before use. */
+ * Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; other types are refused with the
+ * tensor and type named). The file is memory-mapped and validated before use. */
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
 
 typedef struct sd_model_params {
