@@ -80,6 +80,8 @@ static const pre_entry PRE_TABLE[] = {
     {"stablelm2", BPE_PRE_QWEN2, false, false},
     {"hunyuan", BPE_PRE_QWEN2, false, false},
     {"solar-open", BPE_PRE_QWEN2, false, false},
+    {"gpt-4o", BPE_PRE_GPT4O, false, false},
+    {"llama4", BPE_PRE_GPT4O, false, false},
     {"glm4", BPE_PRE_CHATGLM4, false, false},
     {"chatglm-bpe", BPE_PRE_CHATGLM4, false, false},
 };
