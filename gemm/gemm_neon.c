@@ -110,32 +110,20 @@ INLINE float hsum8(float32x4_t lo, float32x4_t hi) {
     return vget_lane_f32(c, 0) + vget_lane_f32(c, 1);
 }
 
-/* acc + x * v[r] in each lane, fused (fmaf's rounding); r constant after unrolling. */
+/* op(acc, x, v, r) for a lane r known only after unrolling (the intrinsics take a literal). */
+#define BY_LANE(op, acc, x, v, r)                                                                            \
+    ((r) == 0   ? op(acc, x, v, 0)                                                                           \
+     : (r) == 1 ? op(acc, x, v, 1)                                                                           \
+     : (r) == 2 ? op(acc, x, v, 2)                                                                           \
+                : op(acc, x, v, 3))
+
+/* acc + x * v[r] in each lane: fused (fmaf's rounding), and in integers. */
 INLINE float32x4_t fma_lane(float32x4_t acc, float32x4_t x, float32x4_t v, const int r) {
-    switch (r) {
-    case 0:
-        return vfmaq_laneq_f32(acc, x, v, 0);
-    case 1:
-        return vfmaq_laneq_f32(acc, x, v, 1);
-    case 2:
-        return vfmaq_laneq_f32(acc, x, v, 2);
-    default:
-        return vfmaq_laneq_f32(acc, x, v, 3);
-    }
+    return BY_LANE(vfmaq_laneq_f32, acc, x, v, r);
 }
 
-/* acc + x * v[r] in each lane, integers. */
 INLINE int32x4_t mla_lane(int32x4_t acc, int32x4_t x, int32x4_t v, const int r) {
-    switch (r) {
-    case 0:
-        return vmlaq_laneq_s32(acc, x, v, 0);
-    case 1:
-        return vmlaq_laneq_s32(acc, x, v, 1);
-    case 2:
-        return vmlaq_laneq_s32(acc, x, v, 2);
-    default:
-        return vmlaq_laneq_s32(acc, x, v, 3);
-    }
+    return BY_LANE(vmlaq_laneq_s32, acc, x, v, r);
 }
 
 INLINE int8x16_t narrow_s32x4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
