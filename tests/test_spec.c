@@ -266,15 +266,28 @@ out:
     sd_model_free(d);
 }
 
-int main(void) {
-    check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
-    check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
-    check_greedy_pair("stories260K.gguf", "stories260K.gguf");
-    check_sampling_distribution();
-    check_engine_sampling(SD_SPEC_DRAFT, "static int ext4_");
-    /* the prompt's last tokens occurred before: the n-gram source proposes the first token */
-    const char *echo = "static int ext4_a;\nstatic int ext4_";
-    check_engine_sampling(SD_SPEC_NGRAM, echo);
-    check_engine_sampling(SD_SPEC_DRAFT | SD_SPEC_NGRAM, echo);
+/* argv[1]: "greedy", "sampling" or "engine" runs one part (meson runs the parts side by side); none runs
+ * all. */
+int main(int argc, char **argv) {
+    const char *part = argc > 1 ? argv[1] : "";
+    bool all = !*part, greedy = strcmp(part, "greedy") == 0, sampling = strcmp(part, "sampling") == 0,
+         engine = strcmp(part, "engine") == 0;
+    if (!all && !greedy && !sampling && !engine) {
+        fprintf(stderr, "test_spec: unknown part '%s' (greedy, sampling, engine)\n", part);
+        return 2;
+    }
+    if (all || greedy) {
+        check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
+        check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
+        check_greedy_pair("stories260K.gguf", "stories260K.gguf");
+    }
+    if (all || sampling) check_sampling_distribution();
+    if (all || engine) {
+        check_engine_sampling(SD_SPEC_DRAFT, "static int ext4_");
+        /* the prompt's last tokens occurred before: the n-gram source proposes the first token */
+        const char *echo = "static int ext4_a;\nstatic int ext4_";
+        check_engine_sampling(SD_SPEC_NGRAM, echo);
+        check_engine_sampling(SD_SPEC_DRAFT | SD_SPEC_NGRAM, echo);
+    }
     return test_finish("test_spec");
 }
