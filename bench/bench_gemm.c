@@ -115,8 +115,11 @@ static int parse_args(int argc, char **argv, const char *prog, bench_opts *o) {
                       .blas = true};
     const cli_flag flags[] = {
         {"--type", NULL, CLI_CUSTOM, .out.any = &o->type, .parse = read_type,
-         .want = "a weight type (q4_0, q8_0, q4_K, q6_K, f32, f16, bf16)", .arg = "T",
-         .help = "weight type: q4_0 (default), q8_0, q4_K, q6_K, f32, f16, bf16"},
+         .want = "a weight type specdec multiplies (q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, q2_K ... q6_K, "
+                 "iq4_xs, f32, f16, bf16)",
+         .arg = "T",
+         .help = "weight type: q4_0 (default), q4_1, q5_0, q5_1, q8_0, iq4_nl, q2_K, q3_K, q4_K, q5_K, q6_K, "
+                 "iq4_xs, f32, f16, bf16"},
         {"--m", NULL, CLI_INT, .out.i = &o->m, 1, 1 << 20, .label = "--m, --k",
          .help = "matrix rows (outputs) and columns (inputs); default 4096 x 4096"},
         {"--k", NULL, CLI_INT, .out.i = &o->k, 1, 1 << 20},
@@ -218,15 +221,25 @@ static void fill_random_row(uint64_t *st, sd_type t, uint8_t *row, int64_t k) {
         for (int64_t i = 0; i < k; i++)
             ((uint16_t *)row)[i] = sd_fp32_to_bf16(random_float(st, -1.0f, 1.0f));
         break;
-    default: /* unreachable: bench_setup rejects other types first */
-        memset(row, 0, sd_type_row_bytes(t, k));
+    default: { /* the other quantized types: random bytes, sane fp16 scales */
+        const sd_type_traits *tr = sd_type_traits_of(t);
+        fill_random_bytes(st, row, sd_type_row_bytes(t, k));
+        int off[2];
+        const int n_fields = sd_block_fp16_fields(t, off);
+        for (int64_t b = 0; b < k / tr->block_size; b++) {
+            for (int f = 0; f < n_fields; f++) {
+                const uint16_t h = random_scale(st);
+                memcpy(row + (size_t)b * tr->type_size + (size_t)off[f], &h, sizeof h);
+            }
+        }
         break;
+    }
     }
 }
 
 static int type_fillable(sd_type t) {
-    return t == SD_TYPE_Q4_0 || t == SD_TYPE_Q8_0 || t == SD_TYPE_Q4_K || t == SD_TYPE_Q6_K ||
-           t == SD_TYPE_F32 || t == SD_TYPE_F16 || t == SD_TYPE_BF16;
+    const sd_type_traits *tr = sd_type_traits_of(t);
+    return tr && tr->supported;
 }
 
 static void *alloc64(size_t bytes) {

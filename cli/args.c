@@ -275,15 +275,3 @@ char *cli_read_file(const char *path, size_t *len_out) {
     *len_out = len;
     return buf;
 }
-
-sd_model *cli_load_model(const char *path, const char *kernels) {
-    char err[512];
-    sd_model *m = NULL;
-    sd_model_params params = sd_model_default_params();
-    params.kernels = kernels;
-    if (sd_model_load_with(path, &params, &m, err, sizeof err) < 0) {
-        fprintf(stderr, "specdec: %s: %s\n", path, err);
-        return NULL;
-    }
-    return m;
-}

@@ -104,8 +104,8 @@ bool cli_read_schedule_list(const char *value, const cli_flag *f);
                     "$SPECDEC_KERNELS, else the best this CPU has)"                                          \
     }
 
-/* Loads a model with kernel set `kernels` (NULL: the default), printing "specdec: PATH: message" on
- * failure. */
+/* (cli/load.c) Loads a model with kernel set `kernels` (NULL: the default), printing "specdec: PATH: message"
+ * on failure. */
 sd_model *cli_load_model(const char *path, const char *kernels);
 
 /* The name --schedule takes for s. */

@@ -24,6 +24,31 @@ static void generate_usage(FILE *out, const cli_command *c) {
     cli_print_flags(out, c);
 }
 
+/* --spec: draft sources, comma-separated: draft, ngram, and llama.cpp's --spec-type names where they
+ * map (draft-simple, ngram-simple). */
+static bool read_spec_sources(const char *value, const cli_flag *f) {
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"draft", SD_SPEC_DRAFT},
+                 {"draft-simple", SD_SPEC_DRAFT},
+                 {"ngram", SD_SPEC_NGRAM},
+                 {"ngram-simple", SD_SPEC_NGRAM}};
+    unsigned sources = 0;
+    for (const char *p = value;; p++) {
+        const size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < CLI_COUNT(names) && !(strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0))
+            i++;
+        if (i == CLI_COUNT(names)) return false;
+        sources |= names[i].bit;
+        p += len;
+        if (*p == '\0') break;
+    }
+    *(unsigned *)f->out.any = sources;
+    return true;
+}
+
 int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *o, bool *done) {
     sd_engine_params *e = &o->engine;
     sd_sampling_params *s = &o->engine.sampling;
@@ -33,6 +58,10 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
          .help = "draft GGUF model: decode speculatively"},
         {"--no-draft", NULL, CLI_TRUE, .out.b = &o->no_draft,
          .help = "plain decoding even with the bundled pair"},
+        {"--spec", "--spec-type", CLI_CUSTOM, .out.any = &e->spec, .parse = read_spec_sources,
+         .want = "draft, ngram or draft,ngram", .arg = "LIST",
+         .help = "draft sources: draft (the draft model), ngram (n-grams of the context, needs no draft "
+                 "model), or both, chosen each round (default: both with -md)"},
         {"--draft", NULL, CLI_INT, .out.i = &e->draft_k, 0, SD_MAX_DRAFT_LEN, .arg = "K",
          .help = "fixed draft length K (default: adaptive)"},
         {"--draft-min", NULL, CLI_INT, .out.i = &e->draft_min, 0, SD_MAX_DRAFT_LEN, .arg = "K",
@@ -106,15 +135,19 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
     if (o->ctx_given && e->n_ctx == 0) e->n_ctx = SD_CTX_TRAINED;
     if (!o->ctkd_given) e->cache_type_k_draft = e->cache_type_k;
     if (!o->ctvd_given) e->cache_type_v_draft = e->cache_type_v;
+    if ((o->engine.spec & SD_SPEC_DRAFT) && o->no_draft) {
+        fprintf(stderr, "specdec %s: --spec draft and --no-draft contradict each other\n", cmd);
+        return 2;
+    }
     if (o->draft_path && o->no_draft) {
         fprintf(stderr, "specdec %s: -md and --no-draft contradict each other\n", cmd);
         return 2;
     }
-    if (strcmp(cmd, "chat") == 0) {
+    bool chat = strcmp(cmd, "chat") == 0;
+    if (chat || strcmp(cmd, "serve") == 0) {
         if (o->prompt || o->prompt_file || o->json || o->compare || o->chat) {
-            fprintf(stderr,
-                    "specdec chat: the turns come from the terminal: -p, -f, --json, --compare and --chat "
-                    "are generate's\n");
+            fprintf(stderr, "specdec %s: the %s: -p, -f, --json, --compare and --chat are generate's\n", cmd,
+                    chat ? "turns come from the terminal" : "prompts come from the requests");
             return 2;
         }
         return 0;
@@ -151,7 +184,9 @@ static double plain_reference(sd_model *target, const generate_opts *o, const in
                               int32_t n_prompt, int32_t n_predict, int32_t *tokens, sd_stats *stats) {
     char err[512];
     sd_engine *plain = NULL;
-    if (sd_engine_create(target, NULL, &o->engine, &plain, err, sizeof err) < 0 ||
+    sd_engine_params params = o->engine;
+    params.spec = 0; /* without a draft model: plain */
+    if (sd_engine_create(target, NULL, &params, &plain, err, sizeof err) < 0 ||
         sd_engine_generate(plain, prompt, n_prompt, n_predict, NULL, NULL, tokens, n_predict, stats, err,
                            sizeof err) < 0) {
         fprintf(stderr, "specdec: plain decoding for --compare failed: %s\n", err);
@@ -164,8 +199,9 @@ static double plain_reference(sd_model *target, const generate_opts *o, const in
 
 int generate_load_models(generate_opts *o, sd_model **model, sd_model **draft) {
     *model = *draft = NULL;
-    /* Without -m and -md: the bundled pair, speculatively. */
-    if (!o->model_path && !o->draft_path && !o->no_draft &&
+    /* Without -m and -md: the bundled pair, speculatively (the target alone for --spec ngram). */
+    const bool model_drafts = o->engine.spec == 0 || (o->engine.spec & SD_SPEC_DRAFT);
+    if (!o->model_path && !o->draft_path && !o->no_draft && model_drafts &&
         !(o->draft_path = cli_bundled_model(DEFAULT_DRAFT, o->draft_buf, sizeof o->draft_buf))) {
         fprintf(stderr, "specdec: the bundled draft model %s was not found; give models with -m and -md\n",
                 DEFAULT_DRAFT);
@@ -176,8 +212,8 @@ int generate_load_models(generate_opts *o, sd_model **model, sd_model **draft) {
         fprintf(stderr, "specdec: the bundled model %s was not found; give one with -m\n", DEFAULT_TARGET);
         return 1;
     }
-    if (o->compare && !o->draft_path) {
-        fprintf(stderr, "specdec generate: --compare needs a draft model (-md)\n");
+    if (o->compare && !o->draft_path && !(o->engine.spec & SD_SPEC_NGRAM)) {
+        fprintf(stderr, "specdec generate: --compare needs a draft model (-md) or --spec ngram\n");
         return 2;
     }
     if (!(*model = cli_load_model(o->model_path, o->kernels))) return 1;
@@ -298,7 +334,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.json) printf("\n");
     fflush(stdout);
     gen_report rep = {.stats = &stats,
-                      .draft = draft != NULL,
+                      .draft = draft != NULL || (o.engine.spec & SD_SPEC_NGRAM),
                       .stop = answer.end_of_turn ? "end of turn" : stop_name(stats.stop),
                       .kernels = info.kernels};
     if (o.compare) {

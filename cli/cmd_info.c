@@ -5,9 +5,11 @@
 #include "args.h"
 #include "commands.h"
 
+/* One weight type's line; user: the file's size in bytes (uint64_t), for the type's share of it. */
 static void print_type(const char *type_name, int n_tensors, uint64_t bytes, void *user) {
-    (void)user;
-    printf("  %-8s %4d tensors  %10.2f MiB\n", type_name, n_tensors, (double)bytes / (1024.0 * 1024.0));
+    const uint64_t file_bytes = *(const uint64_t *)user;
+    printf("  %-8s %4d tensors  %10.2f MiB  %5.1f%% of the file\n", type_name, n_tensors,
+           (double)bytes / (1024.0 * 1024.0), file_bytes ? 100.0 * (double)bytes / (double)file_bytes : 0.0);
 }
 
 static void info_usage(FILE *out, const cli_command *c) {
@@ -50,7 +52,8 @@ int cmd_info(int argc, char **argv) {
     printf("vocabulary:    %d tokens, tokenizer %s (pre-tokenizer %s), BOS %d, EOS %d\n", in.n_vocab,
            in.tokenizer, in.pre_tokenizer, in.bos, in.eos);
     printf("weight types:\n");
-    sd_model_foreach_weight_type(m, print_type, NULL);
+    uint64_t file_bytes = in.file_bytes;
+    sd_model_foreach_weight_type(m, print_type, &file_bytes);
     sd_model_free(m);
     return 0;
 }

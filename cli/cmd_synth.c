@@ -34,8 +34,7 @@ static void usage(FILE *out, const cli_command *c) {
         "--dry-run: plan and report, write nothing. Same --seed, same bytes (default seed 0).\n");
 }
 
-/* "1e9", "1000000000", "20M", "1.5G" -> count; false on anything else. */
-static bool parse_count(const char *s, uint64_t *out) {
+bool cli_parse_count(const char *s, uint64_t *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -130,7 +129,7 @@ int cmd_synth(int argc, char **argv) {
         fprintf(stderr, "specdec synth: --grow needs --params N\n");
         return 2;
     }
-    if (params_s && (!grow || !parse_count(params_s, &p.n_params))) {
+    if (params_s && (!grow || !cli_parse_count(params_s, &p.n_params))) {
         fprintf(stderr,
                 grow ? "specdec synth: --params needs a positive count (1e9, 500M), got '%s'\n"
                      : "specdec synth: --params applies to --grow only ('%s')\n",

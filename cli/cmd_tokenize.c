@@ -1,4 +1,6 @@
-/* specdec tokenize: print the tokens of a text, as ids or as id -> 'piece' lines. */
+/* specdec tokenize: print the tokens of a text, as ids or as id -> 'piece' lines. Reads only the file's
+ * vocabulary (tokenizer.ggml.* keys), so any architecture and vocab-only files work; the ids are those
+ * sd_model_tokenize gives for a loaded model, which tokenizes with the same vocabulary. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "json.h"
+#include "tokenizer/vocab.h"
 
 static void tokenize_usage(FILE *out, const cli_command *c) {
     fprintf(out, "usage: specdec tokenize [-m MODEL.gguf] (-p TEXT | -f FILE) [--ids] [--no-bos] "
@@ -48,15 +51,18 @@ int cmd_tokenize(int argc, char **argv) {
 
     int exit_code = 1;
     int32_t *ids = NULL;
-    sd_model *m = cli_load_model(model_path, NULL);
-    if (!m) goto done;
-    char err[256];
-    int n = sd_model_tokenize(m, text, len, !no_bos, parse_special, NULL, 0, err, sizeof err);
+    char err[512];
+    sd_vocab *vocab = NULL;
+    if (sd_vocab_load_file(model_path, &vocab, err, sizeof err) < 0) {
+        fprintf(stderr, "specdec: %s: %s\n", model_path, err);
+        goto done;
+    }
+    int n = sd_tokenize(vocab, text, len, !no_bos, parse_special, NULL, 0, err, sizeof err);
     if (n >= 0 && !(ids = malloc(((size_t)n + 1) * sizeof *ids))) {
         snprintf(err, sizeof err, "out of memory");
         n = -1;
     }
-    if (n >= 0) n = sd_model_tokenize(m, text, len, !no_bos, parse_special, ids, n, err, sizeof err);
+    if (n >= 0) n = sd_tokenize(vocab, text, len, !no_bos, parse_special, ids, n, err, sizeof err);
     if (n < 0) {
         fprintf(stderr, "specdec: cannot tokenize: %s\n", err);
         goto done;
@@ -69,7 +75,7 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         char piece[256];
         for (int i = 0; i < n; i++) {
-            int pl = sd_model_token_to_piece(m, ids[i], true, piece, sizeof piece);
+            int pl = sd_token_to_piece(vocab, ids[i], true, piece, sizeof piece);
             if (pl < 0) pl = 0;
             char quoted[cli_json_quoted_max(sizeof piece)];
             cli_json_quote(piece, (size_t)(pl < (int)sizeof piece ? pl : (int)sizeof piece), quoted);
@@ -80,6 +86,6 @@ int cmd_tokenize(int argc, char **argv) {
 done:
     free(ids);
     free(file_text);
-    sd_model_free(m);
+    sd_vocab_free(vocab);
     return exit_code;
 }

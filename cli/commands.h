@@ -11,6 +11,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Path of a bundled model file (e.g. "codepair-target-q4_0.gguf"): $SPECDEC_MODELS_DIR, then the source
  * tree's models/, then the installed data folder. Writes it to path and returns path; NULL if found

@@ -14,8 +14,10 @@ static void usage(FILE *out) {
         "usage: specdec COMMAND [flags]   (specdec COMMAND --help for its flags)\n"
         "\n"
         "commands:\n"
+        "  demo           show what speculation buys: a grown 1e9-parameter target, plain vs speculative\n"
         "  generate       generate text from a prompt (default: the bundled model)\n"
         "  chat           talk to a model in its chat template, turn by turn (the cache is kept)\n"
+        "  serve          an OpenAI-compatible HTTP server (completions, chat, streaming, metrics)\n"
         "  tokenize       print the tokens of a text\n"
         "  info           describe a GGUF model file\n"
         "  chat-template  print the prompt a JSON conversation becomes in a model's chat template\n"
@@ -35,8 +37,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "demo") == 0) return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
     if (strcmp(cmd, "chat") == 0) return cmd_chat(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "chat-template") == 0) return cmd_chat_template(argc - 1, argv + 1);

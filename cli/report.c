@@ -16,6 +16,33 @@ static double speedup(const gen_report *r, bool *measured) {
     return s->t_target_token_s > 0 ? tps * s->t_target_token_s : 0.0;
 }
 
+/* Rounds that proposed no draft token: the controller paused the draft (the floor at plain decoding) or
+ * its gate kept none. */
+static int rounds_without_draft(const sd_stats *s) {
+    int n = 0;
+    for (int i = 0; i < s->n_k_trace; i++)
+        n += s->k_trace[i] == 0;
+    return n;
+}
+
+/* One line when most rounds ran no draft: speculation was switched off, and the measured reason. */
+static void print_speculation_off(FILE *out, const sd_stats *s) {
+    int n_off = rounds_without_draft(s);
+    if (s->n_k_trace == 0 || 2 * n_off <= s->n_k_trace) return;
+    fprintf(out, "specdec: speculation off in %d of %d rounds: ", n_off, s->n_k_trace);
+    if (s->n_drafted == 0) { /* nothing was measured that could say why */
+        fprintf(out, "no round drafted (a fixed --draft 0, or the controller's floor from the start)\n");
+        return;
+    }
+    fprintf(out, "drafting did not pay here (acceptance %.2f", (double)s->n_accepted / s->n_drafted);
+    /* seconds per drafted token over seconds per one-token target pass: near 1, a draft token costs what
+     * the target token it might save does */
+    if (s->t_target_token_s > 0)
+        fprintf(out, "; a draft token costs %.2fx a one-token target pass",
+                s->t_draft_s / s->n_drafted / s->t_target_token_s);
+    fprintf(out, "), so the controller decoded plainly, probing the draft now and then\n");
+}
+
 void print_generate_report(FILE *out, const gen_report *r) {
     const sd_stats *s = r->stats;
     fprintf(out,
@@ -29,6 +56,9 @@ void print_generate_report(FILE *out, const gen_report *r) {
             s->n_rounds, s->n_drafted, s->n_accepted,
             s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0,
             s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0);
+    const int32_t model_drafted = s->n_drafted - s->n_drafted_ngram;
+    fprintf(out, "specdec: by source: draft model %d drafted, %d accepted; n-gram %d drafted, %d accepted\n",
+            model_drafted, s->n_accepted - s->n_accepted_ngram, s->n_drafted_ngram, s->n_accepted_ngram);
     fprintf(out, "specdec: acceptance by draft position:");
     for (int i = 0; i < SD_MAX_DRAFT_LEN && s->drafted_at[i]; i++)
         fprintf(out, " %d:%.2f", i + 1, (double)s->accepted_at[i] / s->drafted_at[i]);
@@ -41,6 +71,7 @@ void print_generate_report(FILE *out, const gen_report *r) {
     double other = s->t_gen_s - s->t_draft_s - s->t_verify_s - s->t_sample_s;
     fprintf(out, "\nspecdec: time: draft %.3f s, verify %.3f s, sampling %.3f s, other %.3f s\n",
             s->t_draft_s, s->t_verify_s, s->t_sample_s, other > 0 ? other : 0.0);
+    print_speculation_off(out, s);
     bool measured;
     double su = speedup(r, &measured);
     if (measured)
@@ -70,11 +101,14 @@ bool print_generate_json(FILE *out, const char *text, size_t text_len, const int
     if (r->draft) {
         cJSON_AddNumberToObject(j, "n_drafted", s->n_drafted);
         cJSON_AddNumberToObject(j, "n_accepted", s->n_accepted);
+        cJSON_AddNumberToObject(j, "n_drafted_ngram", s->n_drafted_ngram);
+        cJSON_AddNumberToObject(j, "n_accepted_ngram", s->n_accepted_ngram);
         cJSON_AddItemToObject(j, "acceptance",
                               cli_json_number_6g(s->n_drafted ? (double)s->n_accepted / s->n_drafted : 0.0));
         cJSON_AddItemToObject(j, "tokens_per_round",
                               cli_json_number_6g(s->n_rounds ? (double)s->n_gen / s->n_rounds : 0.0));
         cJSON_AddItemToObject(j, "k_trace", cli_json_ints(s->k_trace, s->n_k_trace));
+        cJSON_AddNumberToObject(j, "rounds_without_draft", rounds_without_draft(s));
         cJSON_AddItemToObject(j, "t_draft_s", cli_json_number_6g(s->t_draft_s));
         cJSON_AddItemToObject(j, "t_verify_s", cli_json_number_6g(s->t_verify_s));
         cJSON_AddItemToObject(j, "t_sample_s", cli_json_number_6g(s->t_sample_s));

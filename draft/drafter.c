@@ -119,6 +119,10 @@ int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool) {
     return sd_forward_set_pool(d->fwd, pool);
 }
 
+uint64_t sd_drafter_kv_bytes(const sd_drafter *d) {
+    return sd_forward_kv_bytes(d->fwd);
+}
+
 const float *sd_drafter_q(const sd_drafter *d) {
     return d->q;
 }

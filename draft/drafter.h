@@ -72,6 +72,9 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
 /* Moves the draft to another pool (at most as many workers as it was created with). */
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool);
 
+/* Bytes of the draft's KV cache. */
+uint64_t sd_drafter_kv_bytes(const sd_drafter *d);
+
 /* The distributions of the last proposal: [j][n_vocab_out], rows contiguous (sampling mode only). */
 const float *sd_drafter_q(const sd_drafter *d);
 

@@ -204,6 +204,7 @@ sd_engine_params sd_engine_default_params(void) {
         .n_batch = 0,
         .n_threads = 0,
         .sampling = sd_sampling_default_params(),
+        .spec = 0,
         .draft_k = -1,
         .draft_min = 0,
         .draft_max = 16,
@@ -226,7 +227,8 @@ static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
     if (p->n_ctx < SD_CTX_TRAINED || p->n_batch < 0 || p->n_threads < 0 || p->n_threads_draft < 0)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "context, batch and threads must not be negative");
-    if (p->n_keep < 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_keep must not be negative");
+    if (p->n_keep < 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "n_keep must not be negative");
     if (p->n_threads > 1024 || p->n_threads_draft > 1024)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "too many threads");
     if (p->draft_k < -1 || p->draft_k > SD_MAX_DRAFT_LEN)
@@ -239,6 +241,8 @@ static int check_params(const sd_engine_params *p, char *err, size_t err_len) {
     if (!(p->draft_p_min >= 0.0f && p->draft_p_min <= 1.0f))
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
                         "draft confidence threshold must be in [0, 1]");
+    if (p->spec & ~(SD_SPEC_DRAFT | SD_SPEC_NGRAM))
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown draft source bits 0x%x", p->spec);
     if (p->schedule != SD_SCHEDULE_AUTO && p->schedule != SD_SCHEDULE_SEQ && p->schedule != SD_SCHEDULE_PIPE)
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown schedule %d", (int)p->schedule);
     return SD_STATUS_OK;
@@ -257,6 +261,10 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
         if (rc < 0)
             return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
     }
+    /* the draft sources: by default both with a draft model, none without */
+    if (p.spec == 0) p.spec = draft ? SD_SPEC_DRAFT | SD_SPEC_NGRAM : 0;
+    if ((p.spec & SD_SPEC_DRAFT) && !draft)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "the draft source needs a draft model");
     if (p.n_ctx == 0) p.n_ctx = SD_MIN(target->hp.n_ctx_train, 4096);
     if (p.n_ctx == SD_CTX_TRAINED) p.n_ctx = target->hp.n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 64;
@@ -266,7 +274,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     e->target = target;
     e->draft = draft;
     e->params = p;
-    int32_t k_max = !draft ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
+    int32_t k_max = !p.spec ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
     int32_t *banned = NULL; /* read by the samplers' create calls below, then freed */
     if (p.sampling.ignore_eos) {
@@ -277,18 +285,20 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
         sp.banned = banned;
     }
     sd_decode_config cfg = {
-        .k_min = !draft           ? 0
+        .sources = p.spec,
+        .k_min = !p.spec          ? 0
                  : p.draft_k >= 0 ? p.draft_k
                                   : p.draft_min,
         .k_max = k_max,
         .p_min = p.draft_p_min,
         .shift_keep = p.context_shift ? p.n_keep : -1,
     };
-    if ((rc = sd_scheduler_create(&p, draft != NULL, &e->scheduler, err, err_len)) < 0) goto fail;
+    const bool model_drafts = (p.spec & SD_SPEC_DRAFT) && k_max > 0;
+    if ((rc = sd_scheduler_create(&p, model_drafts, &e->scheduler, err, err_len)) < 0) goto fail;
     rc = sd_verifier_create(target, p.n_ctx, k_max, p.n_batch, p.cache_type_k, p.cache_type_v, &sp,
                             sd_scheduler_largest_target_pool(e->scheduler), &e->verifier, err, err_len);
     if (rc < 0) goto fail;
-    if (draft && k_max > 0) {
+    if (model_drafts) {
         rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, p.cache_type_k_draft,
                                p.cache_type_v_draft, &sp, sd_scheduler_largest_draft_pool(e->scheduler),
                                &e->drafter, err, err_len);
@@ -296,7 +306,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     }
     free(banned);
     banned = NULL;
-    sd_scheduler_place_memory(e->scheduler, target, e->verifier, draft, e->drafter);
+    sd_scheduler_place_memory(e->scheduler, target, e->verifier, e->drafter ? draft : NULL, e->drafter);
     if ((rc = sd_scheduler_start(e->scheduler, e->verifier, e->drafter, err, err_len)) < 0) goto fail;
     cfg.scheduler = e->scheduler;
     rc = sd_decoder_create(e->verifier, e->drafter, target->vocab, &cfg, p.n_ctx, &e->decoder, err, err_len);
@@ -424,6 +434,8 @@ static int generate(sd_engine *e, bool keep_cache, const int32_t *prompt, int32_
         return rc;
     }
     st.n_prompt_reused = n_keep;
+    /* a shifted cache holds its first n_keep positions as a fresh run would, the rest moved */
+    if (st.n_ctx_shifts > 0) e->n_cached = SD_MIN(e->n_cached, e->params.n_keep);
     size_t tail = sd_utf8_stream_flush(&c.utf8, e->text);
     if (cb && tail > 0 && st.stop != SD_STOP_CALLBACK) cb(user, -1, e->text, tail);
     if (stats) *stats = st;

@@ -109,12 +109,10 @@ void sd_weight_release(sd_weight *w) {
 /* ---- scalar kernel set: the references, on ggml-format activations ---- */
 
 static size_t scalar_row_bytes(sd_type type, int64_t k) {
-    switch (type) {
-    case SD_TYPE_Q4_0:
+    switch (sd_act_type_of(type)) {
     case SD_TYPE_Q8_0:
         return (size_t)(k / SD_QK8_0) * sizeof(sd_block_q8_0);
-    case SD_TYPE_Q4_K:
-    case SD_TYPE_Q6_K:
+    case SD_TYPE_Q8_K:
         return (size_t)(k / SD_QK_K) * sizeof(sd_block_q8_k);
     default:
         return 0;
@@ -128,8 +126,8 @@ static size_t scalar_act_bytes(sd_type type, int64_t k, int n) {
 static void scalar_quantize_act(sd_type type, const float *x, int64_t k, int n, int i, void *act) {
     (void)n;
     act = (char *)act + (size_t)i * scalar_row_bytes(type, k);
-    if (type == SD_TYPE_Q4_0 || type == SD_TYPE_Q8_0) sd_quantize_row_q8_0_ref(x, act, k);
-    if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) sd_quantize_row_q8_k_ref(x, act, k);
+    if (sd_act_type_of(type) == SD_TYPE_Q8_0) sd_quantize_row_q8_0_ref(x, act, k);
+    if (sd_act_type_of(type) == SD_TYPE_Q8_K) sd_quantize_row_q8_k_ref(x, act, k);
 }
 
 static float scalar_dot(const sd_weight *w, const void *wrow, const void *act, int64_t k) {
@@ -148,6 +146,22 @@ static float scalar_dot(const sd_weight *w, const void *wrow, const void *act, i
         return sd_vec_dot_q4_k_q8_k_ref(wrow, act, k);
     case SD_TYPE_Q6_K:
         return sd_vec_dot_q6_k_q8_k_ref(wrow, act, k);
+    case SD_TYPE_Q4_1:
+        return sd_vec_dot_q4_1_q8_0_ref(wrow, act, k);
+    case SD_TYPE_Q5_0:
+        return sd_vec_dot_q5_0_q8_0_ref(wrow, act, k);
+    case SD_TYPE_Q5_1:
+        return sd_vec_dot_q5_1_q8_0_ref(wrow, act, k);
+    case SD_TYPE_IQ4_NL:
+        return sd_vec_dot_iq4_nl_q8_0_ref(wrow, act, k);
+    case SD_TYPE_Q2_K:
+        return sd_vec_dot_q2_k_q8_k_ref(wrow, act, k);
+    case SD_TYPE_Q3_K:
+        return sd_vec_dot_q3_k_q8_k_ref(wrow, act, k);
+    case SD_TYPE_Q5_K:
+        return sd_vec_dot_q5_k_q8_k_ref(wrow, act, k);
+    case SD_TYPE_IQ4_XS:
+        return sd_vec_dot_iq4_xs_q8_k_ref(wrow, act, k);
     default:
         return NAN;
     }
@@ -182,8 +196,14 @@ static int64_t scalar_mac_loop(int64_t iters) {
     return iters * 8;
 }
 
+static bool scalar_has_type(sd_type type) {
+    const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
+    return t && t->supported;
+}
+
 const sd_kernel_set sd_kernels_scalar = {
     .name = "scalar",
+    .has_type = scalar_has_type,
     .act_bytes = scalar_act_bytes,
     .quantize_act = scalar_quantize_act,
     .rows = scalar_rows,
@@ -293,6 +313,32 @@ void sd_swiglu(float *gate, const float *up, int64_t n) {
 
 /* ---- the product ---- */
 
+/* The types every kernel set multiplies; a set's has_type adds others. */
+static bool every_set_has(sd_type type) {
+    switch (type) {
+    case SD_TYPE_F32:
+    case SD_TYPE_F16:
+    case SD_TYPE_BF16:
+    case SD_TYPE_Q4_0:
+    case SD_TYPE_Q8_0:
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q6_K:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ks, or the scalar set where ks has no kernel for one of the count weights' types: every set computes
+ * the same bits, so the fallback changes speed only. */
+static const sd_kernel_set *set_for(const sd_kernel_set *ks, const sd_weight *const *ws, int count) {
+    for (int j = 0; j < count; j++) {
+        if (!every_set_has(ws[j]->type) && !(ks->has_type && ks->has_type(ws[j]->type)))
+            return &sd_kernels_scalar;
+    }
+    return ks;
+}
+
 /* Prefill of float weights: OpenBLAS sgemm (measured 4096 x 4096 f32, n = 128, 2 threads: see the report
  * in the commit history). f16 / bf16 rows are widened BLAS_CHUNK_ROWS at a time into scratch. */
 #define BLAS_CHUNK_ROWS 128
@@ -329,6 +375,7 @@ static void gemm_blas(const sd_weight *w, const float *x, int n, float *y, void 
 #endif
 
 size_t sd_gemm_scratch_bytes_with(const sd_kernel_set *ks, const sd_weight *w, int n) {
+    ks = set_for(ks, &w, 1);
     return ks->act_bytes(w->type, w->cols, n > 0 ? n : 1) + ACT_ALIGN;
 }
 
@@ -421,6 +468,7 @@ static int same_type_before(const sd_weight *const *ws, int j) {
 static size_t multi_scratch_bytes_with(const sd_kernel_set *ks, const sd_weight *const *ws, int count,
                                        int n) {
     size_t total = 0;
+    ks = set_for(ks, ws, count);
     for (int j = 0; j < count; j++)
         if (same_type_before(ws, j) == j) total += sd_gemm_scratch_bytes_with(ks, ws[j], n);
     return total;
@@ -430,6 +478,7 @@ static void gemm_multi_with(const sd_kernel_set *ks, const sd_weight *const *ws,
                             const float *x, int n, sd_gemm_chunk_fn chunk_done, void *chunk_ctx,
                             void *scratch, sd_pool *pool) {
     if (n <= 0 || count <= 0) return;
+    ks = set_for(ks, ws, count);
     const int n_workers = pool ? sd_pool_n_workers(pool) : 1;
     gemm_job job = {
         .ks = ks, .count = count, .x = x, .n = n, .chunk_done = chunk_done, .chunk_ctx = chunk_ctx};

@@ -9,7 +9,9 @@
  * sdot yields, for each 16-byte half of a 32-element chunk, 4 lanes of 4-element sums: exactly lanes 0..3
  * and 4..7 of quant.h, so two float32x4 accumulators per (row, output) pair reproduce the scalar
  * references bit for bit. smmla's 8-deep sums mix two of those lanes, so it serves Q4_0 only, whose
- * contract is the block's whole integer dot (quant.h); Q8_0, Q4_K and Q6_K use sdot in every set.
+ * contract is the block's whole integer dot (quant.h); Q8_0, Q4_K and Q6_K use sdot in every set (an
+ * smmla with half of each 8-byte operand zero keeps the lanes apart but does 16 useful multiplies, as
+ * one sdot does, plus the shuffles to build its operands).
  *
  * Small-n design as on x86: R weight rows x T activation rows per tile, each weight block loaded and
  * unpacked once per tile and applied to all T activation rows held in registers. */
@@ -106,6 +108,22 @@ INLINE float hsum8(float32x4_t lo, float32x4_t hi) {
     const float32x4_t b = vaddq_f32(lo, hi);
     const float32x2_t c = vadd_f32(vget_low_f32(b), vget_high_f32(b));
     return vget_lane_f32(c, 0) + vget_lane_f32(c, 1);
+}
+
+/* op(acc, x, v, r) for a lane r known only after unrolling (the intrinsics take a literal). */
+#define BY_LANE(op, acc, x, v, r)                                                                            \
+    ((r) == 0   ? op(acc, x, v, 0)                                                                           \
+     : (r) == 1 ? op(acc, x, v, 1)                                                                           \
+     : (r) == 2 ? op(acc, x, v, 2)                                                                           \
+                : op(acc, x, v, 3))
+
+/* acc + x * v[r] in each lane: fused (fmaf's rounding), and in integers. */
+INLINE float32x4_t fma_lane(float32x4_t acc, float32x4_t x, float32x4_t v, const int r) {
+    return BY_LANE(vfmaq_laneq_f32, acc, x, v, r);
+}
+
+INLINE int32x4_t mla_lane(int32x4_t acc, int32x4_t x, int32x4_t v, const int r) {
+    return BY_LANE(vmlaq_laneq_s32, acc, x, v, r);
 }
 
 INLINE int8x16_t narrow_s32x4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
@@ -207,7 +225,32 @@ static void neon_quantize_act(sd_type type, const float *x, int64_t k, int n, in
 
 /* ---- tiles: R weight rows (w, wstride bytes apart) x T activation rows ---- */
 
-/* Q8_0 weights, activation rows a, astride bytes apart: 8 lane accumulators per output (quant.h). */
+/* Integer lane sums leave the dot instructions already offset by MAGIC_BITS, the bits of the float
+ * 1.5 * 2^23: for |S| < 2^22 the bits MAGIC_BITS + S are the float 1.5 * 2^23 + S, exactly, so one
+ * subtraction of MAGIC gives (float)S, bit for bit as scvtf, with the offset folded into the
+ * accumulator's start (free) and an fsub for scvtf (2 uops on one pipe of Neoverse N1, per llvm-mca).
+ * Bounds: Q4_0 |S| <= 32 * 8 * 127, Q8_0 lanes 4 * 128 * 127, Q4_K lanes 8 * 63 * 4 * 15 * 127 and its
+ * mins 63 * 32 * 127, all below 2^22 (Q8_K quants are within +-127); Q6_K's lanes can exceed it and
+ * use scvtf. */
+#define MAGIC 12582912.0f
+#define MAGIC_BITS 0x4B400000
+
+INLINE float32x4_t magic_to_f32(int32x4_t s) {
+    return vsubq_f32(vreinterpretq_f32_s32(s), vdupq_n_f32(MAGIC));
+}
+
+/* Lane r of v is row r's fp16 scale (rows blk0 + r * stride bytes apart), widened exactly. */
+INLINE float32x4_t load_scales(const uint8_t *blk0, size_t stride, const int R) {
+    uint16_t d[4] = {0, 0, 0, 0};
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+        memcpy(&d[r], blk0 + (size_t)r * stride, sizeof d[r]);
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d)));
+}
+
+/* Q8_0 weights, activation rows a, astride bytes apart: 8 lane accumulators per output (quant.h). Per
+ * block and (weight row, activation row): two sdot from MAGIC_BITS, two fsub, two fmla by element
+ * (lane r of the block's dx * dy vector). */
 INLINE void tile_q8_0(const tile_args *p, const int R, const int T) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
     const uint8_t *w = p->w, *a = p->a;
@@ -221,27 +264,28 @@ INLINE void tile_q8_0(const tile_args *p, const int R, const int T) {
         for (int t = 0; t < T; t++)
             lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     }
+    const int32x4_t magic = vdupq_n_s32(MAGIC_BITS);
     for (int64_t b = 0; b < nb; b++) {
         int8x16_t w0[4], w1[4];
-        float wd[4];
+        const sd_block_q8_0 *blk0 = (const sd_block_q8_0 *)w + b;
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            const sd_block_q8_0 *blk = (const sd_block_q8_0 *)(w + (size_t)r * wstride) + b;
+            const sd_block_q8_0 *blk = (const sd_block_q8_0 *)((const uint8_t *)blk0 + (size_t)r * wstride);
             w0[r] = vld1q_s8(blk->qs);
             w1[r] = vld1q_s8(blk->qs + 16);
-            wd[r] = fp16_to_fp32(blk->d);
         }
+        const float32x4_t wd = load_scales((const uint8_t *)&blk0->d, wstride, R);
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
             const act_q8_0 *ab = (const act_q8_0 *)(a + (size_t)t * astride);
-            const float dy = ((const float *)(ab + nb))[b];
+            const float32x4_t s = vmulq_n_f32(wd, ((const float *)(ab + nb))[b]); /* lane r: dx_r * dy */
             const int8x16_t y0 = vld1q_s8(ab[b].qs), y1 = vld1q_s8(ab[b].qs + 16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                const int32x4_t zero = vdupq_n_s32(0);
-                const float32x4_t s = vdupq_n_f32(wd[r] * dy);
-                lo[r][t] = vfmaq_f32(lo[r][t], s, vcvtq_f32_s32(dot16(zero, w0[r], y0)));
-                hi[r][t] = vfmaq_f32(hi[r][t], s, vcvtq_f32_s32(dot16(zero, w1[r], y1)));
+                const float32x4_t s0 = magic_to_f32(dot16(magic, w0[r], y0));
+                const float32x4_t s1 = magic_to_f32(dot16(magic, w1[r], y1));
+                lo[r][t] = fma_lane(lo[r][t], s0, s, r);
+                hi[r][t] = fma_lane(hi[r][t], s1, s, r);
             }
         }
     }
@@ -343,11 +387,11 @@ INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q
                 const float32x4_t dyq = vcombine_f32(dd, dd);
 #pragma GCC unroll 2
                 for (int P = 0; P < NP; P++) {
-                    int32x4_t s = vdupq_n_s32(0);
+                    int32x4_t s = vdupq_n_s32(MAGIC_BITS);
 #pragma GCC unroll 4
                     for (int K = 0; K < 4; K++)
                         s = vmmlaq_s32(s, wq[P][K], yv[K]);
-                    accp[P][q] = vfmaq_f32(accp[P][q], vcvtq_f32_s32(s), vmulq_f32(wdp[P], dyq));
+                    accp[P][q] = vfmaq_f32(accp[P][q], magic_to_f32(s), vmulq_f32(wdp[P], dyq));
                 }
             }
 #endif
@@ -357,13 +401,13 @@ INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q
                 int32x4_t s[2];
 #pragma GCC unroll 2
                 for (int P = 0; P < NP; P++) {
-                    s[P] = vdupq_n_s32(0);
+                    s[P] = vdupq_n_s32(MAGIC_BITS / 2); /* the pairwise add joins two halves */
 #pragma GCC unroll 4
                     for (int K = 0; K < 4; K++)
                         s[P] = dot16(s[P], wq[P][K], dup_group(ab + K * gstride + 8 * t));
                 }
                 const int32x4_t sum = vpaddq_s32(s[0], NP > 1 ? s[1] : s[0]); /* rows 0, 1, 2, 3 */
-                acc[t] = vfmaq_f32(acc[t], vcvtq_f32_s32(sum), vmulq_n_f32(wd, db[t]));
+                acc[t] = vfmaq_f32(acc[t], magic_to_f32(sum), vmulq_n_f32(wd, db[t]));
             }
         }
     }
@@ -391,10 +435,79 @@ INLINE void tile_q4_0(const tile_args *p, const int R, const int T, const bool q
     }
 }
 
+/* Super-block weights (Q4_K, Q6_K) in units: unit (u, v) is half v (16 bytes: lanes 4v..4v+3) of the
+ * chunks 2u and 2u + 1 (32 elements each) as int8. Per unit and (weight row, activation row): two sdot
+ * and two mla by element (the chunk's scale) into the pair's integer lanes, which stay in registers
+ * for the whole super-block; the float steps follow once per super-block. k_scales holds one row's
+ * scales as int32 lanes: Q4_K sc[c / 4] lane c % 4 is chunk c's scale and mins the 8 mins; Q6_K
+ * sc[i / 4] lane i % 4 is scales[i], the scale of chunk i / 2's half i % 2. */
+typedef struct {
+    int32x4_t sc[4];
+    int32x4_t mins[2];
+    float d, dmin;
+} k_scales;
+
+/* Four bytes as int32 lanes. */
+INLINE int32x4_t u8x4_to_s32(uint32_t v) {
+    return vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vcreate_u8(v)))));
+}
+
+INLINE void k_unpack_scales(const uint8_t *wblk, const bool q6, k_scales *ks) {
+    if (q6) {
+        const sd_block_q6_k *blk = (const sd_block_q6_k *)wblk;
+        const int8x16_t scb = vld1q_s8(blk->scales);
+        const int16x8_t sc0 = vmovl_s8(vget_low_s8(scb)), sc1 = vmovl_high_s8(scb);
+        ks->sc[0] = vmovl_s16(vget_low_s16(sc0));
+        ks->sc[1] = vmovl_high_s16(sc0);
+        ks->sc[2] = vmovl_s16(vget_low_s16(sc1));
+        ks->sc[3] = vmovl_high_s16(sc1);
+        ks->d = fp16_to_fp32(blk->d);
+    } else {
+        /* sd_q4_k_scales on 32-bit words, byte i of each word at once */
+        const sd_block_q4_k *blk = (const sd_block_q4_k *)wblk;
+        uint32_t q[3];
+        memcpy(q, blk->scales, sizeof q);
+        const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+        ks->sc[0] = u8x4_to_s32(q[0] & m6);
+        ks->sc[1] = u8x4_to_s32((q[2] & m4) | (((q[0] >> 6) & m2) << 4));
+        ks->mins[0] = u8x4_to_s32(q[1] & m6);
+        ks->mins[1] = u8x4_to_s32(((q[2] >> 4) & m4) | (((q[1] >> 6) & m2) << 4));
+        ks->d = fp16_to_fp32(blk->d);
+        ks->dmin = fp16_to_fp32(blk->dmin);
+    }
+}
+
+/* Unit (u, v) of one weight row's super-block (see k_scales). */
+INLINE void k_unpack_unit(const uint8_t *wblk, const bool q6, const int u, const int v, int8x16_t w[2]) {
+    if (q6) {
+        /* ql[64h + 16v..], ql[64h + 32 + 16v..] and qh[32h + 16v..] carry chunks 4h..4h + 3 (u = 2h + p):
+         * p = 0 the low nibbles with qh bits 0-1 and 2-3, p = 1 the high nibbles with bits 4-5 and 6-7 */
+        const sd_block_q6_k *blk = (const sd_block_q6_k *)wblk;
+        const int h = u / 2, pp = u % 2;
+        const uint8x16_t l0 = vld1q_u8(blk->ql + 64 * h + 16 * v);
+        const uint8x16_t l1 = vld1q_u8(blk->ql + 64 * h + 32 + 16 * v);
+        const uint8x16_t qh = vld1q_u8(blk->qh + 32 * h + 16 * v);
+        const uint8x16_t m2 = vdupq_n_u8(0x30);
+        if (pp == 0) { /* (l & 15) | (qh bits << 4) */
+            w[0] = vreinterpretq_s8_u8(vsliq_n_u8(l0, vandq_u8(qh, vdupq_n_u8(0x03)), 4));
+            w[1] = vreinterpretq_s8_u8(vsliq_n_u8(l1, vandq_u8(vshrq_n_u8(qh, 2), vdupq_n_u8(0x03)), 4));
+        } else { /* (qh bits in 4-5) | (l >> 4) */
+            w[0] = vreinterpretq_s8_u8(vsriq_n_u8(vandq_u8(qh, m2), l0, 4));
+            w[1] = vreinterpretq_s8_u8(vsriq_n_u8(vshrq_n_u8(qh, 2), l1, 4));
+        }
+    } else { /* qs[32u + 16v..]: low nibbles chunk 2u, high nibbles chunk 2u + 1 */
+        const sd_block_q4_k *blk = (const sd_block_q4_k *)wblk;
+        const uint8x16_t raw = vld1q_u8(blk->qs + 32 * u + 16 * v);
+        w[0] = vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F)));
+        w[1] = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
+    }
+}
+
 INLINE void tile_k(const tile_args *p, const int R, const int T, const bool q6) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride;
+    const size_t wblock = q6 ? sizeof(sd_block_q6_k) : sizeof(sd_block_q4_k);
     const int64_t nb = p->len, ldy = p->ldy;
     float *y = p->y;
     float32x4_t lo[4][TILE_ROWS], hi[4][TILE_ROWS];
@@ -405,92 +518,73 @@ INLINE void tile_k(const tile_args *p, const int R, const int T, const bool q6) 
             lo[r][t] = hi[r][t] = vdupq_n_f32(0.0f);
     }
     for (int64_t b = 0; b < nb; b++) {
-        int8x16_t wq[4][16]; /* 256 quants as 16 vectors: chunk c is vectors 2c (lanes 0-3), 2c + 1 (4-7) */
-        int32_t wsc[4][16];  /* scale of each 16-byte vector */
-        int32_t wmin[4][8];  /* Q4_K mins; Q6_K: unused */
-        float wd[4], wdm[4];
+        const uint8_t *wb = w + (size_t)b * wblock;
+        k_scales ks[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            k_unpack_scales(wb + (size_t)r * wstride, q6, &ks[r]);
+        /* Q4_K lanes and mins start at MAGIC_BITS (see magic_to_f32); Q6_K's at 0 for scvtf */
+        int32x4_t s[4][TILE_ROWS][2];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            if (q6) {
-                const sd_block_q6_k *blk = (const sd_block_q6_k *)(w + (size_t)r * wstride) + b;
-                for (int h = 0; h < 2; h++) {
-                    for (int v = 0; v < 2; v++) { /* 16-byte halves of the 32-element quarters */
-                        const uint8x16_t l0 = vld1q_u8(blk->ql + 64 * h + 16 * v);
-                        const uint8x16_t l1 = vld1q_u8(blk->ql + 64 * h + 32 + 16 * v);
-                        const uint8x16_t qh = vld1q_u8(blk->qh + 32 * h + 16 * v);
-                        const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(0x03);
-                        const uint8x16_t q0 = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(qh, m2), 4));
-                        const uint8x16_t q1 =
-                            vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), m2), 4));
-                        const uint8x16_t q2 =
-                            vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), m2), 4));
-                        const uint8x16_t q3 = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4));
-                        wq[r][8 * h + 0 + v] = vreinterpretq_s8_u8(q0);
-                        wq[r][8 * h + 2 + v] = vreinterpretq_s8_u8(q1);
-                        wq[r][8 * h + 4 + v] = vreinterpretq_s8_u8(q2);
-                        wq[r][8 * h + 6 + v] = vreinterpretq_s8_u8(q3);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                s[r][t][0] = s[r][t][1] = vdupq_n_s32(q6 ? 0 : MAGIC_BITS);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+#pragma GCC unroll 2
+            for (int v = 0; v < 2; v++) {
+                /* the scales' index of chunks 2u and 2u + 1: Q4_K the chunk, Q6_K 2 * chunk + v */
+                const int i0 = q6 ? 4 * u + v : 2 * u, i1 = q6 ? 4 * u + 2 + v : 2 * u + 1;
+                int8x16_t wq[4][2];
+#pragma GCC unroll 4
+                for (int r = 0; r < R; r++)
+                    k_unpack_unit(wb + (size_t)r * wstride, q6, u, v, wq[r]);
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
+                    const int8x16_t y0 = vld1q_s8(ab->qs + 64 * u + 16 * v);
+                    const int8x16_t y1 = vld1q_s8(ab->qs + 64 * u + 32 + 16 * v);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; r++) {
+                        const int32x4_t zero = vdupq_n_s32(0);
+                        s[r][t][v] =
+                            mla_lane(s[r][t][v], dot16(zero, wq[r][0], y0), ks[r].sc[i0 / 4], i0 % 4);
+                        s[r][t][v] =
+                            mla_lane(s[r][t][v], dot16(zero, wq[r][1], y1), ks[r].sc[i1 / 4], i1 % 4);
                     }
                 }
-                for (int j = 0; j < 16; j++)
-                    wsc[r][j] = blk->scales[j];
-                wd[r] = fp16_to_fp32(blk->d);
-                wdm[r] = 0.0f;
-            } else {
-                const sd_block_q4_k *blk = (const sd_block_q4_k *)(w + (size_t)r * wstride) + b;
-                uint8_t sc[8], m[8];
-                sd_q4_k_scales(blk->scales, sc, m);
-                for (int j = 0; j < 4; j++) {
-                    for (int v = 0; v < 2; v++) {
-                        const uint8x16_t raw = vld1q_u8(blk->qs + 32 * j + 16 * v);
-                        wq[r][4 * j + v] = vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F)));
-                        wq[r][4 * j + 2 + v] = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
-                    }
-                }
-                for (int j = 0; j < 16; j++)
-                    wsc[r][j] = sc[j / 2];
-                for (int j = 0; j < 8; j++)
-                    wmin[r][j] = m[j];
-                wd[r] = fp16_to_fp32(blk->d);
-                wdm[r] = fp16_to_fp32(blk->dmin);
             }
         }
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
             const act_q8_k *ab = (const act_q8_k *)(a + (size_t)t * astride) + b;
+            const int16x8_t bs0 = vld1q_s16(ab->bsums), bs1 = vld1q_s16(ab->bsums + 8);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                int32x4_t s_lo = vdupq_n_s32(0), s_hi = vdupq_n_s32(0);
-                for (int c = 0; c < 8; c++) {
-                    const int32x4_t zero = vdupq_n_s32(0);
-                    const int32x4_t d0 = dot16(zero, wq[r][2 * c], vld1q_s8(ab->qs + 32 * c));
-                    const int32x4_t d1 = dot16(zero, wq[r][2 * c + 1], vld1q_s8(ab->qs + 32 * c + 16));
-                    /* Q4_K: one scale per 32-element chunk; Q6_K: one per 16 */
-                    s_lo = vmlaq_n_s32(s_lo, d0, wsc[r][2 * c]);
-                    s_hi = vmlaq_n_s32(s_hi, d1, wsc[r][2 * c + 1]);
-                }
-                /* per lane l: bsums[2l] and bsums[2l + 1] */
-                const int16x8_t bs0 = vld1q_s16(ab->bsums), bs1 = vld1q_s16(ab->bsums + 8);
-                if (q6) {
-                    int32_t corr[8];
-                    for (int l = 0; l < 8; l++) {
-                        corr[l] = 32 * (ab->bsums[2 * l] * wsc[r][2 * l] +
-                                        ab->bsums[2 * l + 1] * wsc[r][2 * l + 1]);
-                    }
-                    s_lo = vsubq_s32(s_lo, vld1q_s32(corr));
-                    s_hi = vsubq_s32(s_hi, vld1q_s32(corr + 4));
-                    const float32x4_t d = vdupq_n_f32(wd[r] * ab->d);
-                    lo[r][t] = vfmaq_f32(lo[r][t], d, vcvtq_f32_s32(s_lo));
-                    hi[r][t] = vfmaq_f32(hi[r][t], d, vcvtq_f32_s32(s_hi));
-                } else {
-                    const int32x4_t pairs_lo = vpaddlq_s16(bs0), pairs_hi = vpaddlq_s16(bs1);
-                    const int32x4_t m_lo = vmulq_s32(pairs_lo, vld1q_s32(wmin[r]));
-                    const int32x4_t m_hi = vmulq_s32(pairs_hi, vld1q_s32(wmin[r] + 4));
-                    const float32x4_t d = vdupq_n_f32(wd[r] * ab->d);
-                    const float32x4_t ndmin = vdupq_n_f32(-(wdm[r] * ab->d));
-                    lo[r][t] = vfmaq_f32(lo[r][t], d, vcvtq_f32_s32(s_lo));
-                    hi[r][t] = vfmaq_f32(hi[r][t], d, vcvtq_f32_s32(s_hi));
-                    lo[r][t] = vfmaq_f32(lo[r][t], ndmin, vcvtq_f32_s32(m_lo));
-                    hi[r][t] = vfmaq_f32(hi[r][t], ndmin, vcvtq_f32_s32(m_hi));
+                const float d = ks[r].d * ab->d;
+                if (q6) { /* lane l: 32 * (bsums[2l] * sc[2l] + bsums[2l + 1] * sc[2l + 1]) */
+                    const sd_block_q6_k *blk = (const sd_block_q6_k *)(wb + (size_t)r * wstride);
+                    const int8x16_t scb = vld1q_s8(blk->scales);
+                    const int16x8_t sc0 = vmovl_s8(vget_low_s8(scb)), sc1 = vmovl_high_s8(scb);
+                    const int32x4_t c_lo =
+                        vpaddq_s32(vmull_s16(vget_low_s16(bs0), vget_low_s16(sc0)), vmull_high_s16(bs0, sc0));
+                    const int32x4_t c_hi =
+                        vpaddq_s32(vmull_s16(vget_low_s16(bs1), vget_low_s16(sc1)), vmull_high_s16(bs1, sc1));
+                    const int32x4_t s_lo = vsubq_s32(s[r][t][0], vshlq_n_s32(c_lo, 5));
+                    const int32x4_t s_hi = vsubq_s32(s[r][t][1], vshlq_n_s32(c_hi, 5));
+                    lo[r][t] = vfmaq_n_f32(lo[r][t], vcvtq_f32_s32(s_lo), d);
+                    hi[r][t] = vfmaq_n_f32(hi[r][t], vcvtq_f32_s32(s_hi), d);
+                } else { /* lane l: m_l * (bsums[2l] + bsums[2l + 1]), from MAGIC_BITS */
+                    const int32x4_t magic = vdupq_n_s32(MAGIC_BITS);
+                    const int32x4_t m_lo = vmlaq_s32(magic, vpaddlq_s16(bs0), ks[r].mins[0]);
+                    const int32x4_t m_hi = vmlaq_s32(magic, vpaddlq_s16(bs1), ks[r].mins[1]);
+                    const float ndmin = -(ks[r].dmin * ab->d);
+                    lo[r][t] = vfmaq_n_f32(lo[r][t], magic_to_f32(s[r][t][0]), d);
+                    hi[r][t] = vfmaq_n_f32(hi[r][t], magic_to_f32(s[r][t][1]), d);
+                    lo[r][t] = vfmaq_n_f32(lo[r][t], magic_to_f32(m_lo), ndmin);
+                    hi[r][t] = vfmaq_n_f32(hi[r][t], magic_to_f32(m_hi), ndmin);
                 }
             }
         }
@@ -581,13 +675,16 @@ static bool act_block_major(sd_type type) {
 
 /* Q4_0 tiles of 4 weight rows x up to 8 activation rows: 8 unpacked weight vectors, 8 accumulators (sdot:
  * one per activation row; smmla: one per row pair x activation pair) and the activation groups fit the
- * 32 registers. The other types keep R x T <= 8 pairs of accumulators with T <= 4. */
+ * 32 registers. Q8_0 keeps R x T <= 8 pairs of accumulators with T <= 4; Q4_K and Q6_K hold a pair of
+ * integer and a pair of float accumulators per (R, T), so 4 x 1, 2 x 2, then 1 x 3 or 1 x 4. */
 static int tile_rows_max(sd_type type) {
     return type == SD_TYPE_Q4_0 ? TILE_ROWS_Q4_0 : TILE_ROWS;
 }
 
 static int group_rows(sd_type type, int T) {
-    return type == SD_TYPE_Q4_0 || T == 1 ? 4 : 2;
+    if (type == SD_TYPE_Q4_0 || T == 1) return 4;
+    /* Q4_K / Q6_K: R x T pairs of integer and of float accumulators; 1 x 4 leaves room for the unit */
+    return (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) && T > 2 ? 1 : 2;
 }
 
 /* The sd_q4_0_r4 copy is laid out in groups of 4 rows: a range that does not start and end on one uses

@@ -44,7 +44,10 @@
 #define TILE_ROWS 8
 #endif
 
+#define TILE_MORE_TYPES 1
 #include "tile_driver.h"
+
+#include "gemm_x86_types.h"
 
 /* ---- activation layouts ---- */
 
@@ -83,7 +86,7 @@ static size_t act_row_stride(sd_type type, int64_t k) {
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
     default:
-        return 0;
+        return more_act_row_stride(type, k);
     }
 }
 
@@ -229,6 +232,7 @@ static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int
         quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * act_row_stride(type, k)), k);
         break;
     default:
+        more_quantize_act(type, x, k, (uint8_t *)act + (size_t)i * act_row_stride(type, k));
         break;
     }
 }
@@ -669,7 +673,7 @@ static bool act_block_major(sd_type type) {
  * row): one weight row per tile and up to 8 activation rows measured fastest (Q4_K n = 8: 147 us per 256
  * rows vs 189 with 2 rows). */
 static bool is_k_quant(sd_type type) {
-    return type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K;
+    return sd_act_type_of(type) == SD_TYPE_Q8_K;
 }
 
 static int tile_rows_max(sd_type type) {
@@ -836,6 +840,7 @@ static int64_t x86_mac_loop(int64_t iters) {
 
 const sd_kernel_set KSET = {
     .name = KNAME,
+    .has_type = more_has_type,
     .act_bytes = x86_act_bytes,
     .quantize_act = x86_quantize_act,
     .rows = x86_rows,

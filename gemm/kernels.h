@@ -8,6 +8,7 @@
 #ifndef SD_GEMM_KERNELS_H
 #define SD_GEMM_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,9 @@ void sd_q4_0_repack_r4(const void *src, void *dst, int64_t rows, int64_t cols);
 
 typedef struct sd_kernel_set {
     const char *name; /* "scalar", "avx2", "avx512vnni", "neon", "neon-dotprod", "neon-i8mm" */
+    /* Whether rows() multiplies weights of a type beyond those every set has (f32, f16, bf16, q4_0, q8_0,
+     * q4_K, q6_K); NULL: none. The driver multiplies the others with the scalar set. */
+    bool (*has_type)(sd_type type);
     /* Bytes of the quantized activations of n rows of k elements for weights of `type`; 0: the kernels
      * read the fp32 rows of x directly. */
     size_t (*act_bytes)(sd_type type, int64_t k, int n);

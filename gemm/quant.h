@@ -17,6 +17,16 @@
  *   acc[l] = fmaf(-dmin, M_l, acc[l]), with d = fp16(x.d) * y.d, dmin = fp16(x.dmin) * y.d.
  *   Q6_K: S_l = sum over chunks of sc_(e/16) * (lane-l sum of q * y), q in 0..63, minus
  *   32 * (bsums[2l] * sc[2l] + bsums[2l+1] * sc[2l+1]); acc[l] = fmaf(d, S_l, acc[l]).
+ *   Q5_0 and IQ4_NL (blocks of 32, signed values q - 16 and sd_iq4_values[q]): as Q8_0.
+ *   Q4_1 and Q5_1 (value d q + m, q unsigned): acc[l] = fmaf(dx * dy, (float)S_l, acc[l]) as Q8_0, and a
+ *   ninth accumulator acc_m = fmaf(mx * dy, (float)Y, acc_m), Y the block's sum of activation quants; the
+ *   dot is sd_hsum8(acc) + acc_m.
+ *   Q5_K: as Q4_K with q in 0..31.
+ *   Q2_K: S_l = sum over chunks c of (sc_(2c + l / 4) & 15) * (lane-l sum of q * y), q in 0..3;
+ *   M_l = (sc_2l >> 4) * bsums[2l] + (sc_(2l+1) >> 4) * bsums[2l+1]; then as Q4_K.
+ *   Q3_K: as Q6_K with q + 4 in 0..7, zero point 4 instead of 32, and the signed scales sd_q3_k_scales.
+ *   IQ4_XS: S_l = sum over the 8 sub-blocks j of (ls_j - 32) * (lane-l sum of sd_iq4_values[q] * y);
+ *   acc[l] = fmaf(d, S_l, acc[l]).
  * This lane layout is what AVX2 maddubs/madd, AVX-512 VNNI dpbusd and NEON sdot produce natively, so
  * the SIMD kernels match these references exactly. */
 #ifndef SD_QUANT_H
@@ -43,6 +53,37 @@ static inline void sd_q4_k_scales(const uint8_t q[SD_K_SCALE_SIZE], uint8_t sc[8
             sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
             m[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
         }
+    }
+}
+
+/* Q3_K's 16 6-bit group scales, packed in 12 bytes, as signed values (stored value - 32). */
+void sd_q3_k_scales(const uint8_t q[12], int8_t sc[16]);
+
+/* IQ4_XS sub-block j's scale ls - 32 (ls: low 4 bits in scales_l, high 2 in scales_h). */
+static inline int sd_iq4_xs_scale(const sd_block_iq4_xs *x, int j) {
+    return (((x->scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((x->scales_h >> (2 * j)) & 3) << 4)) - 32;
+}
+
+/* The reference activation format for weights of type w: Q8_0 blocks for the 32-wide quantized types,
+ * Q8_K for the 256-wide ones, F32 (x not quantized) for float weights. */
+static inline sd_type sd_act_type_of(sd_type w) {
+    switch (w) {
+    case SD_TYPE_Q4_0:
+    case SD_TYPE_Q4_1:
+    case SD_TYPE_Q5_0:
+    case SD_TYPE_Q5_1:
+    case SD_TYPE_Q8_0:
+    case SD_TYPE_IQ4_NL:
+        return SD_TYPE_Q8_0;
+    case SD_TYPE_Q2_K:
+    case SD_TYPE_Q3_K:
+    case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
+    case SD_TYPE_Q6_K:
+    case SD_TYPE_IQ4_XS:
+        return SD_TYPE_Q8_K;
+    default:
+        return SD_TYPE_F32;
     }
 }
 
@@ -83,6 +124,14 @@ float sd_vec_dot_q4_0_q8_0_ref(const sd_block_q4_0 *w, const sd_block_q8_0 *x, i
 float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, int64_t k);
 float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k);
 float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_q4_1_q8_0_ref(const sd_block_q4_1 *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_q5_0_q8_0_ref(const sd_block_q5_0 *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_q5_1_q8_0_ref(const sd_block_q5_1 *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_iq4_nl_q8_0_ref(const sd_block_iq4_nl *w, const sd_block_q8_0 *x, int64_t k);
+float sd_vec_dot_q2_k_q8_k_ref(const sd_block_q2_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_q3_k_q8_k_ref(const sd_block_q3_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_q5_k_q8_k_ref(const sd_block_q5_k *w, const sd_block_q8_k *x, int64_t k);
+float sd_vec_dot_iq4_xs_q8_k_ref(const sd_block_iq4_xs *w, const sd_block_q8_k *x, int64_t k);
 float sd_vec_dot_f32_ref(const float *w, const float *x, int64_t k);
 float sd_vec_dot_f16_f32_ref(const uint16_t *w, const float *x, int64_t k);
 float sd_vec_dot_bf16_f32_ref(const uint16_t *w, const float *x, int64_t k);

@@ -71,6 +71,132 @@ static void dequant_q6_k(const sd_block_q6_k *x, float *y, int64_t nb) {
     }
 }
 
+/* ---- dequantization of the fallback and K-quant types added for llama-quantize's mixes ---- */
+
+/* Element e (0..31) of a 32-block's nibbles: low nibbles hold elements 0..15, high 16..31. */
+static inline int nibble32(const uint8_t qs[16], int e) {
+    return e < 16 ? qs[e] & 0xF : qs[e - 16] >> 4;
+}
+
+/* Bit 4 of Q5_0 / Q5_1 element e: bit e of the little-endian qh. */
+static inline int q5_high_bit(const uint8_t qh[4], int e) {
+    return ((qh[e / 8] >> (e % 8)) & 1) << 4;
+}
+
+static void dequant_q4_1(const sd_block_q4_1 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = sd_fp16_to_fp32(x[i].d), m = sd_fp16_to_fp32(x[i].m);
+        for (int e = 0; e < 32; e++)
+            y[e] = (float)nibble32(x[i].qs, e) * d + m;
+    }
+}
+
+static void dequant_q5_0(const sd_block_q5_0 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int e = 0; e < 32; e++)
+            y[e] = (float)((nibble32(x[i].qs, e) | q5_high_bit(x[i].qh, e)) - 16) * d;
+    }
+}
+
+static void dequant_q5_1(const sd_block_q5_1 *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = sd_fp16_to_fp32(x[i].d), m = sd_fp16_to_fp32(x[i].m);
+        for (int e = 0; e < 32; e++)
+            y[e] = (float)(nibble32(x[i].qs, e) | q5_high_bit(x[i].qh, e)) * d + m;
+    }
+}
+
+static void dequant_iq4_nl(const sd_block_iq4_nl *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int e = 0; e < 32; e++)
+            y[e] = d * (float)sd_iq4_values[nibble32(x[i].qs, e)];
+    }
+}
+
+/* 2-bit quant of Q2_K / Q3_K element e (0..255): 32-element chunk c = e / 32 takes bits 2 (c % 4) of
+ * qs[32 (c / 4) + e % 32]. */
+static inline int q2_quant(const uint8_t qs[64], int e) {
+    const int c = e / 32;
+    return (qs[32 * (c / 4) + e % 32] >> (2 * (c % 4))) & 3;
+}
+
+/* Q3_K element e as 0..7 (the value q - 4 plus its zero point 4): the 2 low bits, and 4 where bit c of
+ * hmask[e % 32] is set. */
+static inline int q3_k_quant(const sd_block_q3_k *x, int e) {
+    return q2_quant(x->qs, e) | (((x->hmask[e % 32] >> (e / 32)) & 1) << 2);
+}
+
+static void dequant_q2_k(const sd_block_q2_k *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += SD_QK_K) {
+        const float d = sd_fp16_to_fp32(x[i].d), dmin = sd_fp16_to_fp32(x[i].dmin);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)(x[i].scales[g] & 0xF), ml = dmin * (float)(x[i].scales[g] >> 4);
+            for (int e = 16 * g; e < 16 * g + 16; e++)
+                y[e] = dl * (float)q2_quant(x[i].qs, e) - ml;
+        }
+    }
+}
+
+void sd_q3_k_scales(const uint8_t q[12], int8_t sc[16]) {
+    for (int i = 0; i < 4; i++) {
+        const int hi = q[8 + i];
+        sc[i] = (int8_t)(((q[i] & 0xF) | ((hi & 3) << 4)) - 32);
+        sc[4 + i] = (int8_t)(((q[4 + i] & 0xF) | (((hi >> 2) & 3) << 4)) - 32);
+        sc[8 + i] = (int8_t)(((q[i] >> 4) | (((hi >> 4) & 3) << 4)) - 32);
+        sc[12 + i] = (int8_t)(((q[4 + i] >> 4) | (((hi >> 6) & 3) << 4)) - 32);
+    }
+}
+
+static void dequant_q3_k(const sd_block_q3_k *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += SD_QK_K) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        int8_t sc[16];
+        sd_q3_k_scales(x[i].scales, sc);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d * (float)sc[g];
+            for (int e = 16 * g; e < 16 * g + 16; e++)
+                y[e] = dl * (float)(q3_k_quant(&x[i], e) - 4);
+        }
+    }
+}
+
+/* Q4_K element e's nibble: each 64 elements take the low then the high nibbles of 32 bytes. */
+static inline int q4_k_quant(const uint8_t qs[SD_QK_K / 2], int e) {
+    const uint8_t byte = qs[32 * (e / 64) + e % 32];
+    return (e % 64) < 32 ? byte & 0xF : byte >> 4;
+}
+
+/* Q5_K element e as 0..31: Q4_K's nibble placement plus bit e / 32 of qh[e % 32]. */
+static inline int q5_k_quant(const sd_block_q5_k *x, int e) {
+    return q4_k_quant(x->qs, e) | (((x->qh[e % 32] >> (e / 32)) & 1) << 4);
+}
+
+static void dequant_q5_k(const sd_block_q5_k *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += SD_QK_K) {
+        const float d = sd_fp16_to_fp32(x[i].d), dmin = sd_fp16_to_fp32(x[i].dmin);
+        uint8_t sc[8], m[8];
+        sd_q4_k_scales(x[i].scales, sc, m);
+        for (int j = 0; j < 8; j++) {
+            const float dl = d * (float)sc[j], ml = dmin * (float)m[j];
+            for (int e = 32 * j; e < 32 * j + 32; e++)
+                y[e] = dl * (float)q5_k_quant(&x[i], e) - ml;
+        }
+    }
+}
+
+static void dequant_iq4_xs(const sd_block_iq4_xs *x, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += SD_QK_K) {
+        const float d = sd_fp16_to_fp32(x[i].d);
+        for (int j = 0; j < 8; j++) {
+            const float dl = d * (float)sd_iq4_xs_scale(&x[i], j);
+            for (int e = 0; e < 32; e++)
+                y[32 * j + e] = dl * (float)sd_iq4_values[nibble32(x[i].qs + 16 * j, e)];
+        }
+    }
+}
+
 void sd_dequantize_row_ref(sd_type type, const void *src, float *dst, int64_t n) {
     switch (type) {
     case SD_TYPE_F32:
@@ -95,6 +221,30 @@ void sd_dequantize_row_ref(sd_type type, const void *src, float *dst, int64_t n)
         break;
     case SD_TYPE_Q6_K:
         dequant_q6_k(src, dst, n / SD_QK_K);
+        break;
+    case SD_TYPE_Q4_1:
+        dequant_q4_1(src, dst, n / 32);
+        break;
+    case SD_TYPE_Q5_0:
+        dequant_q5_0(src, dst, n / 32);
+        break;
+    case SD_TYPE_Q5_1:
+        dequant_q5_1(src, dst, n / 32);
+        break;
+    case SD_TYPE_IQ4_NL:
+        dequant_iq4_nl(src, dst, n / 32);
+        break;
+    case SD_TYPE_Q2_K:
+        dequant_q2_k(src, dst, n / SD_QK_K);
+        break;
+    case SD_TYPE_Q3_K:
+        dequant_q3_k(src, dst, n / SD_QK_K);
+        break;
+    case SD_TYPE_Q5_K:
+        dequant_q5_k(src, dst, n / SD_QK_K);
+        break;
+    case SD_TYPE_IQ4_XS:
+        dequant_iq4_xs(src, dst, n / SD_QK_K);
         break;
     default: /* unsupported types never get past sd_weight_init; write zeros rather than garbage */
         memset(dst, 0, (size_t)n * sizeof(float));
@@ -187,19 +337,22 @@ float sd_vec_dot_q8_0_q8_0_ref(const sd_block_q8_0 *w, const sd_block_q8_0 *x, i
     return sd_hsum8(acc);
 }
 
-float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k) {
+/* Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins, q in 0..15 or 0..31. */
+static float dot_k_with_mins(sd_type type, const void *wrow, const sd_block_q8_k *x, int64_t k) {
     float acc[8] = {0};
     for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        const bool five = type == SD_TYPE_Q5_K;
+        const sd_block_q4_k *w4 = five ? NULL : (const sd_block_q4_k *)wrow + b;
+        const sd_block_q5_k *w5 = five ? (const sd_block_q5_k *)wrow + b : NULL;
         uint8_t sc[8], m[8];
-        sd_q4_k_scales(w[b].scales, sc, m);
+        sd_q4_k_scales(five ? w5->scales : w4->scales, sc, m);
         int32_t s[8] = {0};
         for (int e = 0; e < SD_QK_K; e++) {
-            const uint8_t byte = w[b].qs[32 * (e / 64) + e % 32];
-            const int q = (e % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+            const int q = five ? q5_k_quant(w5, e) : q4_k_quant(w4->qs, e);
             s[(e % 32) / 4] += sc[e / 32] * q * x[b].qs[e];
         }
-        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
-        const float dmin = sd_fp16_to_fp32(w[b].dmin) * x[b].d;
+        const float d = sd_fp16_to_fp32(five ? w5->d : w4->d) * x[b].d;
+        const float dmin = sd_fp16_to_fp32(five ? w5->dmin : w4->dmin) * x[b].d;
         for (int l = 0; l < 8; l++) {
             const int32_t mins = m[l] * (x[b].bsums[2 * l] + x[b].bsums[2 * l + 1]);
             acc[l] = fmaf(d, (float)s[l], acc[l]);
@@ -207,6 +360,10 @@ float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, i
         }
     }
     return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q4_k_q8_k_ref(const sd_block_q4_k *w, const sd_block_q8_k *x, int64_t k) {
+    return dot_k_with_mins(SD_TYPE_Q4_K, w, x, k);
 }
 
 float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, int64_t k) {
@@ -222,6 +379,142 @@ float sd_vec_dot_q6_k_q8_k_ref(const sd_block_q6_k *w, const sd_block_q8_k *x, i
                     (x[b].bsums[2 * l] * w[b].scales[2 * l] + x[b].bsums[2 * l + 1] * w[b].scales[2 * l + 1]);
             acc[l] = fmaf(d, (float)s[l], acc[l]);
         }
+    }
+    return sd_hsum8(acc);
+}
+
+/* The 32-wide types against Q8_0 activations: lane l of a block gets the integer sum of elements
+ * 4l..4l+3 (quant.h). */
+static inline int32_t lane_sum32(const int8_t w[32], const int8_t *y, int l) {
+    int32_t s = 0;
+    for (int e = 4 * l; e < 4 * l + 4; e++)
+        s += w[e] * y[e];
+    return s;
+}
+
+/* Q5_0 and IQ4_NL: signed weight values, Q8_0's order. */
+static float dot_signed32(sd_type type, const void *wrow, const sd_block_q8_0 *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / 32; b++) {
+        int8_t v[32];
+        uint16_t d;
+        if (type == SD_TYPE_Q5_0) {
+            const sd_block_q5_0 *w = (const sd_block_q5_0 *)wrow + b;
+            for (int e = 0; e < 32; e++)
+                v[e] = (int8_t)((nibble32(w->qs, e) | q5_high_bit(w->qh, e)) - 16);
+            d = w->d;
+        } else {
+            const sd_block_iq4_nl *w = (const sd_block_iq4_nl *)wrow + b;
+            for (int e = 0; e < 32; e++)
+                v[e] = sd_iq4_values[nibble32(w->qs, e)];
+            d = w->d;
+        }
+        const float s = sd_fp16_to_fp32(d) * sd_fp16_to_fp32(x[b].d);
+        for (int l = 0; l < 8; l++)
+            acc[l] = fmaf(s, (float)lane_sum32(v, x[b].qs, l), acc[l]);
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q5_0_q8_0_ref(const sd_block_q5_0 *w, const sd_block_q8_0 *x, int64_t k) {
+    return dot_signed32(SD_TYPE_Q5_0, w, x, k);
+}
+
+float sd_vec_dot_iq4_nl_q8_0_ref(const sd_block_iq4_nl *w, const sd_block_q8_0 *x, int64_t k) {
+    return dot_signed32(SD_TYPE_IQ4_NL, w, x, k);
+}
+
+/* Q4_1 and Q5_1: unsigned quants in Q8_0's order, the offsets m in a second accumulator. */
+static float dot_offset32(sd_type type, const void *wrow, const sd_block_q8_0 *x, int64_t k) {
+    float acc[8] = {0}, acc_m = 0.0f;
+    for (int64_t b = 0; b < k / 32; b++) {
+        int8_t v[32];
+        uint16_t d, m;
+        if (type == SD_TYPE_Q4_1) {
+            const sd_block_q4_1 *w = (const sd_block_q4_1 *)wrow + b;
+            for (int e = 0; e < 32; e++)
+                v[e] = (int8_t)nibble32(w->qs, e);
+            d = w->d;
+            m = w->m;
+        } else {
+            const sd_block_q5_1 *w = (const sd_block_q5_1 *)wrow + b;
+            for (int e = 0; e < 32; e++)
+                v[e] = (int8_t)(nibble32(w->qs, e) | q5_high_bit(w->qh, e));
+            d = w->d;
+            m = w->m;
+        }
+        const float dy = sd_fp16_to_fp32(x[b].d);
+        const float s = sd_fp16_to_fp32(d) * dy;
+        int32_t ysum = 0;
+        for (int l = 0; l < 8; l++) {
+            acc[l] = fmaf(s, (float)lane_sum32(v, x[b].qs, l), acc[l]);
+            for (int e = 4 * l; e < 4 * l + 4; e++)
+                ysum += x[b].qs[e];
+        }
+        acc_m = fmaf(sd_fp16_to_fp32(m) * dy, (float)ysum, acc_m);
+    }
+    return sd_hsum8(acc) + acc_m;
+}
+
+float sd_vec_dot_q4_1_q8_0_ref(const sd_block_q4_1 *w, const sd_block_q8_0 *x, int64_t k) {
+    return dot_offset32(SD_TYPE_Q4_1, w, x, k);
+}
+
+float sd_vec_dot_q5_1_q8_0_ref(const sd_block_q5_1 *w, const sd_block_q8_0 *x, int64_t k) {
+    return dot_offset32(SD_TYPE_Q5_1, w, x, k);
+}
+
+float sd_vec_dot_q2_k_q8_k_ref(const sd_block_q2_k *w, const sd_block_q8_k *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        int32_t s[8] = {0};
+        for (int e = 0; e < SD_QK_K; e++)
+            s[(e % 32) / 4] += (w[b].scales[e / 16] & 0xF) * q2_quant(w[b].qs, e) * x[b].qs[e];
+        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
+        const float dmin = sd_fp16_to_fp32(w[b].dmin) * x[b].d;
+        for (int l = 0; l < 8; l++) {
+            const int32_t mins = (w[b].scales[2 * l] >> 4) * x[b].bsums[2 * l] +
+                                 (w[b].scales[2 * l + 1] >> 4) * x[b].bsums[2 * l + 1];
+            acc[l] = fmaf(d, (float)s[l], acc[l]);
+            acc[l] = fmaf(-dmin, (float)mins, acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q3_k_q8_k_ref(const sd_block_q3_k *w, const sd_block_q8_k *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        int8_t sc[16];
+        sd_q3_k_scales(w[b].scales, sc);
+        int32_t s[8] = {0};
+        for (int e = 0; e < SD_QK_K; e++)
+            s[(e % 32) / 4] += sc[e / 16] * q3_k_quant(&w[b], e) * x[b].qs[e];
+        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
+        for (int l = 0; l < 8; l++) {
+            s[l] -= 4 * (x[b].bsums[2 * l] * sc[2 * l] + x[b].bsums[2 * l + 1] * sc[2 * l + 1]);
+            acc[l] = fmaf(d, (float)s[l], acc[l]);
+        }
+    }
+    return sd_hsum8(acc);
+}
+
+float sd_vec_dot_q5_k_q8_k_ref(const sd_block_q5_k *w, const sd_block_q8_k *x, int64_t k) {
+    return dot_k_with_mins(SD_TYPE_Q5_K, w, x, k);
+}
+
+float sd_vec_dot_iq4_xs_q8_k_ref(const sd_block_iq4_xs *w, const sd_block_q8_k *x, int64_t k) {
+    float acc[8] = {0};
+    for (int64_t b = 0; b < k / SD_QK_K; b++) {
+        int32_t s[8] = {0};
+        for (int j = 0; j < 8; j++) {
+            const int ls = sd_iq4_xs_scale(&w[b], j);
+            for (int e = 0; e < 32; e++)
+                s[e / 4] += ls * sd_iq4_values[nibble32(w[b].qs + 16 * j, e)] * x[b].qs[32 * j + e];
+        }
+        const float d = sd_fp16_to_fp32(w[b].d) * x[b].d;
+        for (int l = 0; l < 8; l++)
+            acc[l] = fmaf(d, (float)s[l], acc[l]);
     }
     return sd_hsum8(acc);
 }

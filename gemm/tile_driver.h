@@ -39,6 +39,11 @@ INLINE void tile_q4_0(const tile_args *p, int R, int T, bool q8);
 INLINE void tile_q4_k(const tile_args *p, int R, int T);
 INLINE void tile_q6_k(const tile_args *p, int R, int T);
 INLINE void tile_float(const tile_args *p, int R, int T, sd_type type);
+#ifdef TILE_MORE_TYPES
+/* The weight types beyond those every ISA file has, where the file defines TILE_MORE_TYPES (gemm_x86.c:
+ * gemm_x86_types.h). */
+INLINE void tile_more(const tile_args *p, sd_type type, int R, int T);
+#endif
 
 /* The ISA's activation layout and tile shapes. act_block_major: n quantized activation rows lie
  * block-major (block b of row i at b * n + i: a tile's rows of one block behind one pointer) rather than
@@ -80,6 +85,9 @@ INLINE void tile_any(const tile_args *p, sd_type type, const int R, const int T)
         tile_float(p, R, T, SD_TYPE_BF16);
         break;
     default:
+#ifdef TILE_MORE_TYPES
+        tile_more(p, type, R, T);
+#endif
         break;
     }
 }

@@ -43,7 +43,8 @@ const char *sd_status_name(int status);
 typedef struct sd_model sd_model;
 
 /* Loads a GGUF model (architectures llama, qwen2, qwen3, gemma2, gemma3, phi3; weights F32, F16, BF16, Q8_0,
- * Q4_0, Q4_K, Q6_K). The file is memory-mapped and validated before use. */
+ * Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS; other types are refused with the
+ * tensor and type named). The file is memory-mapped and validated before use. */
 int sd_model_load(const char *path, sd_model **out, char *err, size_t err_len);
 
 typedef struct sd_model_params {
@@ -184,6 +185,13 @@ typedef struct sd_engine sd_engine;
 /* The longest draft a round may propose. */
 #define SD_MAX_DRAFT_LEN 32
 
+/* Draft sources (sd_engine_params.spec, bits). The controller chooses among those given each round, by
+ * what it measures of their acceptance and cost. */
+#define SD_SPEC_DRAFT 1u /* the draft model */
+#define SD_SPEC_NGRAM                                                                                        \
+    2u /* n-grams of the context (prompt and generated text): what followed the last                         \
+          earlier occurrence of the last 4..1 tokens; needs no draft model */
+
 /* How drafting and verification share the CPUs. */
 typedef enum sd_schedule {
     SD_SCHEDULE_AUTO = 0, /* measure both and keep the faster */
@@ -215,7 +223,10 @@ typedef struct sd_engine_params {
     int32_t n_batch;   /* prompt tokens per forward pass; 0: 64 */
     int32_t n_threads; /* target worker threads; 0: one per CPU of its set */
     sd_sampling_params sampling;
-    /* Speculation (used when the engine has a draft model): */
+    /* The draft sources, SD_SPEC_* bits; 0: SD_SPEC_DRAFT | SD_SPEC_NGRAM with a draft model, none (plain
+     * decoding) without. SD_SPEC_DRAFT needs a draft model (else SD_ERR_INVALID_ARGUMENT). */
+    unsigned spec;
+    /* Speculation (used when a source is): */
     /* fixed draft length; -1: adaptive within [draft_min, draft_max]: each round drafts token by token
      * and stops where the next token's predicted acceptance (learned from the draft's confidence and
      * recent rounds) no longer pays for its measured cost */
@@ -275,12 +286,14 @@ typedef struct sd_stats {
     double t_draft_s;  /* seconds of it spent drafting */
     double t_verify_s; /* seconds of it spent in target forward passes */
     sd_stop_reason stop;
-    /* Speculation (zero without a draft): */
+    /* Speculation (zero without a draft source): */
     int32_t n_rounds;                      /* target passes during generation */
     int32_t n_drafted;                     /* draft tokens proposed */
     int32_t n_accepted;                    /* draft tokens accepted */
     int32_t drafted_at[SD_MAX_DRAFT_LEN];  /* proposals at draft position i */
     int32_t accepted_at[SD_MAX_DRAFT_LEN]; /* acceptances at draft position i */
+    int32_t n_drafted_ngram;               /* of n_drafted, those the n-gram source proposed */
+    int32_t n_accepted_ngram;              /* of n_accepted, those the n-gram source proposed */
     const int32_t *k_trace; /* draft length of every round, owned by the engine (valid until its next
                                generate or free) */
     int32_t n_k_trace;

@@ -25,6 +25,10 @@
  *     x[i] = sd_sampler_sample_probs(d, q[i]);      // x_i ~ q_i
  *     sd_sampler_accept(d, x[i]);                   // truncated back after verification
  *
+ * A deterministic draft (tokens chosen without drawing, e.g. read from the context: draft/ngram.h) is the
+ * case q_i = one-hot(x_i): the rule then accepts x_i with probability p_i(x_i) and on rejection draws
+ * from p_i with x_i removed, renormalised, which is exact as it stands; the caller passes one-hot rows.
+ *
  * The draft's and the target's samplers must be seeded differently (e.g. the draft with seed ^ some
  * constant): with equal seeds both PRNG streams are the same numbers, so the draw that picked x_i and
  * the draw that accepts it are correlated, which biases the output.

@@ -35,19 +35,39 @@
 /* Rounds between plain rounds (see sd_controller_begin_round). */
 #define SD_PLAIN_ROUND_EVERY 256
 
-typedef struct sd_controller {
-    int32_t k_min, k_max;
+/* Where a round's drafts come from. */
+typedef enum sd_draft_source {
+    SD_SOURCE_NONE = -1, /* a plain round */
+    SD_SOURCE_MODEL = 0, /* the draft model (draft/drafter.h) */
+    SD_SOURCE_NGRAM = 1, /* n-grams of the context (draft/ngram.h): deterministic, ~0 seconds to propose */
+} sd_draft_source;
+#define SD_SOURCE_COUNT 2
+
+/* What the controller has measured of one source. */
+typedef struct sd_source_stats {
     /* acceptance at each draft position: decayed counts of drafts accepted and drafts tested */
     double acc_hits[SD_MAX_DRAFT_LEN], acc_trials[SD_MAX_DRAFT_LEN];
     /* acceptance of a draft (given the earlier ones of its round were accepted) as a logistic model
      * learned online: sigmoid(w[0] + w[1] logit(p_top) + w[2] logit(position's acceptance)); the draft's
-     * confidence says which tokens are easy, the position's recent acceptance how easy the text is now */
+     * confidence says which tokens are easy, the position's recent acceptance how easy the text is now
+     * (the n-gram source's p_top is a stand-in from its match's order, sd_ngram_confidence) */
     double w[3];
     /* each predictor's recent log-loss on tested drafts (decayed sums): the logistic model's, and that of
      * the position's acceptance alone; the prediction mixes the two by their recent likelihood */
     double loss_model, loss_position;
+    double t_draft; /* seconds per drafted token (the n-gram source: 0, its proposals cost ~0) */
+} sd_source_stats;
+
+typedef struct sd_controller {
+    int32_t k_min, k_max;
+    unsigned sources; /* SD_SPEC_DRAFT, SD_SPEC_NGRAM bits: the sources that may draft */
+    sd_source_stats src[SD_SOURCE_COUNT];
+    sd_draft_source source; /* the round's source (see sd_controller_choose_source) */
+    /* rounds since the model drafted while it could have (see sd_controller_choose_source), and whether
+     * tokens were emitted since it last followed the context (its next round catches up) */
+    int32_t model_unused;
+    bool model_behind;
     /* costs, seconds; t_v[n] for n = 1..SD_MAX_DRAFT_LEN + 1 tokens per verify pass (0: not measured) */
-    double t_draft;
     double t_verify[SD_MAX_DRAFT_LEN + 2];
     /* time-decayed least-squares sums of the verify samples (n, t): weight, n, t, n^2, n t */
     double fit_w, fit_x, fit_y, fit_xx, fit_xy;
@@ -55,11 +75,11 @@ typedef struct sd_controller {
     double rate_tokens, rate_seconds;
     int32_t rounds_since_explore; /* see sd_controller_begin_round */
     int32_t rounds_since_plain;   /* rounds since the last that drafted nothing (see there) */
-    /* The floor at plain decoding (see sd_controller_begin_round). */
-    bool paused;        /* the draft is paused: rounds are plain */
-    int32_t pause_left; /* while paused: plain rounds before the next probe */
+    /* The floor at plain decoding (see sd_controller_begin_round); it pauses the draft model only. */
+    bool paused;        /* the draft model is paused */
+    int32_t pause_left; /* while paused: rounds before the next probe */
     int32_t backoff;    /* the next pause, in rounds, if the current drafting does not pay */
-    /* the drafting rounds since drafting last (re)started: their count; their tokens and seconds as
+    /* the draft model's rounds since drafting last (re)started: their count; their tokens and seconds as
      * decayed sums for the decision (a probe's catch-up left out), and as plain sums (catch-up
      * included: what a probe that does not pay lost) */
     int32_t episode_rounds;
@@ -70,6 +90,7 @@ typedef struct sd_controller {
      * far is accepted, and whether this round may draft one token past the stop */
     double round_all_accepted;
     bool round_explore;
+    int32_t round_k; /* the bound sd_controller_begin_round returned */
 } sd_controller;
 
 /* Starts with no measurements: acceptance priors of 0.6 at the first position, each deeper position's
@@ -77,6 +98,10 @@ typedef struct sd_controller {
  * the draft's confidence and the position's acceptance equally, and no costs. k_min and k_max are
  * clamped to [0, SD_MAX_DRAFT_LEN]. */
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
+
+/* The sources that may draft (SD_SPEC_DRAFT, SD_SPEC_NGRAM bits); after sd_controller_init, the draft
+ * model alone. */
+void sd_controller_set_sources(sd_controller *c, unsigned sources);
 
 /* Whether the draft lengths adapt (k_min < k_max). With a fixed k sd_controller_keep_drafting keeps
  * every draft, so a caller may skip it (and the draft need not compute p_top). */
@@ -103,7 +128,19 @@ bool sd_controller_is_adaptive(const sd_controller *c);
  * probe that pays resets them to 16. */
 int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit);
 
-/* Whether the draft is paused (see sd_controller_begin_round): its cache need not follow the context,
+/* Chooses the round's source, after sd_controller_begin_round returned k > 0, given the n-gram source's
+ * proposal for the round (n_ngram tokens, at most k, proposed with stand-in confidence ngram_p_top; 0
+ * when it has none or is not enabled). Each source's expected tokens per second is estimated from
+ * what is measured (acceptance by position, of the n-gram proposal by its confidence, and the costs: a
+ * model draft costs t_d per token, an n-gram draft nothing, both the same to verify) and the better one
+ * drafts: the model when the n-gram has no proposal, and once in 16 rounds it could have drafted but
+ * did not, so that its acceptance on the current text stays measured (the n-gram's is measured every
+ * round it has a proposal, from the tokens emitted; see sd_round_outcome). SD_SOURCE_NONE: neither can
+ * draft (the model paused or not enabled, and no n-gram match): the round is plain. Callers that never
+ * call this draft with the model. */
+sd_draft_source sd_controller_choose_source(sd_controller *c, int32_t n_ngram, float ngram_p_top);
+
+/* Whether the draft model is paused (see sd_controller_begin_round): its cache need not follow the context,
  * e.g. the prompt need not be fed to it; the round that ends the pause drafts again. */
 bool sd_controller_draft_idle(const sd_controller *c);
 
@@ -133,6 +170,15 @@ typedef struct sd_round_outcome {
     bool withheld;
     float withheld_p_top;
     bool withheld_accepted;
+    /* The tokens the round emitted ([n_accepted + 1]: the accepted drafts, then the target's token) and
+     * the n-gram source's proposal for the round ([n_ngram], proposed at ngram_p_top; n_ngram 0: none),
+     * whichever source drafted: its tokens are scored against the emitted ones up to the first miss.
+     * (Exact for its acceptance: a one-hot draft x is accepted with probability p(x), the probability
+     * that the target's token there is x.) */
+    const int32_t *emitted;
+    const int32_t *ngram;
+    int32_t n_ngram;
+    float ngram_p_top;
 } sd_round_outcome;
 
 /* Ends the round: learns the acceptance of the tested drafts (those up to the first rejection) and of
@@ -142,9 +188,9 @@ typedef struct sd_round_outcome {
  * With a fixed k the drafts' p_top is not used. */
 void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o);
 
-/* Current estimates: acceptance at draft position i (0-based, given the earlier ones were accepted),
- * acceptance of draft i proposed with top probability p_top (the mixture the gate uses), the verify
- * cost. */
+/* Current estimates, for the round's source (the draft model between rounds): acceptance at draft
+ * position i (0-based, given the earlier ones were accepted), acceptance of draft i proposed with top
+ * probability p_top (the mixture the gate uses), the verify cost. */
 double sd_controller_acceptance(const sd_controller *c, int32_t i);
 double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_top);
 double sd_controller_verify_cost(const sd_controller *c, int32_t n); /* seconds for n tokens */

@@ -1,8 +1,10 @@
 /* The generation loop, plain or speculative: prefill, then rounds of (draft up to k tokens, verify them
  * in one target pass, emit the accepted prefix and the target's next token) until the length, an
- * end-of-generation token, the caller, or the context stops it. Without a drafter every round has
- * k = 0, which is exactly plain decoding. With one, each round follows the controller's round protocol
- * (spec/controller.h): the controller bounds k, gates each draft token and learns from the outcome. */
+ * end-of-generation token, the caller, or the context stops it. Without a draft source every round has
+ * k = 0, which is exactly plain decoding. With sources (the draft model, n-grams of the context), each
+ * round follows the controller's round protocol (spec/controller.h): the controller bounds k, chooses the
+ * source from the n-gram proposal at hand and what it measured, gates each draft token and learns from
+ * the outcome. An n-gram draft is verified with one-hot q rows (sampler/spec_accept.h). */
 #ifndef SD_DECODE_H
 #define SD_DECODE_H
 
@@ -18,6 +20,7 @@
 #include "specdec.h"
 
 typedef struct sd_decode_config {
+    unsigned sources;        /* SD_SPEC_* bits; SD_SPEC_DRAFT is used only with a drafter */
     int32_t k_min, k_max;    /* equal: fixed k */
     float p_min;             /* draft confidence threshold (0: off) */
     sd_scheduler *scheduler; /* started; chooses each round's schedule (not owned) */
@@ -28,7 +31,8 @@ typedef struct sd_decode_config {
 
 typedef struct sd_decoder sd_decoder;
 
-/* drafter may be NULL (plain decoding). Neither verifier, drafter nor the scheduler is owned. */
+/* drafter may be NULL (no model draft; plain decoding unless cfg->sources has SD_SPEC_NGRAM). Neither
+ * verifier, drafter nor the scheduler is owned; the n-gram source is the decoder's own. */
 int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab *vocab,
                       const sd_decode_config *cfg, int32_t n_ctx, sd_decoder **out, char *err,
                       size_t err_len);

@@ -141,6 +141,8 @@ typedef struct synth_job {
     int64_t max_k;
     float *owned[4]; /* computed vectors (rope_freqs) */
     int n_owned;
+    const sd_synth_params *params;        /* on_progress */
+    uint64_t fill_done_bytes, fill_bytes; /* generated tensor data written so far, and in all */
 } synth_job;
 
 static uint64_t tensor_elems(const planned_tensor *t) {
@@ -210,25 +212,38 @@ static void random_rows_task(void *ctx, int worker, int n_workers) {
     }
 }
 
+static void report_progress(synth_job *j, uint32_t type, int64_t cols, int64_t n_rows) {
+    j->fill_done_bytes += (uint64_t)sd_type_row_bytes(type, cols) * (uint64_t)n_rows;
+    const sd_synth_params *p = j->params;
+    if (p && p->on_progress) p->on_progress(p->on_progress_ctx, j->fill_done_bytes, j->fill_bytes);
+}
+
 static int fill_tensor(void *ctx, int64_t row_begin, int64_t n_rows, void *dst) {
     const planned_tensor *t = ctx;
+    int rc = SD_STATUS_OK;
     if (t->kind == FILL_CONST) { /* F32 */
         float *y = dst;
         for (int64_t i = 0; i < n_rows * t->ne[0]; i++)
             y[i] = t->value;
-        return SD_STATUS_OK;
+    } else {
+        random_rows rr = {t, row_begin, n_rows, dst, SD_STATUS_OK};
+        sd_pool_run(t->job->pool, random_rows_task, &rr);
+        rc = rr.rc;
     }
-    random_rows rr = {t, row_begin, n_rows, dst, SD_STATUS_OK};
-    sd_pool_run(t->job->pool, random_rows_task, &rr);
-    return rr.rc;
+    report_progress(t->job, t->type, t->ne[0], n_rows);
+    return rc;
 }
 
 /* Adds the plan's tensors to the writer and fills the report's counts. */
 static int plan_to_writer(synth_job *j, const sd_synth_params *p, sd_gguf_writer *w, sd_synth_report *rep,
                           char *err, size_t err_len) {
+    j->params = p;
     for (size_t i = 0; i < j->n_t; i++) {
         planned_tensor *t = &j->t[i];
         t->job = j;
+        if (t->kind != FILL_DATA)
+            j->fill_bytes += (uint64_t)sd_type_row_bytes(t->type, t->ne[0]) *
+                             (uint64_t)(tensor_elems(t) / (uint64_t)t->ne[0]);
         if (p->on_tensor) p->on_tensor(p->on_tensor_ctx, t->name, t->type, t->n_dims, t->ne);
         int rc = t->kind == FILL_DATA
                      ? sd_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, err, err_len)

@@ -34,6 +34,11 @@ typedef struct sd_synth_params {
     int n_threads;     /* threads generating weights (<= 0: 1) */
     sd_synth_tensor_fn on_tensor; /* optional, sees the tensor list (also in a dry run) */
     void *on_tensor_ctx;
+    /* optional, for a progress bar: called on the writing thread after each block of generated rows with
+     * the bytes of generated tensor data written so far and their total (copied source tensors, a few
+     * MiB, are not counted). Not called in a dry run. */
+    void (*on_progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
+    void *on_progress_ctx;
 } sd_synth_params;
 
 /* Q4_0, seed 0, 1 thread, everything else 0. */

@@ -113,6 +113,10 @@ int32_t sd_verifier_n_ctx(const sd_verifier *v) {
     return sd_forward_n_ctx(v->fwd);
 }
 
+uint64_t sd_verifier_kv_bytes(const sd_verifier *v) {
+    return sd_forward_kv_bytes(v->fwd);
+}
+
 const sd_sampler *sd_verifier_sampler(const sd_verifier *v) {
     return v->sampler;
 }

@@ -53,6 +53,8 @@ int sd_verifier_set_pool(sd_verifier *v, sd_pool *pool);
 
 int32_t sd_verifier_n_past(const sd_verifier *v);
 int32_t sd_verifier_n_ctx(const sd_verifier *v);
+/* Bytes of the target's KV cache (keys and values, every layer, n_ctx positions). */
+uint64_t sd_verifier_kv_bytes(const sd_verifier *v);
 const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
 
 /* Logits [n_vocab] of the last row of the last pass (for sd_engine_last_logits). */

@@ -2,7 +2,7 @@
 # Builds specdec's libFuzzer targets with clang (ASan + UBSan + the fuzzer runtime) into their own build
 # folder, replays the saved crash inputs, then fuzzes each target for a bounded time.
 #
-#   tests/run-fuzz.sh [TARGET...]      targets: gguf vocab_load tokenize detokenize prompt_file (default: all)
+#   tests/run-fuzz.sh [TARGET...]      targets: gguf vocab_load tokenize detokenize prompt_file serve_request (default: all)
 #   FUZZ_SECONDS=60                    seconds of fuzzing per target
 #   FUZZ_BUILD_DIR=build-fuzz          where the binaries and the growing corpora live
 #   CLANG=clang                        the compiler
@@ -19,7 +19,7 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 cc=${CLANG:-clang}
-all_targets=(gguf vocab_load tokenize detokenize prompt_file)
+all_targets=(gguf vocab_load tokenize detokenize prompt_file serve_request)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 mkdir -p "$build"
@@ -37,6 +37,7 @@ build_target() {
     gguf) src=(tests/test_gguf_fuzz.c "${gguf_src[@]}") ;;
     vocab_load | tokenize | detokenize) src=("tests/fuzz/fuzz_$t.c" "${tok_src[@]}"); libs=(-lpcre2-8) ;;
     prompt_file) src=(tests/fuzz/fuzz_prompt_file.c cli/args.c "${tok_src[@]}"); libs=(-lpcre2-8 -lm) ;;
+    serve_request) src=(tests/fuzz/fuzz_serve_request.c server/request.c); libs=(-lcjson -lm) ;;
     *) echo "unknown fuzz target '$t' (known: ${all_targets[*]})"; return 1 ;;
     esac
     "$cc" "${cflags[@]}" "${src[@]}" "${libs[@]}" -o "$build/fuzz_$t"
@@ -133,6 +134,9 @@ elif target in ("tokenize", "prompt_file"):
             put(b"\x00" + s[:4096])
             put(b"\x03" + s[:4096])
     put(b"\x03<s>hello</s> <|endoftext|>x")
+elif target == "serve_request":
+    for path in sorted(glob.glob(os.path.join(root, "tests", "data", "fuzz-regressions", "serve_request", "*"))):
+        put(open(path, "rb").read())
 elif target == "detokenize":
     for i, path in enumerate(sorted(glob.glob(os.path.join(vocab, "ggml-vocab-*.gguf.out")))):
         for line in open(path):

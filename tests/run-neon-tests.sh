@@ -16,29 +16,43 @@ sysroot=${AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}
 mkdir -p "$out"
 cflags="-std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -ffp-contract=off -march=armv8-a -I. -Iinclude"
 lib_src="common/sd_common.c common/sd_weight_type.c cpu/threadpool.c gemm/quant_ref.c gemm/gemm.c"
-# the kernel sets: level, extra -march
-for set in "0:armv8-a" "1:armv8.2-a+dotprod" "2:armv8.2-a+dotprod+i8mm"; do
+# The three kernel objects compile in parallel (this stage is most of the time the script takes), then the
+# tests link in parallel.
+pids=""
+for set in "0:armv8-a" "1:armv8.2-a+dotprod" "2:armv8.2-a+dotprod+i8mm"; do # level:extra -march
     level=${set%%:*}
     # shellcheck disable=SC2086
     (cd "$src" && "$cc" $cflags -march="${set#*:}" -DSD_NEON_LEVEL="$level" -c gemm/gemm_neon.c \
-        -o "$out/gemm_neon_$level.o")
+        -o "$out/gemm_neon_$level.o") &
+    pids="$pids $!"
 done
+for p in $pids; do wait "$p"; done
 kernel_objs="$out/gemm_neon_0.o $out/gemm_neon_1.o $out/gemm_neon_2.o"
+pids=""
 for t in quant gemm attention; do
     srcs="$lib_src"
     objs="$kernel_objs"
     [ "$t" = attention ] && srcs="model/attention.c" && objs=""
     # shellcheck disable=SC2086
-    (cd "$src" && "$cc" $cflags -o "$out/test_$t" "tests/test_$t.c" $srcs $objs -lm -lpthread -static)
+    (cd "$src" && "$cc" $cflags -o "$out/test_$t" "tests/test_$t.c" $srcs $objs -lm -lpthread -static) &
+    pids="$pids $!"
 done
+for p in $pids; do wait "$p"; done
+# Each CPU model's tests run in the background (logs in $out), printed in order once all are done.
+for cpu in ${CPUS:-max cortex-a76 cortex-a53}; do
+    (
+        for t in quant gemm attention; do
+            echo "== $t ($cpu)"
+            if ! "$qemu" -cpu "$cpu" -L "$sysroot" "$out/test_$t"; then
+                echo "FAILED: $t ($cpu)"
+            fi
+        done
+    ) >"$out/run-$cpu.log" 2>&1 &
+done
+wait
 status=0
 for cpu in ${CPUS:-max cortex-a76 cortex-a53}; do
-    for t in quant gemm attention; do
-        echo "== $t ($cpu)"
-        if ! "$qemu" -cpu "$cpu" -L "$sysroot" "$out/test_$t"; then
-            echo "FAILED: $t ($cpu)"
-            status=1
-        fi
-    done
+    cat "$out/run-$cpu.log"
+    if grep -q '^FAILED: ' "$out/run-$cpu.log"; then status=1; fi
 done
 exit $status

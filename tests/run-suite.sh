@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds specdec and runs the whole test suite: a release build, a build under AddressSanitizer +
 # UndefinedBehaviorSanitizer, the AArch64 NEON kernels cross-compiled and run under qemu-user, and a
-# bounded run of each libFuzzer target (FUZZ_SECONDS, default 30). Prints "N passed, M failed" last;
+# bounded run of each libFuzzer target (FUZZ_SECONDS, default 20). Prints "N passed, M failed" last;
 # exits non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -66,7 +66,7 @@ failed=$((failed + neon_failed))
 
 # The fuzzers (clang + libFuzzer): a bounded run of each target; any crash fails. Its last line is
 # "N passed, M failed" over the targets.
-echo "== fuzzing (${FUZZ_SECONDS:=30} s per target)"
+echo "== fuzzing (${FUZZ_SECONDS:=20} s per target)"
 out=$(FUZZ_SECONDS=$FUZZ_SECONDS bash tests/run-fuzz.sh 2>&1)
 fuzz_rc=$?
 echo "$out" | tail -n 20

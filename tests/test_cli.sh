@@ -25,8 +25,17 @@ printf 'hello, not a model at all' >"$TMP/text.gguf"
 expect 1 "text.gguf: .*magic" -- "$SPECDEC" info -m "$TMP/text.gguf"
 : >"$TMP/empty.gguf"
 expect 1 "empty.gguf: " -- "$SPECDEC" info -m "$TMP/empty.gguf"
-expect 1 "gpt-2.gguf: unsupported architecture 'gpt2'" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-gpt-2.gguf" -p hi
-expect 1 "llama-spm.gguf: missing (key|tensor)" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p hi
+# Vocab-only files: generate says it needs weights (whatever the architecture); tokenize reads them. The ids
+# of "Hello world" are line 12 of each file's .out (llama.cpp's reference tokenizer, no BOS).
+expect 1 "gpt-2.gguf: a vocab-only file .*needs a model with weights" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-gpt-2.gguf" -p hi
+expect 1 "llama-spm.gguf: a vocab-only file .*needs a model with weights" -- "$SPECDEC" generate -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p hi
+for v in gpt-2 llama-spm deepseek-coder starcoder; do
+    f="$SD_TEST_DATA/vocab/ggml-vocab-$v.gguf"
+    want="[$(sed -n 12p "$f.out" | sed 's/^ *//; s/ /, /g')]"
+    expect 0 "" -- "$SPECDEC" tokenize -m "$f" -p "Hello world" --ids --no-bos
+    [ "$(cat "$TMP/out")" = "$want" ] || fail "tokenize $v 'Hello world' printed $(cat "$TMP/out"), expected $want"
+done
+expect 0 "<s>" -- "$SPECDEC" tokenize -m "$SD_TEST_DATA/vocab/ggml-vocab-llama-spm.gguf" -p "Hello world"
 expect 1 "nope.txt: " -- "$SPECDEC" generate -f "$TMP/nope.txt"
 
 # A prompt longer than the context is refused with the sizes.
@@ -78,8 +87,33 @@ assert o["mode"] == "spec" and o["identical"] is True and o["speedup"] > 0
 for k in ("n_drafted", "n_accepted", "acceptance", "tokens_per_round", "k_trace", "t_draft_s", "t_verify_s"):
     assert k in o, k
 assert len(o["k_trace"]) >= 1 and o["n_gen"] == 24
+assert o["rounds_without_draft"] == sum(1 for k in o["k_trace"] if k == 0)
 PY
+# The text report says in one line when most rounds drafted nothing (the controller's floor: the bundled
+# pair sits in cache, so drafting rarely pays), with the measured acceptance and draft cost; with --draft 0
+# no round drafts and nothing measured says why.
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --draft 0 --compare
+grep -qE "^specdec: speculation off in ([0-9]+) of \1 rounds: no round drafted \(a fixed --draft 0" "$TMP/err" ||
+    fail "no speculation-off line with --draft 0: $(cat "$TMP/err")"
+[ "$(grep -c "speculation off" "$TMP/err")" = 1 ] || fail "speculation-off line not printed once"
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 24 --temp 0 --draft 2 --compare
+grep -q "speculation off" "$TMP/err" && fail "speculation-off line with --draft 2: $(cat "$TMP/err")"
 expect 2 "needs seq, pipe or auto" -- "$SPECDEC" generate -p hi --schedule fast
+# --spec: n-grams of the context without a draft model (-m only, and the bundled target alone), llama.cpp's
+# --spec-type names as aliases, both sources by name; identical to plain decoding; bad names refused.
+ECHO_PROMPT=$'case A: return a;\ncase B: return b;\ncase C: return c;\ncase '
+expect 0 "" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec ngram -p "$ECHO_PROMPT" -n 32 --temp 0 --compare --json
+python3 - "$TMP/out" <<'PY' || fail "generate --spec ngram --compare is wrong: $(cat "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["mode"] == "spec" and o["identical"] is True, o
+assert o["n_drafted_ngram"] == o["n_drafted"] > 0 and o["n_accepted_ngram"] == o["n_accepted"], o
+PY
+expect 0 "by source: draft model 0 drafted, 0 accepted; n-gram" -- "$SPECDEC" generate --spec-type ngram-simple -p "$ECHO_PROMPT" -n 16 --temp 0
+grep -q "codepair-draft" "$TMP/err" && fail "--spec ngram loaded the bundled draft"
+expect 0 "by source: draft model [0-9]+ drafted" -- "$SPECDEC" generate --spec draft-simple,ngram -p "$ECHO_PROMPT" -n 16 --temp 0
+expect 2 "needs draft, ngram or draft,ngram" -- "$SPECDEC" generate -p hi --spec ngram-cache
+expect 1 "the draft source needs a draft model" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec draft -p hi -n 2
 expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
 expect 0 "synth" -- "$SPECDEC" synth --help
 expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"

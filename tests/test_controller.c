@@ -6,7 +6,10 @@
  * on text that alternates between easy and hard it yields more tokens per second than every fixed draft
  * length under the same cost model. The floor at plain decoding: on text the draft never predicts, and
  * with a draft as costly as the target, it pauses the draft within a few rounds and its probes cost less
- * than 3% over plain decoding; when the text turns easy again, drafting resumes. */
+ * than 3% over plain decoding; when the text turns easy again, drafting resumes. The source choice (draft
+ * model or n-grams of the context): on text that repeats its context the n-gram source drafts and the
+ * combination is as fast as the n-gram source alone; on fresh text the model drafts and it is as fast as
+ * the model alone; on text alternating between the two it is faster than either alone. */
 #include <math.h>
 
 #include "common/sd_common.h"
@@ -77,23 +80,46 @@ typedef struct round_result {
  * catches up and drafts token by token on text of kind t while the gate keeps them (the withheld draft
  * costs its pass too), the target accepts drafts until the first rejection, and the outcome (the fate of
  * a withheld draft included) goes back to the controller. */
-static round_result run_round(sim *s, text_kind t) {
-    sd_controller *c = &s->c;
-    float p_top[SD_MAX_DRAFT_LEN + 1];
-    bool accept[SD_MAX_DRAFT_LEN + 1];
-    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+/* The draft drafts up to k tokens of text t while the gate keeps them: each one's p_top and whether the
+ * target accepts it into p_top[] and accept[]. Returns the drafts kept, j; *withheld says whether the
+ * gate withheld draft j. */
+static int draft_through_gate(sd_controller *c, text_kind t, int k, float *p_top, bool *accept,
+                              bool *withheld) {
     int j = 0;
-    bool withheld = false;
+    *withheld = false;
     while (j < k) {
         const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
         p_top[j] = p;
         accept[j] = accepted(t, p);
         if (!sd_controller_keep_drafting(c, j, p)) {
-            withheld = true;
+            *withheld = true;
             break;
         }
         j++;
     }
+    return j;
+}
+
+/* The outcome of a round of j drafts (m accepted) and the withheld one, drafting draft_s seconds. */
+static sd_round_outcome outcome(int j, int m, const float *p_top, const bool *accept, bool withheld,
+                                double draft_s) {
+    return (sd_round_outcome){.n_drafted = j,
+                              .n_accepted = m,
+                              .p_top = p_top,
+                              .t_draft_s = draft_s,
+                              .t_verify_s = t_verify(j + 1),
+                              .withheld = withheld,
+                              .withheld_p_top = withheld ? p_top[j] : 0.0f,
+                              .withheld_accepted = withheld && accept[j]};
+}
+
+static round_result run_round(sim *s, text_kind t) {
+    sd_controller *c = &s->c;
+    float p_top[SD_MAX_DRAFT_LEN + 1];
+    bool accept[SD_MAX_DRAFT_LEN + 1];
+    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+    bool withheld;
+    const int j = draft_through_gate(c, t, k, p_top, accept, &withheld);
     int m = 0;
     while (m < j && accept[m])
         m++;
@@ -106,14 +132,8 @@ static round_result run_round(sim *s, text_kind t) {
         s->behind += m + 1;
     }
     round_result r = {j, m, draft_s + t_verify(j + 1)};
-    sd_controller_end_round(c, &(sd_round_outcome){.n_drafted = j,
-                                                   .n_accepted = m,
-                                                   .p_top = p_top,
-                                                   .t_draft_s = draft_s,
-                                                   .t_verify_s = t_verify(j + 1),
-                                                   .withheld = withheld,
-                                                   .withheld_p_top = withheld ? p_top[j] : 0.0f,
-                                                   .withheld_accepted = withheld && accept[j]});
+    const sd_round_outcome o = outcome(j, m, p_top, accept, withheld, draft_s);
+    sd_controller_end_round(c, &o);
     return r;
 }
 
@@ -143,6 +163,129 @@ static double fixed_k_best_tps(text_kind t, int rounds, int *best_k) {
         if (f.tokens / f.seconds > best) best = f.tokens / f.seconds, *best_k = k;
     }
     return best;
+}
+
+/* A kind of text for the source choice: the model's drafts behave as `model`; the n-gram source has a
+ * proposal in a fraction `ngram_found` of rounds, each of its tokens right with probability ngram_hit
+ * (given the earlier ones were). */
+typedef struct source_text {
+    text_kind model;
+    double ngram_found, ngram_hit;
+} source_text;
+
+static const source_text ECHO = {{0.1, 0.7, 1.0, false}, 0.95, 0.9};  /* a table continuing its pattern */
+static const source_text FRESH = {{0.85, 1.0, 1.0, false}, 0.3, 0.1}; /* new prose the draft predicts */
+
+/* Totals by source: tokens drafted by the model and by the n-gram source. */
+typedef struct source_totals {
+    double tokens, seconds, model_drafted, ngram_drafted;
+} source_totals;
+
+/* One round of the round protocol with sources, as decode.c runs it: the n-gram proposal (up to the
+ * bound) is made first, the controller picks the source, the source drafts through the gate, and the
+ * outcome carries the emitted tokens against which the n-gram proposal is scored. Tokens are abstract:
+ * the n-gram proposes 7s; the target emits 7 where the n-gram is right, 8 where it is not. */
+static void run_source_round(sim *s, source_text t, source_totals *tot) {
+    sd_controller *c = &s->c;
+    enum { NGRAM_TOKEN = 7, OTHER_TOKEN = 8 };
+    const int k = sd_controller_begin_round(c, SD_MAX_DRAFT_LEN);
+    int32_t ngram[SD_MAX_DRAFT_LEN], target[SD_MAX_DRAFT_LEN + 1];
+    /* the target's tokens at each place: whether the n-gram source's token is right there */
+    for (int i = 0; i <= SD_MAX_DRAFT_LEN; i++)
+        target[i] = uniform() < t.ngram_hit ? NGRAM_TOKEN : OTHER_TOKEN;
+    const int n_ngram = k > 0 && uniform() < t.ngram_found ? k : 0;
+    const float conf = 0.9f;
+    for (int i = 0; i < n_ngram; i++)
+        ngram[i] = NGRAM_TOKEN;
+    const sd_draft_source src = k > 0 ? sd_controller_choose_source(c, n_ngram, conf) : SD_SOURCE_NONE;
+    float p_top[SD_MAX_DRAFT_LEN + 1];
+    bool accept[SD_MAX_DRAFT_LEN + 1];
+    int j = 0;
+    bool withheld = false;
+    if (src == SD_SOURCE_MODEL) {
+        j = draft_through_gate(c, t.model, k, p_top, accept, &withheld);
+    } else if (src == SD_SOURCE_NGRAM) {
+        while (j < n_ngram && sd_controller_keep_drafting(c, j, conf)) {
+            p_top[j] = conf;
+            accept[j] = target[j] == NGRAM_TOKEN;
+            j++;
+        }
+    }
+    int m = 0;
+    while (m < j && accept[m])
+        m++;
+    /* what the target emitted: the accepted drafts, then its own token (not the rejected draft) */
+    int32_t emitted[SD_MAX_DRAFT_LEN + 1];
+    for (int i = 0; i <= m; i++)
+        emitted[i] = src == SD_SOURCE_MODEL ? target[i] : i < m ? NGRAM_TOKEN : target[i];
+    if (src == SD_SOURCE_NGRAM && m < j) emitted[m] = OTHER_TOKEN;
+    double draft_s = 0;
+    if (src == SD_SOURCE_MODEL) {
+        draft_s =
+            (j + withheld + CATCH_UP_PER_PASS * SD_MIN(s->behind, SD_DRAFT_RESTART_WINDOW)) * s->t_draft;
+        s->behind = 0;
+        tot->model_drafted += j;
+    } else {
+        s->behind += m + 1;
+        tot->ngram_drafted += j;
+    }
+    tot->tokens += m + 1;
+    tot->seconds += draft_s + t_verify(j + 1);
+    sd_round_outcome o = outcome(j, m, p_top, accept, withheld, draft_s);
+    o.emitted = emitted;
+    o.ngram = n_ngram > 0 ? ngram : NULL;
+    o.n_ngram = n_ngram;
+    o.ngram_p_top = conf;
+    sd_controller_end_round(c, &o);
+}
+
+/* Tokens per second with the given sources on `rounds` rounds, alternating between texts a and b every
+ * `block` rounds (block 0: a only). */
+static source_totals run_sources(unsigned sources, source_text a, source_text b, int block, int rounds) {
+    sim s;
+    sim_init(&s, 0, 16, T_DRAFT);
+    sd_controller_set_sources(&s.c, sources);
+    source_totals tot = {0};
+    for (int r = 0; r < rounds; r++)
+        run_source_round(&s, block && (r / block) % 2 ? b : a, &tot);
+    return tot;
+}
+
+static void check_source_choice(void) {
+    const struct {
+        const char *name;
+        source_text a, b;
+        int block;
+    } cases[] = {{"echo", ECHO, ECHO, 0}, {"fresh", FRESH, FRESH, 0}, {"alternating", ECHO, FRESH, 100}};
+    for (size_t i = 0; i < SD_ARRAY_LEN(cases); i++) {
+        const int rounds = 4000;
+        const source_totals model =
+            run_sources(SD_SPEC_DRAFT, cases[i].a, cases[i].b, cases[i].block, rounds);
+        const source_totals ngram =
+            run_sources(SD_SPEC_NGRAM, cases[i].a, cases[i].b, cases[i].block, rounds);
+        const source_totals both =
+            run_sources(SD_SPEC_DRAFT | SD_SPEC_NGRAM, cases[i].a, cases[i].b, cases[i].block, rounds);
+        const double tps_model = model.tokens / model.seconds, tps_ngram = ngram.tokens / ngram.seconds;
+        const double tps_both = both.tokens / both.seconds, best = SD_MAX(tps_model, tps_ngram);
+        printf(
+            "sources on %s text: model %.1f, ngram %.1f, both %.1f tok/s (model drafted %.0f, ngram %.0f)\n",
+            cases[i].name, tps_model, tps_ngram, tps_both, both.model_drafted, both.ngram_drafted);
+        CHECK(ngram.model_drafted == 0 && model.ngram_drafted == 0, "%s: a source that is off drafted",
+              cases[i].name);
+        if (cases[i].block)
+            CHECK(tps_both > best, "%s: both sources %.1f tok/s, not above the better single one %.1f",
+                  cases[i].name, tps_both, best);
+        else
+            CHECK(tps_both >= 0.97 * best, "%s: both sources %.1f tok/s, below the better single one %.1f",
+                  cases[i].name, tps_both, best);
+    }
+    /* who drafts: the n-gram source on echo text, the model on fresh text */
+    const source_totals echo = run_sources(SD_SPEC_DRAFT | SD_SPEC_NGRAM, ECHO, ECHO, 0, 2000);
+    CHECK(echo.ngram_drafted > 4 * echo.model_drafted, "echo: n-gram drafted %.0f, model %.0f",
+          echo.ngram_drafted, echo.model_drafted);
+    const source_totals fresh = run_sources(SD_SPEC_DRAFT | SD_SPEC_NGRAM, FRESH, FRESH, 0, 2000);
+    CHECK(fresh.model_drafted > 4 * fresh.ngram_drafted, "fresh: model drafted %.0f, n-gram %.0f",
+          fresh.model_drafted, fresh.ngram_drafted);
 }
 
 /* A round that drafts exactly k tokens (the caller's limit), all rejected, at the given times. */
@@ -303,5 +446,6 @@ int main(void) {
         timed_round(&ctrl, r % 3, 1e-3, 3.0 + 0.5 * (r % 3));
     const double v1 = sd_controller_verify_cost(&ctrl, 1), v2 = sd_controller_verify_cost(&ctrl, 2);
     CHECK(fabs(v1 - 3.0) < 0.05 && fabs(v2 - v1 - 0.5) < 0.05, "refitted t_v(1) %.3f t_v(2) %.3f", v1, v2);
+    check_source_choice();
     return test_finish("test_controller");
 }

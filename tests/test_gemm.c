@@ -3,6 +3,7 @@
  * n = 1..64 and 1, 2, 3 threads; the reference itself against a double-precision product of the
  * dequantized operands; adversarial weights and activations; argument errors of sd_weight_init. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ static float frnd(void) {
     return (float)(rnd() % 2000001u) / 1000000.0f - 1.0f;
 }
 
-static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16, SD_TYPE_Q4_0,
-                                    SD_TYPE_Q8_0, SD_TYPE_Q4_K, SD_TYPE_Q6_K};
+static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16,   SD_TYPE_Q4_0, SD_TYPE_Q8_0,
+                                    SD_TYPE_Q4_K, SD_TYPE_Q6_K, SD_TYPE_Q4_1,   SD_TYPE_Q5_0, SD_TYPE_Q5_1,
+                                    SD_TYPE_Q2_K, SD_TYPE_Q3_K, SD_TYPE_IQ4_NL, SD_TYPE_Q5_K, SD_TYPE_IQ4_XS};
 
 typedef enum { FILL_RANDOM, FILL_MAX, FILL_MIN, FILL_ZERO_SCALE } fill_mode;
 
@@ -107,8 +109,23 @@ static void fill_weights(sd_type type, void *data, int64_t rows, int64_t cols, f
             }
         }
         break;
-    default:
+    default: { /* the types added for llama-quantize's mixes: all-0xFF / all-zero blocks are the extremes */
+        const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
+        int off[2];
+        sd_block_fp16_fields(type, off);
+        for (int64_t b = 0; b < n / t->block_size; b++) {
+            uint8_t *blk = p + (size_t)b * t->type_size;
+            if (mode == FILL_MAX) memset(blk, 0xFF, t->type_size);
+            if (mode == FILL_MIN) memset(blk, 0x00, t->type_size);
+            for (int j = 0; j < 2; j++) {
+                if (off[j] < 0) continue;
+                const uint16_t h =
+                    mode == FILL_ZERO_SCALE ? 0 : sd_fp32_to_fp16((j ? 0.01f : 0.002f) * frnd());
+                memcpy(blk + off[j], &h, sizeof h);
+            }
+        }
         break;
+    }
     }
 }
 
@@ -193,14 +210,12 @@ static void check_ref_vs_double(const sd_weight *w, const float *x, int n, const
     void *xq = malloc((size_t)(k / 32 + 1) * sizeof(sd_block_q8_k) * 8 + 64);
     for (int i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * (size_t)k;
-        switch (w->type) {
-        case SD_TYPE_Q4_0:
+        switch (sd_act_type_of(w->type)) {
         case SD_TYPE_Q8_0:
             sd_quantize_row_q8_0_ref(xi, xq, k);
             sd_dequantize_row_ref(SD_TYPE_Q8_0, xq, xf, k);
             break;
-        case SD_TYPE_Q4_K:
-        case SD_TYPE_Q6_K:
+        case SD_TYPE_Q8_K:
             sd_quantize_row_q8_k_ref(xi, xq, k);
             for (int64_t b = 0; b < k / SD_QK_K; b++) {
                 const sd_block_q8_k *blk = (const sd_block_q8_k *)xq + b;
@@ -299,7 +314,8 @@ static void test_init_errors(void) {
     sd_weight w;
     char err[128] = "";
     static const uint8_t dummy[4096];
-    CHECK(sd_weight_init(&w, SD_TYPE_Q4_1, 4, 32, dummy, err, sizeof err) == SD_STATUS_UNSUPPORTED, "q4_1");
+    CHECK(sd_weight_init(&w, SD_TYPE_IQ2_XXS, 4, 256, dummy, err, sizeof err) == SD_STATUS_UNSUPPORTED,
+          "iq2_xxs");
     CHECK(strlen(err) > 0, "no message for unsupported type");
     CHECK(sd_weight_init(&w, (sd_type)5, 4, 32, dummy, err, sizeof err) == SD_STATUS_UNSUPPORTED,
           "type id 5");

@@ -303,7 +303,7 @@ typedef struct rewrite {
     const char *drop_key;
     const char *drop_tensor;
     const char *arch;       /* new general.architecture */
-    const char *q5k_tensor; /* written as Q5_K zeros instead */
+    const char *iq2_tensor; /* written as IQ2_XXS zeros instead (a type specdec refuses) */
     uint64_t shrink_vocab;  /* > 0: tokenizer arrays of the vocabulary's length cut to this length */
 } rewrite;
 
@@ -340,7 +340,7 @@ static const char *rewrite_model(const char *src, const char *name, const rewrit
     uint64_t n_vocab = tokens ? tokens->arr_len : 0;
     int rc = 0;
     char name_buf[128];
-    size_t q5k_row_bytes = 0;
+    size_t iq2_row_bytes = 0;
     for (uint64_t i = 0; rc >= 0 && i < sd_gguf_n_kv(g); i++) {
         const sd_gguf_kv *kv = sd_gguf_kv_at(g, i);
         snprintf(name_buf, sizeof name_buf, "%.*s", (int)kv->key.len, kv->key.ptr);
@@ -351,10 +351,10 @@ static const char *rewrite_model(const char *src, const char *name, const rewrit
         const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
         snprintf(name_buf, sizeof name_buf, "%.*s", (int)t->name.len, t->name.ptr);
         if (rw->drop_tensor && strcmp(name_buf, rw->drop_tensor) == 0) continue;
-        if (rw->q5k_tensor && strcmp(name_buf, rw->q5k_tensor) == 0) {
-            q5k_row_bytes = sd_type_row_bytes(SD_TYPE_Q5_K, t->ne[0]);
-            rc = sd_gguf_writer_add_tensor_fill(w, name_buf, SD_TYPE_Q5_K, t->n_dims, t->ne, fill_zero,
-                                                &q5k_row_bytes, err, sizeof err);
+        if (rw->iq2_tensor && strcmp(name_buf, rw->iq2_tensor) == 0) {
+            iq2_row_bytes = sd_type_row_bytes(SD_TYPE_IQ2_XXS, t->ne[0]);
+            rc = sd_gguf_writer_add_tensor_fill(w, name_buf, SD_TYPE_IQ2_XXS, t->n_dims, t->ne, fill_zero,
+                                                &iq2_row_bytes, err, sizeof err);
         } else {
             rc = sd_gguf_writer_add_tensor(w, name_buf, t->type, t->n_dims, t->ne, t->data, err, sizeof err);
         }
@@ -384,9 +384,9 @@ static void check_rewrites(const char *stories, const char *codepair) {
         expect_load("vocabulary 500 vs embedding 512 rows", p, SD_ERR_FORMAT, "token_embd.weight");
     if ((p = rewrite_model(stories, "mamba.gguf", &(rewrite){.arch = "mamba"})))
         expect_load("architecture 'mamba'", p, SD_ERR_UNSUPPORTED, "mamba");
-    /* Q5_K needs rows of 256: the codepair target is 256 wide. */
-    if ((p = rewrite_model(codepair, "q5k.gguf", &(rewrite){.q5k_tensor = "blk.0.attn_q.weight"})))
-        expect_load("weight of type Q5_K", p, SD_ERR_UNSUPPORTED, "q5_K");
+    /* IQ2_XXS needs rows of 256: the codepair target is 256 wide. */
+    if ((p = rewrite_model(codepair, "iq2xxs.gguf", &(rewrite){.iq2_tensor = "blk.0.attn_q.weight"})))
+        expect_load("weight of type IQ2_XXS", p, SD_ERR_UNSUPPORTED, "iq2_xxs");
 }
 
 /* ---- 4. paths ---------------------------------------------------------------------------------------- */

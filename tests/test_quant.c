@@ -4,6 +4,7 @@
  * from independently packed blocks, every kernel set's dequantization against the reference bit for
  * bit, and the dot-product references against double precision. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,8 +329,9 @@ static void test_dequant_ref(void) {
     CHECK(out[0] == 1.0f && out[1] == -3.0f, "bf16 dequant");
 }
 
-static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16, SD_TYPE_Q4_0,
-                                    SD_TYPE_Q8_0, SD_TYPE_Q4_K, SD_TYPE_Q6_K};
+static const sd_type all_types[] = {SD_TYPE_F32,  SD_TYPE_F16,  SD_TYPE_BF16,   SD_TYPE_Q4_0, SD_TYPE_Q8_0,
+                                    SD_TYPE_Q4_K, SD_TYPE_Q6_K, SD_TYPE_Q4_1,   SD_TYPE_Q5_0, SD_TYPE_Q5_1,
+                                    SD_TYPE_Q2_K, SD_TYPE_Q3_K, SD_TYPE_IQ4_NL, SD_TYPE_Q5_K, SD_TYPE_IQ4_XS};
 
 /* Random row bytes with finite fp16 scales. */
 static void random_row(sd_type type, void *data, int64_t n) {
@@ -341,16 +343,16 @@ static void random_row(sd_type type, void *data, int64_t n) {
         if (type == SD_TYPE_F16) ((uint16_t *)data)[i] &= 0xbbffu;  /* exponent < 31: finite */
         if (type == SD_TYPE_BF16) ((uint16_t *)data)[i] &= 0xbfffu; /* exponent < 255: finite */
     }
-    for (int64_t b = 0; b < n / 32; b++) {
-        if (type == SD_TYPE_Q4_0) ((sd_block_q4_0 *)data)[b].d = sd_fp32_to_fp16(frnd());
-        if (type == SD_TYPE_Q8_0) ((sd_block_q8_0 *)data)[b].d = sd_fp32_to_fp16(frnd());
-    }
-    for (int64_t b = 0; b < n / 256; b++) {
-        if (type == SD_TYPE_Q4_K) {
-            ((sd_block_q4_k *)data)[b].d = sd_fp32_to_fp16(frnd());
-            ((sd_block_q4_k *)data)[b].dmin = sd_fp32_to_fp16(frnd());
+    const sd_type_traits *t = sd_type_traits_of((uint32_t)type);
+    if (t->block_size == 1) return;
+    int off[2];
+    sd_block_fp16_fields(type, off);
+    for (int64_t b = 0; b < n / t->block_size; b++) {
+        for (int j = 0; j < 2; j++) {
+            if (off[j] < 0) continue;
+            const uint16_t h = sd_fp32_to_fp16(frnd());
+            memcpy((uint8_t *)data + (size_t)b * t->type_size + (size_t)off[j], &h, sizeof h);
         }
-        if (type == SD_TYPE_Q6_K) ((sd_block_q6_k *)data)[b].d = sd_fp32_to_fp16(frnd());
     }
 }
 
@@ -405,23 +407,25 @@ static void test_dot_refs(void) {
             case SD_TYPE_BF16:
                 got = sd_vec_dot_bf16_f32_ref((const uint16_t *)w, x, K);
                 break;
-            case SD_TYPE_Q4_0:
-            case SD_TYPE_Q8_0:
-                sd_quantize_row_q8_0_ref(x, x8, K);
-                sd_dequantize_row_ref(SD_TYPE_Q8_0, x8, xf, K);
-                got = type == SD_TYPE_Q4_0 ? sd_vec_dot_q4_0_q8_0_ref((const sd_block_q4_0 *)w, x8, K)
-                                           : sd_vec_dot_q8_0_q8_0_ref((const sd_block_q8_0 *)w, x8, K);
+            default: {
+                /* the scalar set's dot on one activation row quantized as the references do */
+                sd_weight wt;
+                char err[128];
+                CHECK(sd_weight_init_with(&wt, &sd_kernels_scalar, type, 1, K, w, err, sizeof err) ==
+                          SD_STATUS_OK,
+                      "init %s: %s", sd_type_traits_of((uint32_t)type)->name, err);
+                sd_gemm_ref(&wt, x, 1, &got);
+                if (sd_act_type_of(type) == SD_TYPE_Q8_0) {
+                    sd_quantize_row_q8_0_ref(x, x8, K);
+                    sd_dequantize_row_ref(SD_TYPE_Q8_0, x8, xf, K);
+                } else {
+                    sd_quantize_row_q8_k_ref(x, xk, K);
+                    for (int e = 0; e < K; e++)
+                        xf[e] = xk[e / 256].d * (float)xk[e / 256].qs[e % 256];
+                }
+                sd_weight_release(&wt);
                 break;
-            case SD_TYPE_Q4_K:
-            case SD_TYPE_Q6_K:
-                sd_quantize_row_q8_k_ref(x, xk, K);
-                for (int e = 0; e < K; e++)
-                    xf[e] = xk[e / 256].d * (float)xk[e / 256].qs[e % 256];
-                got = type == SD_TYPE_Q4_K ? sd_vec_dot_q4_k_q8_k_ref((const sd_block_q4_k *)w, xk, K)
-                                           : sd_vec_dot_q6_k_q8_k_ref((const sd_block_q6_k *)w, xk, K);
-                break;
-            default:
-                break;
+            }
             }
             double dot = 0.0, mag = 0.0;
             for (int e = 0; e < K; e++) {

@@ -4,7 +4,9 @@
  * and draft (q_j) distributions depend on the position j in the round but not on earlier tokens. The
  * rule is exact iff the token emitted at position j (when a round gets that far) is distributed as p_j;
  * a chi-square test per position checks this for k = 1..4, and the same test must reject a broken
- * draft that proposes its argmax instead of sampling q. Prints each failure and exits non-zero. */
+ * draft that proposes its argmax instead of sampling q. A deterministic draft (an n-gram proposal) is
+ * verified with q = one-hot at its token, and is exact too: accepted with probability p(x), the residual
+ * p without x. Prints each failure and exits non-zero. */
 #include "sampler/spec_accept.h"
 
 #include "common/sd_common.h"
@@ -72,22 +74,44 @@ static int32_t argmax(const float *row) {
     return best;
 }
 
+static void one_hot(float *row, int32_t t) {
+    for (int i = 0; i < V; i++)
+        row[i] = 0.0f;
+    row[t] = 1.0f;
+}
+
 typedef struct {
     int64_t emitted[KMAX + 1][V]; /* [position in round][token] */
     int64_t reached[KMAX];        /* rounds that verified draft j */
     int64_t accepted[KMAX];       /* ... and accepted it */
 } round_stats;
 
-/* Simulates ROUNDS rounds of k drafts. draft_argmax selects the broken draft. */
-static void simulate(int k, int draft_argmax, uint64_t seed, float p[KMAX + 1][V], float q[KMAX + 1][V],
-                     round_stats *st) {
+/* How the simulated draft proposes: sampling q (correct), its argmax verified as if sampled (broken), or
+ * a fixed token per position verified with q one-hot at it (a deterministic draft: correct). */
+typedef enum { DRAFT_SAMPLED, DRAFT_ARGMAX, DRAFT_FIXED } draft_mode;
+
+/* The fixed draft's token at position j: offset 1 gives tokens the target may emit, offset 0 at k = 1 one
+ * it never emits (p_j(j % V) = 0, see make_dists). */
+static int32_t fixed_token(int j, int offset) {
+    return (j + offset) % V;
+}
+
+/* Simulates ROUNDS rounds of k drafts proposed as mode says. For DRAFT_FIXED, q is replaced by one-hot
+ * rows at fixed_token(j, offset). */
+static void simulate(int k, draft_mode mode, int offset, uint64_t seed, float p[KMAX + 1][V],
+                     float q[KMAX + 1][V], round_stats *st) {
     memset(st, 0, sizeof(*st));
     sd_sampler *target = make(1.0f, seed);
     sd_sampler *draft = make(1.0f, seed ^ 0x5bd1e995u);
     int32_t x[KMAX];
+    if (mode == DRAFT_FIXED)
+        for (int j = 0; j < KMAX; j++)
+            one_hot(q[j], fixed_token(j, offset));
     for (int r = 0; r < ROUNDS; r++) {
         for (int j = 0; j < k; j++)
-            x[j] = draft_argmax ? argmax(q[j]) : sd_sampler_sample_probs(draft, q[j]);
+            x[j] = mode == DRAFT_ARGMAX  ? argmax(q[j])
+                   : mode == DRAFT_FIXED ? argmax(q[j]) /* the one-hot row's token */
+                                         : sd_sampler_sample_probs(draft, q[j]);
         sd_spec_result res;
         int status = sd_spec_accept(target, k, x, &q[0][0], &p[0][0], &res);
         if (status != 0 || res.n_accepted < 0 || res.n_accepted > k || res.next_token < 0 ||
@@ -113,7 +137,7 @@ static void test_sampling_rule_is_exact(void) {
     make_dists(777, p, q);
     static round_stats st;
     for (int k = 1; k <= KMAX; k++) {
-        simulate(k, 0, 1000 + (uint64_t)k, p, q, &st);
+        simulate(k, DRAFT_SAMPLED, 0, 1000 + (uint64_t)k, p, q, &st);
         for (int j = 0; j <= k; j++) {
             stats_chi2 fit = stats_chi2_test(st.emitted[j], p[j], V, 0.0);
             double stat = fit.stat, pv = fit.p_value;
@@ -134,12 +158,41 @@ static void test_sampling_rule_is_exact(void) {
     }
 }
 
+/* A deterministic draft: tokens x_j fixed in advance, q_j = one-hot(x_j). Emitted tokens follow p_j, and
+ * x_j is accepted with probability p_j(x_j) (never where that is 0). */
+static void test_deterministic_draft_is_exact(void) {
+    float p[KMAX + 1][V], q[KMAX + 1][V];
+    make_dists(777, p, q);
+    static round_stats st;
+    for (int k = 0; k <= KMAX; k++) {
+        /* k 0 stands for k 1 with the token the target never emits */
+        const int offset = k == 0 ? 0 : 1, kk = k == 0 ? 1 : k;
+        int32_t x[KMAX];
+        for (int j = 0; j < KMAX; j++)
+            x[j] = fixed_token(j, offset);
+        simulate(kk, DRAFT_FIXED, offset, 3000 + (uint64_t)k, p, q, &st);
+        for (int j = 0; j <= kk && j <= k; j++) {
+            stats_chi2 fit = stats_chi2_test(st.emitted[j], p[j], V, 0.0);
+            printf("k %d deterministic draft, position %d: chi2 %7.2f p-value %.4f\n", k, j, fit.stat,
+                   fit.p_value);
+            CHECK(fit.p_value > ALPHA, "k %d position %d: deterministic draft: chi2 %g p %g", k, j, fit.stat,
+                  fit.p_value);
+        }
+        for (int j = 0; j < kk; j++) {
+            const double a = p[j][x[j]], n = (double)st.reached[j], got = (double)st.accepted[j] / n;
+            const double sigma = sqrt(a * (1 - a) / n);
+            CHECK(a > 0 ? fabs(got - a) < 5 * sigma + 1e-12 : st.accepted[j] == 0,
+                  "k %d position %d: deterministic acceptance %.4f, p(x) %.4f", k, j, got, a);
+        }
+    }
+}
+
 static void test_argmax_draft_is_caught(void) {
     float p[KMAX + 1][V], q[KMAX + 1][V];
     make_dists(777, p, q);
     static round_stats st;
     for (int k = 1; k <= KMAX; k++) {
-        simulate(k, 1, 2000 + (uint64_t)k, p, q, &st);
+        simulate(k, DRAFT_ARGMAX, 0, 2000 + (uint64_t)k, p, q, &st);
         double min_pv = 1.0;
         for (int j = 0; j <= k; j++) {
             double pv = stats_chi2_test(st.emitted[j], p[j], V, 0.0).p_value;
@@ -148,12 +201,6 @@ static void test_argmax_draft_is_caught(void) {
         printf("k %d argmax draft: smallest p-value %.3g\n", k, min_pv);
         CHECK(min_pv < ALPHA, "k %d: the argmax draft passed the exactness test (p %g)", k, min_pv);
     }
-}
-
-static void one_hot(float *row, int32_t t) {
-    for (int i = 0; i < V; i++)
-        row[i] = 0.0f;
-    row[t] = 1.0f;
 }
 
 static void test_greedy(void) {
@@ -247,6 +294,7 @@ int main(void) {
     test_greedy();
     test_edge_cases();
     test_sampling_rule_is_exact();
+    test_deterministic_draft_is_exact();
     test_argmax_draft_is_caught();
     return test_finish("spec_accept");
 }

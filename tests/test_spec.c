@@ -1,10 +1,12 @@
 /* Speculative decoding is lossless:
  * - greedy: the output equals plain target decoding token for token, for every fixed k, adaptive k and
  *   a confidence threshold, on the shared code pair (Q4_0 and F32 targets) and on stories260K drafting
- *   for itself;
+ *   for itself, with each draft source: the model and n-grams (the default), the model alone, n-grams
+ *   alone without a draft model;
  * - sampling: over many seeded runs the first generated token follows the target's distribution exactly
  *   (chi-square), while a deliberately wrong rule (proposing the draft's argmax but verifying as if it
- *   had been sampled) fails the same test. */
+ *   had been sampled) fails the same test; through the engine, with the draft model, with n-grams alone
+ *   (a deterministic draft, verified with one-hot q) and with both, the same holds. */
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +26,8 @@ static const char *kPrompts[] = {
     "static int ext4_foo(struct inode *inode, loff_t len)\n{\n\tint ret;\n",
     "#include <linux/kernel.h>\n#include <linux/module.h>\n\nstatic void",
     "\tfor (i = 0; i < n; i++) {\n\t\tif (",
+    /* text that repeats its context: the n-gram source drafts */
+    "\tcase FOO_A:\n\t\treturn foo_a(dev);\n\tcase FOO_B:\n\t\treturn foo_b(dev);\n\tcase FOO_C:\n",
 };
 
 static int generate(sd_model *target, sd_model *draft, const sd_engine_params *p, const int32_t *prompt,
@@ -46,6 +50,7 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
     if (rc == 0) rc = sd_model_load(test_path("SD_MODELS_DIR", draft_file), &d, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
+    int ngram_drafted = 0;
     for (size_t pi = 0; pi < SD_ARRAY_LEN(kPrompts); pi++) {
         int32_t prompt[256], plain[N_GEN], spec[N_GEN];
         int np = sd_model_tokenize(t, kPrompts[pi], strlen(kPrompts[pi]), true, false, prompt, 256, err,
@@ -77,7 +82,33 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
                   draft_file, ks[ki]);
             CHECK(st.n_accepted <= st.n_drafted && st.n_rounds <= N_GEN, "counters");
         }
+        /* Each source alone: the model (fixed and adaptive k), n-grams without a draft model. */
+        const struct {
+            unsigned spec;
+            int32_t k;
+        } sources[] = {{SD_SPEC_DRAFT, 3}, {SD_SPEC_DRAFT, -1}, {SD_SPEC_NGRAM, 4}, {SD_SPEC_NGRAM, -1}};
+        for (size_t si = 0; si < SD_ARRAY_LEN(sources); si++) {
+            sd_engine_params ps = p;
+            ps.spec = sources[si].spec;
+            ps.draft_k = sources[si].k;
+            ps.draft_p_min = 0.0f;
+            ps.schedule = SD_SCHEDULE_SEQ;
+            ps.n_threads = 1;
+            memset(spec, 0xff, sizeof spec);
+            if (generate(t, ps.spec & SD_SPEC_DRAFT ? d : NULL, &ps, prompt, np, spec, &st)) continue;
+            int same = 0;
+            while (same < st.n_gen && spec[same] == plain[same])
+                same++;
+            CHECK(st.n_gen == N_GEN && same == N_GEN,
+                  "%s, prompt %zu, sources %u k %d: %d of %d tokens equal plain", target_file, pi, ps.spec,
+                  ps.draft_k, same, st.n_gen);
+            CHECK(ps.spec == SD_SPEC_NGRAM ? st.n_drafted == st.n_drafted_ngram : st.n_drafted_ngram == 0,
+                  "%s, sources %u: %d of %d drafts counted as n-gram", target_file, ps.spec,
+                  st.n_drafted_ngram, st.n_drafted);
+            if (ps.spec == SD_SPEC_NGRAM) ngram_drafted += st.n_drafted;
+        }
     }
+    CHECK(ngram_drafted > 0, "%s: the n-gram source never drafted", target_file);
 out:
     sd_model_free(t);
     sd_model_free(d);
@@ -170,9 +201,10 @@ out:
     sd_model_free(d);
 }
 
-/* The whole engine in sampling mode (draft sampled from q, verified, residual on rejection): over many
- * seeds, the first generated token of the code pair follows the target's own distribution. */
-static void check_engine_sampling(void) {
+/* The whole engine in sampling mode (draft sampled from q, or an n-gram proposal with one-hot q;
+ * verified, residual on rejection): over many seeds, the first generated token of the code pair after
+ * text follows the target's own distribution, with the given draft sources. */
+static void check_engine_sampling(unsigned sources, const char *text) {
     char err[512];
     sd_model *t = NULL, *d = NULL;
     int rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf"), &t, err, sizeof err);
@@ -180,18 +212,19 @@ static void check_engine_sampling(void) {
         rc = sd_model_load(test_path("SD_MODELS_DIR", "codepair-draft-f32.gguf"), &d, err, sizeof err);
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
-    const char *text = "static int ext4_";
     int32_t prompt[64];
     int np = sd_model_tokenize(t, text, strlen(text), true, false, prompt, 64, err, sizeof err);
     sd_engine_params p = sd_engine_default_params();
     p.sampling.temp = 1.5f, p.sampling.top_k = 0, p.sampling.top_p = 1.0f, p.sampling.min_p = 0.0f;
-    p.n_ctx = 64, p.n_threads = 1, p.draft_k = 2, p.schedule = SD_SCHEDULE_SEQ;
+    p.n_ctx = 64, p.n_threads = 1, p.draft_k = 2, p.schedule = SD_SCHEDULE_SEQ, p.spec = sources;
     /* The exact distribution of the first token: the sampler's transform of the target's logits. */
     int32_t nv = t->hp.n_vocab;
     int64_t *counts = calloc((size_t)nv, sizeof *counts);
     float *probs = malloc((size_t)nv * sizeof *probs);
     sd_engine *e = NULL;
-    CHECK(sd_engine_create(t, NULL, &p, &e, err, sizeof err) == 0, "%s", err);
+    sd_engine_params plain = p;
+    plain.spec = 0;
+    CHECK(sd_engine_create(t, NULL, &plain, &e, err, sizeof err) == 0, "%s", err);
     CHECK(sd_engine_eval(e, prompt, np, err, sizeof err) == 0, "%s", err);
     sd_sampler_params sp = sd_sampler_default_params();
     sp.temp = 1.5f, sp.top_k = 0, sp.top_p = 1.0f, sp.min_p = 0.0f;
@@ -201,10 +234,10 @@ static void check_engine_sampling(void) {
     sd_sampler_probs(s, sd_engine_last_logits(e), probs);
     sd_engine_free(e);
     const int runs = 3000;
-    int drafted = 0;
+    int drafted = 0, ngram_drafted = 0;
     for (int r = 0; r < runs; r++) {
         p.sampling.seed = 5000 + (uint64_t)r;
-        if (sd_engine_create(t, d, &p, &e, err, sizeof err) != 0) {
+        if (sd_engine_create(t, sources & SD_SPEC_DRAFT ? d : NULL, &p, &e, err, sizeof err) != 0) {
             CHECK(0, "%s", err);
             break;
         }
@@ -213,14 +246,17 @@ static void check_engine_sampling(void) {
         CHECK(sd_engine_generate(e, prompt, np, 2, NULL, NULL, out, 2, &st, err, sizeof err) == 0, "%s", err);
         counts[out[0]]++;
         drafted += st.n_drafted;
+        ngram_drafted += st.n_drafted_ngram;
         sd_engine_free(e);
     }
     stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
-    printf(
-        "engine sampling (code pair, temp 1.5, %d drafts): chi-square %.1f on %d degrees of freedom (p-value "
-        "%.3g)\n",
-        drafted, fit.stat, fit.dof, fit.p_value);
+    printf("engine sampling (code pair, sources %u, temp 1.5, %d drafts, %d of them n-gram): chi-square %.1f "
+           "on %d degrees of freedom (p-value %.3g)\n",
+           sources, drafted, ngram_drafted, fit.stat, fit.dof, fit.p_value);
     CHECK(drafted >= runs / 2, "the engine drafted only %d tokens in %d runs", drafted, runs);
+    /* (with both, the first round's draft is the model's: its cost is not measured yet) */
+    CHECK(sources != SD_SPEC_NGRAM || ngram_drafted >= runs / 2, "the n-gram source drafted only %d tokens",
+          ngram_drafted);
     CHECK(fit.p_value > 1e-4, "the engine's speculative sampling does not follow the target distribution");
     sd_sampler_free(s);
     free(probs);
@@ -230,11 +266,28 @@ out:
     sd_model_free(d);
 }
 
-int main(void) {
-    check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
-    check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
-    check_greedy_pair("stories260K.gguf", "stories260K.gguf");
-    check_sampling_distribution();
-    check_engine_sampling();
+/* argv[1]: "greedy", "sampling" or "engine" runs one part (meson runs the parts side by side); none runs
+ * all. */
+int main(int argc, char **argv) {
+    const char *part = argc > 1 ? argv[1] : "";
+    bool all = !*part, greedy = strcmp(part, "greedy") == 0, sampling = strcmp(part, "sampling") == 0,
+         engine = strcmp(part, "engine") == 0;
+    if (!all && !greedy && !sampling && !engine) {
+        fprintf(stderr, "test_spec: unknown part '%s' (greedy, sampling, engine)\n", part);
+        return 2;
+    }
+    if (all || greedy) {
+        check_greedy_pair("codepair-target-q4_0.gguf", "codepair-draft-f32.gguf");
+        check_greedy_pair("codepair-target-f32.gguf", "codepair-draft-f32.gguf");
+        check_greedy_pair("stories260K.gguf", "stories260K.gguf");
+    }
+    if (all || sampling) check_sampling_distribution();
+    if (all || engine) {
+        check_engine_sampling(SD_SPEC_DRAFT, "static int ext4_");
+        /* the prompt's last tokens occurred before: the n-gram source proposes the first token */
+        const char *echo = "static int ext4_a;\nstatic int ext4_";
+        check_engine_sampling(SD_SPEC_NGRAM, echo);
+        check_engine_sampling(SD_SPEC_DRAFT | SD_SPEC_NGRAM, echo);
+    }
     return test_finish("test_spec");
 }

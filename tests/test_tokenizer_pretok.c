@@ -362,12 +362,40 @@ static void test_llama3_behaviour(void) {
     free(m2);
 }
 
+/* GPT-4o's o200k split on fixed strings; the expected word lengths are those of Python's `regex` module
+ * running the pattern from the model's tokenizer.json (case runs, digit triples, "//\n" runs). */
+static void test_gpt4o_splits(void) {
+    static const struct {
+        const char *text;
+        size_t lens[12];
+        size_t n;
+    } cases[] = {
+        {"HelloWorld's CAMELCase 1234567 a//\n\nb", {5, 7, 10, 1, 3, 3, 1, 2, 4, 1}, 10},
+        {"IT'S x  \n y", {4, 2, 3, 2}, 4},
+    };
+    sd_gguf *g = NULL;
+    void *mem = NULL;
+    sd_vocab *v = synthetic_vocab("gpt-4o", &g, &mem);
+    for (size_t c = 0; v && c < SD_ARRAY_LEN(cases); c++) {
+        size_t *lens = NULL, nw = 0;
+        sd_tok_bpe_pretokenize(v, cases[c].text, strlen(cases[c].text), &lens, &nw);
+        bool same = nw == cases[c].n;
+        for (size_t i = 0; same && i < nw; i++)
+            same = lens[i] == cases[c].lens[i];
+        CHECK(same, "gpt-4o split of '%s': %zu words (want %zu)", cases[c].text, nw, cases[c].n);
+        free(lens);
+    }
+    sd_vocab_free(v);
+    sd_gguf_close(g);
+    free(mem);
+}
+
 /* Every supported pre-tokenizer family: its regexes compile, long inputs of the shapes that make
  * backtracking regexes slow finish quickly, and text round-trips (all 256 byte tokens exist). */
 static void test_all_pre_types(void) {
-    static const char *const pres[] = {"default",        "llama3",      "dbrx",      "deepseek-llm",
-                                       "deepseek-coder", "falcon",      "starcoder", "gpt-2",
-                                       "qwen2",          "chatglm-bpe", "smollm",    "olmo"};
+    static const char *const pres[] = {"default", "llama3",    "dbrx",  "deepseek-llm", "deepseek-coder",
+                                       "falcon",  "starcoder", "gpt-2", "qwen2",        "chatglm-bpe",
+                                       "smollm",  "olmo",      "gpt-4o"};
     static const char *const shapes[] = {
         "  \n\n\t x'S 12345 \xC2\xA0 \xE2\x82\xAC\xE2\x82\xAC caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87 !!?? ",
         " \n",
@@ -449,6 +477,7 @@ int main(void) {
     free(m3);
     free(m2);
     test_llama3_behaviour();
+    test_gpt4o_splits();
     test_all_pre_types();
 
     pcre2_code_free(re_letter);

@@ -29,6 +29,16 @@ static const char RE_QWEN2[] =
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
     "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/* GPT-4o's o200k split (the pattern its tokenizer.json gives): a word is an optional leading symbol, then
+ * upper-case letters then lower-case ones (or the reverse run) with an optional contraction; digits in
+ * groups of up to three; a punctuation run may take trailing newlines and slashes. */
+static const char RE_GPT4O[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 /* CJK ideographs (U+4E00..U+9FA5), U+0800..U+4E00 and Hangul syllables: deepseek's
  * "[一-龥ࠀ-一가-퟿]+".
  */
@@ -84,6 +94,8 @@ static pre_regexes regexes_for(bpe_pre pre) {
         return (pre_regexes){{RE_GPT2}, 1};
     case BPE_PRE_QWEN2:
         return (pre_regexes){{RE_QWEN2}, 1};
+    case BPE_PRE_GPT4O:
+        return (pre_regexes){{RE_GPT4O}, 1};
     case BPE_PRE_DEFAULT:
     default:
         return (pre_regexes){{"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, 4};

@@ -80,6 +80,8 @@ static const pre_entry PRE_TABLE[] = {
     {"stablelm2", BPE_PRE_QWEN2, false, false},
     {"hunyuan", BPE_PRE_QWEN2, false, false},
     {"solar-open", BPE_PRE_QWEN2, false, false},
+    {"gpt-4o", BPE_PRE_GPT4O, false, false},
+    {"llama4", BPE_PRE_GPT4O, false, false},
     {"glm4", BPE_PRE_CHATGLM4, false, false},
     {"chatglm-bpe", BPE_PRE_CHATGLM4, false, false},
 };
@@ -624,6 +626,18 @@ int sd_vocab_load(const sd_gguf *g, sd_vocab **out, char *err, size_t err_len) {
     return SD_STATUS_OK;
 fail:
     sd_vocab_free(v);
+    return rc;
+}
+
+int sd_vocab_load_file(const char *path, sd_vocab **out, char *err, size_t err_len) {
+    if (!path || !out)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "sd_vocab_load_file: NULL argument");
+    *out = NULL;
+    sd_gguf *g = NULL;
+    int rc = sd_gguf_open(path, &g, err, err_len);
+    if (rc < 0) return rc;
+    rc = sd_vocab_load(g, out, err, err_len);
+    sd_gguf_close(g);
     return rc;
 }
 

@@ -33,6 +33,10 @@ typedef enum sd_token_type {
  * value): missing tokens, arrays of different lengths, an unknown tokenizer model or pre-tokenizer,
  * special ids out of range. */
 int sd_vocab_load(const sd_gguf *g, sd_vocab **out, char *err, size_t err_len);
+/* sd_vocab_load from a GGUF file of any architecture, with or without weights (e.g. llama.cpp's
+ * vocab-only ggml-vocab-*.gguf): reads only the tokenizer.ggml.* metadata. The vocabulary copies what it
+ * needs, so the file is closed before this returns. Errors as sd_gguf_open and sd_vocab_load. */
+int sd_vocab_load_file(const char *path, sd_vocab **out, char *err, size_t err_len);
 void sd_vocab_free(sd_vocab *v);
 
 sd_vocab_kind sd_vocab_get_kind(const sd_vocab *v);

@@ -55,6 +55,7 @@ typedef enum bpe_pre {
     BPE_PRE_STARCODER,
     BPE_PRE_GPT2,
     BPE_PRE_QWEN2,
+    BPE_PRE_GPT4O, /* o200k: GPT-4o, Phi-4-mini, Llama 4 */
     BPE_PRE_CHATGLM4,
 } bpe_pre;
 
