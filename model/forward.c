@@ -338,6 +338,17 @@ int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard) {
     return SD_STATUS_OK;
 }
 
+void sd_forward_cached_kv(const sd_forward *f, int layer, int head, int32_t pos, float *key, float *value) {
+    const sd_hparams *hp = &f->m->hp;
+    size_t at = (size_t)layer * (size_t)hp->n_head_kv + (size_t)head;
+    const char *kc = (const char *)f->k_cache + at * f->head_key_bytes;
+    const char *vc = (const char *)f->v_cache + at * f->head_value_bytes;
+    for (int d = 0; d < hp->head_dim; d++) {
+        key[d] = sd_attention_key_at(f->type_k, kc, hp->head_dim, pos, d);
+        value[d] = sd_attention_value_at(f->type_v, vc, hp->head_dim, pos, d);
+    }
+}
+
 typedef struct attention_job {
     sd_forward *f;
     int layer;

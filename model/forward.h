@@ -64,6 +64,10 @@ void sd_forward_truncate(sd_forward *f, int32_t n_keep);
  * alike. SD_STATUS_INVALID_ARGUMENT unless 0 <= n_keep, 1 <= n_discard, n_keep + n_discard <= n_past. */
 int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard);
 
+/* The key and the value cached at position pos (< n_past) of layer `layer`, KV head `head`, as fp32
+ * ([head_dim] each; the keys after RoPE), for tests of what the cache holds. */
+void sd_forward_cached_kv(const sd_forward *f, int layer, int head, int32_t pos, float *key, float *value);
+
 /* Where a pass spends its time, for `specdec bench-forward`: wall seconds per phase, summed over every
  * layer and pass since the profile was attached (the caller zeroes it). */
 typedef enum sd_forward_phase {
