@@ -10,6 +10,7 @@
 #include "generate.h"
 #include "prompt.h"
 #include "report.h"
+#include "usage.h"
 
 static void generate_usage(FILE *out, const cli_command *c) {
     fprintf(out,
@@ -101,6 +102,10 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
         {"-ctvd", "--cache-type-v-draft", CLI_CUSTOM, .out.any = &e->cache_type_v_draft,
          .parse = cli_read_cache_type, .want = CLI_CACHE_TYPE_WANT, .seen = &o->ctvd_given, .arg = "TYPE",
          .help = "the draft's value cache type (default: -ctv's)"},
+        {"--context-shift", NULL, CLI_TRUE, .out.b = &e->context_shift,
+         .help = "when the context is full, drop the middle half of it and go on (default: stop)"},
+        {"--keep", NULL, CLI_INT, .out.i = &e->n_keep, 0, 1 << 24, .arg = "N",
+         .help = "tokens kept at the start by --context-shift, BOS included (default 4)"},
         {"-b", "--batch-size", CLI_INT, .out.i = &e->n_batch, 1, 4096, .arg = "N",
          .help = "prompt tokens per forward pass (default 64)"},
         {"-t", "--threads", CLI_INT, .out.i = &e->n_threads, 1, 1024, .arg = "N",
@@ -281,11 +286,15 @@ int cmd_generate(int argc, char **argv) {
     bool done = false;
     int rc = generate_parse_flags("generate", argc, argv, &o, &done);
     if (rc != 0 || done) return rc;
+    if (o.n_predict < 0 && o.engine.context_shift) {
+        fprintf(stderr, "specdec generate: -n -1 with --context-shift would never stop; give -n N\n");
+        return 2;
+    }
     if (!o.seed_given) o.engine.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     int exit_code = 1;
     char *file_text = NULL;
-    int32_t *prompt = NULL, *out_tokens = NULL, *plain_tokens = NULL;
+    int32_t *prompt = NULL, *out_tokens = NULL, *plain_tokens = NULL, *k_trace = NULL;
     sd_engine *engine = NULL;
     sd_model *model = NULL, *draft = NULL;
     cli_answer answer = {.print = !o.json};
@@ -321,11 +330,13 @@ int cmd_generate(int argc, char **argv) {
     }
     sd_stats stats, plain_stats;
     memset(&plain_stats, 0, sizeof plain_stats);
+    const cli_usage u0 = cli_usage_now();
     if (sd_engine_generate(engine, prompt, n_prompt, n_predict, cli_answer_on_token, &answer, out_tokens,
                            n_predict, &stats, err, sizeof err) < 0) {
         fprintf(stderr, "specdec: %s\n", err);
         goto done;
     }
+    const cli_usage u1 = cli_usage_now();
     cli_answer_flush(&answer);
     if (answer.oom) {
         fprintf(stderr, "specdec: out of memory collecting the output\n");
@@ -336,16 +347,37 @@ int cmd_generate(int argc, char **argv) {
     gen_report rep = {.stats = &stats,
                       .draft = draft != NULL || (o.engine.spec & SD_SPEC_NGRAM),
                       .stop = answer.end_of_turn ? "end of turn" : stop_name(stats.stop),
-                      .kernels = info.kernels};
+                      .kernels = info.kernels,
+                      .peak_rss_bytes = u1.peak_rss_bytes,
+                      .cpu_s_per_token = cli_usage_cpu_per_token(u0, u1, stats.n_gen)};
+    sd_engine_describe(engine, rep.schedule, sizeof rep.schedule);
     if (o.compare) {
+        /* the plain run's own peak: the speculative engine (caches, scratch) is gone, the draft model is
+         * still loaded; stats.k_trace lived in the engine */
+        if (stats.n_k_trace > 0) {
+            if (!(k_trace = malloc((size_t)stats.n_k_trace * sizeof *k_trace))) {
+                fprintf(stderr, "specdec: out of memory\n");
+                goto done;
+            }
+            memcpy(k_trace, stats.k_trace, (size_t)stats.n_k_trace * sizeof *k_trace);
+            stats.k_trace = k_trace;
+        }
+        sd_engine_free(engine);
+        engine = NULL;
+        cli_usage_reset_peak();
+        const cli_usage u2 = cli_usage_now();
         rep.plain_tps = plain_reference(model, &o, prompt, n_prompt, n_predict, plain_tokens, &plain_stats);
         if (rep.plain_tps <= 0) goto done;
+        const cli_usage u3 = cli_usage_now();
+        rep.plain_peak_rss_bytes = u3.peak_rss_bytes;
+        rep.plain_cpu_s_per_token = cli_usage_cpu_per_token(u2, u3, plain_stats.n_gen);
+        rep.plain_kv_bytes = plain_stats.kv_bytes;
+        rep.plain_n_ctx_shifts = plain_stats.n_ctx_shifts;
         rep.compared = true;
         rep.greedy = o.engine.sampling.temp <= 0;
         rep.identical = plain_stats.n_gen == stats.n_gen &&
                         memcmp(plain_tokens, out_tokens, (size_t)stats.n_gen * sizeof *out_tokens) == 0;
     }
-    sd_engine_describe(engine, rep.schedule, sizeof rep.schedule);
     if (o.json) {
         if (!print_generate_json(stdout, answer.text ? answer.text : "", answer.len, out_tokens, &rep)) {
             fprintf(stderr, "specdec: out of memory for the JSON output\n");
@@ -370,6 +402,7 @@ done:
     free(prompt);
     free(out_tokens);
     free(plain_tokens);
+    free(k_trace);
     free(file_text);
     free(answer.text);
     return exit_code;

@@ -43,6 +43,25 @@ static void print_speculation_off(FILE *out, const sd_stats *s) {
     fprintf(out, "), so the controller decoded plainly, probing the draft now and then\n");
 }
 
+static double mib(uint64_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* Memory and CPU time per token, the plain run's beside when compared: the speed-up's energy cost. */
+static void print_resources(FILE *out, const gen_report *r) {
+    const sd_stats *s = r->stats;
+    fprintf(out, "specdec: %speak RSS %.1f MiB, KV cache %.2f MiB, %.3f CPU-ms per token",
+            r->draft ? "speculative: " : "", mib(r->peak_rss_bytes), mib(s->kv_bytes),
+            r->cpu_s_per_token * 1e3);
+    if (s->n_ctx_shifts > 0) fprintf(out, ", %d context shifts", s->n_ctx_shifts);
+    fprintf(out, "\n");
+    if (!r->compared) return;
+    fprintf(out, "specdec: plain:       peak RSS %.1f MiB, KV cache %.2f MiB, %.3f CPU-ms per token",
+            mib(r->plain_peak_rss_bytes), mib(r->plain_kv_bytes), r->plain_cpu_s_per_token * 1e3);
+    if (r->plain_n_ctx_shifts > 0) fprintf(out, ", %d context shifts", r->plain_n_ctx_shifts);
+    fprintf(out, "\n");
+}
+
 void print_generate_report(FILE *out, const gen_report *r) {
     const sd_stats *s = r->stats;
     fprintf(out,
@@ -50,6 +69,7 @@ void print_generate_report(FILE *out, const gen_report *r) {
             "stop: %s\n",
             s->n_prompt, s->t_prompt_s, rate(s->n_prompt, s->t_prompt_s), s->n_gen, s->t_gen_s,
             rate(s->n_gen, s->t_gen_s), r->stop);
+    print_resources(out, r);
     if (!r->draft) return;
     fprintf(out, "specdec: speculative: %s\n", r->schedule);
     fprintf(out, "specdec: %d rounds, %d drafted, %d accepted (acceptance %.3f), %.2f tokens per round\n",
@@ -98,6 +118,16 @@ bool print_generate_json(FILE *out, const char *text, size_t text_len, const int
     cJSON_AddStringToObject(j, "mode", r->draft ? "spec" : "plain");
     cJSON_AddStringToObject(j, "stop", r->stop);
     cJSON_AddStringToObject(j, "kernels", r->kernels ? r->kernels : "?");
+    cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)r->peak_rss_bytes);
+    cJSON_AddNumberToObject(j, "kv_bytes", (double)s->kv_bytes);
+    cJSON_AddItemToObject(j, "cpu_s_per_token", cli_json_number_6g(r->cpu_s_per_token));
+    cJSON_AddNumberToObject(j, "n_ctx_shifts", s->n_ctx_shifts);
+    if (r->compared) {
+        cJSON_AddNumberToObject(j, "plain_peak_rss_bytes", (double)r->plain_peak_rss_bytes);
+        cJSON_AddNumberToObject(j, "plain_kv_bytes", (double)r->plain_kv_bytes);
+        cJSON_AddItemToObject(j, "plain_cpu_s_per_token", cli_json_number_6g(r->plain_cpu_s_per_token));
+        cJSON_AddNumberToObject(j, "plain_n_ctx_shifts", r->plain_n_ctx_shifts);
+    }
     if (r->draft) {
         cJSON_AddNumberToObject(j, "n_drafted", s->n_drafted);
         cJSON_AddNumberToObject(j, "n_accepted", s->n_accepted);

@@ -4,6 +4,7 @@
 #define SD_CLI_REPORT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "specdec.h"
@@ -18,6 +19,12 @@ typedef struct gen_report {
     bool identical;      /* speculative tokens == plain tokens */
     char schedule[512];  /* sd_engine_describe */
     const char *kernels; /* the target's matrix-product kernel set (sd_model_info.kernels) */
+    /* resources (cli/usage.h): the process's peak resident set during the run, CPU seconds (user +
+     * system) per generated token; and the same of the plain run when compared */
+    uint64_t peak_rss_bytes, plain_peak_rss_bytes;
+    double cpu_s_per_token, plain_cpu_s_per_token;
+    uint64_t plain_kv_bytes; /* the plain run's KV cache (the speculative run's is stats->kv_bytes) */
+    int32_t plain_n_ctx_shifts;
 } gen_report;
 
 void print_generate_report(FILE *out, const gen_report *r);
