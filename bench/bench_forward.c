@@ -6,7 +6,9 @@
  * SAMPLE_SECONDS (at least MIN_PASSES passes), with the forward pass's profile attached: the sample is the
  * wall time per pass and the seconds per pass of each phase (sd_forward_phase). Samples are interleaved
  * across batch sizes so that machine noise hits all of them alike; the median of the repeats is
- * reported, per batch size and per phase. */
+ * reported, per batch size and per phase. With --fill F < past, only F tokens are prefilled and the rest of
+ * the cache repeats them (sd_forward_extend_repeating): a long context without a quadratic prefill.
+ * The process's peak resident set and the KV cache's bytes are reported beside. */
 #include "bench.h"
 #include "bench_common.h"
 
@@ -18,6 +20,7 @@
 
 #include "cli/args.h"
 #include "cli/json.h"
+#include "cli/usage.h"
 #include "common/sd_common.h"
 #include "model/forward.h"
 #include "model/model.h"
@@ -36,6 +39,8 @@ typedef struct fwd_opts {
     int32_t past;
     int32_t threads;
     int32_t repeats;
+    int32_t fill;                   /* tokens prefilled; the rest of `past` repeats them (0: all of past) */
+    sd_cache_type cache_k, cache_v; /* -ctk, -ctv */
     bool json;
     const char *kernels; /* NULL: the default set */
 } fwd_opts;
@@ -65,8 +70,8 @@ typedef struct fwd_state {
 
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
-            "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [-t THREADS] [--repeat R] [--kernels "
-            "SET] [--json]\n"
+            "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [--fill F] [-ctk TYPE] [-ctv TYPE]\n"
+            "       [-t THREADS] [--repeat R] [--kernels SET] [--json]\n"
             "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on "
             "top\n"
             "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
@@ -83,7 +88,9 @@ static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
                     .n_batch = 5,
                     .past = 128,
                     .threads = sd_bench_allowed_cpus(),
-                    .repeats = 7};
+                    .repeats = 7,
+                    .cache_k = SD_CACHE_F16,
+                    .cache_v = SD_CACHE_F16};
     const cli_flag flags[] = {
         {"-m", "--model", CLI_STR, .out.s = &o->model, .arg = "FILE", .help = "the GGUF model"},
         {"--batch", NULL, CLI_INT_LIST, .out.i = o->batch, 1, MAX_BATCH, .cap = MAX_BATCHES,
@@ -91,6 +98,12 @@ static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
          .help = "comma-separated batch sizes, each 1.." CLI_STRING(MAX_BATCH) " (default 1,2,3,4,5)"},
         {"--past", NULL, CLI_INT, .out.i = &o->past, 0, MAX_PAST, .arg = "N",
          .help = "tokens in the KV cache before each pass (default 128)"},
+        {"--fill", NULL, CLI_INT, .out.i = &o->fill, 0, MAX_PAST, .arg = "F",
+         .help = "prefill only F tokens and repeat them up to --past (default 0: prefill all)"},
+        {"-ctk", "--cache-type-k", CLI_CUSTOM, .out.any = &o->cache_k, .parse = cli_read_cache_type,
+         .want = CLI_CACHE_TYPE_WANT, .arg = "TYPE", .help = "KV cache type of the keys (default f16)"},
+        {"-ctv", "--cache-type-v", CLI_CUSTOM, .out.any = &o->cache_v, .parse = cli_read_cache_type,
+         .want = CLI_CACHE_TYPE_WANT, .arg = "TYPE", .help = "KV cache type of the values (default f16)"},
         {"-t", "--threads", CLI_INT, .out.i = &o->threads, 1, 256, .arg = "N",
          .help = "threads (default: the CPUs this process may use)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "R",
@@ -133,7 +146,8 @@ static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_le
     rc = sd_pool_create(&s->pool, o->threads, NULL, 0, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
     int mb = max_batch(o);
-    rc = sd_forward_create(s->model, o->past + mb + 1, mb, s->pool, &s->fwd, err, err_len);
+    rc = sd_forward_create_cached(s->model, o->past + mb + 1, mb, o->cache_k, o->cache_v, s->pool, &s->fwd,
+                                  err, err_len);
     if (rc != SD_STATUS_OK) return rc;
 
     /* Arbitrary but fixed token ids spread over the vocabulary, so runs are comparable. */
@@ -142,8 +156,10 @@ static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_le
     if (!s->tokens) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     for (int64_t i = 0; i < n_tok; i++)
         s->tokens[i] = (int32_t)((i * 7919 + 13) % n_vocab);
-    if (o->past > 0) return sd_forward_run(s->fwd, s->tokens, o->past, false, err, err_len);
-    return SD_STATUS_OK;
+    int32_t fill = o->fill > 0 && o->fill < o->past ? o->fill : o->past;
+    if (fill > 0) rc = sd_forward_run(s->fwd, s->tokens, fill, false, err, err_len);
+    if (rc == SD_STATUS_OK && fill < o->past) rc = sd_forward_extend_repeating(s->fwd, o->past);
+    return rc;
 }
 
 /* Runs `passes` passes of n tokens, each from a cache rolled back to `past`, adding phase seconds into
@@ -253,6 +269,11 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
     cJSON_AddNumberToObject(j, "threads", o->threads);
     cJSON_AddStringToObject(j, "kernels", sd_gemm_kernels_name(s->model->kernels));
     cJSON_AddNumberToObject(j, "past", o->past);
+    cJSON_AddNumberToObject(j, "fill", o->fill > 0 && o->fill < o->past ? o->fill : o->past);
+    cJSON_AddStringToObject(j, "cache_type_k", sd_cache_type_name(o->cache_k));
+    cJSON_AddStringToObject(j, "cache_type_v", sd_cache_type_name(o->cache_v));
+    cJSON_AddNumberToObject(j, "kv_bytes", (double)sd_forward_kv_bytes(s->fwd));
+    cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)cli_usage_now().peak_rss_bytes);
     cJSON_AddNumberToObject(j, "repeats", o->repeats);
     cJSON *batches = cJSON_AddArrayToObject(j, "batches");
     for (int b = 0; b < o->n_batch; b++) {
@@ -307,6 +328,10 @@ static void print_table(const fwd_state *s, const fwd_result *res) {
            o->repeats);
     char ratio_head[32];
     snprintf(ratio_head, sizeof ratio_head, "t(n)/t(%d)", n0);
+    printf("KV cache %s/%s, %.1f MiB (%d positions%s); peak RSS %.1f MiB\n", sd_cache_type_name(o->cache_k),
+           sd_cache_type_name(o->cache_v), (double)sd_forward_kv_bytes(s->fwd) / (1024.0 * 1024.0),
+           sd_forward_n_ctx(s->fwd), o->fill > 0 && o->fill < o->past ? ", filled by repetition" : "",
+           (double)cli_usage_now().peak_rss_bytes / (1024.0 * 1024.0));
     printf("%5s %10s %10s %10s %7s\n", "n", "ms/pass", ratio_head, "ms/token", "passes");
     for (int b = 0; b < o->n_batch; b++)
         printf("%5d %10.3f %10.3f %10.3f %7d\n", o->batch[b], res->total[b] * 1e3,

@@ -338,6 +338,29 @@ int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard) {
     return SD_STATUS_OK;
 }
 
+int sd_forward_extend_repeating(sd_forward *f, int32_t n) {
+    const sd_hparams *hp = &f->m->hp;
+    if (f->n_past < 1 || n < f->n_past || n > f->n_ctx) return SD_STATUS_INVALID_ARGUMENT;
+    int hd = hp->head_dim;
+    size_t value_row = sd_attention_value_bytes(f->type_v, hd, 1);
+    float *x = f->k; /* [head_dim] scratch */
+    int32_t period = f->n_past, pad_end = (int32_t)sd_attention_padded_positions(n);
+    for (size_t head = 0; head < (size_t)hp->n_layer * (size_t)hp->n_head_kv; head++) {
+        char *kc = (char *)f->k_cache + head * f->head_key_bytes;
+        char *vc = (char *)f->v_cache + head * f->head_value_bytes;
+        for (int32_t t = period; t < n; t++) {
+            for (int d = 0; d < hd; d++)
+                x[d] = sd_attention_key_at(f->type_k, kc, hd, t % period, d);
+            sd_attention_store_key(f->type_k, kc, hd, t, x);
+            memcpy(vc + (size_t)t * value_row, vc + (size_t)(t % period) * value_row, value_row);
+        }
+        for (int32_t t = n; t < pad_end; t++)
+            sd_attention_store_key(f->type_k, kc, hd, t, f->zero_key);
+    }
+    f->n_past = n;
+    return SD_STATUS_OK;
+}
+
 void sd_forward_cached_kv(const sd_forward *f, int layer, int head, int32_t pos, float *key, float *value) {
     const sd_hparams *hp = &f->m->hp;
     size_t at = (size_t)layer * (size_t)hp->n_head_kv + (size_t)head;

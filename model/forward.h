@@ -64,6 +64,12 @@ void sd_forward_truncate(sd_forward *f, int32_t n_keep);
  * alike. SD_STATUS_INVALID_ARGUMENT unless 0 <= n_keep, 1 <= n_discard, n_keep + n_discard <= n_past. */
 int sd_forward_shift(sd_forward *f, int32_t n_keep, int32_t n_discard);
 
+/* For benchmarks at long context (`bench-forward --fill`): extends the cache from n_past to n positions
+ * (n <= n_ctx) by repeating the cached positions cyclically, so that a pass on top reads a cache of n
+ * positions without a prefill of n tokens (quadratic in n). The contents are no real context's; the cost
+ * of attention does not depend on them. SD_STATUS_INVALID_ARGUMENT unless 0 < n_past <= n <= n_ctx. */
+int sd_forward_extend_repeating(sd_forward *f, int32_t n);
+
 /* The key and the value cached at position pos (< n_past) of layer `layer`, KV head `head`, as fp32
  * ([head_dim] each; the keys after RoPE), for tests of what the cache holds. */
 void sd_forward_cached_kv(const sd_forward *f, int layer, int head, int32_t pos, float *key, float *value);

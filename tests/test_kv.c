@@ -104,6 +104,16 @@ static void check_shift_model(const char *path, const char *name, sd_cache_type 
           sd_cache_type_name(type), (double)worst, (double)key_tolerance(type));
     /* A wrong rotation (none, or the wrong way) would be off by far more: the check can fail. */
     CHECK(worst < 0.5f, "%s: key error %.3g", name, (double)worst);
+    /* bench-forward's long cache: the shifted one's positions repeated cyclically */
+    CHECK(sd_forward_extend_repeating(shifted, 65) == SD_STATUS_INVALID_ARGUMENT, "past n_ctx accepted");
+    CHECK(sd_forward_extend_repeating(shifted, 50) == SD_STATUS_OK && sd_forward_n_past(shifted) == 50,
+          "extend_repeating");
+    for (int32_t t = N_KEEP + N_TAIL; t < 50; t++) {
+        sd_forward_cached_kv(shifted, hp->n_layer - 1, hp->n_head_kv - 1, t, ks, vs);
+        sd_forward_cached_kv(shifted, hp->n_layer - 1, hp->n_head_kv - 1, t % (N_KEEP + N_TAIL), kf, vf);
+        CHECK(memcmp(kf, ks, (size_t)hd * sizeof *kf) == 0 && memcmp(vf, vs, (size_t)hd * sizeof *vf) == 0,
+              "%s %s: repeated position %d", name, sd_cache_type_name(type), t);
+    }
     printf("%-22s %-5s shifted keys within %.2g of the largest key\n", name, sd_cache_type_name(type),
            (double)worst);
 out:
