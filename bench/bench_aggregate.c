@@ -1,5 +1,6 @@
 /* `specdec bench`: the runs summarized: per prompt and mode over the repeats, per mode over every prompt
  * (medians over prompts and totals), and per kind of text. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,8 @@ void bs_summarize(const run_rec *const *r, int n, summary *s) {
         s->n_rounds += x->n_rounds;
         s->n_drafted += x->n_drafted;
         s->n_accepted += x->n_accepted;
+        s->cpu_s += x->cpu_s;
+        s->kv_bytes = fmax(s->kv_bytes, (double)x->kv_bytes);
         for (int j = 0; j < SD_MAX_DRAFT_LEN; j++)
             s->drafted_at[j] += x->drafted_at[j], s->accepted_at[j] += x->accepted_at[j];
         for (int j = 0; j <= SD_MAX_DRAFT_LEN; j++)

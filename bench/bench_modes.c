@@ -9,6 +9,7 @@
 
 #include "bench_run.h"
 #include "cli/args.h"
+#include "cli/usage.h"
 #include "common/sd_common.h"
 
 run_rec *bs_rec(const bench *b, int p, int m, int r) {
@@ -52,6 +53,8 @@ int bs_create_engines(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         p.sampling.ignore_eos = b->o.ignore_eos;
         p.schedule = m->schedule;
         p.draft_k = m->k > 0 ? m->k : -1;
+        p.cache_type_k = p.cache_type_k_draft = b->o.cache_k;
+        p.cache_type_v = p.cache_type_v_draft = b->o.cache_v;
         int rc = sd_engine_create(b->target, m->k == 0 ? NULL : b->draft, &p, &m->engine, err, err_len);
         if (rc < 0) return rc;
         if (m->k != 0 && !b->engine_desc[0])
@@ -112,9 +115,12 @@ static int run_one(mode *m, const int32_t *prompt, int32_t n_prompt, int32_t n_p
     memset(r, 0, sizeof *r);
     r->tokens = malloc((size_t)n_predict * sizeof *r->tokens);
     if (!r->tokens) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    const cli_usage u0 = cli_usage_now();
     int rc = sd_engine_generate(m->engine, prompt, n_prompt, n_predict, NULL, NULL, r->tokens, n_predict, &st,
                                 err, err_len);
     if (rc < 0) return rc;
+    r->cpu_s = cli_usage_now().cpu_s - u0.cpu_s;
+    r->kv_bytes = st.kv_bytes;
     r->n_gen = st.n_gen;
     r->t_gen = st.t_gen_s;
     r->t_prompt = st.t_prompt_s;

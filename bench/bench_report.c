@@ -9,6 +9,7 @@
 #include "bench_run.h"
 #include "cli/args.h"
 #include "cli/json.h"
+#include "cli/usage.h"
 
 static void add_num(cJSON *o, const char *name, double v) {
     cJSON_AddItemToObject(o, name, cli_json_number(v));
@@ -56,6 +57,8 @@ static cJSON *summary_json(const summary *s, bool spec) {
     add_num(j, "decode_tps_total", bs_ratio(s->n_gen, s->t_gen));
     add_num(j, "n_gen", s->n_gen);
     add_num(j, "t_gen_s", s->t_gen);
+    add_num(j, "cpu_s_per_token", bs_ratio(s->cpu_s, s->n_gen));
+    add_num(j, "kv_bytes", s->kv_bytes);
     cJSON *split = cJSON_CreateObject();
     double other = s->t_gen - s->t_draft - s->t_verify - s->t_sample;
     add_num(split, "draft", bs_ratio(s->t_draft, s->t_gen));
@@ -162,6 +165,8 @@ static cJSON *settings_json(const bench *b, int32_t n_ctx) {
     add_num(s, "repeat", o->repeat);
     add_num(s, "threads", o->threads);
     add_num(s, "n_ctx", n_ctx);
+    cJSON_AddStringToObject(s, "cache_type_k", sd_cache_type_name(o->cache_k));
+    cJSON_AddStringToObject(s, "cache_type_v", sd_cache_type_name(o->cache_v));
     cJSON_AddStringToObject(s, "engine", b->engine_desc);
     cJSON_AddBoolToObject(s, "cost_only", o->cost_only);
     return s;
@@ -252,6 +257,8 @@ cJSON *bs_report_json(const bench *b, const mode_agg *agg, const kind_agg *ka, i
     cJSON_AddItemToObject(root, "modes", modes);
     cJSON_AddItemToObject(root, "prompts", prompts_json(b));
     cJSON_AddItemToObject(root, "aggregate", aggregate_json(b, agg));
+    /* every mode's engine lives through the run: one peak for the process, the caches per mode */
+    add_num(root, "peak_rss_bytes", (double)cli_usage_now().peak_rss_bytes);
     cJSON_AddItemToObject(root, "kinds", kinds_json(b, ka, n_kind_rows));
     cJSON_AddItemToObject(root, "verify_cost", b->cost.have ? costs_json(&b->cost) : cJSON_CreateNull());
     cJSON *ll = cJSON_CreateObject();

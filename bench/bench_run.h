@@ -37,8 +37,9 @@ typedef struct spec_opts {
     sd_schedule schedules[3];
     int n_schedules;
     bool cost_only, json;
-    bool ignore_eos;     /* generate exactly n_predict tokens */
-    const char *kernels; /* --kernels: NULL for the default set */
+    bool ignore_eos;                /* generate exactly n_predict tokens */
+    const char *kernels;            /* --kernels: NULL for the default set */
+    sd_cache_type cache_k, cache_v; /* -ctk, -ctv: the KV cache types of target and draft */
 } spec_opts;
 
 /* One mode: k = 0 plain, -1 adaptive, > 0 fixed draft length. */
@@ -56,7 +57,9 @@ typedef struct run_rec {
     double t_gen, t_draft, t_verify, t_sample, t_prompt;
     int32_t drafted_at[SD_MAX_DRAFT_LEN], accepted_at[SD_MAX_DRAFT_LEN];
     int32_t k_hist[SD_MAX_DRAFT_LEN + 1];
-    int32_t *tokens; /* [n_gen] */
+    int32_t *tokens;   /* [n_gen] */
+    double cpu_s;      /* user + system CPU seconds of the process during the call (cli/usage.h) */
+    uint64_t kv_bytes; /* the engine's KV caches, target's and draft's */
 } run_rec;
 
 /* Sums over a set of runs, and medians of their rates. */
@@ -67,6 +70,8 @@ typedef struct summary {
     double n_rounds, n_drafted, n_accepted;
     double drafted_at[SD_MAX_DRAFT_LEN], accepted_at[SD_MAX_DRAFT_LEN];
     double k_hist[SD_MAX_DRAFT_LEN + 1];
+    double cpu_s;    /* summed */
+    double kv_bytes; /* the largest */
 } summary;
 
 /* The measured costs (bench_cost.c). */

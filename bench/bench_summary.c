@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bench_run.h"
+#include "cli/usage.h"
 #include "common/sd_common.h"
 
 /* A growable string for the Markdown summary. */
@@ -218,15 +219,22 @@ static void summary_text(const bench *b, const mode_agg *agg, const kind_agg *ka
                                         : ", greedy: all outputs identical to plain")
                        : "");
     sb_printf(sb,
-              "| mode | decode tok/s | speed-up (median) | speed-up (total) | prompt tok/s | acceptance | "
-              "tokens/round | draft / verify / sample / other | k (k:rounds) |\n");
-    sb_printf(sb, "|---|---|---|---|---|---|---|---|---|\n");
+              "KV cache %s/%s; peak resident memory %.1f MiB (the process, every mode's engine alive); "
+              "CPU-ms/token: user + system CPU time of the process per generated token, its prompt's "
+              "included.\n\n",
+              sd_cache_type_name(b->o.cache_k), sd_cache_type_name(b->o.cache_v),
+              (double)cli_usage_now().peak_rss_bytes / (1024.0 * 1024.0));
+    sb_printf(sb,
+              "| mode | decode tok/s | speed-up (median) | speed-up (total) | prompt tok/s | CPU-ms/token | "
+              "KV MiB | acceptance | tokens/round | draft / verify / sample / other | k (k:rounds) |\n");
+    sb_printf(sb, "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int m = 0; m < b->n_modes; m++) {
         const mode_agg *a = &agg[m];
         const summary *s = &a->all;
         double other = fmax(0, s->t_gen - s->t_draft - s->t_verify - s->t_sample);
-        sb_printf(sb, "| %s | %.1f | %.2fx | %.2fx | %.1f | ", b->modes[m].name, a->decode_tps,
-                  a->speedup_median, a->speedup_total, a->prompt_tps);
+        sb_printf(sb, "| %s | %.1f | %.2fx | %.2fx | %.1f | %.3f | %.2f | ", b->modes[m].name, a->decode_tps,
+                  a->speedup_median, a->speedup_total, a->prompt_tps, 1e3 * bs_ratio(s->cpu_s, s->n_gen),
+                  s->kv_bytes / (1024.0 * 1024.0));
         if (b->modes[m].k == 0)
             sb_printf(sb, "- | 1.00 | ");
         else

@@ -37,6 +37,7 @@ def need(obj, keys, where):
     for k in keys:
         if k not in obj: bad.append("%s lacks %s" % (where, k))
 need(r, ["machine", "models", "settings", "modes", "prompts", "aggregate", "verify_cost", "lossless"], "report")
+if not r.get("peak_rss_bytes", 0) > 1e6: bad.append("peak_rss_bytes")
 need(r["machine"], ["cpu_model", "cores", "clusters", "read_bandwidth_gbps"], "machine")
 need(r["models"]["target"], ["path", "arch", "params", "weight_bytes", "types"], "target")
 need(r["models"]["draft"], ["path", "arch", "params", "weight_bytes", "types"], "draft")
@@ -48,7 +49,8 @@ for p in r["prompts"]:
         need(x, ["mode", "prompt_tps", "decode_tps", "speedup", "time_split"], "result")
         if x.get("identical_to_plain") is not True: bad.append("%s %s not identical" % (p["id"], x["mode"]))
 for a in r["aggregate"]:
-    need(a, ["mode", "decode_tps_median", "speedup_median", "speedup_total"], "aggregate")
+    need(a, ["mode", "decode_tps_median", "speedup_median", "speedup_total", "cpu_s_per_token", "kv_bytes"], "aggregate")
+    if not (a["cpu_s_per_token"] > 0 and a["kv_bytes"] > 0): bad.append("%s: no CPU time or KV bytes" % a["mode"])
     if not (a["decode_tps_median"] > 0): bad.append("%s: no decode rate" % a["mode"])
     if a["mode"] != "plain":
         need(a, ["acceptance", "acceptance_by_position", "tokens_per_round", "k_histogram"], "aggregate")

@@ -88,7 +88,24 @@ for k in ("n_drafted", "n_accepted", "acceptance", "tokens_per_round", "k_trace"
     assert k in o, k
 assert len(o["k_trace"]) >= 1 and o["n_gen"] == 24
 assert o["rounds_without_draft"] == sum(1 for k in o["k_trace"] if k == 0)
+# resources, speculative and plain side by side: the draft's cache adds to the target's
+assert o["peak_rss_bytes"] > 1e6 and o["plain_peak_rss_bytes"] > 1e6
+assert o["kv_bytes"] > o["plain_kv_bytes"] > 0
+assert o["cpu_s_per_token"] > 0 and o["plain_cpu_s_per_token"] > 0
+assert o["n_ctx_shifts"] == 0 and o["plain_n_ctx_shifts"] == 0
 PY
+# --context-shift: 10x a context of 64 tokens, speculative identical to plain, shifts reported
+expect 0 "" -- "$SPECDEC" generate -p "static int" -n 640 -c 64 --context-shift --keep 4 --ignore-eos --temp 0 \
+    --compare --json
+python3 - "$TMP/out" <<'PY' || fail "generate --context-shift --compare --json is wrong: $(head -c 400 "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["identical"] is True and o["n_gen"] == 640, (o["identical"], o["n_gen"])
+assert o["n_ctx_shifts"] >= 10 and o["n_ctx_shifts"] == o["plain_n_ctx_shifts"], o["n_ctx_shifts"]
+PY
+expect 0 "context full" -- "$SPECDEC" generate -p "static int" -n 640 -c 64 --ignore-eos --temp 0
+expect 2 "would never stop" -- "$SPECDEC" generate -p "static int" -n -1 --context-shift
+expect 2 "keep" -- "$SPECDEC" generate -p "static int" --context-shift --keep -3
 # The text report says in one line when most rounds drafted nothing (the controller's floor: the bundled
 # pair sits in cache, so drafting rarely pays), with the measured acceptance and draft cost; with --draft 0
 # no round drafts and nothing measured says why.
