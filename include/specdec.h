@@ -242,10 +242,20 @@ typedef struct sd_engine_params {
      * change its proposals only, never the output. */
     sd_cache_type cache_type_k, cache_type_v;
     sd_cache_type cache_type_k_draft, cache_type_v_draft;
-    /* Generation past the context (llama.cpp's context shift): when the context is full, keep its first
-     * n_keep tokens (attention sinks; default 4) and the most recent half of the rest, dropping the
-     * middle, and go on. Plain and speculative decoding shift at the same tokens, so greedy output stays
-     * identical. false (the default): stop with SD_STOP_CONTEXT_FULL. */
+    /* Generation past the context (llama.cpp's context shift): when the cache is full, keep its first
+     * n_keep tokens (attention sinks; default 4, the BOS included) and the most recent half of the rest,
+     * dropping the middle; the moved keys are re-rotated by RoPE of minus the dropped count (in fp32,
+     * stored back in the cache's type), and generation goes on. The draft's cache and the n-gram index
+     * shift with the target's, and drafts never run past the cache's end, so plain and speculative
+     * decoding shift at the same tokens and greedy output stays identical. false (the default): stop with
+     * SD_STOP_CONTEXT_FULL. The prompt itself must still fit the context.
+     * How it differs from llama.cpp's: the same rule (n_discard = half of what follows the kept tokens,
+     * keys re-rotated by the position delta), but llama-cli's --keep defaults to 0 and adds the BOS to it,
+     * and shifts one token earlier (when the next token would fill the context, here when it is full);
+     * llama.cpp re-rotates lazily at the next pass, here at once; and llama.cpp's speculative example does
+     * not shift at all. The deeper layers' keys and values of the kept tokens still carry the dropped
+     * context in both: a shift is an approximation of recomputing, not an exact one. After a shift,
+     * sd_engine_continue reuses at most the n_keep first tokens of the cache. */
     bool context_shift;
     int32_t n_keep;
 } sd_engine_params;
@@ -300,7 +310,7 @@ typedef struct sd_stats {
     double t_target_token_s; /* measured seconds of one single-token target pass (0: not measured) */
     int32_t n_prompt_reused; /* prompt tokens sd_engine_continue found in the cache (not in n_prompt) */
     int32_t n_ctx_shifts;    /* context shifts (sd_engine_params.context_shift) during generation */
-    uint64_t kv_bytes;       /* bytes of the KV caches, the target's and the draft's */
+    uint64_t kv_bytes;       /* bytes of the KV caches (target's and draft's; all n_ctx positions) */
 } sd_stats;
 
 /* Generates up to n_predict tokens after the prompt (token ids, usually from sd_model_tokenize with
