@@ -21,22 +21,32 @@ void bs_build_modes(bench *b) {
     mode *m = b->modes;
     b->n_modes = 0;
     m[b->n_modes++] = (mode){.name = "plain", .k = 0, .schedule = SD_SCHEDULE_SEQ};
-    if (!b->draft) return;
-    for (int s = 0; s < o->n_schedules; s++) {
-        for (int i = 0; i <= o->n_ks; i++) {
-            int k = i < o->n_ks ? o->ks[i] : -1;
-            if (k < 0 && !o->adaptive) continue;
-            mode *x = &m[b->n_modes++];
-            *x = (mode){.k = k, .schedule = o->schedules[s]};
-            char kname[16];
-            if (k < 0)
-                snprintf(kname, sizeof kname, "adaptive");
-            else
-                snprintf(kname, sizeof kname, "k=%d", k);
-            if (o->n_schedules > 1)
-                snprintf(x->name, sizeof x->name, "spec %s %s", kname, cli_schedule_name(o->schedules[s]));
-            else
-                snprintf(x->name, sizeof x->name, "spec %s", kname);
+    const unsigned default_set = 0;
+    const unsigned *sets = o->n_source_sets ? o->source_sets : &default_set;
+    const int n_sets = o->n_source_sets ? o->n_source_sets : 1;
+    if (!b->draft && !o->n_source_sets) return; /* the default without a draft model: plain only */
+    for (int q = 0; q < n_sets; q++) {
+        for (int s = 0; s < o->n_schedules; s++) {
+            for (int i = 0; i <= o->n_ks; i++) {
+                int k = i < o->n_ks ? o->ks[i] : -1;
+                if (k < 0 && !o->adaptive) continue;
+                mode *x = &m[b->n_modes++];
+                *x = (mode){.k = k, .spec = sets[q], .schedule = o->schedules[s]};
+                char kname[16];
+                if (k < 0)
+                    snprintf(kname, sizeof kname, "adaptive");
+                else
+                    snprintf(kname, sizeof kname, "k=%d", k);
+                const char *src = sets[q] == (SD_SPEC_DRAFT | SD_SPEC_NGRAM) ? " draft+ngram"
+                                  : sets[q] == SD_SPEC_DRAFT                 ? " draft"
+                                  : sets[q] == SD_SPEC_NGRAM                 ? " ngram"
+                                                                             : "";
+                if (o->n_schedules > 1)
+                    snprintf(x->name, sizeof x->name, "spec %s%s %s", kname, src,
+                             cli_schedule_name(o->schedules[s]));
+                else
+                    snprintf(x->name, sizeof x->name, "spec %s%s", kname, src);
+            }
         }
     }
 }
@@ -55,7 +65,10 @@ int bs_create_engines(bench *b, int32_t n_ctx, char *err, size_t err_len) {
         p.draft_k = m->k > 0 ? m->k : -1;
         p.cache_type_k = p.cache_type_k_draft = b->o.cache_k;
         p.cache_type_v = p.cache_type_v_draft = b->o.cache_v;
-        int rc = sd_engine_create(b->target, m->k == 0 ? NULL : b->draft, &p, &m->engine, err, err_len);
+        p.spec = m->spec;
+        /* an n-gram-only mode runs without the draft model, as generate --spec ngram does */
+        sd_model *draft = m->k == 0 || (m->spec && !(m->spec & SD_SPEC_DRAFT)) ? NULL : b->draft;
+        int rc = sd_engine_create(b->target, draft, &p, &m->engine, err, err_len);
         if (rc < 0) return rc;
         if (m->k != 0 && !b->engine_desc[0])
             sd_engine_describe(m->engine, b->engine_desc, sizeof b->engine_desc);

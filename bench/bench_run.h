@@ -14,8 +14,9 @@
 #include "bench_spec.h"
 #include "cpu/topology.h"
 
-#define BS_MAX_KS 16 /* fixed draft lengths compared, at most */
-#define BS_MAX_MODES (2 + BS_MAX_KS) * 3
+#define BS_MAX_KS 16         /* fixed draft lengths compared, at most */
+#define BS_MAX_SOURCE_SETS 3 /* --spec: draft, ngram, draft+ngram */
+#define BS_MAX_MODES (1 + (1 + BS_MAX_KS) * 3 * BS_MAX_SOURCE_SETS)
 #define BS_MAX_REPEAT 1000     /* --repeat, at most */
 #define BS_PROJ_K 8            /* --cost-only projects k = 1..BS_PROJ_K */
 #define BS_COST_PREFIX 128     /* --cost-only: tokens of context before each measured pass */
@@ -37,15 +38,20 @@ typedef struct spec_opts {
     sd_schedule schedules[3];
     int n_schedules;
     bool cost_only, json;
-    bool ignore_eos;                /* generate exactly n_predict tokens */
+    bool ignore_eos; /* generate exactly n_predict tokens */
+    /* --spec: the draft source sets compared (sd_engine_params.spec bits); none: the engine's default */
+    unsigned source_sets[BS_MAX_SOURCE_SETS];
+    int n_source_sets;
     const char *kernels;            /* --kernels: NULL for the default set */
     sd_cache_type cache_k, cache_v; /* -ctk, -ctv: the KV cache types of target and draft */
 } spec_opts;
 
-/* One mode: k = 0 plain, -1 adaptive, > 0 fixed draft length. */
+/* One mode: k = 0 plain, -1 adaptive, > 0 fixed draft length; spec: its draft sources (0: the
+ * engine's default). */
 typedef struct mode {
     char name[48];
     int k;
+    unsigned spec;
     sd_schedule schedule;
     sd_engine *engine;
 } mode;

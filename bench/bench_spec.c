@@ -27,19 +27,40 @@ static void usage(FILE *f, const cli_command *c) {
             "usage: specdec bench -m TARGET [-md DRAFT] -f PROMPTS -o OUTDIR [flags]\n"
             "       specdec bench -m TARGET -md DRAFT --cost-only [-o OUTDIR]\n"
             "\n"
-            "How much faster is speculative decoding for this model pair on this machine, and why. Runs "
-            "plain\n"
-            "decoding and speculative decoding with each draft length (and adaptive) on the same prompts,\n"
-            "interleaved, and reports medians, speed-ups over plain measured in the same run, acceptance "
-            "by\n"
-            "draft position, the time split, the target's measured batched-pass cost t_v(n) against the\n"
-            "roofline, and the cost model's predicted speed-up next to the measured one. Greedy runs check\n"
-            "that every speculative output equals the plain one (exit 1 if not).\n"
-            "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints "
-            "the\n"
-            "summary table (or with --json the report).\n"
+            "How much faster is speculative decoding for this model pair on this machine, and why. Runs\n"
+            "plain decoding and speculative decoding with each draft length (and adaptive; with --spec,\n"
+            "for each draft source) on the same prompts, interleaved, and reports medians, speed-ups over\n"
+            "plain measured in the same run, acceptance by draft position, the time split, the target's\n"
+            "measured batched-pass cost t_v(n) against the roofline, and the cost model's predicted\n"
+            "speed-up next to the measured one. Greedy runs check that every speculative output equals\n"
+            "the plain one (exit 1 if not).\n"
+            "Writes OUTDIR/report.json, summary.md, speedup.svg, acceptance.svg, verify_cost.svg; prints\n"
+            "the summary table (or with --json the report).\n"
             "\n");
     cli_print_flags(f, c);
+}
+
+/* --spec: source sets, comma-separated: draft, ngram, draft+ngram (each a set of modes). */
+static bool read_source_sets(const char *value, const cli_flag *f) {
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } names[] = {
+        {"draft", SD_SPEC_DRAFT}, {"ngram", SD_SPEC_NGRAM}, {"draft+ngram", SD_SPEC_DRAFT | SD_SPEC_NGRAM}};
+    unsigned *sets = f->out.any;
+    *f->count = 0;
+    for (const char *p = value;; p++) {
+        const size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < CLI_COUNT(names) && !(strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0))
+            i++;
+        if (i == CLI_COUNT(names) || *f->count == f->cap) return false;
+        for (int j = 0; j < *f->count; j++)
+            if (sets[j] == names[i].bits) return false;
+        sets[(*f->count)++] = names[i].bits;
+        p += len;
+        if (*p == '\0') return true;
+    }
 }
 
 /* Returns -1 to go on, else the exit code (0 after --help, 2 on a usage error). */
@@ -47,7 +68,8 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
     const cli_flag flags[] = {
         {"-m", "--model", CLI_STR, .out.s = &o->target_path, .arg = "FILE", .help = "target GGUF model"},
         {"-md", "--model-draft", CLI_STR, .out.s = &o->draft_path, .arg = "FILE",
-         .help = "draft GGUF model (without it only plain decoding runs)"},
+         .help =
+             "draft GGUF model (without it only plain decoding runs, or n-gram drafting with --spec ngram)"},
         {"-f", "--file", CLI_STR, .out.s = &o->prompts_path, .arg = "FILE",
          .help = "prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
                  "(optional \"id\" and \"kind\" fields; with two kinds or more, e.g. \"code\"\n"
@@ -68,6 +90,11 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
         {"--schedule", NULL, CLI_CUSTOM, .out.any = o->schedules, .cap = 3, .count = &o->n_schedules,
          .parse = cli_read_schedule_list, .want = "a list of seq, pipe, auto", .arg = "LIST",
          .help = "schedules to compare: seq, pipe, auto (default seq)"},
+        {"--spec", NULL, CLI_CUSTOM, .out.any = o->source_sets, .cap = BS_MAX_SOURCE_SETS,
+         .count = &o->n_source_sets, .parse = read_source_sets,
+         .want = "a list of draft, ngram and draft+ngram, each once", .arg = "LIST",
+         .help = "draft source sets to compare, each with every k (default: generate's default,\n"
+                 "draft+ngram with -md)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, BS_MAX_REPEAT, .arg = "R",
          .help = "runs of every prompt and mode (default 3)"},
         CLI_KERNELS_FLAG(&o->kernels),
@@ -95,6 +122,12 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
     if (!o->target_path) {
         fprintf(stderr, "specdec bench: give the target model with -m (see specdec bench --help)\n");
         return 2;
+    }
+    for (int i = 0; i < o->n_source_sets; i++) {
+        if ((o->source_sets[i] & SD_SPEC_DRAFT) && !o->draft_path) {
+            fprintf(stderr, "specdec bench: --spec with draft needs a draft model (-md)\n");
+            return 2;
+        }
     }
     if (o->cost_only && !o->draft_path) {
         fprintf(stderr, "specdec bench: --cost-only needs a draft model (-md)\n");

@@ -20,7 +20,8 @@ static void usage(FILE *out, const cli_command *c) {
         out,
         "usage: specdec synth --grow SRC.gguf --params N [--type q4_0|q8_0|f16] [--ff WIDTH] [--seed S]\n"
         "                     [-t THREADS] [--dry-run] -o OUT.gguf\n"
-        "       specdec synth --shape NAME [--type q4_0|q8_0|f16] [--seed S] [-t THREADS] [--dry-run]\n"
+        "       specdec synth --shape NAME [--type q4_0|q8_0|f16|q4_k_m] [--seed S] [-t THREADS] "
+        "[--dry-run]\n"
         "                     -o OUT.gguf\n"
         "       specdec synth --list-shapes\n"
         "\n"
@@ -30,7 +31,8 @@ static void usage(FILE *out, const cli_command *c) {
         "  and whose matrices are random, in --type (default q4_0), FFN width --ff (default: chosen so that\n"
         "  about 80 extra layers reach N). N may be written 1e9, 1000M or 1G.\n"
         "--shape: random weights with the exact shape of a real model (see --list-shapes) and a generated\n"
-        "  byte-level BPE vocabulary of its size.\n"
+        "  byte-level BPE vocabulary of its size. --type q4_k_m writes each matrix in the type\n"
+        "  llama-quantize's Q4_K_M mix gives it (q4_K, q6_K; q5_0, q8_0 where rows are not 256-wide).\n"
         "--dry-run: plan and report, write nothing. Same --seed, same bytes (default seed 0).\n");
 }
 
@@ -121,8 +123,14 @@ int cmd_synth(int argc, char **argv) {
         fprintf(stderr, "specdec synth: give exactly one of --grow SRC.gguf or --shape NAME (see --help)\n");
         return 2;
     }
-    if (!parse_type(type_s, &p.type)) {
-        fprintf(stderr, "specdec synth: --type must be q4_0, q8_0 or f16, got '%s'\n", type_s);
+    p.q4_k_m = strcmp(type_s, "q4_k_m") == 0 || strcmp(type_s, "Q4_K_M") == 0;
+    if (!p.q4_k_m && !parse_type(type_s, &p.type)) {
+        fprintf(stderr, "specdec synth: --type must be q4_0, q8_0, f16 or (with --shape) q4_k_m, got '%s'\n",
+                type_s);
+        return 2;
+    }
+    if (p.q4_k_m && grow) {
+        fprintf(stderr, "specdec synth: --type q4_k_m applies to --shape only\n");
         return 2;
     }
     if (grow && !params_s) {

@@ -40,6 +40,10 @@ void sd_drafter_reset(sd_drafter *d);
  * feeds what is missing). */
 void sd_drafter_shift(sd_drafter *d, int32_t n_keep, int32_t n_discard);
 
+/* Replaces the draft's sampler with one made from params (its seed salted as at creation), its history
+ * the tokens in the draft's cache, which stays. On failure the old sampler stays. */
+int sd_drafter_set_sampler(sd_drafter *d, const sd_sampler_params *params, char *err, size_t err_len);
+
 /* Brings the draft's cache up to ctx[0..n) ahead of proposing (e.g. the prompt, during prefill), so that
  * the first proposal does not pay for it. */
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len);

@@ -327,6 +327,25 @@ fail:
     return rc;
 }
 
+int sd_engine_set_sampling(sd_engine *e, const sd_sampling_params *sampling, char *err, size_t err_len) {
+    if (!e || !sampling) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no engine or sampling");
+    sd_sampler_params sp = to_sampler_params(sampling);
+    int32_t *banned = NULL;
+    if (sampling->ignore_eos) {
+        if (!eog_tokens(e->target, &banned, &sp.n_banned))
+            return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        sp.banned = banned;
+    }
+    /* the target sampler's history is the tokens its cache holds */
+    int32_t n_history = SD_MIN(e->n_cached, sd_verifier_n_past(e->verifier));
+    int rc = sd_verifier_set_sampler(e->verifier, &sp, e->cached, n_history, err, err_len);
+    if (rc == 0 && e->drafter) rc = sd_drafter_set_sampler(e->drafter, &sp, err, err_len);
+    free(banned);
+    if (rc < 0) return rc;
+    e->params.sampling = *sampling;
+    return SD_STATUS_OK;
+}
+
 void sd_engine_free(sd_engine *e) {
     if (!e) return;
     sd_decoder_free(e->decoder);

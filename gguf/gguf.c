@@ -659,6 +659,16 @@ int sd_gguf_open(const char *path, sd_gguf **out, char *err, size_t err_len) {
     return open_bytes(map, size, true, out, err, err_len);
 }
 
+void sd_gguf_release_pages(const sd_gguf *g, const void *data, size_t size) {
+    const uintptr_t base = (uintptr_t)g->base, at = (uintptr_t)data;
+    if (!g->mapped || at < base || size > g->size || at - base > g->size - size) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t first = (at + page - 1) / page * page, end = (at + size) / page * page;
+    /* A private read-only file mapping: MADV_DONTNEED drops this process's references to the page cache;
+     * nothing is lost. Failure only leaves the pages resident. */
+    if (end > first) (void)madvise((void *)first, end - first, MADV_DONTNEED);
+}
+
 void sd_gguf_close(sd_gguf *g) {
     if (!g) return;
     if (g->kvs) {

@@ -69,6 +69,12 @@ int sd_gguf_open_memory(const void *data, size_t size, sd_gguf **out, char *err,
 
 void sd_gguf_close(sd_gguf *g);
 
+/* The caller holds a copy of the mapped bytes [data, data + size) (a weight repacked at load) and will
+ * rarely read them: drops the whole pages inside the range from this process's resident memory, so a
+ * tensor is not held twice. Reading them later is still correct (the pages fault back in from the file).
+ * No effect on a file opened from memory, or for a range outside the file. */
+void sd_gguf_release_pages(const sd_gguf *g, const void *data, size_t size);
+
 uint32_t sd_gguf_version(const sd_gguf *g);
 uint64_t sd_gguf_file_size(const sd_gguf *g);
 uint32_t sd_gguf_alignment(const sd_gguf *g);   /* general.alignment, or the default 32 */

@@ -271,6 +271,13 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                      char *err, size_t err_len);
 void sd_engine_free(sd_engine *engine);
 
+/* Changes how the engine samples from the next generate or continue call on, keeping its caches (a
+ * server's next request with other sampling settings, or a seed: the random stream starts afresh from
+ * sampling->seed). Greedy output is identical to a fresh engine's, sampled output has the same
+ * distribution (without a draft, the same tokens a fresh engine with this seed gives; with one, the
+ * draft lengths the controller has learned may differ from a fresh engine's, and so the draws). */
+int sd_engine_set_sampling(sd_engine *engine, const sd_sampling_params *sampling, char *err, size_t err_len);
+
 /* The schedule the engine uses (SEQ or PIPE; AUTO resolves on the first generate) and the CPU sets it
  * picked, as text for reports ("draft [0-3] 4 threads, target [4-7] 4 threads, seq"). */
 sd_schedule sd_engine_schedule(const sd_engine *engine);

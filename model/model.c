@@ -322,6 +322,8 @@ static int load_matrix_rows(loader *L, const char *name, int64_t total_rows, int
     const uint8_t *data = (const uint8_t *)t->data + (size_t)row0 * sd_type_row_bytes(t->type, cols);
     rc = sd_weight_init_with(w, L->kernels, (sd_type)t->type, rows, cols, data, msg, sizeof msg);
     if (rc < 0) return sd_error(L->err, L->err_len, rc, "tensor '%s': %s", name, msg);
+    /* the multiplications read the repacked copy: the file's form need not stay resident too */
+    if (w->packed) sd_gguf_release_pages(L->m->gguf, data, (size_t)rows * w->row_bytes);
     return SD_STATUS_OK;
 }
 

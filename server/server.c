@@ -194,11 +194,15 @@ static bool same_sampling(const sd_sampling_params *a, const sd_sampling_params 
            a->seed == b->seed && a->ignore_eos == b->ignore_eos;
 }
 
-/* The engine API fixes sampling at creation: a request that samples differently (or asks for a seed, whose
- * random stream must start afresh) gets a new engine in its slot, and so an empty cache. */
+/* A request that samples differently from its slot's last one (or asks for a seed, whose random stream
+ * must start afresh) changes the slot engine's sampling, keeping its cache; the first gets an engine. */
 static int fit_engine(serve_server *s, serve_slot *slot, const serve_request *r, char *err, size_t err_len) {
     bool fresh_seed = r->seed_given && r->sampling.temp > 0;
     if (slot->engine && !fresh_seed && same_sampling(&slot->sampling, &r->sampling)) return 0;
+    if (slot->engine && sd_engine_set_sampling(slot->engine, &r->sampling, err, err_len) == 0) {
+        slot->sampling = r->sampling;
+        return 0;
+    }
     sd_engine_free(slot->engine);
     slot->engine = NULL;
     slot->n_tokens = 0;

@@ -450,6 +450,9 @@ int sd_synth_grow(const char *src, const sd_synth_params *p, const char *out, sd
     memset(rep, 0, sizeof *rep);
     int rc = check_params(p, err, err_len);
     if (rc < 0) return rc;
+    if (p->q4_k_m)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "the Q4_K_M mix is written for shapes only");
     if (!src) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "no source model");
     if (p->ff_width < 0 || p->ff_width % 32 != 0 || p->ff_width > (1 << 20))
         return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
@@ -713,8 +716,32 @@ oom:
 
 /* ---- shape: metadata and tensors ---- */
 
-static uint32_t file_type_of(sd_type t) {
-    return t == SD_TYPE_Q4_0 ? 2u : t == SD_TYPE_Q8_0 ? 7u : 1u; /* llama_ftype: MOSTLY_Q4_0, Q8_0, F16 */
+static uint32_t file_type_of(const sd_synth_params *p) {
+    if (p->q4_k_m) return 15u;                                               /* llama_ftype MOSTLY_Q4_K_M */
+    return p->type == SD_TYPE_Q4_0 ? 2u : p->type == SD_TYPE_Q8_0 ? 7u : 1u; /* MOSTLY_Q4_0, Q8_0, F16 */
+}
+
+/* llama.cpp's use_more_bits: the layers a mix gives more bits. */
+static bool use_more_bits(int32_t il, int32_t n_layer) {
+    return il < n_layer / 8 || il >= 7 * n_layer / 8 || (il - n_layer / 8) % 3 == 2;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    const size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+sd_type sd_synth_q4_k_m_type(const char *name, int32_t n_layer, int64_t cols, bool has_output) {
+    sd_type t = SD_TYPE_Q4_K;
+    int il = -1;
+    if (sscanf(name, "blk.%d.", &il) != 1) il = -1;
+    if (strcmp(name, "output.weight") == 0 || (!has_output && strcmp(name, "token_embd.weight") == 0))
+        t = SD_TYPE_Q6_K;
+    else if (il >= 0 && (ends_with(name, ".attn_v.weight") || ends_with(name, ".attn_qkv.weight") ||
+                         ends_with(name, ".ffn_down.weight")))
+        t = use_more_bits(il, n_layer) ? SD_TYPE_Q6_K : SD_TYPE_Q4_K;
+    if (cols % 256 != 0) t = t == SD_TYPE_Q6_K ? SD_TYPE_Q8_0 : SD_TYPE_Q5_0;
+    return t;
 }
 
 static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_synth_params *p,
@@ -723,7 +750,8 @@ static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_s
     const uint32_t head_dim = (uint32_t)shape_head_dim(s);
     char key[128], name[96];
     int rc = SD_STATUS_OK;
-    snprintf(name, sizeof name, "%s-synthetic-%s", s->name, sd_type_traits_of(p->type)->name);
+    snprintf(name, sizeof name, "%s-synthetic-%s", s->name,
+             p->q4_k_m ? "q4_k_m" : sd_type_traits_of(p->type)->name);
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
 #define TRY(call)                                                                                            \
     do {                                                                                                     \
@@ -731,7 +759,7 @@ static int shape_metadata(sd_gguf_writer *w, const sd_synth_shape *s, const sd_s
     } while (0)
     TRY(sd_gguf_writer_add_str(w, "general.architecture", a, err, err_len));
     TRY(sd_gguf_writer_add_str(w, "general.name", name, err, err_len));
-    TRY(sd_gguf_writer_add_u32(w, "general.file_type", file_type_of(p->type), err, err_len));
+    TRY(sd_gguf_writer_add_u32(w, "general.file_type", file_type_of(p), err, err_len));
     TRY(sd_gguf_writer_add_u32(w, "general.quantization_version", 2, err, err_len));
     TRY(sd_gguf_writer_add_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab, err, err_len));
     TRY(sd_gguf_writer_add_u32(w, KEY("context_length"), (uint32_t)s->n_ctx_train, err, err_len));
@@ -825,7 +853,16 @@ static int add_owned_vector(synth_job *j, const char *name, int64_t n, float *da
     return SD_STATUS_OK;
 }
 
-static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char *err, size_t err_len) {
+/* A random matrix of a shape: in `type`, or with q4_k_m in llama-quantize's Q4_K_M type for it. */
+static planned_tensor *add_matrix(synth_job *j, const sd_synth_shape *s, sd_type type, bool q4_k_m,
+                                  const char *name, int64_t ne0, int64_t ne1, char *err, size_t err_len) {
+    const sd_type t = q4_k_m ? sd_synth_q4_k_m_type(name, s->n_layer, ne0, !s->tied_output) : type;
+    return plan_add(j, name, t, ne0, ne1, FILL_RANDOM, err, err_len);
+}
+
+/* q4_k_m: each matrix in llama-quantize's Q4_K_M type for it instead of `type`. */
+static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, bool q4_k_m, char *err,
+                      size_t err_len) {
     const int64_t d = s->n_embd, hd = shape_head_dim(s);
     const int64_t dq = hd * s->n_head, dkv = hd * s->n_head_kv;
     const sd_arch arch = sd_arch_from_name(s->arch); /* one of the shapes' arches: known */
@@ -833,20 +870,20 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
     const bool post_norms = arch == SD_ARCH_GEMMA2 || arch == SD_ARCH_GEMMA3, fused = arch == SD_ARCH_PHI3;
     char name[SD_TENSOR_NAME_MAX];
 #define ADD(nm, ty, ne0, ne1, kind) plan_add(j, nm, ty, ne0, ne1, kind, err, err_len)
+#define MAT(nm, ne0, ne1) add_matrix(j, s, type, q4_k_m, nm, ne0, ne1, err, err_len)
 #define NAME(kind) sd_tensor_name(arch, kind, 0, name)
 #define LNAME(kind) sd_tensor_name(arch, kind, il, name)
     planned_tensor *t;
-    if (!ADD(NAME(SD_TENSOR_TOKEN_EMBD), type, d, s->n_vocab, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+    if (!MAT(NAME(SD_TENSOR_TOKEN_EMBD), d, s->n_vocab)) return SD_STATUS_NO_MEMORY;
     for (int il = 0; il < s->n_layer; il++) {
         if (!(t = ADD(LNAME(SD_TENSOR_ATTN_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
         t->value = 1.0f;
         if (fused) {
-            if (!ADD(LNAME(SD_TENSOR_ATTN_QKV), type, d, dq + 2 * dkv, FILL_RANDOM))
-                return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_ATTN_QKV), d, dq + 2 * dkv)) return SD_STATUS_NO_MEMORY;
         } else {
-            if (!ADD(LNAME(SD_TENSOR_ATTN_Q), type, d, dq, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME(SD_TENSOR_ATTN_K), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME(SD_TENSOR_ATTN_V), type, d, dkv, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_ATTN_Q), d, dq)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_ATTN_K), d, dkv)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_ATTN_V), d, dkv)) return SD_STATUS_NO_MEMORY;
         }
         const sd_tensor_kind qk_norms[] = {SD_TENSOR_ATTN_Q_NORM, SD_TENSOR_ATTN_K_NORM};
         for (size_t n = 0; qk_norm && n < SD_ARRAY_LEN(qk_norms); n++) {
@@ -861,19 +898,19 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
             if (!ADD(LNAME(SD_TENSOR_ATTN_V_BIAS), SD_TYPE_F32, dkv, 0, FILL_CONST))
                 return SD_STATUS_NO_MEMORY;
         }
-        if (!ADD(LNAME(SD_TENSOR_ATTN_OUTPUT), type, dq, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!MAT(LNAME(SD_TENSOR_ATTN_OUTPUT), dq, d)) return SD_STATUS_NO_MEMORY;
         const sd_tensor_kind norms[] = {SD_TENSOR_POST_ATTN_NORM, SD_TENSOR_FFN_NORM};
         for (size_t n = post_norms ? 0 : 1; n < SD_ARRAY_LEN(norms); n++) {
             if (!(t = ADD(LNAME(norms[n]), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
             t->value = 1.0f;
         }
         if (fused) { /* gate rows, then up rows */
-            if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, 2 * s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_FFN_UP), d, 2 * s->n_ff)) return SD_STATUS_NO_MEMORY;
         } else {
-            if (!ADD(LNAME(SD_TENSOR_FFN_GATE), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
-            if (!ADD(LNAME(SD_TENSOR_FFN_UP), type, d, s->n_ff, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_FFN_GATE), d, s->n_ff)) return SD_STATUS_NO_MEMORY;
+            if (!MAT(LNAME(SD_TENSOR_FFN_UP), d, s->n_ff)) return SD_STATUS_NO_MEMORY;
         }
-        if (!ADD(LNAME(SD_TENSOR_FFN_DOWN), type, s->n_ff, d, FILL_RANDOM)) return SD_STATUS_NO_MEMORY;
+        if (!MAT(LNAME(SD_TENSOR_FFN_DOWN), s->n_ff, d)) return SD_STATUS_NO_MEMORY;
         if (post_norms) {
             if (!(t = ADD(LNAME(SD_TENSOR_POST_FFN_NORM), SD_TYPE_F32, d, 0, FILL_CONST)))
                 return SD_STATUS_NO_MEMORY;
@@ -882,8 +919,7 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
     }
     if (!(t = ADD(NAME(SD_TENSOR_OUTPUT_NORM), SD_TYPE_F32, d, 0, FILL_CONST))) return SD_STATUS_NO_MEMORY;
     t->value = 1.0f;
-    if (!s->tied_output && !ADD(NAME(SD_TENSOR_OUTPUT), type, d, s->n_vocab, FILL_RANDOM))
-        return SD_STATUS_NO_MEMORY;
+    if (!s->tied_output && !MAT(NAME(SD_TENSOR_OUTPUT), d, s->n_vocab)) return SD_STATUS_NO_MEMORY;
     int rc = SD_STATUS_OK;
     if (s->rope_scale_factor > 0.0f)
         rc = add_owned_vector(j, NAME(SD_TENSOR_ROPE_FREQS), hd / 2, llama3_rope_factors(s), err, err_len);
@@ -895,11 +931,13 @@ static int plan_shape(synth_job *j, const sd_synth_shape *s, sd_type type, char 
                               longrope_factors(s, false), err, err_len);
     if (rc < 0) return rc;
 #undef ADD
+#undef MAT
 #undef NAME
 #undef LNAME
-    rc = check_cols(type, d, "embedding", err, err_len);
-    if (rc == 0) rc = check_cols(type, s->n_ff, "FFN", err, err_len);
-    if (rc == 0) rc = check_cols(type, dq, "attention", err, err_len);
+    const sd_type narrowest = q4_k_m ? SD_TYPE_Q5_0 : type; /* the mix falls back to 32-wide blocks */
+    rc = check_cols(narrowest, d, "embedding", err, err_len);
+    if (rc == 0) rc = check_cols(narrowest, s->n_ff, "FFN", err, err_len);
+    if (rc == 0) rc = check_cols(narrowest, dq, "attention", err, err_len);
     return rc;
 }
 
@@ -925,7 +963,7 @@ int sd_synth_shape_write(const char *shape, const sd_synth_params *p, const char
     sd_gguf_writer *w = NULL;
     int32_t n_shared = s->n_vocab_shared > 0 ? s->n_vocab_shared : s->n_vocab;
     if ((rc = gen_vocab_build(&v, s->n_vocab, n_shared, p->seed, err, err_len)) < 0) goto done;
-    if ((rc = plan_shape(&j, s, p->type, err, err_len)) < 0) goto done;
+    if ((rc = plan_shape(&j, s, p->type, p->q4_k_m, err, err_len)) < 0) goto done;
     if (!(w = sd_gguf_writer_create())) {
         rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         goto done;

@@ -27,6 +27,8 @@ typedef void (*sd_synth_tensor_fn)(void *ctx, const char *name, uint32_t type, u
 
 typedef struct sd_synth_params {
     sd_type type;      /* random matrices: SD_TYPE_Q4_0, SD_TYPE_Q8_0 or SD_TYPE_F16 */
+    bool q4_k_m;       /* shape only: instead of type, each matrix in the type llama-quantize's Q4_K_M
+                          gives it (sd_synth_q4_k_m_type) */
     uint64_t seed;     /* same seed, same bytes */
     uint64_t n_params; /* grow: total parameters wanted (elements of all tensors) */
     int32_t ff_width;  /* grow: FFN width of the extra layers, a multiple of 32; 0 picks one so that
@@ -40,6 +42,13 @@ typedef struct sd_synth_params {
     void (*on_progress)(void *ctx, uint64_t bytes_done, uint64_t bytes_total);
     void *on_progress_ctx;
 } sd_synth_params;
+
+/* The weight type llama-quantize's Q4_K_M mix gives the matrix `name` (a GGUF tensor name, such as
+ * "blk.3.attn_v.weight") of a model with n_layer layers, rows of `cols` elements and an output matrix of
+ * its own (has_output) or not: Q4_K; Q6_K for the output matrix (the embedding when tied) and for attn_v,
+ * attn_qkv and ffn_down of the layers llama.cpp's use_more_bits picks (the first and last eighth and every
+ * third between); where cols is not a multiple of 256 its fallback (Q4_K -> Q5_0, Q6_K -> Q8_0). */
+sd_type sd_synth_q4_k_m_type(const char *name, int32_t n_layer, int64_t cols, bool has_output);
 
 /* Q4_0, seed 0, 1 thread, everything else 0. */
 sd_synth_params sd_synth_default_params(void);

@@ -57,6 +57,11 @@ int32_t sd_verifier_n_ctx(const sd_verifier *v);
 uint64_t sd_verifier_kv_bytes(const sd_verifier *v);
 const sd_sampler *sd_verifier_sampler(const sd_verifier *v);
 
+/* Replaces the sampler with one made from params whose history is history[0..n_history) (the tokens in
+ * the cache), keeping the cache. On failure the old sampler stays. */
+int sd_verifier_set_sampler(sd_verifier *v, const sd_sampler_params *params, const int32_t *history,
+                            int32_t n_history, char *err, size_t err_len);
+
 /* Logits [n_vocab] of the last row of the last pass (for sd_engine_last_logits). */
 const float *sd_verifier_last_logits(const sd_verifier *v);
 

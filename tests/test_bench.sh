@@ -92,6 +92,27 @@ grep -q 'NOT measured' "$OUT/cost" || err "--cost-only output is not labelled as
 grep -q '^| 0.95 |' "$OUT/cost" || err "--cost-only lacks the a = 0.95 row"
 grep -q 'k=8 |' "$OUT/cost" || err "--cost-only lacks the k = 8 column"
 
+# --spec: each draft source set is a group of modes, lossless like the others; n-gram drafting needs no
+# draft model.
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" -f "$OUT/prompts.jsonl" \
+    --n-prompts 1 -n 16 --k 2 --repeat 1 --temp 0 --spec draft,ngram,draft+ngram --json -o "$OUT/src" \
+    >"$OUT/src.json" 2>"$OUT/src.err" || { err "bench --spec failed"; cat "$OUT/src.err"; }
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -f "$OUT/prompts.jsonl" --n-prompts 1 -n 16 --k 2 \
+    --repeat 1 --temp 0 --spec ngram --json -o "$OUT/ngram" >"$OUT/ngram.json" 2>"$OUT/ngram.err" \
+    || { err "bench --spec ngram without a draft model failed"; cat "$OUT/ngram.err"; }
+python3 - "$OUT/src.json" "$OUT/ngram.json" <<'PY' || fail=1
+import json, sys
+bad = []
+src, ng = (json.load(open(p)) for p in sys.argv[1:3])
+want = ["plain"] + ["spec %s %s" % (k, s) for s in ("draft", "ngram", "draft+ngram") for k in ("k=2", "adaptive")]
+if src["modes"] != want: bad.append("modes %r" % src["modes"])
+if ng["modes"] != ["plain", "spec k=2 ngram", "spec adaptive ngram"]: bad.append("ngram modes %r" % ng["modes"])
+for r in (src, ng):
+    if r["lossless"] != {"checked": True, "mismatches": 0, "errors": []}: bad.append("lossless %r" % r["lossless"])
+for b in bad: print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
+
 # Bad flags: exit 2 with a one-line message.
 check_usage() {
     "$SPECDEC" bench "$@" >/dev/null 2>"$OUT/usage"
@@ -106,6 +127,9 @@ check_usage -m x.gguf -f p.jsonl -o d --schedule fast
 check_usage -m x.gguf -f p.jsonl -o d --repeat
 check_usage -m x.gguf -f p.jsonl
 check_usage -m x.gguf --cost-only
+check_usage -m x.gguf -f p.jsonl -o d --spec draft
+check_usage -m x.gguf -f p.jsonl -o d -md y.gguf --spec ngram,ngram
+check_usage -m x.gguf -f p.jsonl -o d -md y.gguf --spec fast
 "$SPECDEC" bench --help | grep -q -- '--cost-only' || err "--help lacks --cost-only"
 
 [ $fail -eq 0 ] && echo "bench: all checks passed"

@@ -189,6 +189,39 @@ static void check_continue_on(sd_model *m, sd_model *draft, const char *what) {
     CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0 &&
               memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0,
           "%s: after a refused prompt: %s", what, err);
+    /* sd_engine_set_sampling keeps the cache and samples as an engine made with the new settings: the
+     * next turn, sampled (with a repeat penalty, which reads the cached history), equals a fresh engine's
+     * generate; back to greedy, it equals the greedy fresh engine's */
+    memcpy(conv + n_conv, got, (size_t)st.n_gen * sizeof *got);
+    n_conv += st.n_gen;
+    append_text(m, " The sun", conv, &n_conv, 128);
+    sd_engine_params ps = p;
+    ps.sampling.temp = 0.9f;
+    ps.sampling.seed = 7;
+    ps.sampling.repeat_penalty = 1.3f;
+    sd_engine *sampled = NULL;
+    CHECK(sd_engine_create(m, draft, &ps, &sampled, err, sizeof err) == 0, "%s: %s", what, err);
+    CHECK(sd_engine_set_sampling(kept, &ps.sampling, err, sizeof err) == 0, "%s: set sampling: %s", what,
+          err);
+    CHECK(sampled && sd_engine_generate(sampled, conv, n_conv, 12, NULL, NULL, want, 32, &st_fresh, err,
+                                        sizeof err) == 0,
+          "%s", err);
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0, "%s",
+          err);
+    /* with a draft the learned draft lengths (and so the random draws) differ from a fresh engine's */
+    CHECK(st.n_prompt_reused > 0 && st.n_gen == st_fresh.n_gen &&
+              (draft || memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0),
+          "%s: sampled turn after set_sampling differs from a fresh sampled engine (reused %d)", what,
+          st.n_prompt_reused);
+    CHECK(sd_engine_set_sampling(kept, &p.sampling, err, sizeof err) == 0, "%s: set sampling: %s", what, err);
+    CHECK(sd_engine_continue(kept, conv, n_conv, 12, NULL, NULL, got, 32, &st, err, sizeof err) == 0 &&
+              sd_engine_generate(fresh, conv, n_conv, 12, NULL, NULL, want, 32, &st_fresh, err, sizeof err) ==
+                  0,
+          "%s", err);
+    CHECK(st.n_prompt_reused > 0 && st.n_gen == st_fresh.n_gen &&
+              memcmp(got, want, (size_t)st.n_gen * sizeof *got) == 0,
+          "%s: greedy again after set_sampling differs from greedy", what);
+    sd_engine_free(sampled);
 done:
     sd_engine_free(kept);
     sd_engine_free(fresh);

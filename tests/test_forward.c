@@ -1,9 +1,11 @@
 /* The batched forward pass must give bit-identical logits to running the same tokens one at a time
  * (the contract that makes speculative greedy decoding lossless), for every model type, batch size and
  * thread count; truncating the cache and re-running must reproduce the same logits. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/sd_common.h"
+#include "gguf/gguf.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "test_util.h"
@@ -98,11 +100,52 @@ static void check_errors(void) {
     sd_model_free_internal(m);
 }
 
+/* This process's resident pages of mapped files, in bytes (RssFile of /proc/self/status; -1: unknown). */
+static long long rss_file_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* A Q4_0 matrix repacked at load is not also held in its file form: loading the Q4_0 target must leave
+ * fewer mapped pages resident than its Q4_0 bytes (the repack reads every one of them). */
+static void check_repack_not_resident(void) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    const char *path = test_path("SD_MODELS_DIR", "codepair-target-q4_0.gguf");
+    char err[512];
+    sd_gguf *g = NULL;
+    CHECK(sd_gguf_open(path, &g, err, sizeof err) == 0, "%s", err);
+    if (!g) return;
+    long long q4_0_bytes = 0;
+    for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+        if (t->type == SD_TYPE_Q4_0) q4_0_bytes += (long long)t->n_bytes;
+    }
+    sd_gguf_close(g);
+    long long before = rss_file_bytes();
+    sd_model *m = NULL;
+    CHECK(sd_model_load_file(path, &m, err, sizeof err) == 0, "%s", err);
+    long long grown = rss_file_bytes() - before;
+    if (before >= 0 && m && m->layers[0].w_up.packed) { /* the kernel set repacks Q4_0 */
+        printf("q4_0 target: %lld KiB of Q4_0 matrices, %lld KiB of the file resident after loading\n",
+               q4_0_bytes / 1024, grown / 1024);
+        CHECK(q4_0_bytes > 1 << 20 && grown < q4_0_bytes / 2,
+              "%lld of %lld Q4_0 bytes stay resident after the repack", grown, q4_0_bytes);
+    }
+    sd_model_free_internal(m);
+#endif
+}
+
 int main(void) {
     const char *models[] = {"stories260K.gguf", "codepair-draft-f32.gguf", "codepair-target-f32.gguf",
                             "codepair-target-q8_0.gguf", "codepair-target-q4_0.gguf"};
     for (size_t i = 0; i < SD_ARRAY_LEN(models); i++)
         check_model(models[i]);
     check_errors();
+    check_repack_not_resident();
     return test_finish("test_forward");
 }

@@ -122,6 +122,14 @@ try:
     # a session: the next prompt extends the last one and reuses the cached prefix
     status, r2 = post(port, "/v1/completions", {"prompt": prompt + want + "\n", "max_tokens": 4})
     check(status == 200 and r2["timings"]["cache_n"] >= 7, f"cache reused: {r2.get('timings')}")
+    # other sampling settings (and a seed) change the slot's sampling, keeping its cache; greedy again
+    # after them gives the greedy answer
+    status, r3 = post(port, "/v1/completions", {"prompt": prompt + want + "\n", "max_tokens": 4,
+                                                 "temperature": 0.7, "seed": 3})
+    check(status == 200 and r3["timings"]["cache_n"] >= 7, f"sampled request reused the cache: {r3.get('timings')}")
+    status, r4 = post(port, "/v1/completions", {"prompt": prompt, "max_tokens": 24})
+    check(status == 200 and r4["choices"][0]["text"] == want and r4["timings"]["cache_n"] == r4["usage"]["prompt_tokens"] - 1,
+          f"greedy after sampled: {r4}")
 
     # chat completions in the chatml template, plain and streamed
     msgs = [{"role": "user", "content": "hello"}]

@@ -119,7 +119,44 @@ static void test_quant_bounds(void) {
     for (int i = 0; i < K; i++)
         f16_bad += h[i] != sd_fp32_to_fp16(x[i]);
     CHECK(f16_bad == 0, "%d f16 values differ from sd_fp32_to_fp16", f16_bad);
-    CHECK(sd_quantize_rows(SD_TYPE_Q4_K, x, q4, 1, K) == SD_STATUS_UNSUPPORTED, "q4_K must be refused");
+    CHECK(sd_quantize_rows(SD_TYPE_Q2_K, x, q4, 1, K) == SD_STATUS_UNSUPPORTED, "q2_K must be refused");
+
+    /* Q5_0, Q4_K and Q6_K (the types of a Q4_K_M mix): every element within its group's step of x, and
+     * an rms error of unit normals in the expected range for the type's bits */
+    static uint8_t qbuf[K * 2];
+    const struct {
+        sd_type type;
+        int group;      /* elements sharing one step */
+        float levels;   /* steps across a group's range */
+        double rms_max; /* for unit normals */
+    } kinds[] = {
+        {SD_TYPE_Q5_0, 32, 31.0f, 0.08}, {SD_TYPE_Q4_K, 32, 15.0f, 0.15}, {SD_TYPE_Q6_K, 16, 62.0f, 0.04}};
+    for (size_t t = 0; t < SD_ARRAY_LEN(kinds); t++) {
+        CHECK(sd_quantize_rows(kinds[t].type, x, qbuf, 1, K) == 0, "type %d rows", (int)kinds[t].type);
+        sd_dequantize_row_ref(kinds[t].type, qbuf, y, K);
+        double sq2 = 0;
+        int bad = 0;
+        for (int g = 0; g < K / kinds[t].group; g++) {
+            float lo = 0, hi = 0;
+            for (int j = 0; j < kinds[t].group; j++) {
+                lo = fminf(lo, x[g * kinds[t].group + j]);
+                hi = fmaxf(hi, x[g * kinds[t].group + j]);
+            }
+            /* a step, with room for the 6- or 8-bit rounding of the group's scale against the block's */
+            const float step = (hi - lo) / kinds[t].levels * 1.1f + 0.02f;
+            for (int j = 0; j < kinds[t].group; j++) {
+                const int e = g * kinds[t].group + j;
+                const float err = fabsf(x[e] - y[e]);
+                if (err > step && bad++ < 3)
+                    CHECK(0, "type %d element %d: x %g got %g", (int)kinds[t].type, e, x[e], y[e]);
+                sq2 += (double)err * err;
+            }
+        }
+        const double r = sqrt(sq2 / K);
+        printf("%s: rms error %.4f of unit normals\n", sd_type_traits_of((uint32_t)kinds[t].type)->name, r);
+        CHECK(r < kinds[t].rms_max, "type %d: rms error %g (want < %g)", (int)kinds[t].type, r,
+              kinds[t].rms_max);
+    }
     CHECK(sd_quantize_rows(SD_TYPE_Q4_0, x, q4, 1, 48) == SD_STATUS_INVALID_ARGUMENT,
           "k = 48 must be refused");
 }
@@ -424,9 +461,58 @@ static void test_shape_write(void) {
     unlink(out);
 }
 
+/* The Q4_K_M mix against llama-quantize's own files: every matrix of the bundled target and of the tiny
+ * models of every architecture, as llama-quantize wrote them, has the type sd_synth_q4_k_m_type gives. */
+static void test_q4_k_m_mix(void) {
+    const char *files[] = {
+        "models/quant/codepair-target-Q4_K_M.gguf",    "models/arch/quant/llama-s1-Q4_K_M.gguf",
+        "models/arch/quant/llama-tied-s1-Q4_K_M.gguf", "models/arch/quant/qwen2-s1-Q4_K_M.gguf",
+        "models/arch/quant/qwen3-s1-Q4_K_M.gguf",      "models/arch/quant/gemma2-s1-Q4_K_M.gguf",
+        "models/arch/quant/gemma3-s1-Q4_K_M.gguf",     "models/arch/quant/phi3-s1-Q4_K_M.gguf",
+        "models/arch/quant/phi4mini-s1-Q4_K_M.gguf"};
+    const char *shared = getenv("SD_SHARED_DIR");
+    if (!shared || !*shared) {
+        printf("SD_SHARED_DIR unset: the Q4_K_M mix is not checked against llama-quantize's files\n");
+        return;
+    }
+    for (size_t f = 0; f < SD_ARRAY_LEN(files); f++) {
+        char err[256];
+        sd_gguf *g = NULL;
+        if (sd_gguf_open(test_path("SD_SHARED_DIR", files[f]), &g, err, sizeof err) < 0) {
+            CHECK(0, "%s: %s", files[f], err);
+            continue;
+        }
+        int32_t n_layer = 0;
+        bool has_output = sd_gguf_find_tensor(g, "output.weight") != NULL;
+        for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+            const sd_gguf_str nm = sd_gguf_tensor_at(g, i)->name;
+            char name[128];
+            int il;
+            snprintf(name, sizeof name, "%.*s", (int)nm.len, nm.ptr);
+            if (sscanf(name, "blk.%d.", &il) == 1 && il + 1 > n_layer) n_layer = il + 1;
+        }
+        int n_matrices = 0, n_wrong = 0;
+        for (uint64_t i = 0; i < sd_gguf_n_tensors(g); i++) {
+            const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+            if (t->n_dims != 2) continue;
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+            const sd_type want = (sd_type)t->type,
+                          got = sd_synth_q4_k_m_type(name, n_layer, t->ne[0], has_output);
+            n_matrices++;
+            if (got != want && n_wrong++ < 3)
+                CHECK(0, "%s: %s is %s in llama-quantize's file, the mix says %s", files[f], name,
+                      sd_type_traits_of(want)->name, sd_type_traits_of(got)->name);
+        }
+        CHECK(n_matrices > 0 && n_wrong == 0, "%s: %d of %d matrices differ", files[f], n_wrong, n_matrices);
+        sd_gguf_close(g);
+    }
+}
+
 int main(void) {
     test_q4_0_hand();
     test_quant_bounds();
+    test_q4_k_m_mix();
     test_grow();
     test_shapes_dry();
     test_shape_write(); /* ~1 s; ~4 s under ASan */
