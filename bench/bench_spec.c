@@ -68,7 +68,8 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
     const cli_flag flags[] = {
         {"-m", "--model", CLI_STR, .out.s = &o->target_path, .arg = "FILE", .help = "target GGUF model"},
         {"-md", "--model-draft", CLI_STR, .out.s = &o->draft_path, .arg = "FILE",
-         .help = "draft GGUF model (without it only plain decoding runs, or n-gram drafting with --spec ngram)"},
+         .help =
+             "draft GGUF model (without it only plain decoding runs, or n-gram drafting with --spec ngram)"},
         {"-f", "--file", CLI_STR, .out.s = &o->prompts_path, .arg = "FILE",
          .help = "prompts: JSON Lines with a \"prompt\" field, or a text file (one prompt)\n"
                  "(optional \"id\" and \"kind\" fields; with two kinds or more, e.g. \"code\"\n"
