@@ -42,7 +42,9 @@ typedef struct spec_opts {
     /* --spec: the draft source sets compared (sd_engine_params.spec bits); none: the engine's default */
     unsigned source_sets[BS_MAX_SOURCE_SETS];
     int n_source_sets;
-    const char *kernels; /* --kernels: NULL for the default set */
+    bool chat;                 /* --chat: each prompt is a user's turn in the chat template */
+    const char *chat_template; /* --chat-template NAME (default: the target's) */
+    const char *kernels;       /* --kernels: NULL for the default set */
 } spec_opts;
 
 /* One mode: k = 0 plain, -1 adaptive, > 0 fixed draft length; spec: its draft sources (0: the
@@ -114,7 +116,8 @@ typedef struct bench {
     int n_mismatch;
     cJSON *errors;
     char engine_desc[512];
-    double *prompt_speedup; /* [n_modes][n_prompts], filled by bs_aggregate() */
+    double *prompt_speedup;       /* [n_modes][n_prompts], filled by bs_aggregate() */
+    const sd_chat_template *chat; /* --chat: the template the prompts are rendered in; NULL: raw text */
 } bench;
 
 /* A mode over every prompt. */
