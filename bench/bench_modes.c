@@ -83,12 +83,34 @@ int bs_tokenize_prompts(bench *b, int32_t *longest, char *err, size_t err_len) {
     *longest = 0;
     for (int i = 0; i < b->n_prompts; i++) {
         const bs_prompt *p = &b->prompts[i];
-        int n = sd_model_tokenize(b->target, p->text, p->len, true, false, NULL, 0, err, err_len);
+        const char *text = p->text;
+        size_t len = p->len;
+        char *rendered = NULL;
+        if (b->chat) { /* one user turn, the assistant's opened; its control texts are control tokens */
+            if (strlen(p->text) != p->len)
+                return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "prompt %s holds a NUL byte",
+                                p->id);
+            const sd_chat_message msg = {"user", p->text};
+            int need = sd_chat_apply(b->chat, &msg, 1, true, NULL, 0, err, err_len);
+            if (need < 0) return need;
+            if (!(rendered = malloc((size_t)need + 1)))
+                return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+            sd_chat_apply(b->chat, &msg, 1, true, rendered, (size_t)need + 1, err, err_len);
+            text = rendered;
+            len = (size_t)need;
+        }
+        const bool special = b->chat != NULL;
+        int n = sd_model_tokenize(b->target, text, len, true, special, NULL, 0, err, err_len);
+        if (n <= 0) free(rendered);
         if (n < 0) return n;
         if (n == 0) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "prompt %s is empty", p->id);
         b->ptok[i] = malloc((size_t)n * sizeof **b->ptok);
-        if (!b->ptok[i]) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
-        sd_model_tokenize(b->target, p->text, p->len, true, false, b->ptok[i], n, err, err_len);
+        if (!b->ptok[i]) {
+            free(rendered);
+            return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+        }
+        sd_model_tokenize(b->target, text, len, true, special, b->ptok[i], n, err, err_len);
+        free(rendered);
         b->n_ptok[i] = n;
         *longest = SD_MAX(*longest, n);
     }

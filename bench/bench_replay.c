@@ -9,8 +9,11 @@
  * replays the rounds of spec/decode.c for each policy over those records, driving the real controller
  * through its round protocol (spec/controller.h: it bounds k and gates each draft): rounds accept
  * min(drafted, matching) tokens plus the target's own, and time advances by the costs t_d per draft
- * forward pass and t_v(n) per verify pass of n tokens. The costs are measured once (the target's passes
- * of n = 1..K+1 tokens after a prompt-sized cache, the draft's single-token pass) or given with
+ * forward pass and t_v(n) per verify pass of n tokens. With --spec ngram or draft,ngram it also records
+ * the n-gram source's proposal at each position (deterministic from the context, as draft/ngram.h makes
+ * it) and replays the controller's choice of source each round, as decode.c asks it. The costs are measured
+ * once (the target's passes of n = 1..K+1 tokens after a prompt-sized cache, the draft's single-token pass)
+ * or given with
  * --t-v-ms/--t-d-ms (e.g. another machine's); the controller still sees verify times with seeded
  * multiplicative noise (--noise), as on a real machine. The adaptive controller lives on across
  * prompts and repeats, as in `specdec bench` (prompt-major).
@@ -35,6 +38,7 @@
 #include "common/sd_common.h"
 #include "common/sd_rng.h"
 #include "draft/drafter.h"
+#include "draft/ngram.h"
 #include "model/model.h"
 #include "spec/controller.h"
 #include "spec/decode.h"
@@ -55,6 +59,7 @@ typedef struct rp_opts {
     int n_t_v;
     double t_d_ms;        /* 0: measure */
     const char *trace_id; /* print the adaptive policy's rounds on this prompt; NULL: none */
+    unsigned sources;     /* --spec: SD_SPEC_DRAFT, SD_SPEC_NGRAM bits the controller chooses from */
 } rp_opts;
 
 /* One prompt's record: at each of n positions, how many of the draft's next `depth` greedy proposals the
@@ -64,12 +69,19 @@ typedef struct rp_trace {
     int32_t n;
     int32_t *accept; /* [n] */
     float *p_top;    /* [n][depth] */
+    /* With the n-gram source: the target's greedy tokens ([n], what each round emits), and at each
+     * position the n-gram source's proposal of up to depth tokens ([n][depth], ngram_n[t] of them, at
+     * stand-in confidence ngram_conf[t]) and how many of it the target accepts. A shorter bound proposes
+     * a prefix of the same tokens, so one record serves every k. */
+    int32_t *target, *ngram, *ngram_n, *ngram_accept;
+    float *ngram_conf;
 } rp_trace;
 
 /* One policy's totals over a set of prompts. */
 typedef struct rp_total {
     double seconds, plain_seconds;
     int64_t tokens, rounds, drafted, accepted;
+    int64_t drafted_ngram, accepted_ngram; /* of them, by the n-gram source */
 } rp_total;
 
 typedef struct rp_policy {
@@ -89,7 +101,9 @@ static void usage(FILE *f, const cli_command *c) {
             "probabilities and how many the target accepts, then replays the speculative round loop of "
             "each\n"
             "policy over those records with the real controller and measured (or given) costs. Prints\n"
-            "speed-ups over plain decoding by policy, by kind of text and by prompt.\n"
+            "speed-ups over plain decoding by policy, by kind of text and by prompt. With --spec ngram or\n"
+            "draft,ngram the n-gram source's proposals are recorded too and the controller's source choice\n"
+            "is replayed.\n"
             "\n");
     cli_print_flags(f, c);
 }
@@ -131,7 +145,8 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
                    .ks = {1, 2, 3, 4},
                    .n_ks = 4,
                    .noise = 0.05,
-                   .seed = 42};
+                   .seed = 42,
+                   .sources = SD_SPEC_DRAFT};
     const cli_flag flags[] = {
         {"-m", "--model", CLI_STR, .out.s = &o->target_path, .arg = "FILE",
          .help = "target GGUF model (its costs are measured unless --t-v-ms is given)"},
@@ -161,6 +176,10 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
                  "through the last two extends it); skips measuring the target"},
         {"--t-d-ms", NULL, CLI_CUSTOM, .out.any = &o->t_d_ms, .parse = read_ms, .want = "a positive ms value",
          .arg = "X", .help = "draft ms per token; skips measuring the draft"},
+        {"--spec", "--spec-type", CLI_CUSTOM, .out.any = &o->sources, .parse = cli_read_spec_sources,
+         .want = CLI_SPEC_WANT, .arg = "LIST",
+         .help = "draft sources the controller chooses from each round, as generate's\n"
+                 "--spec: draft (default), ngram, or draft,ngram"},
         {"--trace", NULL, CLI_STR, .out.s = &o->trace_id, .arg = "ID",
          .help = "print every round of the adaptive policy on prompt ID (stderr):\n"
                  "position, drafts kept, accepted, the draft's top probability and the\n"
@@ -234,6 +253,36 @@ static int record(sd_engine *plain, sd_drafter *drafter, const int32_t *prompt, 
     return SD_STATUS_OK;
 }
 
+/* The n-gram source's records of trace tr (ctx: the prompt and the target's output, as record left it),
+ * with a fresh index per generation as spec/decode.c keeps it. */
+static int record_ngram(const int32_t *ctx, int32_t n_prompt, int32_t n_ctx, int32_t depth, rp_trace *tr,
+                        char *err, size_t err_len) {
+    const size_t n = (size_t)SD_MAX(1, tr->n);
+    tr->target = malloc(n * sizeof *tr->target);
+    tr->ngram = malloc(n * (size_t)depth * sizeof *tr->ngram);
+    tr->ngram_n = malloc(n * sizeof *tr->ngram_n);
+    tr->ngram_accept = malloc(n * sizeof *tr->ngram_accept);
+    tr->ngram_conf = malloc(n * sizeof *tr->ngram_conf);
+    if (!tr->target || !tr->ngram || !tr->ngram_n || !tr->ngram_accept || !tr->ngram_conf)
+        return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    sd_ngram *g = NULL;
+    int rc = sd_ngram_create(n_ctx, SD_NGRAM_MIN, SD_NGRAM_MAX, &g, err, err_len);
+    if (rc < 0) return rc;
+    memcpy(tr->target, ctx + n_prompt, (size_t)tr->n * sizeof *tr->target);
+    for (int32_t t = 0; t < tr->n; t++) {
+        int32_t order = 0, *prop = tr->ngram + (size_t)t * (size_t)depth;
+        const int32_t j = sd_ngram_propose(g, ctx, n_prompt + t, depth, prop, &order);
+        int32_t a = 0;
+        while (a < j && t + a < tr->n && prop[a] == tr->target[t + a])
+            a++;
+        tr->ngram_n[t] = j;
+        tr->ngram_accept[t] = a;
+        tr->ngram_conf[t] = j > 0 ? sd_ngram_confidence(order) : 0.0f;
+    }
+    sd_ngram_free(g);
+    return SD_STATUS_OK;
+}
+
 /* ---- Replay ---- */
 
 static double noise_factor(uint64_t *state, double sigma) {
@@ -258,19 +307,39 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
     while (t < tr->n) {
         /* the recorded depth and the tokens still wanted bound k */
         const int32_t k = sd_controller_begin_round(&p->ctrl, SD_MIN(depth, tr->n - t - 1));
-        const float *conf = tr->p_top + (size_t)t * (size_t)depth;
+        /* the n-gram proposal comes first, so that the controller chooses the source knowing it */
+        const int32_t n_ngram = k > 0 && tr->ngram ? SD_MIN(k, tr->ngram_n[t]) : 0;
+        const float ngram_conf = tr->ngram ? tr->ngram_conf[t] : 0.0f;
+        const sd_draft_source src =
+            k > 0 ? sd_controller_choose_source(&p->ctrl, n_ngram, ngram_conf) : SD_SOURCE_NONE;
+        const bool model = src == SD_SOURCE_MODEL, adaptive = sd_controller_is_adaptive(&p->ctrl);
+        float ngram_confs[SD_MAX_DRAFT_LEN];
+        for (int32_t i = 0; i < n_ngram; i++)
+            ngram_confs[i] = ngram_conf;
+        const float *conf = model ? tr->p_top + (size_t)t * (size_t)depth : ngram_confs;
         int32_t j = 0, passes = 0; /* drafts kept; draft forward passes run */
         double predicted[SD_MAX_DRAFT_LEN];
-        while (j < k) {
+        while (model && j < k) {
             passes++;
             if (trace) predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
             if (!sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
             j++;
         }
-        const int32_t n_acc = SD_MIN(j, tr->accept[t]);
+        while (src == SD_SOURCE_NGRAM && j < n_ngram &&
+               (!adaptive || sd_controller_keep_drafting(&p->ctrl, j, conf[j])))
+            j++;
+        const int32_t n_acc = SD_MIN(j, model                    ? tr->accept[t]
+                                        : src == SD_SOURCE_NGRAM ? tr->ngram_accept[t]
+                                                                 : 0);
         if (trace) {
-            fprintf(stderr, "%s t=%3d k=%2d drafted=%2d accepted=%2d (of %2d) |", tr->prompt->id, t, k, j,
-                    n_acc, tr->accept[t]);
+            fprintf(stderr, "%s t=%3d k=%2d %s drafted=%2d accepted=%2d (of %2d) |", tr->prompt->id, t, k,
+                    model                    ? "model"
+                    : src == SD_SOURCE_NGRAM ? "ngram"
+                                             : "plain",
+                    j, n_acc,
+                    model                    ? tr->accept[t]
+                    : src == SD_SOURCE_NGRAM ? tr->ngram_accept[t]
+                                             : 0);
             for (int32_t i = 0; i < passes; i++)
                 fprintf(stderr, " %.2f/%.2f%s", conf[i], predicted[i], i == j ? "x" : "");
             fprintf(stderr, "\n");
@@ -279,18 +348,24 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
         behind = passes > 0 ? 0 : behind + n_acc + 1;
         const double draft_s = (passes + catch_up) * t_d, verify_s = t_v[j] * noise_factor(rng, sigma);
         const bool withheld = passes > j;
-        sd_controller_end_round(&p->ctrl, &(sd_round_outcome){.n_drafted = j,
-                                                              .n_accepted = n_acc,
-                                                              .p_top = conf,
-                                                              .t_draft_s = draft_s,
-                                                              .t_verify_s = verify_s,
-                                                              .withheld = withheld,
-                                                              .withheld_p_top = withheld ? conf[j] : 0.0f,
-                                                              .withheld_accepted = tr->accept[t] > j});
+        sd_controller_end_round(
+            &p->ctrl, &(sd_round_outcome){.n_drafted = j,
+                                          .n_accepted = n_acc,
+                                          .p_top = src == SD_SOURCE_NONE ? NULL : conf,
+                                          .t_draft_s = draft_s,
+                                          .t_verify_s = verify_s,
+                                          .withheld = withheld,
+                                          .withheld_p_top = withheld ? conf[j] : 0.0f,
+                                          .withheld_accepted = withheld && tr->accept[t] > j,
+                                          .emitted = tr->target ? tr->target + t : NULL,
+                                          .ngram = n_ngram > 0 ? tr->ngram + (size_t)t * (size_t)depth : NULL,
+                                          .n_ngram = n_ngram,
+                                          .ngram_p_top = ngram_conf});
         tot->seconds += draft_s + t_v[j]; /* the noise is what the controller sees, not the score */
         tot->rounds++;
         tot->drafted += j;
         tot->accepted += n_acc;
+        if (src == SD_SOURCE_NGRAM) tot->drafted_ngram += j, tot->accepted_ngram += n_acc;
         tot->tokens += n_acc + 1;
         p->k_hist[j]++;
         t += n_acc + 1;
@@ -305,6 +380,8 @@ static void total_add(rp_total *a, const rp_total *b) {
     a->rounds += b->rounds;
     a->drafted += b->drafted;
     a->accepted += b->accepted;
+    a->drafted_ngram += b->drafted_ngram;
+    a->accepted_ngram += b->accepted_ngram;
 }
 
 static double speedup(const rp_total *t) {
@@ -353,13 +430,19 @@ static void print_report(const rp_run *r) {
            r->measured_t_d ? "t_d measured" : "t_d given", r->t_d * 1e3, o->depth + 1);
     for (int n = 1; n <= o->depth + 1; n++)
         printf("%s%.2f", n > 1 ? "," : "", r->t_v[n - 1] * 1e3);
-    printf(". The controller sees verify times with log-normal noise of sd %.2f.\n\n", o->noise);
-    printf("| policy | speed-up | tokens/round | acceptance | k (k:rounds) |\n|---|---|---|---|---|\n");
+    printf(". The controller sees verify times with log-normal noise of sd %.2f. Draft sources: %s.\n\n",
+           o->noise,
+           o->sources == (SD_SPEC_DRAFT | SD_SPEC_NGRAM) ? "draft,ngram"
+           : o->sources == SD_SPEC_NGRAM                 ? "ngram"
+                                                         : "draft");
+    printf("| policy | speed-up | tokens/round | acceptance | n-gram drafted / accepted | k (k:rounds) |\n"
+           "|---|---|---|---|---|---|\n");
     for (int i = 0; i < r->n_policies; i++) {
         const rp_policy *p = &r->policies[i];
         rp_total t = kind_total(r, p, NULL);
-        printf("| %s | %.2fx | %.2f | %.3f | ", p->name, speedup(&t),
-               t.rounds ? (double)t.tokens / t.rounds : 0, t.drafted ? (double)t.accepted / t.drafted : 0);
+        printf("| %s | %.2fx | %.2f | %.3f | %lld / %lld | ", p->name, speedup(&t),
+               t.rounds ? (double)t.tokens / t.rounds : 0, t.drafted ? (double)t.accepted / t.drafted : 0,
+               (long long)t.drafted_ngram, (long long)t.accepted_ngram);
         for (int k = 0; k <= SD_MAX_DRAFT_LEN; k++)
             if (p->k_hist[k]) printf("%d:%lld ", k, (long long)p->k_hist[k]);
         printf("|\n");
@@ -535,6 +618,8 @@ static int run(const rp_opts *o, char *err, size_t err_len) {
         r.traces[i].prompt = &r.prompts[i];
         rc = record(plain, drafter, ptok[i], n_ptok[i], o->n_predict, o->depth, ctx, &r.traces[i], &t_draft,
                     &n_draft, err, err_len);
+        if (rc == 0 && (o->sources & SD_SPEC_NGRAM))
+            rc = record_ngram(ctx, n_ptok[i], n_ctx, o->depth, &r.traces[i], err, err_len);
     }
     fprintf(stderr, "specdec bench-replay: recorded %d prompts in %.1f s\n", r.n_prompts,
             sd_time_seconds() - t0);
@@ -563,6 +648,7 @@ static int run(const rp_opts *o, char *err, size_t err_len) {
         else
             snprintf(p->name, sizeof p->name, "k=%d", o->ks[i]);
         sd_controller_init(&p->ctrl, p->k_min, p->k_max);
+        sd_controller_set_sources(&p->ctrl, o->sources);
         if (!(p->per_prompt = calloc((size_t)r.n_prompts, sizeof *p->per_prompt)))
             rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
         uint64_t rng = o->seed;
@@ -580,6 +666,11 @@ out:
     for (int i = 0; r.traces && i < r.n_prompts; i++) {
         free(r.traces[i].accept);
         free(r.traces[i].p_top);
+        free(r.traces[i].target);
+        free(r.traces[i].ngram);
+        free(r.traces[i].ngram_n);
+        free(r.traces[i].ngram_accept);
+        free(r.traces[i].ngram_conf);
     }
     free(r.traces);
     for (int i = 0; ptok && i < r.n_prompts; i++)

@@ -169,6 +169,10 @@ static cJSON *settings_json(const bench *b, int32_t n_ctx) {
     cJSON_AddStringToObject(s, "cache_type_v", sd_cache_type_name(o->cache_v));
     cJSON_AddStringToObject(s, "engine", b->engine_desc);
     cJSON_AddBoolToObject(s, "cost_only", o->cost_only);
+    if (b->chat)
+        cJSON_AddStringToObject(s, "chat_template", sd_chat_template_name(b->chat));
+    else
+        cJSON_AddNullToObject(s, "chat_template");
     return s;
 }
 

@@ -42,6 +42,8 @@ typedef struct spec_opts {
     /* --spec: the draft source sets compared (sd_engine_params.spec bits); none: the engine's default */
     unsigned source_sets[BS_MAX_SOURCE_SETS];
     int n_source_sets;
+    bool chat;                      /* --chat: each prompt is a user's turn in the chat template */
+    const char *chat_template;      /* --chat-template NAME (default: the target's) */
     const char *kernels;            /* --kernels: NULL for the default set */
     sd_cache_type cache_k, cache_v; /* -ctk, -ctv: the KV cache types of target and draft */
 } spec_opts;
@@ -119,7 +121,8 @@ typedef struct bench {
     int n_mismatch;
     cJSON *errors;
     char engine_desc[512];
-    double *prompt_speedup; /* [n_modes][n_prompts], filled by bs_aggregate() */
+    double *prompt_speedup;       /* [n_modes][n_prompts], filled by bs_aggregate() */
+    const sd_chat_template *chat; /* --chat: the template the prompts are rendered in; NULL: raw text */
 } bench;
 
 /* A mode over every prompt. */

@@ -95,6 +95,11 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
          .want = "a list of draft, ngram and draft+ngram, each once", .arg = "LIST",
          .help = "draft source sets to compare, each with every k (default: generate's default,\n"
                  "draft+ngram with -md)"},
+        {"--chat", "-cnv", CLI_TRUE, .out.b = &o->chat,
+         .help = "each prompt is a user's turn: rendered in the chat template (the\n"
+                 "target's, or --chat-template NAME) with the assistant's turn opened"},
+        {"--chat-template", NULL, CLI_STR, .out.s = &o->chat_template, .arg = "NAME",
+         .help = "chat template by name for --chat (see specdec chat-template --help)"},
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeat, 1, BS_MAX_REPEAT, .arg = "R",
          .help = "runs of every prompt and mode (default 3)"},
         CLI_KERNELS_FLAG(&o->kernels),
@@ -128,6 +133,10 @@ static int parse_opts(int argc, char **argv, spec_opts *o) {
             fprintf(stderr, "specdec bench: --spec with draft needs a draft model (-md)\n");
             return 2;
         }
+    }
+    if (o->chat_template && !o->chat) {
+        fprintf(stderr, "specdec bench: --chat-template needs --chat\n");
+        return 2;
     }
     if (o->cost_only && !o->draft_path) {
         fprintf(stderr, "specdec bench: --cost-only needs a draft model (-md)\n");
@@ -251,6 +260,22 @@ static int full_run(bench *b, char *err, size_t err_len) {
     return write_outputs(b, n_ctx, err, err_len);
 }
 
+/* --chat: the template named by --chat-template, else the one the target's metadata holds. */
+static int choose_chat_template(bench *b, char *err, size_t err_len) {
+    if (b->o.chat_template) return sd_chat_template_by_name(b->o.chat_template, &b->chat, err, err_len);
+    int n = sd_model_chat_template(b->target, NULL, 0);
+    if (n < 0) return sd_error(err, err_len, n, "%s: its chat template is malformed", b->o.target_path);
+    if (n == 0)
+        return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT,
+                        "%s has no chat template: give --chat-template NAME", b->o.target_path);
+    char *text = malloc((size_t)n + 1);
+    if (!text) return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    sd_model_chat_template(b->target, text, (size_t)n + 1);
+    int rc = sd_chat_template_from_text(text, &b->chat, err, err_len);
+    free(text);
+    return rc;
+}
+
 static void bench_free(bench *b) {
     for (int m = 0; m < b->n_modes; m++)
         sd_engine_free(b->modes[m].engine);
@@ -292,6 +317,7 @@ int sd_bench_spec_main(int argc, char **argv) {
     int rc = SD_STATUS_OK;
     if (!(b->target = cli_load_model(b->o.target_path, b->o.kernels))) goto out;
     if (b->o.draft_path && !(b->draft = cli_load_model(b->o.draft_path, b->o.kernels))) goto out;
+    if (b->o.chat && (rc = choose_chat_template(b, err, sizeof err)) < 0) goto out;
     if ((rc = bs_detect_machine(&b->mc, err, sizeof err)) < 0) goto out;
     rc = b->o.cost_only ? cost_only(b, err, sizeof err) : full_run(b, err, sizeof err);
     if (rc < 0) goto out;

@@ -275,3 +275,28 @@ char *cli_read_file(const char *path, size_t *len_out) {
     *len_out = len;
     return buf;
 }
+
+/* --spec: draft sources, comma-separated: draft, ngram, and llama.cpp's --spec-type names where they
+ * map (draft-simple, ngram-simple). */
+bool cli_read_spec_sources(const char *value, const cli_flag *f) {
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"draft", SD_SPEC_DRAFT},
+                 {"draft-simple", SD_SPEC_DRAFT},
+                 {"ngram", SD_SPEC_NGRAM},
+                 {"ngram-simple", SD_SPEC_NGRAM}};
+    unsigned sources = 0;
+    for (const char *p = value;; p++) {
+        const size_t len = strcspn(p, ",");
+        size_t i = 0;
+        while (i < CLI_COUNT(names) && !(strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0))
+            i++;
+        if (i == CLI_COUNT(names)) return false;
+        sources |= names[i].bit;
+        p += len;
+        if (*p == '\0') break;
+    }
+    *(unsigned *)f->out.any = sources;
+    return true;
+}

@@ -94,6 +94,11 @@ bool cli_read_cache_type(const char *value, const cli_flag *f);
 bool cli_read_schedule_list(const char *value, const cli_flag *f);
 #define CLI_SCHEDULE_WANT "seq, pipe or auto"
 
+/* --spec: draft sources, comma-separated (draft, ngram, and llama.cpp's --spec-type names where they map:
+ * draft-simple, ngram-simple), as SD_SPEC_* bits into *(unsigned *)f->out.any. */
+bool cli_read_spec_sources(const char *value, const cli_flag *f);
+#define CLI_SPEC_WANT "draft, ngram or draft,ngram"
+
 /* The --kernels row every command that multiplies matrices shares: the kernel set's name into *(dst)
  * (NULL: $SPECDEC_KERNELS, else the best set); the library checks the name when the model loads. */
 #define CLI_KERNELS_FLAG(dst)                                                                                \

@@ -25,31 +25,6 @@ static void generate_usage(FILE *out, const cli_command *c) {
     cli_print_flags(out, c);
 }
 
-/* --spec: draft sources, comma-separated: draft, ngram, and llama.cpp's --spec-type names where they
- * map (draft-simple, ngram-simple). */
-static bool read_spec_sources(const char *value, const cli_flag *f) {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {{"draft", SD_SPEC_DRAFT},
-                 {"draft-simple", SD_SPEC_DRAFT},
-                 {"ngram", SD_SPEC_NGRAM},
-                 {"ngram-simple", SD_SPEC_NGRAM}};
-    unsigned sources = 0;
-    for (const char *p = value;; p++) {
-        const size_t len = strcspn(p, ",");
-        size_t i = 0;
-        while (i < CLI_COUNT(names) && !(strlen(names[i].name) == len && strncmp(p, names[i].name, len) == 0))
-            i++;
-        if (i == CLI_COUNT(names)) return false;
-        sources |= names[i].bit;
-        p += len;
-        if (*p == '\0') break;
-    }
-    *(unsigned *)f->out.any = sources;
-    return true;
-}
-
 int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *o, bool *done) {
     sd_engine_params *e = &o->engine;
     sd_sampling_params *s = &o->engine.sampling;
@@ -59,8 +34,8 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
          .help = "draft GGUF model: decode speculatively"},
         {"--no-draft", NULL, CLI_TRUE, .out.b = &o->no_draft,
          .help = "plain decoding even with the bundled pair"},
-        {"--spec", "--spec-type", CLI_CUSTOM, .out.any = &e->spec, .parse = read_spec_sources,
-         .want = "draft, ngram or draft,ngram", .arg = "LIST",
+        {"--spec", "--spec-type", CLI_CUSTOM, .out.any = &e->spec, .parse = cli_read_spec_sources,
+         .want = CLI_SPEC_WANT, .arg = "LIST",
          .help = "draft sources: draft (the draft model), ngram (n-grams of the context, needs no draft "
                  "model), or both, chosen each round (default: both with -md)"},
         {"--draft", NULL, CLI_INT, .out.i = &e->draft_k, 0, SD_MAX_DRAFT_LEN, .arg = "K",

@@ -118,18 +118,9 @@ void sd_drafter_shift(sd_drafter *d, int32_t n_keep, int32_t n_discard) {
 int sd_drafter_set_sampler(sd_drafter *d, const sd_sampler_params *params, char *err, size_t err_len) {
     sd_sampler_params sp = *params;
     sp.seed ^= DRAFT_SEED_SALT;
-    sd_sampler *s = NULL;
-    int rc = sd_sampler_create(&sp, d->n_vocab, &s, err, err_len);
-    if (rc == 0 && d->n_cached > 0 && (rc = sd_sampler_accept_many(s, d->cached, d->n_cached)) < 0)
-        sd_error(err, err_len, rc, "draft sampler history");
-    if (rc < 0) {
-        sd_sampler_free(s);
-        return rc;
-    }
-    sd_sampler_free(d->sampler);
-    d->sampler = s;
-    d->n_ahead = 0; /* proposals made with the old sampler */
-    return SD_STATUS_OK;
+    int rc = sd_sampler_replace(&d->sampler, &sp, d->n_vocab, d->cached, d->n_cached, err, err_len);
+    if (rc == 0) d->n_ahead = 0; /* proposals made with the old sampler */
+    return rc;
 }
 
 int sd_drafter_set_pool(sd_drafter *d, sd_pool *pool) {

@@ -122,6 +122,21 @@ int sd_sampler_create(const sd_sampler_params *params, int32_t n_vocab, sd_sampl
     return SD_STATUS_OK;
 }
 
+int sd_sampler_replace(sd_sampler **s, const sd_sampler_params *params, int32_t n_vocab,
+                       const int32_t *history, int32_t n_history, char *err, size_t err_len) {
+    sd_sampler *fresh = NULL;
+    int rc = sd_sampler_create(params, n_vocab, &fresh, err, err_len);
+    if (rc == 0 && n_history > 0 && (rc = sd_sampler_accept_many(fresh, history, n_history)) < 0)
+        sd_error(err, err_len, rc, "sampler history");
+    if (rc < 0) {
+        sd_sampler_free(fresh);
+        return rc;
+    }
+    sd_sampler_free(*s);
+    *s = fresh;
+    return SD_STATUS_OK;
+}
+
 void sd_sampler_free(sd_sampler *s) {
     if (!s) return;
     free(s->logits);

@@ -88,6 +88,11 @@ sd_sampler_params sd_sampler_default_params(void);
 int sd_sampler_create(const sd_sampler_params *params, int32_t n_vocab, sd_sampler **out, char *err,
                       size_t err_len);
 
+/* Replaces *s with a sampler made from params whose history is history[0..n_history) (the tokens a cache
+ * holds), for sampling differently over a kept context. On failure *s is unchanged. */
+int sd_sampler_replace(sd_sampler **s, const sd_sampler_params *params, int32_t n_vocab,
+                       const int32_t *history, int32_t n_history, char *err, size_t err_len);
+
 /* Frees the sampler and its scratch. NULL is a no-op. */
 void sd_sampler_free(sd_sampler *s);
 

@@ -119,17 +119,7 @@ uint64_t sd_verifier_kv_bytes(const sd_verifier *v) {
 
 int sd_verifier_set_sampler(sd_verifier *v, const sd_sampler_params *params, const int32_t *history,
                             int32_t n_history, char *err, size_t err_len) {
-    sd_sampler *s = NULL;
-    int rc = sd_sampler_create(params, v->m->hp.n_vocab, &s, err, err_len);
-    if (rc == 0 && n_history > 0 && (rc = sd_sampler_accept_many(s, history, n_history)) < 0)
-        sd_error(err, err_len, rc, "sampler history");
-    if (rc < 0) {
-        sd_sampler_free(s);
-        return rc;
-    }
-    sd_sampler_free(v->sampler);
-    v->sampler = s;
-    return SD_STATUS_OK;
+    return sd_sampler_replace(&v->sampler, params, v->m->hp.n_vocab, history, n_history, err, err_len);
 }
 
 const sd_sampler *sd_verifier_sampler(const sd_verifier *v) {

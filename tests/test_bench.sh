@@ -113,6 +113,16 @@ for b in bad: print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PY
 
+# --chat: the prompts as user turns in the chat template, named in the report.
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -md "$M/codepair-draft-f32.gguf" -f "$OUT/prompts.jsonl" \
+    --n-prompts 1 -n 8 --k 2 --no-adaptive --repeat 1 --temp 0 --chat --chat-template chatml --json \
+    -o "$OUT/chat" >"$OUT/chat.json" 2>"$OUT/chat.err" || { err "bench --chat failed"; cat "$OUT/chat.err"; }
+python3 -c 'import json, sys; r, raw = (json.load(open(p)) for p in sys.argv[1:3]); sys.exit(r["settings"]["chat_template"] != "chatml" or r["prompts"][0]["n_prompt_tokens"] <= raw["prompts"][0]["n_prompt_tokens"] or raw["settings"]["chat_template"] is not None)' \
+    "$OUT/chat.json" "$OUT/run/report.json" || err "bench --chat: the report does not name chatml, or the prompt was not rendered in it"
+"$SPECDEC" bench -m "$M/codepair-target-q4_0.gguf" -f "$OUT/prompts.jsonl" -o "$OUT/chat2" --chat \
+    >/dev/null 2>"$OUT/chat2.err" && err "bench --chat on a model without a template succeeded"
+grep -q "has no chat template" "$OUT/chat2.err" || err "bench --chat without a template: $(cat "$OUT/chat2.err")"
+
 # Bad flags: exit 2 with a one-line message.
 check_usage() {
     "$SPECDEC" bench "$@" >/dev/null 2>"$OUT/usage"
@@ -130,6 +140,7 @@ check_usage -m x.gguf --cost-only
 check_usage -m x.gguf -f p.jsonl -o d --spec draft
 check_usage -m x.gguf -f p.jsonl -o d -md y.gguf --spec ngram,ngram
 check_usage -m x.gguf -f p.jsonl -o d -md y.gguf --spec fast
+check_usage -m x.gguf -f p.jsonl -o d --chat-template chatml
 "$SPECDEC" bench --help | grep -q -- '--cost-only' || err "--help lacks --cost-only"
 
 [ $fail -eq 0 ] && echo "bench: all checks passed"

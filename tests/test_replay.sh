@@ -3,7 +3,8 @@
 # costs so that the result does not depend on this machine's speed: the adaptive controller must come
 # within 5% of the best fixed draft length on each kind of text and beat every fixed length on the whole
 # set, under the costs measured for the grown 1e9-parameter target on the 2-core development VM (A) and
-# under a machine where longer verify passes cost little more (C). Also: --trace, and bad flags exit 2.
+# under a machine where longer verify passes cost little more (C). The source choice (--spec) on text that
+# repeats its context. Also: --trace, and bad flags exit 2.
 # Usage: test_replay.sh SPECDEC PROMPTS.jsonl (SD_MODELS_DIR set by meson).
 set -u
 SPECDEC=$1
@@ -28,10 +29,35 @@ for costs in A C; do
                END { exit bad ? 1 : 0 }' "$OUT/$costs.md" || err "costs $costs: adaptive does not beat every fixed k on all"
 done
 
+# --spec: the controller's source choice replayed on text that repeats its context (echo.jsonl), costs A:
+# the combination's adaptive speed-up within 3% of the better single source's, the n-gram source used.
+ECHO="$(dirname "$PROMPTS")/echo.jsonl"
+for s in draft ngram draft,ngram; do
+    replay -f "$ECHO" -n 48 --spec "$s" --t-v-ms "$A" --t-d-ms 0.25 >"$OUT/src-$s.md" 2>"$OUT/src.err" \
+        || { err "replay --spec $s exited $?"; cat "$OUT/src.err"; }
+done
+python3 - "$OUT" <<'PY' || fail=1
+import sys
+def adaptive(name):
+    for line in open("%s/src-%s.md" % (sys.argv[1], name)):
+        c = [x.strip() for x in line.split("|")]
+        if len(c) > 5 and c[1] == "adaptive":
+            return float(c[2].rstrip("x")), int(c[5].split("/")[0])
+    return None, None
+(d, _), (g, gn), (b, bn) = adaptive("draft"), adaptive("ngram"), adaptive("draft,ngram")
+print("adaptive on echo.jsonl: draft %sx, ngram %sx, draft,ngram %sx (n-gram drafted %s)" % (d, g, b, bn))
+bad = []
+if None in (d, g, b): bad.append("a replay lacks the adaptive row")
+elif b < 0.97 * max(d, g): bad.append("draft,ngram %.2fx below the better single source %.2fx" % (b, max(d, g)))
+if not bn or not gn: bad.append("the n-gram source drafted nothing")
+for x in bad: print("FAIL:", x)
+sys.exit(1 if bad else 0)
+PY
+
 replay --n-prompts 1 -n 16 --t-v-ms 20,22 --t-d-ms 0.2 --trace dev-00 >/dev/null 2>"$OUT/trace" || err "--trace run failed"
 grep -q '^dev-00 t=  0 k=' "$OUT/trace" || err "--trace printed no rounds"
 
-for bad in "--k 0" "--t-v-ms 5" "--noise 2" "--bogus 1" "--draft-max 2 --k 3"; do
+for bad in "--k 0" "--t-v-ms 5" "--noise 2" "--bogus 1" "--draft-max 2 --k 3" "--spec model"; do
     # shellcheck disable=SC2086
     replay $bad >/dev/null 2>"$OUT/bad"
     rc=$?
