@@ -6,8 +6,8 @@
  * can stall it for a scheduler time slice. On the calling thread there is no wait at all, but only one
  * core streams the weights. Which wins depends on the model, the machine and what else runs on it, so it
  * is measured: a probe alternates the two for PROBE_PASSES passes, the one with the smaller mean time runs
- * the next EXPLOIT_PASSES passes, then the probe repeats. Both give the same bits (a pass's results do not
- * depend on the thread count), so the choice changes speed only. */
+ * the next EXPLOIT_PASSES passes (more when it keeps winning clearly), then the probe repeats. Both give
+ * the same bits (a pass's results do not depend on the thread count), so the choice changes speed only. */
 #ifndef SD_POOL_CHOICE_H
 #define SD_POOL_CHOICE_H
 
@@ -18,7 +18,9 @@ typedef struct sd_pool_choice {
     int32_t pass;      /* passes into the current probe-then-exploit cycle */
     double seconds[2]; /* probe passes' time: [0] on the pool, [1] on the calling thread */
     int32_t count[2];  /* probe passes of each */
-    bool use_caller;   /* the probe's winner: the calling thread alone */
+    int32_t exploit;   /* passes the winner runs before the next probe */
+    bool use_caller;   /* the last probe's winner: the calling thread alone */
+    bool decided;      /* a probe has ended since the reset */
 } sd_pool_choice;
 
 /* Starts over with a probe (after the pool changed, say). */
