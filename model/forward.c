@@ -218,8 +218,8 @@ void sd_forward_set_kv_fp32(sd_forward *f, bool fp32) {
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
     int n = pool ? sd_pool_n_workers(pool) : 1;
     if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;
+    if (pool != f->pool) sd_pool_choice_reset(&f->pool_choice); /* the old pool's timings say nothing */
     f->pool = pool;
-    sd_pool_choice_reset(&f->pool_choice);
     return SD_STATUS_OK;
 }
 
