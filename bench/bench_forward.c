@@ -8,7 +8,12 @@
  * across batch sizes so that machine noise hits all of them alike; the median of the repeats is
  * reported, per batch size and per phase. With --fill F < past, only F tokens are prefilled and the rest of
  * the cache repeats them (sd_forward_extend_repeating): a long context without a quadratic prefill.
- * The process's peak resident set and the KV cache's bytes are reported beside. */
+ * The process's peak resident set and the KV cache's bytes are reported beside.
+ *
+ * Roofline: each sample round also times one read pass of a buffer 4x the last-level cache with the same
+ * threads (bench/stream.c), and each batch size reports the bytes its pass reads (every weight matrix
+ * once, n embedding rows, and the KV cache the attention reads), divided by its median time, against the
+ * median stream bandwidth of the same run. */
 #include "bench.h"
 #include "bench_common.h"
 
@@ -22,6 +27,7 @@
 #include "cli/json.h"
 #include "cli/usage.h"
 #include "common/sd_common.h"
+#include "model/attention.h"
 #include "model/forward.h"
 #include "model/model.h"
 
@@ -31,6 +37,8 @@
 #define SAMPLE_SECONDS 0.1
 #define MIN_PASSES 2
 #define MAX_PASSES 10000
+#define LLC_FALLBACK (32u << 20)
+#define STREAM_MIN_BYTES (64u << 20)
 
 typedef struct fwd_opts {
     const char *model;
@@ -42,6 +50,7 @@ typedef struct fwd_opts {
     int32_t fill;                   /* tokens prefilled; the rest of `past` repeats them (0: all of past) */
     sd_cache_type cache_k, cache_v; /* -ctk, -ctv */
     bool json;
+    bool measured_pool;  /* sd_forward_set_measured_pool, as the drafter runs */
     const char *kernels; /* NULL: the default set */
 } fwd_opts;
 
@@ -49,7 +58,8 @@ typedef struct fwd_opts {
 typedef struct fwd_samples {
     double *total;
     double *phase[SD_FWD_N_PHASES];
-    double *other; /* total minus the phases: pool dispatch and work outside the profiled spans */
+    double *other;  /* total minus the phases: pool dispatch and work outside the profiled spans */
+    double *stream; /* [repeats]: seconds of one stream read pass, one per sample round */
 } fwd_samples;
 
 /* Medians per batch size, seconds per pass. */
@@ -57,7 +67,9 @@ typedef struct fwd_result {
     double total[MAX_BATCHES];
     double phase[MAX_BATCHES][SD_FWD_N_PHASES];
     double other[MAX_BATCHES];
-    int passes[MAX_BATCHES]; /* passes per sample */
+    int passes[MAX_BATCHES];   /* passes per sample */
+    double bytes[MAX_BATCHES]; /* bytes one pass reads (pass_bytes) */
+    double stream_bps;         /* median stream read bandwidth, bytes per second */
 } fwd_result;
 
 typedef struct fwd_state {
@@ -65,19 +77,21 @@ typedef struct fwd_state {
     sd_model *model;
     sd_pool *pool;
     sd_forward *fwd;
+    sd_stream *stream;
     int32_t *tokens; /* [past + max batch]: the cache's tokens, then the batch's */
 } fwd_state;
 
 static void usage(FILE *f, const cli_command *c) {
     fprintf(f,
             "usage: %s -m MODEL.gguf [--batch 1,2,3,4,5] [--past N] [--fill F] [-ctk TYPE] [-ctv TYPE]\n"
-            "       [-t THREADS] [--repeat R] [--kernels SET] [--json]\n"
+            "       [-t THREADS] [--repeat R] [--kernels SET] [--measured-pool] [--json]\n"
             "Times one forward pass of n tokens (all logits kept, as speculative verification runs it) on "
             "top\n"
             "of a KV cache of N tokens, for each batch size n, and splits it by operation (norms, q/k/v,\n"
             "RoPE and cache store, attention, output projection, FFN in, FFN down, vocabulary projection).\n"
             "Reports medians of R interleaved repeats: ms per pass, t(n)/t(n0) (n0 = the first batch size),\n"
-            "and per operation its ms, its share of the pass and its own t(n)/t(n0).\n",
+            "and per operation its ms, its share of the pass and its own t(n)/t(n0), and the bytes a pass\n"
+            "reads per second against the streaming read bandwidth measured in the same run.\n",
             (const char *)c->user);
     cli_print_flags(f, c);
 }
@@ -109,6 +123,8 @@ static int parse_args(int argc, char **argv, const char *prog, fwd_opts *o) {
         {"--repeat", NULL, CLI_INT, .out.i = &o->repeats, 1, 10000, .arg = "R",
          .help = "samples per batch size, each about " CLI_STRING(SAMPLE_SECONDS) " s (default 7)"},
         CLI_KERNELS_FLAG(&o->kernels),
+        {"--measured-pool", NULL, CLI_TRUE, .out.b = &o->measured_pool,
+         .help = "one-row passes run on the pool or on one thread, whichever measures faster (as drafting)"},
         {"--json", NULL, CLI_TRUE, .out.b = &o->json, .help = "print one JSON object instead of a table"},
         {"-h", "--help", .kind = CLI_HELP},
     };
@@ -131,6 +147,7 @@ static int max_batch(const fwd_opts *o) {
 
 static void state_release(fwd_state *s) {
     sd_forward_free(s->fwd);
+    sd_stream_free(s->stream);
     sd_pool_free(s->pool);
     sd_model_free_internal(s->model);
     free(s->tokens);
@@ -148,6 +165,10 @@ static int state_setup(fwd_state *s, const fwd_opts *o, char *err, size_t err_le
     int mb = max_batch(o);
     rc = sd_forward_create_cached(s->model, o->past + mb + 1, mb, o->cache_k, o->cache_v, s->pool, &s->fwd,
                                   err, err_len);
+    if (rc != SD_STATUS_OK) return rc;
+    sd_forward_set_measured_pool(s->fwd, o->measured_pool);
+    size_t stream_bytes = SD_MAX((size_t)STREAM_MIN_BYTES, 4 * sd_bench_llc_bytes(LLC_FALLBACK));
+    rc = sd_stream_create(&s->stream, stream_bytes, s->pool, err, err_len);
     if (rc != SD_STATUS_OK) return rc;
 
     /* Arbitrary but fixed token ids spread over the vocabulary, so runs are comparable. */
@@ -199,13 +220,15 @@ static int calibrate(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
 static void samples_free(fwd_samples *sm) {
     free(sm->total);
     free(sm->other);
+    free(sm->stream);
     for (int p = 0; p < SD_FWD_N_PHASES; p++)
         free(sm->phase[p]);
 }
 
 static int samples_alloc(fwd_samples *sm, size_t count) {
     memset(sm, 0, sizeof *sm);
-    int ok = (sm->total = calloc(count, sizeof(double))) && (sm->other = calloc(count, sizeof(double)));
+    int ok = (sm->total = calloc(count, sizeof(double))) && (sm->other = calloc(count, sizeof(double))) &&
+             (sm->stream = calloc(count, sizeof(double)));
     for (int p = 0; p < SD_FWD_N_PHASES && ok; p++)
         ok = (sm->phase[p] = calloc(count, sizeof(double))) != NULL;
     return ok ? 0 : -1;
@@ -238,9 +261,13 @@ static int measure(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
         return sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     }
     int rc = SD_STATUS_OK;
-    for (int r = 0; r < r_n && rc == SD_STATUS_OK; r++)
+    sd_stream_read_pass(s->stream); /* warm-up */
+    for (int r = 0; r < r_n && rc == SD_STATUS_OK; r++) {
+        sm.stream[r] = sd_stream_read_pass(s->stream);
         for (int b = 0; b < o->n_batch && rc == SD_STATUS_OK; b++)
             rc = take_sample(s, res, b, (size_t)b * r_n + r, &sm, err, err_len);
+    }
+    res->stream_bps = (double)sd_stream_bytes(s->stream) / sd_bench_median_sort(sm.stream, r_n);
     for (int b = 0; b < o->n_batch && rc == SD_STATUS_OK; b++) {
         size_t at = (size_t)b * r_n;
         res->total[b] = sd_bench_median_sort(sm.total + at, r_n);
@@ -250,6 +277,32 @@ static int measure(fwd_state *s, fwd_result *res, char *err, size_t err_len) {
     }
     samples_free(&sm);
     return rc;
+}
+
+static double weight_bytes(const sd_weight *w) {
+    return (double)w->rows * (double)w->row_bytes;
+}
+
+/* Bytes one pass of n rows on top of `past` cached positions reads from memory: every weight matrix once,
+ * n rows of the embedding (all of it where the output projection is tied to it), and the KV cache of the
+ * past + n positions in its stored types (keys padded to the attention kernel's blocks). Norm weights are
+ * left out. */
+static double pass_bytes(const sd_model *m, const fwd_opts *o, int32_t n, int32_t past) {
+    const sd_hparams *hp = &m->hp;
+    double b = weight_bytes(&m->output);
+    if (m->output.data != m->tok_embd.data) b += (double)n * (double)m->tok_embd.row_bytes;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const sd_layer *ly = &m->layers[il];
+        const sd_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t j = 0; j < SD_ARRAY_LEN(ws); j++)
+            b += weight_bytes(ws[j]);
+    }
+    int32_t positions = past + n;
+    double per_head = (double)sd_attention_key_bytes(o->cache_k, hp->head_dim,
+                                                     (int32_t)sd_attention_padded_positions(positions)) +
+                      (double)sd_attention_value_bytes(o->cache_v, hp->head_dim, positions);
+    b += (double)hp->n_layer * (double)hp->n_head_kv * per_head;
+    return b;
 }
 
 /* x / base, or NAN where the base is no time at all. */
@@ -275,6 +328,8 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
     cJSON_AddNumberToObject(j, "kv_bytes", (double)sd_forward_kv_bytes(s->fwd));
     cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)cli_usage_now().peak_rss_bytes);
     cJSON_AddNumberToObject(j, "repeats", o->repeats);
+    cJSON_AddBoolToObject(j, "measured_pool", o->measured_pool);
+    cJSON_AddItemToObject(j, "stream_gbps", cli_json_number(res->stream_bps / 1e9));
     cJSON *batches = cJSON_AddArrayToObject(j, "batches");
     for (int b = 0; b < o->n_batch; b++) {
         cJSON *e = cJSON_CreateObject();
@@ -284,6 +339,10 @@ static cJSON *report_json(const fwd_state *s, const fwd_result *res) {
         cJSON_AddItemToObject(e, "ratio", cli_json_number(ratio(res->total[b], res->total[0])));
         cJSON_AddItemToObject(e, "ms_per_token", cli_json_number(res->total[b] * 1e3 / o->batch[b]));
         cJSON_AddNumberToObject(e, "passes", res->passes[b]);
+        cJSON_AddNumberToObject(e, "bytes", res->bytes[b]);
+        cJSON_AddItemToObject(e, "gbps", cli_json_number(res->bytes[b] / res->total[b] / 1e9));
+        cJSON_AddItemToObject(e, "stream_fraction",
+                              cli_json_number(ratio(res->bytes[b] / res->total[b], res->stream_bps)));
         cJSON *ph = cJSON_AddObjectToObject(e, "phases");
         cJSON *pr = cJSON_AddObjectToObject(e, "phase_ratios");
         for (int p = 0; p < SD_FWD_N_PHASES; p++) {
@@ -321,21 +380,27 @@ static void print_phase_row(const fwd_opts *o, const fwd_result *res, const char
 static void print_table(const fwd_state *s, const fwd_result *res) {
     const fwd_opts *o = s->o;
     int n0 = o->batch[0];
-    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %s kernels, %d thread%s, past %d, all "
+    printf("bench-forward: %s (%.1f M params, %.1f MB of weights), %s kernels, %d thread%s%s, past %d, all "
            "logits, median of %d\n",
            o->model, (double)s->model->n_params / 1e6, (double)s->model->weight_bytes / 1e6,
-           sd_gemm_kernels_name(s->model->kernels), o->threads, o->threads == 1 ? "" : "s", o->past,
-           o->repeats);
+           sd_gemm_kernels_name(s->model->kernels), o->threads, o->threads == 1 ? "" : "s",
+           o->measured_pool ? " (measured pool)" : "", o->past, o->repeats);
+    printf("read bandwidth (stream, %d thread%s): %.1f GB/s median\n", o->threads, o->threads == 1 ? "" : "s",
+           res->stream_bps / 1e9);
     char ratio_head[32];
     snprintf(ratio_head, sizeof ratio_head, "t(n)/t(%d)", n0);
     printf("KV cache %s/%s, %.1f MiB (%d positions%s); peak RSS %.1f MiB\n", sd_cache_type_name(o->cache_k),
            sd_cache_type_name(o->cache_v), (double)sd_forward_kv_bytes(s->fwd) / (1024.0 * 1024.0),
            sd_forward_n_ctx(s->fwd), o->fill > 0 && o->fill < o->past ? ", filled by repetition" : "",
            (double)cli_usage_now().peak_rss_bytes / (1024.0 * 1024.0));
-    printf("%5s %10s %10s %10s %7s\n", "n", "ms/pass", ratio_head, "ms/token", "passes");
-    for (int b = 0; b < o->n_batch; b++)
-        printf("%5d %10.3f %10.3f %10.3f %7d\n", o->batch[b], res->total[b] * 1e3,
-               ratio(res->total[b], res->total[0]), res->total[b] * 1e3 / o->batch[b], res->passes[b]);
+    printf("%5s %10s %10s %10s %7s %9s %8s %8s\n", "n", "ms/pass", ratio_head, "ms/token", "passes",
+           "MB/pass", "GB/s", "%stream");
+    for (int b = 0; b < o->n_batch; b++) {
+        double bps = res->bytes[b] / res->total[b];
+        printf("%5d %10.3f %10.3f %10.3f %7d %9.1f %8.2f %7.1f%%\n", o->batch[b], res->total[b] * 1e3,
+               ratio(res->total[b], res->total[0]), res->total[b] * 1e3 / o->batch[b], res->passes[b],
+               res->bytes[b] / 1e6, bps / 1e9, 100 * ratio(bps, res->stream_bps));
+    }
     printf("\nper operation: ms per pass, share of the pass, t_op(n)/t_op(%d)\n", n0);
     printf("%-16s", "op");
     for (int b = 0; b < o->n_batch; b++) {
@@ -359,6 +424,8 @@ static int bench_run(const fwd_opts *o, const char *prog) {
     memset(&res, 0, sizeof res);
     int rc = state_setup(&s, o, err, sizeof err);
     if (rc == SD_STATUS_OK) rc = calibrate(&s, &res, err, sizeof err);
+    for (int b = 0; rc == SD_STATUS_OK && b < o->n_batch; b++)
+        res.bytes[b] = pass_bytes(s.model, o, o->batch[b], o->past);
     if (rc == SD_STATUS_OK) rc = measure(&s, &res, err, sizeof err);
     if (rc == SD_STATUS_OK && o->json) rc = print_json(&s, &res, err, sizeof err);
     if (rc == SD_STATUS_OK && !o->json) print_table(&s, &res);

@@ -53,6 +53,8 @@ int sd_drafter_create(const sd_model *draft, int32_t n_vocab_out, int32_t n_ctx,
     sd_sampler_params sp = *params;
     sp.seed ^= DRAFT_SEED_SALT;
     int rc = sd_forward_create_cached(draft, n_ctx, n_batch, type_k, type_v, pool, &d->fwd, err, err_len);
+    /* Drafting is one-token passes of a small model: let them leave the pool where one core is faster. */
+    if (rc == 0) sd_forward_set_measured_pool(d->fwd, true);
     if (rc == 0) rc = sd_sampler_create(&sp, d->n_vocab, &d->sampler, err, err_len);
     if (rc == 0) {
         size_t rows = (size_t)k_max * (size_t)d->n_vocab;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "attention.h"
+#include "pool_choice.h"
 #include "common/sd_common.h"
 
 /* Rows of logits a state keeps (speculative verification needs k + 1 rows; prefill needs one). */
@@ -37,6 +38,8 @@ struct sd_forward {
     float *logits;             /* [logit_rows][n_vocab] */
     void *gemm_scratch;
     size_t gemm_scratch_bytes;
+    bool measured_pool; /* one-row passes run where pool_choice says (sd_forward_set_measured_pool) */
+    sd_pool_choice pool_choice;
     sd_forward_profile *profile; /* NULL: not timed */
     double phase_start;          /* sd_time_seconds() at the end of the previous phase */
 };
@@ -245,8 +248,14 @@ uint64_t sd_forward_kv_bytes(const sd_forward *f) {
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
     int n = pool ? sd_pool_n_workers(pool) : 1;
     if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;
+    if (pool != f->pool) sd_pool_choice_reset(&f->pool_choice); /* the old pool's timings say nothing */
     f->pool = pool;
     return SD_STATUS_OK;
+}
+
+void sd_forward_set_measured_pool(sd_forward *f, bool measured) {
+    f->measured_pool = measured;
+    sd_pool_choice_reset(&f->pool_choice);
 }
 
 void sd_forward_truncate(sd_forward *f, int32_t n_keep) {
@@ -615,10 +624,18 @@ int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_log
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "token id %d out of range [0, %d)",
                             tokens[i], hp->n_vocab);
+    /* A measured one-row pass may run on this thread alone: f->pool is then NULL for its duration (every
+     * dispatch of the pass runs inline) and restored after. */
+    sd_pool *pool = f->pool;
+    bool measured = f->measured_pool && n == 1 && sd_pool_n_workers(pool) > 1;
+    if (measured && sd_pool_choice_caller_only(&f->pool_choice)) f->pool = NULL;
+    double t0 = measured ? sd_time_seconds() : 0.0;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = SD_MIN(n - done, f->max_batch);
         run_chunk(f, tokens + done, chunk, all_logits);
         done += chunk;
     }
+    if (measured) sd_pool_choice_record(&f->pool_choice, sd_time_seconds() - t0);
+    f->pool = pool;
     return SD_STATUS_OK;
 }

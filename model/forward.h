@@ -54,6 +54,12 @@ uint64_t sd_forward_kv_bytes(const sd_forward *f);
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
 
+/* Whether one-row passes (decode steps) run on the pool or on the calling thread alone, whichever a
+ * running measurement finds faster (pool_choice.h): for a draft model, whose small matrix products can
+ * cost more in waiting for the pool's workers than they gain from a second core. Off by default (every
+ * pass uses the pool); passes of several rows always use the pool. Results are the same bits either way. */
+void sd_forward_set_measured_pool(sd_forward *f, bool measured);
+
 /* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */
 void sd_forward_truncate(sd_forward *f, int32_t n_keep);
 

@@ -26,6 +26,8 @@ int sd_verifier_create(const sd_model *target, int32_t n_ctx, int32_t k_max, int
     /* The verify pass needs k_max + 1 rows of logits in one batch. */
     int rc = sd_forward_create_cached(target, n_ctx, SD_MAX(n_batch, k_max + 1), type_k, type_v, pool,
                                       &v->fwd, err, err_len);
+    /* Plain rounds are one-row passes: on a loaded machine one thread can beat the pool (measured). */
+    if (rc == 0) sd_forward_set_measured_pool(v->fwd, true);
     if (rc == 0) rc = sd_sampler_create(params, target->hp.n_vocab, &v->sampler, err, err_len);
     if (rc == 0) {
         v->batch = malloc((size_t)(k_max + 1) * sizeof *v->batch);
