@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "draft/drafter.h"
+#include "draft/xvocab.h"
 #include "spec/controller.h"
 #include "spec/schedule.h"
 #include "target/verifier.h"
@@ -24,6 +25,8 @@ typedef struct sd_decode_config {
     int32_t k_min, k_max;    /* equal: fixed k */
     float p_min;             /* draft confidence threshold (0: off) */
     sd_scheduler *scheduler; /* started; chooses each round's schedule (not owned) */
+    sd_xvocab *xvocab;       /* the drafter drafts in another vocabulary, through this (not owned);
+                                NULL: the same vocabulary */
 } sd_decode_config;
 
 typedef struct sd_decoder sd_decoder;
