@@ -114,7 +114,10 @@ grep -q "codepair-draft" "$TMP/err" && fail "--spec ngram loaded the bundled dra
 expect 0 "by source: draft model [0-9]+ drafted" -- "$SPECDEC" generate --spec draft-simple,ngram -p "$ECHO_PROMPT" -n 16 --temp 0
 expect 2 "needs draft, ngram or draft,ngram" -- "$SPECDEC" generate -p hi --spec ngram-cache
 expect 1 "the draft source needs a draft model" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec draft -p hi -n 2
-expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
+expect 1 "cross-vocabulary drafting is off" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi --no-cross-vocab
+# without --no-cross-vocab the same pair drafts by text, and the report says so (outputs identical)
+expect 0 "cross-vocabulary draft by text" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi -n 8 --temp 0 --compare -t 1
+expect 0 "token strings shared" -- "$SPECDEC" info -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf"
 expect 0 "synth" -- "$SPECDEC" synth --help
 expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
 expect 2 "" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --bogus
