@@ -246,10 +246,11 @@ int32_t sd_xvocab_propose(sd_xvocab *x, const int32_t *ctx, int32_t n, int32_t k
     double t1 = sd_time_seconds();
     if (rc < 0) return rc;
     /* draft tokens per target token over the context, so that k target ids' worth is drafted (and one
-     * more: the last target id is dropped) */
+     * more: the last target id is dropped); rounded, not ceiled: with similar vocabularies (ratio 1.05)
+     * k + 2 passes would pay a whole draft pass more for every round */
     double ratio = n > 1 && x->n_d > 1 ? (double)x->n_d / (double)n : 1.0;
     ratio = SD_MAX(0.25, SD_MIN(4.0, ratio));
-    int32_t kd = (int32_t)ceil((double)k * ratio) + 1;
+    int32_t kd = (int32_t)lround((double)k * ratio) + 1;
     kd = SD_MAX(1, SD_MIN(kd, SD_MAX_DRAFT_LEN));
     sd_draft_stop own = {
         .p_min = stop ? stop->p_min : 0.0f, .gate = stop && stop->gate ? keep_all : NULL, .gate_user = NULL};
