@@ -34,6 +34,8 @@ int generate_parse_flags(const char *cmd, int argc, char **argv, generate_opts *
          .help = "draft GGUF model: decode speculatively"},
         {"--no-draft", NULL, CLI_TRUE, .out.b = &o->no_draft,
          .help = "plain decoding even with the bundled pair"},
+        {"--no-cross-vocab", NULL, CLI_TRUE, .out.b = &e->no_cross_vocab,
+         .help = "refuse a draft of another vocabulary instead of drafting by text"},
         {"--spec", "--spec-type", CLI_CUSTOM, .out.any = &e->spec, .parse = cli_read_spec_sources,
          .want = CLI_SPEC_WANT, .arg = "LIST",
          .help = "draft sources: draft (the draft model), ngram (n-grams of the context, needs no draft "

@@ -12,16 +12,44 @@ static void print_type(const char *type_name, int n_tensors, uint64_t bytes, voi
            (double)bytes / (1024.0 * 1024.0), file_bytes ? 100.0 * (double)bytes / (double)file_bytes : 0.0);
 }
 
+/* The draft's vocabulary against the model's, one line; 1 when the draft cannot be loaded. */
+static int print_relation(const sd_model *m, const char *draft_path) {
+    sd_model *d = cli_load_model(draft_path, NULL);
+    if (!d) return 1;
+    char err[256];
+    sd_vocab_relation r;
+    int rc = sd_model_vocab_relation(m, d, &r, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "specdec info: %s\n", err);
+    } else if (r.same) {
+        printf("draft vocabulary: the same (%d tokens", r.n_draft);
+        if (r.n_padding) printf(", %d of padding", r.n_padding);
+        printf("): drafts are target ids\n");
+    } else {
+        printf(
+            "draft vocabulary: different, %d tokens; %d token strings shared (%.1f%% of the draft's, %.1f%% "
+            "of the model's %d): %s\n",
+            r.n_draft, r.n_shared, r.n_draft ? 100.0 * r.n_shared / r.n_draft : 0.0,
+            r.n_target ? 100.0 * r.n_shared / r.n_target : 0.0, r.n_target,
+            r.n_shared ? "a cross-vocabulary draft, by text" : "cannot draft for it");
+    }
+    sd_model_free(d);
+    return rc < 0 ? 1 : 0;
+}
+
 static void info_usage(FILE *out, const cli_command *c) {
     (void)c;
-    fprintf(out, "usage: specdec info [-m MODEL.gguf]\n\nDescribes a GGUF model: architecture, dimensions, "
-                 "parameters, weight types, vocabulary, file size.\n");
+    fprintf(out,
+            "usage: specdec info [-m MODEL.gguf] [-md DRAFT.gguf]\n\nDescribes a GGUF model: architecture, "
+            "dimensions, parameters, weight types, vocabulary, file size. With -md, also how the draft's "
+            "vocabulary relates to the model's: the same, or the token strings both have.\n");
 }
 
 int cmd_info(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *draft_path = NULL;
     const cli_flag flags[] = {
         {"-m", "--model", CLI_STR, .out.s = &path},
+        {"-md", "--model-draft", CLI_STR, .out.s = &draft_path},
         {"-h", "--help", .kind = CLI_HELP},
     };
     const cli_command c = {"info", flags, CLI_COUNT(flags), info_usage, 0, false, NULL};
@@ -54,6 +82,7 @@ int cmd_info(int argc, char **argv) {
     printf("weight types:\n");
     uint64_t file_bytes = in.file_bytes;
     sd_model_foreach_weight_type(m, print_type, &file_bytes);
+    int rc = draft_path ? print_relation(m, draft_path) : 0;
     sd_model_free(m);
-    return 0;
+    return rc;
 }

@@ -8,6 +8,7 @@
 #include "chat/chat.h"
 #include "common/sd_common.h"
 #include "draft/drafter.h"
+#include "draft/xvocab.h"
 #include "model/model.h"
 #include "sampler/sampler.h"
 #include "spec/decode.h"
@@ -124,6 +125,14 @@ int sd_model_detokenize(const sd_model *m, const int32_t *tokens, int n, bool sp
     return sd_detokenize(m->vocab, tokens, n, special, false, buf, buf_len);
 }
 
+int sd_model_vocab_relation(const sd_model *target, const sd_model *draft, sd_vocab_relation *out, char *err,
+                            size_t err_len) {
+    sd_vocab_rel r;
+    int rc = sd_vocab_relate(target->vocab, draft->vocab, &r, err, err_len);
+    *out = (sd_vocab_relation){r.same, r.n_padding, r.n_target, r.n_draft, r.n_shared};
+    return rc;
+}
+
 bool sd_model_is_eog(const sd_model *m, int32_t token) {
     return sd_vocab_is_eog(m->vocab, token);
 }
@@ -188,6 +197,8 @@ struct sd_engine {
     sd_scheduler *scheduler; /* CPUs, pools and the schedule of both roles */
     sd_verifier *verifier;
     sd_drafter *drafter;
+    sd_xvocab *xvocab; /* a draft of another vocabulary drafts through it (NULL: same vocabulary) */
+    sd_vocab_relation relation;
     sd_decoder *decoder;
     char *piece; /* token piece buffer */
     size_t piece_cap;
@@ -255,11 +266,22 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     sd_engine_params p = params ? *params : sd_engine_default_params();
     int rc = check_params(&p, err, err_len);
     if (rc < 0) return rc;
+    sd_vocab_relation rel = {0};
     if (draft) {
-        char why[256];
-        rc = sd_vocab_check_compatible(target->vocab, draft->vocab, why, sizeof why);
-        if (rc < 0)
-            return sd_error(err, err_len, rc, "the draft's vocabulary does not match the target's: %s", why);
+        if ((rc = sd_model_vocab_relation(target, draft, &rel, err, err_len)) < 0) return rc;
+        char why[256] = "";
+        if (!rel.same) sd_vocab_check_compatible(target->vocab, draft->vocab, why, sizeof why);
+        if (!rel.same && p.no_cross_vocab)
+            return sd_error(
+                err, err_len, SD_STATUS_MISMATCH,
+                "the draft's vocabulary does not match the target's (cross-vocabulary drafting is "
+                "off): %s",
+                why[0] ? why : "sizes differ by more than padding");
+        if (!rel.same && rel.n_shared == 0)
+            return sd_error(err, err_len, SD_STATUS_MISMATCH,
+                            "the draft's vocabulary shares no token string with the target's, so it cannot "
+                            "draft for it even by text: %s",
+                            why);
     }
     /* the draft sources: by default both with a draft model, none without */
     if (p.spec == 0) p.spec = draft ? SD_SPEC_DRAFT | SD_SPEC_NGRAM : 0;
@@ -274,6 +296,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     e->target = target;
     e->draft = draft;
     e->params = p;
+    e->relation = rel;
     int32_t k_max = !p.spec ? 0 : p.draft_k >= 0 ? p.draft_k : p.draft_max;
     sd_sampler_params sp = to_sampler_params(&p.sampling);
     int32_t *banned = NULL; /* read by the samplers' create calls below, then freed */
@@ -299,9 +322,24 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
                             sd_scheduler_largest_target_pool(e->scheduler), &e->verifier, err, err_len);
     if (rc < 0) goto fail;
     if (model_drafts) {
-        rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, p.cache_type_k_draft,
-                               p.cache_type_v_draft, &sp, sd_scheduler_largest_draft_pool(e->scheduler),
-                               &e->drafter, err, err_len);
+        if (rel.same) {
+            rc = sd_drafter_create(draft, target->hp.n_vocab, p.n_ctx, k_max, p.n_batch, p.cache_type_k_draft,
+                                   p.cache_type_v_draft, &sp, sd_scheduler_largest_draft_pool(e->scheduler),
+                                   &e->drafter, err, err_len);
+        } else {
+            /* the draft's own ids and sampler (the banned list holds target ids); its text may take more
+             * tokens than the target's */
+            sd_sampler_params dsp = sp;
+            dsp.banned = NULL;
+            dsp.n_banned = 0;
+            const int32_t n_ctx_draft = 2 * p.n_ctx;
+            rc = sd_drafter_create(draft, draft->hp.n_vocab, n_ctx_draft, SD_MAX_DRAFT_LEN, p.n_batch,
+                                   p.cache_type_k_draft, p.cache_type_v_draft, &dsp,
+                                   sd_scheduler_largest_draft_pool(e->scheduler), &e->drafter, err, err_len);
+            if (rc == 0)
+                rc = sd_xvocab_create(target->vocab, draft->vocab, e->drafter, p.n_ctx + 1, n_ctx_draft,
+                                      &e->xvocab, err, err_len);
+        }
         if (rc < 0) goto fail;
     }
     free(banned);
@@ -309,6 +347,7 @@ int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *
     sd_scheduler_place_memory(e->scheduler, target, e->verifier, e->drafter ? draft : NULL, e->drafter);
     if ((rc = sd_scheduler_start(e->scheduler, e->verifier, e->drafter, err, err_len)) < 0) goto fail;
     cfg.scheduler = e->scheduler;
+    cfg.xvocab = e->xvocab;
     rc = sd_decoder_create(e->verifier, e->drafter, target->vocab, &cfg, p.n_ctx, &e->decoder, err, err_len);
     if (rc < 0) goto fail;
     e->piece_cap = 256;
@@ -349,6 +388,7 @@ int sd_engine_set_sampling(sd_engine *e, const sd_sampling_params *sampling, cha
 void sd_engine_free(sd_engine *e) {
     if (!e) return;
     sd_decoder_free(e->decoder);
+    sd_xvocab_free(e->xvocab);
     sd_drafter_free(e->drafter);
     sd_verifier_free(e->verifier);
     sd_scheduler_free(e->scheduler);
@@ -364,6 +404,11 @@ sd_schedule sd_engine_schedule(const sd_engine *e) {
 
 void sd_engine_describe(const sd_engine *e, char *buf, size_t buf_len) {
     sd_scheduler_describe(e->scheduler, buf, buf_len);
+    size_t n = strlen(buf);
+    if (e->xvocab && n + 1 < buf_len)
+        snprintf(buf + n, buf_len - n,
+                 "; cross-vocabulary draft by text (%d of the draft's %d token strings in the target's %d)",
+                 e->relation.n_shared, e->relation.n_draft, e->relation.n_target);
 }
 
 const float *sd_engine_last_logits(const sd_engine *e) {

@@ -95,6 +95,20 @@ void sd_model_foreach_weight_type(const sd_model *model,
                                              void *user),
                                   void *user);
 
+/* How a draft's vocabulary relates to a target's. */
+typedef struct sd_vocab_relation {
+    bool same;         /* the same tokens (trailing padding of at most 128 tokens aside): drafts are ids */
+    int32_t n_padding; /* |n_target - n_draft| */
+    int32_t n_target, n_draft;
+    /* same: the ids both have; otherwise the distinct token strings (decoded bytes) both vocabularies
+     * have, the intersection */
+    int32_t n_shared;
+} sd_vocab_relation;
+
+/* Computes the relation of draft's vocabulary to target's. Returns SD_OK or SD_ERR_NO_MEMORY. */
+int sd_model_vocab_relation(const sd_model *target, const sd_model *draft, sd_vocab_relation *out, char *err,
+                            size_t err_len);
+
 /* ---- Tokenizer ---------------------------------------------------------------------------------- */
 
 /* Tokenizes text[0..len). add_special adds BOS (and EOS) as the model asks; parse_special maps control
@@ -258,13 +272,19 @@ typedef struct sd_engine_params {
      * sd_engine_continue reuses at most the n_keep first tokens of the cache. */
     bool context_shift;
     int32_t n_keep;
+    /* A draft of another vocabulary drafts by text (see sd_engine_create); true refuses it instead. */
+    bool no_cross_vocab;
 } sd_engine_params;
 
 sd_engine_params sd_engine_default_params(void);
 
-/* Creates an engine that generates with `target`, speculatively when `draft` is not NULL. The draft
- * must share the target's vocabulary (same tokenizer, same token for every id both have, same special
- * ids): otherwise SD_ERR_MISMATCH names the first difference. The models must outlive the engine.
+/* Creates an engine that generates with `target`, speculatively when `draft` is not NULL. A draft of the
+ * same vocabulary (sd_model_vocab_relation) proposes target ids directly. A draft of another vocabulary
+ * drafts by text: its tokens are detokenized and tokenized into the target's vocabulary, and the target
+ * verifies them as a deterministic proposal, so output stays exactly the target's (greedy: identical to
+ * plain decoding; sampled: the target's distribution). With params->no_cross_vocab, or when the two
+ * vocabularies share no token string, such a draft is refused with SD_ERR_MISMATCH naming the first
+ * difference. The models must outlive the engine.
  * Memory for the KV caches is allocated here; a context that does not fit is refused with the bytes
  * it needs. */
 int sd_engine_create(sd_model *target, sd_model *draft, const sd_engine_params *params, sd_engine **out,

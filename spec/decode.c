@@ -69,10 +69,12 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     int rc =
         d->ctx && d->k_trace ? SD_STATUS_OK : sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     d->n_vocab = sd_sampler_n_vocab(sd_verifier_sampler(verifier));
-    if (rc == 0 && (cfg->sources & SD_SPEC_NGRAM) && cfg->k_max > 0) {
+    if (rc == 0 && (cfg->sources & SD_SPEC_NGRAM) && cfg->k_max > 0)
         rc = sd_ngram_create(n_ctx + 1, SD_NGRAM_MIN, SD_NGRAM_MAX, &d->ngram, err, err_len);
-        d->one_hot = rc == 0 ? calloc((size_t)cfg->k_max * (size_t)d->n_vocab, sizeof *d->one_hot) : NULL;
-        if (rc == 0 && !d->one_hot) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
+    /* n-gram and cross-vocabulary drafts are deterministic proposals: one-hot q rows */
+    if (rc == 0 && (d->ngram || (drafter && cfg->xvocab)) && cfg->k_max > 0) {
+        d->one_hot = calloc((size_t)cfg->k_max * (size_t)d->n_vocab, sizeof *d->one_hot);
+        if (!d->one_hot) rc = sd_error(err, err_len, SD_STATUS_NO_MEMORY, "out of memory");
     }
     if (rc < 0) {
         sd_decoder_free(d);
@@ -104,7 +106,9 @@ static void end_round(sd_decoder *d, sd_draft_source src, int32_t j, int32_t n_n
                       const sd_spec_result *res, double t_draft_s, double t_verify_s) {
     sd_round_outcome o = {.n_drafted = j,
                           .n_accepted = res->n_accepted,
-                          .p_top = src == SD_SOURCE_MODEL   ? sd_drafter_confidence(d->drafter)
+                          .p_top = src == SD_SOURCE_MODEL && d->cfg.xvocab
+                                       ? sd_xvocab_confidence(d->cfg.xvocab)
+                                   : src == SD_SOURCE_MODEL ? sd_drafter_confidence(d->drafter)
                                    : src == SD_SOURCE_NGRAM ? d->ngram_conf
                                                             : NULL,
                           .t_draft_s = t_draft_s,
@@ -115,7 +119,8 @@ static void end_round(sd_decoder *d, sd_draft_source src, int32_t j, int32_t n_n
                           .ngram_p_top = n_ngram > 0 ? d->ngram_conf[0] : 0.0f};
     int32_t withheld;
     /* the drafter's withheld draft is the last proposal's: none when this round's model proposed nothing */
-    o.withheld = src == SD_SOURCE_MODEL && sd_drafter_withheld(d->drafter, &withheld, &o.withheld_p_top);
+    o.withheld = src == SD_SOURCE_MODEL && !d->cfg.xvocab &&
+                 sd_drafter_withheld(d->drafter, &withheld, &o.withheld_p_top);
     o.withheld_accepted = o.withheld && res->next_token == withheld;
     sd_controller_end_round(&d->ctrl, &o);
 }
@@ -134,7 +139,12 @@ static int shift_context(sd_decoder *d, int32_t *n_tokens, char *err, size_t err
     if (n_discard < 1) return SD_STATUS_CONTEXT_FULL;
     int rc = sd_verifier_shift(d->verifier, n_keep, n_discard);
     if (rc < 0) return sd_error(err, err_len, rc, "context shift failed");
-    if (d->drafter) sd_drafter_shift(d->drafter, n_keep, n_discard);
+    if (d->cfg.xvocab) { /* the draft's tokens are its own: it re-reads the shifted text */
+        sd_xvocab_reset(d->cfg.xvocab);
+        sd_drafter_reset(d->drafter);
+    } else if (d->drafter) {
+        sd_drafter_shift(d->drafter, n_keep, n_discard);
+    }
     if (d->ngram) sd_ngram_truncate(d->ngram, n_keep); /* re-indexed from the shifted ctx when it proposes */
     memmove(d->ctx + n_keep, d->ctx + n_keep + n_discard,
             (size_t)(*n_tokens - n_keep - n_discard) * sizeof *d->ctx);
@@ -181,6 +191,7 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
     if (n_cached == 0) {
         sd_verifier_reset(d->verifier);
         if (d->drafter) sd_drafter_reset(d->drafter);
+        if (d->cfg.xvocab) sd_xvocab_reset(d->cfg.xvocab);
     }
     /* the n-gram index keeps what the new context shares with the last one (indexed lazily) */
     if (d->ngram) sd_ngram_truncate(d->ngram, n_cached);
@@ -191,7 +202,8 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
     int rc = sd_verifier_prefill(d->verifier, prompt + n_cached, n_prompt - 1 - n_cached, err, err_len);
     /* a paused draft (see spec/controller.h) catches up, from a recent window, when drafting resumes */
     if (rc == 0 && d->drafter && !sd_controller_draft_idle(&d->ctrl))
-        rc = sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
+        rc = d->cfg.xvocab ? sd_xvocab_sync(d->cfg.xvocab, prompt, n_prompt - 1, err, err_len)
+                           : sd_drafter_sync(d->drafter, prompt, n_prompt - 1, err, err_len);
     if (rc < 0) return rc;
     double t1 = sd_time_seconds();
     st.n_prompt = n_prompt - n_cached;
@@ -242,7 +254,9 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         sd_schedule schedule = sd_scheduler_begin_round(d->cfg.scheduler, src == SD_SOURCE_MODEL);
         int32_t j = 0;
         if (src == SD_SOURCE_MODEL) {
-            j = sd_drafter_propose(d->drafter, d->ctx, n_tokens, k, &d->stop, d->drafts, err, err_len);
+            j = d->cfg.xvocab
+                    ? sd_xvocab_propose(d->cfg.xvocab, d->ctx, n_tokens, k, &d->stop, d->drafts, err, err_len)
+                    : sd_drafter_propose(d->drafter, d->ctx, n_tokens, k, &d->stop, d->drafts, err, err_len);
             if (j < 0) return j;
         } else if (src == SD_SOURCE_NGRAM) {
             j = gate_ngram(d, n_ngram);
@@ -250,10 +264,10 @@ int sd_decoder_generate(sd_decoder *d, const int32_t *prompt, int32_t n_prompt, 
         double tb = sd_time_seconds();
         sd_spec_result res;
         const bool sampling = !sd_sampler_is_greedy(sd_verifier_sampler(d->verifier));
-        const float *q = j == 0 || !sampling      ? NULL
-                         : src == SD_SOURCE_MODEL ? sd_drafter_q(d->drafter)
-                                                  : one_hot_rows(d, j);
-        bool pipelined = schedule == SD_SCHEDULE_PIPE && src == SD_SOURCE_MODEL;
+        const float *q = j == 0 || !sampling                        ? NULL
+                         : src == SD_SOURCE_MODEL && !d->cfg.xvocab ? sd_drafter_q(d->drafter)
+                                                                    : one_hot_rows(d, j);
+        bool pipelined = schedule == SD_SCHEDULE_PIPE && src == SD_SOURCE_MODEL && !d->cfg.xvocab;
         if (pipelined) {
             /* Draft the next round on the draft's CPUs while the target verifies this one. */
             d->job = (extend_job){d->drafter, d->ctx, n_tokens, d->drafts, j, k, &d->stop, 0, {0}};

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "draft/drafter.h"
+#include "draft/xvocab.h"
 #include "spec/controller.h"
 #include "spec/schedule.h"
 #include "target/verifier.h"
@@ -27,6 +28,8 @@ typedef struct sd_decode_config {
     /* Context shift: when the cache is full, keep its first shift_keep tokens, drop half of the rest and
      * go on (sd_verifier_shift, sd_drafter_shift); < 0: stop with SD_STOP_CONTEXT_FULL instead. */
     int32_t shift_keep;
+    sd_xvocab *xvocab; /* the drafter drafts in another vocabulary, through this (not owned);
+                          NULL: the same vocabulary */
 } sd_decode_config;
 
 typedef struct sd_decoder sd_decoder;

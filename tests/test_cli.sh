@@ -103,6 +103,14 @@ o = json.load(open(sys.argv[1]))
 assert o["identical"] is True and o["n_gen"] == 640, (o["identical"], o["n_gen"])
 assert o["n_ctx_shifts"] >= 10 and o["n_ctx_shifts"] == o["plain_n_ctx_shifts"], o["n_ctx_shifts"]
 PY
+# the same with a draft of another vocabulary (its own tokens re-read from the shifted text)
+expect 0 "" -- "$SPECDEC" generate -m "$M/stories260K.gguf" -md "$M/codepair-draft-f32.gguf" -p "Once upon a time" \
+    -n 320 -c 64 --context-shift --ignore-eos --temp 0 --draft 3 -t 1 --compare --json
+python3 - "$TMP/out" <<'PY' || fail "cross-vocabulary --context-shift is wrong: $(head -c 400 "$TMP/out")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["identical"] is True and o["n_gen"] == 320 and o["n_ctx_shifts"] >= 5, (o["identical"], o["n_gen"])
+PY
 expect 0 "context full" -- "$SPECDEC" generate -p "static int" -n 640 -c 64 --ignore-eos --temp 0
 expect 2 "would never stop" -- "$SPECDEC" generate -p "static int" -n -1 --context-shift
 expect 2 "keep" -- "$SPECDEC" generate -p "static int" --context-shift --keep -3
@@ -131,7 +139,10 @@ grep -q "codepair-draft" "$TMP/err" && fail "--spec ngram loaded the bundled dra
 expect 0 "by source: draft model [0-9]+ drafted" -- "$SPECDEC" generate --spec draft-simple,ngram -p "$ECHO_PROMPT" -n 16 --temp 0
 expect 2 "needs draft, ngram or draft,ngram" -- "$SPECDEC" generate -p hi --spec ngram-cache
 expect 1 "the draft source needs a draft model" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" --spec draft -p hi -n 2
-expect 1 "vocabulary does not match" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi
+expect 1 "cross-vocabulary drafting is off" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi --no-cross-vocab
+# without --no-cross-vocab the same pair drafts by text, and the report says so (outputs identical)
+expect 0 "cross-vocabulary draft by text" -- "$SPECDEC" generate -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf" -p hi -n 8 --temp 0 --compare -t 1
+expect 0 "token strings shared" -- "$SPECDEC" info -m "$M/codepair-target-q4_0.gguf" -md "$M/stories260K.gguf"
 expect 0 "synth" -- "$SPECDEC" synth --help
 expect 0 "would write" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --params 2e7 --dry-run -o "$TMP/g.gguf"
 expect 2 "" -- "$SPECDEC" synth --grow "$M/codepair-target-q4_0.gguf" --bogus

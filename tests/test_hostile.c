@@ -523,10 +523,12 @@ static void check_mismatch_and_memory(sd_model *codepair, sd_model *stories) {
     sd_engine *e = NULL;
     sd_engine_params p = sd_engine_default_params();
     p.n_threads = 1;
+    p.no_cross_vocab = true; /* otherwise it drafts by text (tests/test_xvocab.c) */
     int rc = sd_engine_create(codepair, stories, &p, &e, err, sizeof err);
     CHECK(rc == SD_ERR_MISMATCH && e == NULL && one_line(err) && strlen(err) > 10,
           "stories260K as draft for codepair: %d (%s)", rc, err);
     printf("  %-44s -> %s: %s\n", "draft with another vocabulary", sd_status_name(rc), err);
+    p.no_cross_vocab = false;
 
     /* 2^24 tokens of KV cache (about 64 GiB for this model) are refused before any allocation. */
     p.n_ctx = 1 << 24;

@@ -77,6 +77,30 @@ int sd_detokenize(const sd_vocab *v, const int32_t *ids, int n, bool special, bo
  * message naming the first difference. */
 int sd_vocab_check_compatible(const sd_vocab *target, const sd_vocab *draft, char *err, size_t err_len);
 
+/* Vocabularies that differ by at most this many trailing tokens, all others identical, are the same
+ * (llama.cpp tolerates such padding between a draft and its target). */
+#define SD_VOCAB_MAX_PADDING 128
+
+/* How a draft's vocabulary relates to its target's. */
+typedef struct sd_vocab_rel {
+    bool same;         /* sd_vocab_check_compatible holds and the sizes differ by <= SD_VOCAB_MAX_PADDING */
+    int32_t n_padding; /* |n_target - n_draft| */
+    int32_t n_target, n_draft;
+    /* same: the ids both have; otherwise the distinct decoded strings (control tokens by their text) that
+     * a token of each vocabulary decodes to */
+    int32_t n_shared;
+} sd_vocab_rel;
+
+/* Computes the relation (O(n_target + n_draft) hash look-ups). Returns SD_STATUS_OK or
+ * SD_STATUS_NO_MEMORY. */
+int sd_vocab_relate(const sd_vocab *target, const sd_vocab *draft, sd_vocab_rel *out, char *err,
+                    size_t err_len);
+
+/* Tokenizes text[0..len) as it would be tokenized in the middle of a longer text: no BOS/EOS, no SPM
+ * dummy prefix, control token texts not parsed. Returns the count as sd_tokenize does. */
+int sd_tokenize_continuation(const sd_vocab *v, const char *text, size_t len, int32_t *out, int max_tokens,
+                             char *err, size_t err_len);
+
 /* GPT-2's byte <-> unicode mapping, which byte-level BPE vocabularies spell their tokens in: printable
  * bytes stand for themselves, the others for U+0100 and up (also used to generate synthetic
  * vocabularies). sd_tok_gpt2_cp_to_byte returns -1 for a code point outside the mapping. */
