@@ -127,10 +127,7 @@ int sd_model_detokenize(const sd_model *m, const int32_t *tokens, int n, bool sp
 
 int sd_model_vocab_relation(const sd_model *target, const sd_model *draft, sd_vocab_relation *out, char *err,
                             size_t err_len) {
-    sd_vocab_rel r;
-    int rc = sd_vocab_relate(target->vocab, draft->vocab, &r, err, err_len);
-    *out = (sd_vocab_relation){r.same, r.n_padding, r.n_target, r.n_draft, r.n_shared};
-    return rc;
+    return sd_vocab_relate(target->vocab, draft->vocab, out, err, err_len);
 }
 
 bool sd_model_is_eog(const sd_model *m, int32_t token) {

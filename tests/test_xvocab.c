@@ -289,10 +289,12 @@ static void check_engine_sampling(const char *what, sd_model *t, sd_model *d, co
     target_first_probs(t, &p, prompt, np, probs);
     const int runs = 3000;
     int drafted = 0, accepted = 0;
-    for (int r = 0; r < runs; r++) {
+    /* one engine, its random stream restarted per run (as test_spec's engine sampling) */
+    sd_engine *e = NULL;
+    CHECK(sd_engine_create(t, d, &p, &e, err, sizeof err) == 0, "%s", err);
+    for (int r = 0; e && r < runs; r++) {
         p.sampling.seed = 9000 + (uint64_t)r;
-        sd_engine *e = NULL;
-        if (sd_engine_create(t, d, &p, &e, err, sizeof err) != 0) {
+        if (sd_engine_set_sampling(e, &p.sampling, err, sizeof err) != 0) {
             CHECK(0, "%s", err);
             break;
         }
@@ -302,8 +304,8 @@ static void check_engine_sampling(const char *what, sd_model *t, sd_model *d, co
         counts[out[0]]++;
         drafted += st.n_drafted;
         accepted += st.n_accepted;
-        sd_engine_free(e);
     }
+    sd_engine_free(e);
     stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
     printf("engine sampling (%s, temp 1.5, %d drafts, %d accepted): chi-square %.1f on %d degrees of freedom "
            "(p-value %.3g)\n",

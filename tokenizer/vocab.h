@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gguf/gguf.h"
+#include "specdec.h"
 
 typedef struct sd_vocab sd_vocab;
 
@@ -82,18 +83,12 @@ int sd_vocab_check_compatible(const sd_vocab *target, const sd_vocab *draft, cha
 #define SD_VOCAB_MAX_PADDING 128
 
 /* How a draft's vocabulary relates to its target's. */
-typedef struct sd_vocab_rel {
-    bool same;         /* sd_vocab_check_compatible holds and the sizes differ by <= SD_VOCAB_MAX_PADDING */
-    int32_t n_padding; /* |n_target - n_draft| */
-    int32_t n_target, n_draft;
-    /* same: the ids both have; otherwise the distinct decoded strings (control tokens by their text) that
-     * a token of each vocabulary decodes to */
-    int32_t n_shared;
-} sd_vocab_rel;
+/* The relation (sd_vocab_relation, include/specdec.h: the same vocabulary, or the token strings both have;
+ * "same" when sd_vocab_check_compatible holds and the sizes differ by <= SD_VOCAB_MAX_PADDING). */
 
 /* Computes the relation (O(n_target + n_draft) hash look-ups). Returns SD_STATUS_OK or
  * SD_STATUS_NO_MEMORY. */
-int sd_vocab_relate(const sd_vocab *target, const sd_vocab *draft, sd_vocab_rel *out, char *err,
+int sd_vocab_relate(const sd_vocab *target, const sd_vocab *draft, sd_vocab_relation *out, char *err,
                     size_t err_len);
 
 /* Tokenizes text[0..len) as it would be tokenized in the middle of a longer text: no BOS/EOS, no SPM

@@ -15,7 +15,7 @@ static const char *piece_of(const void *owner, uint32_t id, size_t *len) {
     return v->piece_pool + v->piece_off[id];
 }
 
-int sd_vocab_relate(const sd_vocab *target, const sd_vocab *draft, sd_vocab_rel *out, char *err,
+int sd_vocab_relate(const sd_vocab *target, const sd_vocab *draft, sd_vocab_relation *out, char *err,
                     size_t err_len) {
     memset(out, 0, sizeof *out);
     if (!target || !draft) return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "NULL vocabulary");
