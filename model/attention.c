@@ -192,24 +192,6 @@ size_t sd_attention_padded_positions(int32_t n_ctx) {
     return ((size_t)n_ctx + LANES - 1) / LANES * LANES;
 }
 
-static const char *const cache_type_names[] = {
-    [SD_CACHE_F16] = "f16", [SD_CACHE_F32] = "f32", [SD_CACHE_Q8_0] = "q8_0"};
-
-const char *sd_cache_type_name(sd_cache_type type) {
-    return (unsigned)type < sizeof cache_type_names / sizeof cache_type_names[0] ? cache_type_names[type]
-                                                                                 : "?";
-}
-
-int sd_cache_type_from_name(const char *name, sd_cache_type *out, char *err, size_t err_len) {
-    for (unsigned t = 0; name && t < sizeof cache_type_names / sizeof cache_type_names[0]; t++)
-        if (strcmp(name, cache_type_names[t]) == 0) {
-            *out = (sd_cache_type)t;
-            return SD_STATUS_OK;
-        }
-    return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "unknown KV cache type '%s' (f16, f32, q8_0)",
-                    name ? name : "(null)");
-}
-
 int sd_attention_cache_type_fits(sd_cache_type t, int head_dim) {
     return t != SD_CACHE_Q8_0 || head_dim % SD_ATTN_Q8_BLOCK == 0;
 }

@@ -36,7 +36,7 @@ build_target() {
     case $t in
     gguf) src=(tests/test_gguf_fuzz.c "${gguf_src[@]}") ;;
     vocab_load | tokenize | detokenize) src=("tests/fuzz/fuzz_$t.c" "${tok_src[@]}"); libs=(-lpcre2-8) ;;
-    prompt_file) src=(tests/fuzz/fuzz_prompt_file.c cli/args.c "${tok_src[@]}"); libs=(-lpcre2-8 -lm) ;;
+    prompt_file) src=(tests/fuzz/fuzz_prompt_file.c cli/args.c common/sd_cache_type.c "${tok_src[@]}"); libs=(-lpcre2-8 -lm) ;;
     serve_request) src=(tests/fuzz/fuzz_serve_request.c server/request.c); libs=(-lcjson -lm) ;;
     *) echo "unknown fuzz target '$t' (known: ${all_targets[*]})"; return 1 ;;
     esac

@@ -32,7 +32,7 @@ pids=""
 for t in quant gemm attention; do
     srcs="$lib_src"
     objs="$kernel_objs"
-    [ "$t" = attention ] && srcs="model/attention.c" && objs=""
+    [ "$t" = attention ] && srcs="model/attention.c common/sd_common.c common/sd_cache_type.c gemm/quant_ref.c" && objs=""
     # shellcheck disable=SC2086
     (cd "$src" && "$cc" $cflags -o "$out/test_$t" "tests/test_$t.c" $srcs $objs -lm -lpthread -static) &
     pids="$pids $!"
