@@ -234,26 +234,12 @@ static void check_engine_sampling(unsigned sources, const char *text) {
     sd_sampler_probs(s, sd_engine_last_logits(e), probs);
     sd_engine_free(e);
     const int runs = 3000;
-    int drafted = 0, ngram_drafted = 0;
-    /* One engine, its random stream restarted from each run's seed (sd_engine_set_sampling): with a fixed
-     * k, whatever the engine kept from earlier runs, each first token is drawn from the target's
-     * distribution, so the draws stay independent samples of it. */
+    sd_stats tot = {0};
     e = NULL;
     CHECK(sd_engine_create(t, sources & SD_SPEC_DRAFT ? d : NULL, &p, &e, err, sizeof err) == 0, "%s", err);
-    for (int r = 0; e && r < runs; r++) {
-        p.sampling.seed = 5000 + (uint64_t)r;
-        if (sd_engine_set_sampling(e, &p.sampling, err, sizeof err) != 0) {
-            CHECK(0, "%s", err);
-            break;
-        }
-        int32_t out[2];
-        sd_stats st;
-        CHECK(sd_engine_generate(e, prompt, np, 2, NULL, NULL, out, 2, &st, err, sizeof err) == 0, "%s", err);
-        counts[out[0]]++;
-        drafted += st.n_drafted;
-        ngram_drafted += st.n_drafted_ngram;
-    }
+    if (e) stats_first_tokens(e, p.sampling, prompt, np, runs, 5000, counts, &tot);
     sd_engine_free(e);
+    const int drafted = tot.n_drafted, ngram_drafted = tot.n_drafted_ngram;
     stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
     printf("engine sampling (code pair, sources %u, temp 1.5, %d drafts, %d of them n-gram): chi-square %.1f "
            "on %d degrees of freedom (p-value %.3g)\n",

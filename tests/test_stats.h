@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "specdec.h"
 #include "tests/test_util.h"
 
 /* Regularized upper incomplete gamma Q(a, x) = Gamma(a, x) / Gamma(a): the series for P when x < a + 1,
@@ -95,6 +96,32 @@ __attribute__((unused)) static void stats_self_test(void) {
         CHECK(fabs(p - known[i].p) <= 1e-6 * known[i].p, "chi2 p-value(df=%g, x=%g) = %.9g, want %g",
               known[i].df, known[i].x, p, known[i].p);
     }
+}
+
+/* The first generated token after prompt[0..np) over `runs` runs of one engine, its random stream
+ * restarted from seed0 + r for run r (sd_engine_set_sampling with *sampling's other settings), counted in
+ * counts[n_vocab]; *total sums each run's stats' drafted, accepted and n-gram-drafted tokens. With a fixed
+ * draft length, whatever the engine kept from earlier runs, each first token is drawn from the target's
+ * distribution, so the draws are independent samples of it. Returns false (after a CHECK) on an error. */
+static inline bool stats_first_tokens(sd_engine *e, sd_sampling_params sampling, const int32_t *prompt,
+                                      int32_t np, int runs, uint64_t seed0, int64_t *counts,
+                                      sd_stats *total) {
+    char err[512];
+    for (int r = 0; r < runs; r++) {
+        sampling.seed = seed0 + (uint64_t)r;
+        int32_t out[2];
+        sd_stats st;
+        if (sd_engine_set_sampling(e, &sampling, err, sizeof err) != 0 ||
+            sd_engine_generate(e, prompt, np, 2, NULL, NULL, out, 2, &st, err, sizeof err) != 0) {
+            CHECK(0, "run %d: %s", r, err);
+            return false;
+        }
+        counts[out[0]]++;
+        total->n_drafted += st.n_drafted;
+        total->n_accepted += st.n_accepted;
+        total->n_drafted_ngram += st.n_drafted_ngram;
+    }
+    return true;
 }
 
 #endif

@@ -288,24 +288,12 @@ static void check_engine_sampling(const char *what, sd_model *t, sd_model *d, co
     float *probs = calloc((size_t)nv, sizeof *probs);
     target_first_probs(t, &p, prompt, np, probs);
     const int runs = 3000;
-    int drafted = 0, accepted = 0;
-    /* one engine, its random stream restarted per run (as test_spec's engine sampling) */
+    sd_stats tot = {0};
     sd_engine *e = NULL;
     CHECK(sd_engine_create(t, d, &p, &e, err, sizeof err) == 0, "%s", err);
-    for (int r = 0; e && r < runs; r++) {
-        p.sampling.seed = 9000 + (uint64_t)r;
-        if (sd_engine_set_sampling(e, &p.sampling, err, sizeof err) != 0) {
-            CHECK(0, "%s", err);
-            break;
-        }
-        int32_t out[2];
-        sd_stats st;
-        CHECK(sd_engine_generate(e, prompt, np, 2, NULL, NULL, out, 2, &st, err, sizeof err) == 0, "%s", err);
-        counts[out[0]]++;
-        drafted += st.n_drafted;
-        accepted += st.n_accepted;
-    }
+    if (e) stats_first_tokens(e, p.sampling, prompt, np, runs, 9000, counts, &tot);
     sd_engine_free(e);
+    const int drafted = tot.n_drafted, accepted = tot.n_accepted;
     stats_chi2 fit = stats_chi2_test(counts, probs, nv, 5.0);
     printf("engine sampling (%s, temp 1.5, %d drafts, %d accepted): chi-square %.1f on %d degrees of freedom "
            "(p-value %.3g)\n",
