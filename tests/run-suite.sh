@@ -7,6 +7,12 @@ set -u
 cd "$(dirname "$0")/.."
 passed=0
 failed=0
+phase_start=$SECONDS
+# Prints how long the phase that just ended took (the suite must stay under 15 minutes on a 2-core runner).
+phase_done() {
+    echo "== $1 took $((SECONDS - phase_start)) s"
+    phase_start=$SECONDS
+}
 
 # Adds the results of a finished `meson test` run (from its JSON log) to the totals.
 count_meson_results() {
@@ -43,8 +49,10 @@ run_build() {
         return
     fi
     rm -f "$dir/meson-logs/testlog.json"
+    phase_done "$dir: build"
     meson test -C "$dir" --print-errorlogs --num-processes 2
     count_meson_results "$dir"
+    phase_done "$dir: tests"
 }
 
 run_build build
@@ -63,6 +71,7 @@ neon_failed=$(echo "$out" | grep -c '^FAILED: ')
 if [ "$neon_rc" -ne 0 ] && [ "$neon_failed" -eq 0 ]; then neon_failed=1; fi
 passed=$((passed + neon_total - neon_failed))
 failed=$((failed + neon_failed))
+phase_done "NEON under qemu"
 
 # The fuzzers (clang + libFuzzer): a bounded run of each target; any crash fails. Its last line is
 # "N passed, M failed" over the targets.
@@ -78,5 +87,7 @@ elif [ "$fuzz_rc" -ne 0 ]; then
     failed=$((failed + 1))
 fi
 
+phase_done "fuzzing"
+echo "== whole suite took $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
