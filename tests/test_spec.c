@@ -179,7 +179,7 @@ static void check_sampling_distribution(void) {
     CHECK(rc == 0, "%s", err);
     if (rc) goto out;
     int32_t prompt[] = {1, 403, 407, 261, 378};
-    int32_t nv = t->hp.n_vocab, n_runs = 6000;
+    int32_t nv = t->hp.n_vocab, n_runs = test_runs(6000);
     int64_t *counts = calloc((size_t)nv, sizeof *counts);
     float *probs = calloc((size_t)nv, sizeof *probs);
     for (int wrong = 0; wrong <= 1; wrong++) {
@@ -233,7 +233,7 @@ static void check_engine_sampling(unsigned sources, const char *text) {
     sd_sampler_accept_many(s, prompt, np);
     sd_sampler_probs(s, sd_engine_last_logits(e), probs);
     sd_engine_free(e);
-    const int runs = 3000;
+    const int runs = test_runs(3000);
     sd_stats tot = {0};
     e = NULL;
     CHECK(sd_engine_create(t, sources & SD_SPEC_DRAFT ? d : NULL, &p, &e, err, sizeof err) == 0, "%s", err);

@@ -79,6 +79,18 @@ static inline bool test_write_file(const char *path, const void *p, size_t n) {
     return fclose(f) == 0 && ok;
 }
 
+/* How many times a check that repeats for statistical power runs: n, or n / 4 in a sanitizer build
+ * (meson sets SD_TEST_SANITIZED=1 there), where every run costs ~8x and one quarter of the runs covers the
+ * same code. The thresholds that use the count must scale with it. */
+static inline bool test_sanitized(void) {
+    const char *s = getenv("SD_TEST_SANITIZED");
+    return s && *s == '1';
+}
+
+static inline int test_runs(int n) {
+    return test_sanitized() ? n / 4 : n;
+}
+
 /* The summary line; returns main's exit status (1 if anything failed). */
 static inline int test_finish(const char *name) {
     if (test_failures) {
