@@ -42,7 +42,7 @@
 
 /* The draft model drafts at least once in this many rounds it could have drafted in (see
  * sd_controller_choose_source). */
-#define MODEL_EXPLORE_EVERY 16
+#define MODEL_EXPLORE_EVERY 32
 
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){.sources = SD_SPEC_DRAFT, .source = SD_SOURCE_MODEL};
@@ -51,6 +51,7 @@ void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT_LEN));
     c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT_LEN));
     c->backoff = FIRST_PAUSE;
+    c->rounds_since_plain = SD_PLAIN_ROUND_EVERY; /* the first round is plain: t_v(1) measured at once */
 }
 
 void sd_controller_set_sources(sd_controller *c, unsigned sources) {
@@ -120,9 +121,14 @@ double sd_controller_acceptance_at(const sd_controller *c, int32_t i, float p_to
 /* t_v(n): the line fitted to recent passes (a pass costs about a fixed part plus a part per token) once
  * passes of at least two sizes are in it; otherwise the measured size's average scaled by the prior of
  * 10% more per extra token. 0 when nothing is measured. */
-double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
-    if (n < 1) n = 1;
-    if (n > SD_MAX_DRAFT_LEN + 1) n = SD_MAX_DRAFT_LEN + 1;
+/* The cost of a pass of n tokens before the rule that longer passes cost no less: the pass's own recent
+ * average where that size was measured, else the line fitted to all recent passes, else the one size
+ * measured plus 10% per token. The line alone misjudges the convex costs of a memory-bound machine (one
+ * and two tokens cost about the same, longer passes turn compute-bound): through the passes of 2 and 3
+ * tokens it puts t_v(1) well below its measured value, so that one draft looks dearer than it is and
+ * plain decoding faster than it is. */
+static double measured_or_fitted_cost(const sd_controller *c, int32_t n) {
+    if (c->t_verify[n] > 0) return c->t_verify[n];
     const double var = c->fit_w * c->fit_xx - c->fit_x * c->fit_x; /* w^2 x the weighted variance of n */
     if (c->fit_w > 0 && var > 1e-3 * c->fit_w * c->fit_w) {
         double slope = (c->fit_w * c->fit_xy - c->fit_x * c->fit_y) / var;
@@ -131,10 +137,20 @@ double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
         const double t = mean_y + slope * (n - mean_x);
         return t > 0.5 * mean_y ? t : 0.5 * mean_y;
     }
-    if (c->t_verify[n] > 0) return c->t_verify[n];
     for (int i = 1; i <= SD_MAX_DRAFT_LEN + 1; i++)
         if (c->t_verify[i] > 0) return c->t_verify[i] * (1.0 + 0.1 * (n - 1)) / (1.0 + 0.1 * (i - 1));
     return 0.0;
+}
+
+double sd_controller_verify_cost(const sd_controller *c, int32_t n) {
+    if (n < 1) n = 1;
+    if (n > SD_MAX_DRAFT_LEN + 1) n = SD_MAX_DRAFT_LEN + 1;
+    double t = 0.0;
+    for (int32_t i = 1; i <= n; i++) { /* a longer pass never costs less than a shorter one */
+        const double ti = measured_or_fitted_cost(c, i);
+        t = ti > t ? ti : t;
+    }
+    return t;
 }
 
 bool sd_controller_is_adaptive(const sd_controller *c) {
@@ -336,7 +352,9 @@ void sd_controller_end_round(sd_controller *c, const sd_round_outcome *o) {
     /* A fixed k learns no calibration: its p_top may not even be computed. */
     update(c, o->n_drafted, o->n_accepted, adaptive && o->n_drafted > 0 ? o->p_top : NULL, draft_s, !catch_up,
            o->t_verify_s);
-    if (model && adaptive && c->k_min == 0 && !c->paused && o->t_verify_s > 0) judge_drafting(c, o, draft_s);
+    /* (a plain round, k = 0 from sd_controller_begin_round, ran no draft pass: nothing to judge) */
+    if (model && adaptive && c->k_min == 0 && !c->paused && c->round_k > 0 && o->t_verify_s > 0)
+        judge_drafting(c, o, draft_s);
     /* The withheld draft was tested only if every kept one was accepted (the target's token is then at
      * its place). */
     const int32_t i = o->n_drafted;

@@ -110,9 +110,10 @@ bool sd_controller_is_adaptive(const sd_controller *c);
 /* Begins a round: returns the most tokens it may draft, in [0, k_limit] (k_limit: what the caller can
  * take, e.g. the context's room and the tokens still wanted). The bound is k_max once the costs are
  * measured (sd_controller_keep_drafting then ends each draft where another token no longer pays),
- * before that min(4, k_max) (at least k_min); a fixed k is itself. Once in SD_PLAIN_ROUND_EVERY rounds
- * (counted across generations) a round drafts nothing when k_min is 0, so that the cost of a plain
- * single-token target pass stays measured (the k = 0 option and the speed-up estimate need it). Once
+ * before that min(4, k_max) (at least k_min); a fixed k is itself. The first round, and then one in
+ * SD_PLAIN_ROUND_EVERY rounds (counted across generations), drafts nothing when k_min is 0, so that the
+ * cost of a plain single-token target pass is measured (the k = 0 option, the floor and the speed-up
+ * estimate need it; a line through longer passes misjudges it). Once
  * in 8 adaptive rounds the round may draft one token past the point where it would stop, so that the
  * acceptance of less confident drafts stays measured and a change of text can be noticed.
  *
@@ -133,7 +134,7 @@ int32_t sd_controller_begin_round(sd_controller *c, int32_t k_limit);
  * when it has none or is not enabled). Each source's expected tokens per second is estimated from
  * what is measured (acceptance by position, of the n-gram proposal by its confidence, and the costs: a
  * model draft costs t_d per token, an n-gram draft nothing, both the same to verify) and the better one
- * drafts: the model when the n-gram has no proposal, and once in 16 rounds it could have drafted but
+ * drafts: the model when the n-gram has no proposal, and once in 32 rounds it could have drafted but
  * did not, so that its acceptance on the current text stays measured (the n-gram's is measured every
  * round it has a proposal, from the tokens emitted; see sd_round_outcome). SD_SOURCE_NONE: neither can
  * draft (the model paused or not enabled, and no n-gram match): the round is plain. Callers that never
