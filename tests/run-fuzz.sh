@@ -4,6 +4,7 @@
 #
 #   tests/run-fuzz.sh [TARGET...]      targets: gguf vocab_load tokenize detokenize prompt_file serve_request (default: all)
 #   FUZZ_SECONDS=60                    seconds of fuzzing per target
+#   FUZZ_JOBS=N                        targets fuzzed at once (default: the CPU count)
 #   FUZZ_BUILD_DIR=build-fuzz          where the binaries and the growing corpora live
 #   CLANG=clang                        the compiler
 #
@@ -175,22 +176,40 @@ fuzz_target() {
     fi
 }
 
-passed=0
-failed=0
-for t in "${targets[@]}"; do
+# run_target TARGET: builds and fuzzes one target; its report goes to stdout.
+run_target() {
+    local t=$1
     echo "== fuzz_$t: build"
     if ! build_target "$t"; then
         echo "== fuzz_$t: build failed"
-        failed=$((failed + 1))
-        continue
+        return 1
     fi
     echo "== fuzz_$t: fuzzing for $seconds s"
     if fuzz_target "$t"; then
-        passed=$((passed + 1))
         echo "== fuzz_$t: ok"
     else
-        failed=$((failed + 1))
         echo "== fuzz_$t: FAILED (log: $build/fuzz_$t.log)"
+        return 1
+    fi
+}
+
+# The targets run FUZZ_JOBS at a time (default: one per CPU), each on its own core; their reports are
+# printed in order once all are done.
+jobs_max=${FUZZ_JOBS:-$(nproc)}
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+    rm -f "$build/run_$t.rc"
+    (run_target "$t" >"$build/run_$t.out" 2>&1; echo $? >"$build/run_$t.rc") &
+done
+wait
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+    cat "$build/run_$t.out"
+    if [ "$(cat "$build/run_$t.rc" 2>/dev/null)" = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
     fi
 done
 echo "$passed passed, $failed failed"
