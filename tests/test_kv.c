@@ -228,12 +228,12 @@ static void check_generation(void) {
         p.context_shift = true;
         p.n_ctx = 64;
         snprintf(what, sizeof what, "%s, shift, n_ctx 64, keep 4", sd_cache_type_name(kTypes[i]));
-        check_spec_equals_plain(target, draft, p, 640, what);
+        check_spec_equals_plain(target, draft, p, test_runs(640), what); /* 4 shifts or more */
         if (kTypes[i] != SD_CACHE_F16) continue;
         p.n_keep = 0;
         p.n_ctx = 96;
         snprintf(what, sizeof what, "%s, shift, n_ctx 96, keep 0", sd_cache_type_name(kTypes[i]));
-        check_spec_equals_plain(target, draft, p, 960, what);
+        check_spec_equals_plain(target, draft, p, test_runs(960), what);
     }
     /* without shifting, a full context stops generation */
     static run_out full;
