@@ -165,11 +165,13 @@ static int first_mismatch(const float *a, const float *b, size_t n) {
 
 static sd_pool *pools[4]; /* pools[t]: t threads (pools[1] is NULL-pool inline execution) */
 
-/* Every kernel set, n rows, thread count: compare with the reference rows (bit for bit). */
+/* Every kernel set (SD_TEST_GEMM_SETS=best: the one the CPU selects only, for a CPU model whose sets
+ * another run tests already), n rows, thread count: compare with the reference rows (bit for bit). */
 static void check_all_kernels(const sd_weight *w, const float *x, const float *yref, const int *ns, int n_ns,
                               const char *what) {
     const sd_kernel_set *sets[8];
-    const int n_sets = sd_gemm_kernel_sets(sets, 8);
+    const char *only = getenv("SD_TEST_GEMM_SETS");
+    const int n_sets = sd_gemm_kernel_sets(sets, only && strcmp(only, "best") == 0 ? 1 : 8);
     const int64_t m = w->rows;
     float *y = malloc(sizeof(float) * (size_t)m * MAX_N);
     size_t scratch_bytes = sd_gemm_scratch_bytes(w, MAX_N, 3);
