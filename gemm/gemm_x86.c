@@ -18,6 +18,7 @@
  * were both slower. */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/sd_common.h"
@@ -83,6 +84,7 @@ static const int32_t *act_totals(const void *a, int64_t nb, int n) {
 static size_t act_row_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
     default:
@@ -228,6 +230,7 @@ static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int
         quantize_q8_0(x, k, n, i, act, 7);
         break;
     case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
     case SD_TYPE_Q6_K:
         quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * act_row_stride(type, k)), k);
         break;
@@ -505,49 +508,94 @@ INLINE __m256i word_to_all(__m256i v, int j) {
     return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * j) | ((2 * j + 1) << 8))));
 }
 
-INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r = 0; r < R; r++) {
-        const uint8_t *w = p->w + (size_t)r * p->wstride;
-        __m256 acc[TMAX];
-        k_quant_zero(acc, T);
-        for (int64_t b = 0; b < p->len; b++) {
-            prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q4_k));
-            const sd_block_q4_k *blk = (const sd_block_q4_k *)w + b;
-            const act_q8_k *ab[TMAX];
-            k_quant_acts(p, b, T, ab);
-            const __m128i scm = q4_k_scales_vec(blk->scales);
-            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-            __m256i s[TMAX];
+/* Sub-block j's scale (byte j of scm, both 128-bit halves) zero-extended into all 16 words. */
+INLINE __m256i scale_words(__m256i scm, int j) {
+    return _mm256_shuffle_epi8(scm, _mm256_set1_epi16((short)(0x8000 | j)));
+}
+
+/* The mins (bytes 8-15 of scm) as int16 pairs m0 m0 m1 m1 .. m7 m7, against the 16 bsums. */
+INLINE __m256i min_pairs(__m256i scm) {
+    const char z = (char)0x80;
+    return _mm256_shuffle_epi8(scm, _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z, 12,
+                                                     z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+}
+
+/* Q4_K and Q5_K (q5: the fifth bit from qh, bit j of qh[i] above element i of sub-block j): R weight
+ * rows (1 or 2) side by side against T activation rows. Per super-block and row: the 6-bit scales in one
+ * vector (q4_k_scales_vec) and each sub-block's scale words and the min pairs by one constant pshufb
+ * each, the 8 sub-blocks fully unrolled (constant shuffle masks and shift counts), the two fp16 scales in
+ * one conversion. Two rows at once (decode, T = 1) share every activation load and give the scheduler
+ * two independent fma chains. (The former loop, its sub-block-pair loop kept rolled with the shuffle
+ * masks rebuilt from the loop counter in general registers each pass, ran at about 40% of the stream
+ * bandwidth, compute-bound.) */
+INLINE void tile_q4_5_k(const tile_args *p, const int R, const int T, const bool q5) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const size_t bsize = q5 ? sizeof(sd_block_q5_k) : sizeof(sd_block_q4_k);
+    const size_t qs_at = q5 ? offsetof(sd_block_q5_k, qs) : offsetof(sd_block_q4_k, qs);
+    __m256 acc[2][TMAX];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++)
+        k_quant_zero(acc[r], T);
+    for (int64_t b = 0; b < p->len; b++) {
+        prefetch_next_group(p->w, p->wstride, R, b, bsize);
+        const act_q8_k *ab[TMAX];
+        k_quant_acts(p, b, T, ab);
+        const uint8_t *blk[2];
+        __m256i scm[2], qh[2], s[2][TMAX];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) {
+            blk[r] = p->w + (size_t)r * p->wstride + (size_t)b * bsize;
+            /* scales and mins 0-7 in bytes 0-15 of both halves */
+            scm[r] = _mm256_broadcastsi128_si256(q4_k_scales_vec(blk[r] + offsetof(sd_block_q4_k, scales)));
+            qh[r] = q5 ? _mm256_loadu_si256((const __m256i *)(blk[r] + offsetof(sd_block_q5_k, qh))) : m4;
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
-                s[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-            for (int h = 0; h < 4; h++) { /* 32 bytes of quants: sub-blocks 2h (low nibbles), 2h + 1 */
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * h));
-                const int j = 2 * h;
-                k_quant_madd(s, _mm256_and_si256(raw, m4), word_to_all(sc16, j), ab, 32 * j, T);
-                k_quant_madd(s, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), word_to_all(sc16, j + 1), ab,
-                             32 * j + 32, T);
+                s[r][t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; h++) { /* 32 bytes of quants: sub-blocks 2h (low nibbles), 2h + 1 */
+#pragma GCC unroll 2
+            for (int r = 0; r < R; r++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk[r] + qs_at + 32 * h));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2h (2h + 1) of each qh byte to bit 4 */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(h < 2 ? _mm256_slli_epi16(qh[r], 4 - 2 * h)
+                                                                    : _mm256_srli_epi16(qh[r], 2 * h - 4),
+                                                              bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(h < 2 ? _mm256_slli_epi16(qh[r], 3 - 2 * h)
+                                                                    : _mm256_srli_epi16(qh[r], 2 * h - 3),
+                                                              bit4));
+                }
+                k_quant_madd(s[r], lo, scale_words(scm[r], 2 * h), ab, 64 * h, T);
+                k_quant_madd(s[r], hi, scale_words(scm[r], 2 * h + 1), ab, 64 * h + 32, T);
             }
-            /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7, against bsums 0..15 */
-            const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
-            const __m256i wmin = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-            /* d = fp16(d) * y.d and -dmin = -fp16(dmin) * y.d (negating a factor negates the product
-             * exactly) on broadcast lanes: a broadcast load per row, no scalar-to-vector transfer */
-            const __m256 wdd = _mm256_set1_ps(fp16_to_fp32(blk->d)),
-                         wdm_neg = _mm256_set1_ps(-fp16_to_fp32(blk->dmin));
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) {
+            const __m256i wmin = min_pairs(scm[r]);
+            /* fp16 d and dmin in one conversion; d x y.d and dmin x y.d on broadcast lanes, and
+             * fnmadd's -(dmin y.d) M + acc is the reference's fmaf(-dmin, M, acc) (negation is exact) */
+            uint32_t d2;
+            memcpy(&d2, blk[r], sizeof d2);
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)d2));
+            const __m256 wd = _mm256_broadcastss_ps(dm), wdmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const __m256i mins =
                     _mm256_madd_epi16(_mm256_load_si256((const __m256i *)ab[t]->bsums), wmin);
                 const __m256 yd = _mm256_broadcast_ss(&ab[t]->d);
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdd, yd), _mm256_cvtepi32_ps(s[t]), acc[t]);
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdm_neg, yd), _mm256_cvtepi32_ps(mins), acc[t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(wd, yd), _mm256_cvtepi32_ps(s[r][t]), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(wdmin, yd), _mm256_cvtepi32_ps(mins), acc[r][t]);
             }
         }
-        k_quant_store(p, r, T, acc);
     }
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++)
+        k_quant_store(p, r, T, acc[r]);
+}
+
+INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
+    tile_q4_5_k(p, R, T, false);
 }
 
 /* ---- Q6_K tiles ---- */
@@ -689,6 +737,8 @@ static int tile_rows_max(sd_type type) {
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
  * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
 static int group_rows(sd_type type, int T) {
+    /* Q4_K / Q5_K decode: two rows side by side (tile_q4_5_k) */
+    if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) return T == 1 ? 2 : 1;
     if (is_k_quant(type)) return 1;
 #if SD_X86_VNNI
     return T <= 4 ? 4 : 2;
