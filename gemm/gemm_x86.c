@@ -631,8 +631,9 @@ INLINE __m256i dword_to_all(const void *p) {
     return _mm256_set1_epi32(v);
 }
 
-INLINE void tile_q4_k_r8(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
-                         int64_t ldy, const int T) {
+/* q5: Q5_K records (sd_q5_k_r8), the same with the fifth bits of lane l in qh[l] */
+INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                         int64_t ldy, const int T, const bool q5) {
     __m256 acc[K8_TMAX][8]; /* [activation row][lane l], lane r of each vector output row r */
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
@@ -640,11 +641,16 @@ INLINE void tile_q4_k_r8(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a, siz
         for (int l = 0; l < 8; l++)
             acc[t][l] = _mm256_setzero_ps();
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), top = _mm256_set1_epi8(0x30);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), top = _mm256_set1_epi8(0x30),
+                  bit4 = _mm256_set1_epi8(0x10);
+    const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
     for (int64_t b = 0; b < nb; b++) {
-        const sd_q4_k_r8 *blk = wg + b;
-        const char *ahead = (const char *)(blk + K8_PREFETCH);
-        for (int o = 0; o < (int)sizeof *blk; o += 64)
+        /* the two layouts share d, dmin and scales; qh and qs follow */
+        const uint8_t *rec = wg + (size_t)b * rec_bytes;
+        const sd_q4_k_r8 *blk = (const sd_q4_k_r8 *)rec;
+        const sd_q5_k_r8 *blk5 = (const sd_q5_k_r8 *)rec;
+        const char *ahead = (const char *)rec + K8_PREFETCH * rec_bytes;
+        for (size_t o = 0; o < rec_bytes; o += 64)
             _mm_prefetch(ahead + o, _MM_HINT_T0);
         const act_q8_k *ab[K8_TMAX];
 #pragma GCC unroll 8
@@ -674,15 +680,24 @@ INLINE void tile_q4_k_r8(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a, siz
         }
 #pragma GCC unroll 1
         for (int l = 0; l < 8; l++) {
+            const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)blk5->qh[l]) : m4;
             __m256i s[K8_TMAX];
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
                 s[t] = _mm256_setzero_si256();
 #pragma GCC unroll 4
             for (int p = 0; p < 4; p++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)blk->qs[l][p]);
-                const __m256i lo = _mm256_and_si256(raw, m4),
-                              hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                const __m256i raw =
+                    _mm256_loadu_si256((const __m256i *)(q5 ? blk5->qs[l][p] : blk->qs[l][p]));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2p (2p + 1) of each qh byte to bit 4 */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(p < 2 ? _mm256_slli_epi16(qh, 4 - 2 * p)
+                                                                    : _mm256_srli_epi16(qh, 2 * p - 4),
+                                                              bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(p < 2 ? _mm256_slli_epi16(qh, 3 - 2 * p)
+                                                                    : _mm256_srli_epi16(qh, 2 * p - 3),
+                                                              bit4));
+                }
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++) { /* elements 64p + 4l .. (sub-block 2p) and 32 further on */
                     const int8_t *yq = ab[t]->qs + 64 * p + 4 * l;
@@ -718,9 +733,13 @@ INLINE void tile_q4_k_r8(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a, siz
 }
 
 #define TILE_K8_FN(T)                                                                                        \
-    static __attribute__((noinline)) void tile_k8_t##T(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a,   \
+    static __attribute__((noinline)) void tile_k8_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,      \
                                                        size_t astride, float *y, int64_t ldy) {              \
-        tile_q4_k_r8(wg, nb, a, astride, y, ldy, T);                                                         \
+        tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, false);                                                  \
+    }                                                                                                        \
+    static __attribute__((noinline)) void tile_k8q5_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
+                                                         size_t astride, float *y, int64_t ldy) {            \
+        tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, true);                                                   \
     }
 TILE_K8_FN(1)
 TILE_K8_FN(2)
@@ -731,24 +750,32 @@ TILE_K8_FN(6)
 TILE_K8_FN(7)
 TILE_K8_FN(8)
 
-typedef void (*tile_k8_fn)(const sd_q4_k_r8 *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+typedef void (*tile_k8_fn)(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
                            int64_t ldy);
 static const tile_k8_fn tiles_k8[K8_TMAX + 1] = {
     NULL, tile_k8_t1, tile_k8_t2, tile_k8_t3, tile_k8_t4, tile_k8_t5, tile_k8_t6, tile_k8_t7, tile_k8_t8,
 };
+static const tile_k8_fn tiles_k8q5[K8_TMAX + 1] = {
+    NULL,         tile_k8q5_t1, tile_k8q5_t2, tile_k8q5_t3, tile_k8q5_t4,
+    tile_k8q5_t5, tile_k8q5_t6, tile_k8q5_t7, tile_k8q5_t8,
+};
 
-/* Output rows [r0, r1) (multiples of 8) of repacked Q4_K for all n activation rows (act_q8_k rows). */
+/* Output rows [r0, r1) (multiples of 8) of repacked Q4_K or Q5_K for all n activation rows (act_q8_k
+ * rows). */
 static void rows_q4_k_r8(const sd_weight *w, const void *act, int n, int64_t r0, int64_t r1, float *y,
                          int64_t ldy) {
+    const bool q5 = w->type == SD_TYPE_Q5_K;
     const int64_t nb = w->cols / SD_QK_K;
-    const size_t astride = act_row_stride(SD_TYPE_Q4_K, w->cols);
+    const size_t astride = act_row_stride(w->type, w->cols);
+    const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
+    const tile_k8_fn *tiles = q5 ? tiles_k8q5 : tiles_k8;
     const int n_tiles = (n + K8_TMAX - 1) / K8_TMAX;
     for (int64_t r = r0; r < r1; r += 8) {
-        const sd_q4_k_r8 *wg = (const sd_q4_k_r8 *)w->packed + (size_t)(r / 8) * (size_t)nb;
+        const uint8_t *wg = (const uint8_t *)w->packed + (size_t)(r / 8) * (size_t)nb * rec_bytes;
         for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
             const int T = tile_len(n, i0, n_tiles, tile);
-            tiles_k8[T](wg, nb, (const uint8_t *)act + (size_t)i0 * astride, astride,
-                        y + (int64_t)i0 * ldy + r, ldy);
+            tiles[T](wg, nb, (const uint8_t *)act + (size_t)i0 * astride, astride, y + (int64_t)i0 * ldy + r,
+                     ldy);
             i0 += T;
         }
     }
@@ -910,7 +937,7 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
         rows_q4_0_r8(w, act, n, r0, r1, y, ldy);
         return;
     }
-    if (w->packed && w->type == SD_TYPE_Q4_K && r0 % 8 == 0 && r1 % 8 == 0) {
+    if (w->packed && (w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q5_K) && r0 % 8 == 0 && r1 % 8 == 0) {
         rows_q4_k_r8(w, act, n, r0, r1, y, ldy);
         return;
     }

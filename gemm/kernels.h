@@ -52,6 +52,20 @@ static_assert(sizeof(sd_q4_k_r8) == 8 * sizeof(sd_block_q4_k), "sd_q4_k_r8 holds
 /* Repacks rows x cols Q4_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
 void sd_q4_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
 
+/* Q5_K repacked as Q4_K (sd_q4_k_r8, the same kernels), with the fifth bits by lane after the scales:
+ * 32-bit lane r of qh[l] holds row r's qh[4l .. 4l + 3], whose bit j is the fifth bit of lane l of
+ * sub-block j. Same 1408 bytes as the 8 blocks. */
+typedef struct {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[SD_K_SCALE_SIZE][8];
+    uint8_t qh[8][32];
+    uint8_t qs[8][4][32];
+} sd_q5_k_r8;
+static_assert(sizeof(sd_q5_k_r8) == 8 * sizeof(sd_block_q5_k), "sd_q5_k_r8 holds 8 Q5_K blocks");
+
+/* Repacks rows x cols Q5_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
+void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
+
 /* Q4_0 repacked by sd_weight_init for the NEON sets (rows a multiple of 4): the rows in groups of 4, and
  * for each group its blocks in order, each as the 4 rows' fp16 scales followed by qs[2P + h] for row
  * pair P (rows 2P, 2P + 1) and half h: bytes 8h..8h+7 of row 2P's qs, then the same of row 2P + 1, each
