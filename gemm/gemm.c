@@ -70,6 +70,17 @@ int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int
         if (w->packed) sd_q4_0_repack(data, w->packed, rows, cols);
 #endif
     }
+    if ((type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) && rows % 8 == 0 && ks != &sd_kernels_scalar) {
+        /* The x86 kernels read 8 rows per maddubs from the lane-interleaved copy (sd_q4_k_r8,
+         * sd_q5_k_r8): scales decoded and float steps taken once per 8 rows. Without memory the plain
+         * layout still works. */
+#if defined(__x86_64__)
+        const size_t bytes = w->row_bytes * (size_t)rows;
+        w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (w->packed && type == SD_TYPE_Q4_K) sd_q4_k_repack(data, w->packed, rows, cols);
+        if (w->packed && type == SD_TYPE_Q5_K) sd_q5_k_repack(data, w->packed, rows, cols);
+#endif
+    }
 #if defined(__aarch64__)
     if (type == SD_TYPE_Q4_0 && rows % 4 == 0 && ks != &sd_kernels_scalar) {
         /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
@@ -94,6 +105,49 @@ void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
                     const int q = e < 16 ? blk->qs[e] & 0xF : blk->qs[e - 16] >> 4;
                     uint8_t *byte = &out->qs[e / 8][4 * r + e % 4];
                     *byte = (uint8_t)(e % 8 < 4 ? (*byte & 0xF0) | q : (*byte & 0x0F) | (q << 4));
+                }
+            }
+        }
+    }
+}
+
+void sd_q4_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / SD_QK_K;
+    const sd_block_q4_k *in = src;
+    sd_q4_k_r8 *out = dst;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int r = 0; r < 8; r++) {
+                const sd_block_q4_k *blk = &in[(g * 8 + r) * nb + b];
+                out->d[r] = blk->d;
+                out->dmin[r] = blk->dmin;
+                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
+                    out->scales[i][r] = blk->scales[i];
+                for (int l = 0; l < 8; l++) {
+                    for (int p = 0; p < 4; p++)
+                        memcpy(&out->qs[l][p][4 * r], &blk->qs[32 * p + 4 * l], 4);
+                }
+            }
+        }
+    }
+}
+
+void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / SD_QK_K;
+    const sd_block_q5_k *in = src;
+    sd_q5_k_r8 *out = dst;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int r = 0; r < 8; r++) {
+                const sd_block_q5_k *blk = &in[(g * 8 + r) * nb + b];
+                out->d[r] = blk->d;
+                out->dmin[r] = blk->dmin;
+                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
+                    out->scales[i][r] = blk->scales[i];
+                for (int l = 0; l < 8; l++) {
+                    memcpy(&out->qh[l][4 * r], &blk->qh[4 * l], 4);
+                    for (int p = 0; p < 4; p++)
+                        memcpy(&out->qs[l][p][4 * r], &blk->qs[32 * p + 4 * l], 4);
                 }
             }
         }

@@ -18,6 +18,7 @@
  * were both slower. */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/sd_common.h"
@@ -83,6 +84,7 @@ static const int32_t *act_totals(const void *a, int64_t nb, int n) {
 static size_t act_row_stride(sd_type type, int64_t k) {
     switch (type) {
     case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
     default:
@@ -228,6 +230,7 @@ static void x86_quantize_act(sd_type type, const float *x, int64_t k, int n, int
         quantize_q8_0(x, k, n, i, act, 7);
         break;
     case SD_TYPE_Q4_K:
+    case SD_TYPE_Q5_K:
     case SD_TYPE_Q6_K:
         quantize_q8_k(x, (act_q8_k *)((uint8_t *)act + (size_t)i * act_row_stride(type, k)), k);
         break;
@@ -505,48 +508,276 @@ INLINE __m256i word_to_all(__m256i v, int j) {
     return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * j) | ((2 * j + 1) << 8))));
 }
 
-INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r = 0; r < R; r++) {
-        const uint8_t *w = p->w + (size_t)r * p->wstride;
-        __m256 acc[TMAX];
-        k_quant_zero(acc, T);
-        for (int64_t b = 0; b < p->len; b++) {
-            prefetch_next_group(w, p->wstride, 1, b, sizeof(sd_block_q4_k));
-            const sd_block_q4_k *blk = (const sd_block_q4_k *)w + b;
-            const act_q8_k *ab[TMAX];
-            k_quant_acts(p, b, T, ab);
-            const __m128i scm = q4_k_scales_vec(blk->scales);
-            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
-            __m256i s[TMAX];
+/* Sub-block j's scale (byte j of scm, both 128-bit halves) zero-extended into all 16 words. */
+INLINE __m256i scale_words(__m256i scm, int j) {
+    return _mm256_shuffle_epi8(scm, _mm256_set1_epi16((short)(0x8000 | j)));
+}
+
+/* The mins (bytes 8-15 of scm) as int16 pairs m0 m0 m1 m1 .. m7 m7, against the 16 bsums. */
+INLINE __m256i min_pairs(__m256i scm) {
+    const char z = (char)0x80;
+    return _mm256_shuffle_epi8(scm, _mm256_setr_epi8(8, z, 8, z, 9, z, 9, z, 10, z, 10, z, 11, z, 11, z, 12,
+                                                     z, 12, z, 13, z, 13, z, 14, z, 14, z, 15, z, 15, z));
+}
+
+/* Q4_K and Q5_K (q5: the fifth bit from qh, bit j of qh[i] above element i of sub-block j): R weight
+ * rows (1 or 2) side by side against T activation rows. Per super-block and row: the 6-bit scales in one
+ * vector (q4_k_scales_vec) and each sub-block's scale words and the min pairs by one constant pshufb
+ * each, the 8 sub-blocks fully unrolled (constant shuffle masks and shift counts), the two fp16 scales in
+ * one conversion. Two rows at once (decode, T = 1) share every activation load and give the scheduler
+ * two independent fma chains. (The former loop, its sub-block-pair loop kept rolled with the shuffle
+ * masks rebuilt from the loop counter in general registers each pass, ran at about 40% of the stream
+ * bandwidth, compute-bound.) */
+INLINE void tile_q4_5_k(const tile_args *p, const int R, const int T, const bool q5) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const size_t bsize = q5 ? sizeof(sd_block_q5_k) : sizeof(sd_block_q4_k);
+    const size_t qs_at = q5 ? offsetof(sd_block_q5_k, qs) : offsetof(sd_block_q4_k, qs);
+    __m256 acc[2][TMAX];
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++)
+        k_quant_zero(acc[r], T);
+    for (int64_t b = 0; b < p->len; b++) {
+        prefetch_next_group(p->w, p->wstride, R, b, bsize);
+        const act_q8_k *ab[TMAX];
+        k_quant_acts(p, b, T, ab);
+        const uint8_t *blk[2];
+        __m256i scm[2], qh[2], s[2][TMAX];
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) {
+            blk[r] = p->w + (size_t)r * p->wstride + (size_t)b * bsize;
+            /* scales and mins 0-7 in bytes 0-15 of both halves */
+            scm[r] = _mm256_broadcastsi128_si256(q4_k_scales_vec(blk[r] + offsetof(sd_block_q4_k, scales)));
+            qh[r] = q5 ? _mm256_loadu_si256((const __m256i *)(blk[r] + offsetof(sd_block_q5_k, qh))) : m4;
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++)
-                s[t] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-            for (int h = 0; h < 4; h++) { /* 32 bytes of quants: sub-blocks 2h (low nibbles), 2h + 1 */
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * h));
-                const int j = 2 * h;
-                k_quant_madd(s, _mm256_and_si256(raw, m4), word_to_all(sc16, j), ab, 32 * j, T);
-                k_quant_madd(s, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), word_to_all(sc16, j + 1), ab,
-                             32 * j + 32, T);
+                s[r][t] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < 4; h++) { /* 32 bytes of quants: sub-blocks 2h (low nibbles), 2h + 1 */
+#pragma GCC unroll 2
+            for (int r = 0; r < R; r++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk[r] + qs_at + 32 * h));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2h (2h + 1) of each qh byte to bit 4 */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(h < 2 ? _mm256_slli_epi16(qh[r], 4 - 2 * h)
+                                                                    : _mm256_srli_epi16(qh[r], 2 * h - 4),
+                                                              bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(h < 2 ? _mm256_slli_epi16(qh[r], 3 - 2 * h)
+                                                                    : _mm256_srli_epi16(qh[r], 2 * h - 3),
+                                                              bit4));
+                }
+                k_quant_madd(s[r], lo, scale_words(scm[r], 2 * h), ab, 64 * h, T);
+                k_quant_madd(s[r], hi, scale_words(scm[r], 2 * h + 1), ab, 64 * h + 32, T);
             }
-            /* mins as int16 pairs m0 m0 m1 m1 ... m7 m7, against bsums 0..15 */
-            const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(scm, 8));
-            const __m256i wmin = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-            /* d = fp16(d) * y.d and -dmin = -fp16(dmin) * y.d (negating a factor negates the product
-             * exactly) on broadcast lanes: a broadcast load per row, no scalar-to-vector transfer */
-            const __m256 wdd = _mm256_set1_ps(fp16_to_fp32(blk->d)),
-                         wdm_neg = _mm256_set1_ps(-fp16_to_fp32(blk->dmin));
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r++) {
+            const __m256i wmin = min_pairs(scm[r]);
+            /* fp16 d and dmin in one conversion; d x y.d and dmin x y.d on broadcast lanes, and
+             * fnmadd's -(dmin y.d) M + acc is the reference's fmaf(-dmin, M, acc) (negation is exact) */
+            uint32_t d2;
+            memcpy(&d2, blk[r], sizeof d2);
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)d2));
+            const __m256 wd = _mm256_broadcastss_ps(dm), wdmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const __m256i mins =
                     _mm256_madd_epi16(_mm256_load_si256((const __m256i *)ab[t]->bsums), wmin);
                 const __m256 yd = _mm256_broadcast_ss(&ab[t]->d);
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdd, yd), _mm256_cvtepi32_ps(s[t]), acc[t]);
-                acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(wdm_neg, yd), _mm256_cvtepi32_ps(mins), acc[t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(wd, yd), _mm256_cvtepi32_ps(s[r][t]), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(wdmin, yd), _mm256_cvtepi32_ps(mins), acc[r][t]);
             }
         }
-        k_quant_store(p, r, T, acc);
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < R; r++)
+        k_quant_store(p, r, T, acc[r]);
+}
+
+INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
+    tile_q4_5_k(p, R, T, false);
+}
+
+/* ---- Q4_K repacked 8 rows per group (sd_q4_k_r8) ---- */
+
+/* 8 output rows x T activation rows, a lane per output row. Per record (one super-block of 8 rows): the
+ * 8 rows' scales and mins decoded by 3 loads and 9 integer operations, each sub-block's scale as int16
+ * pairs per row by one permute and one shuffle; then for each quant.h lane l, 4 loads and 12 integer
+ * operations per activation row (broadcast activation dwords, maddubs, madd by the scale pairs, add)
+ * give S_l of all 8 rows, and one conversion and fma each for the scales and the mins fold it into that
+ * lane's accumulator vector. About 50 operations per (row, super-block) at n = 1 against about 90 row by
+ * row. The lane loop stays rolled (the accumulators live in memory, the 8 scale-pair vectors in
+ * registers) and each activation row's sum is one chain: fully unrolled, or with the compiler free to
+ * reassociate the sums, the T = 4 kernel spilled 700 times. Up to 8 activation rows per tile with 16
+ * registers too (the scale pairs then come from the stack): 8 measured faster than two tiles of 4. The
+ * group's records are one sequential stream, prefetched K8_PREFETCH records ahead. */
+#define K8_TMAX 8
+#define K8_PREFETCH 2 /* records (2304 bytes) */
+
+/* Bytes [q][r] of v (4 entries of 8 rows) for entry q as int16 pairs (x_r, x_r) in 32-bit lane r: the
+ * maddubs pair sums of row r times x_r in one madd. */
+INLINE __m256i row_pairs(__m256i v, const int q) {
+    const __m256i entry = _mm256_permutevar8x32_epi32(
+        v, _mm256_setr_epi32(2 * q, 2 * q + 1, 2 * q, 2 * q + 1, 2 * q, 2 * q + 1, 2 * q, 2 * q + 1));
+    const char z = (char)0x80;
+    return _mm256_shuffle_epi8(entry, _mm256_setr_epi8(0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z, 4, z,
+                                                       4, z, 5, z, 5, z, 6, z, 6, z, 7, z, 7, z));
+}
+
+/* A dword of activation quants (or bsums) in all 8 lanes. */
+INLINE __m256i dword_to_all(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* q5: Q5_K records (sd_q5_k_r8), the same with the fifth bits of lane l in qh[l] */
+INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                         int64_t ldy, const int T, const bool q5) {
+    __m256 acc[K8_TMAX][8]; /* [activation row][lane l], lane r of each vector output row r */
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++)
+            acc[t][l] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), top = _mm256_set1_epi8(0x30),
+                  bit4 = _mm256_set1_epi8(0x10);
+    const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
+    for (int64_t b = 0; b < nb; b++) {
+        /* the two layouts share d, dmin and scales; qh and qs follow */
+        const uint8_t *rec = wg + (size_t)b * rec_bytes;
+        const sd_q4_k_r8 *blk = (const sd_q4_k_r8 *)rec;
+        const sd_q5_k_r8 *blk5 = (const sd_q5_k_r8 *)rec;
+        const char *ahead = (const char *)rec + K8_PREFETCH * rec_bytes;
+        for (size_t o = 0; o < rec_bytes; o += 64)
+            _mm_prefetch(ahead + o, _MM_HINT_T0);
+        const act_q8_k *ab[K8_TMAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            ab[t] = (const act_q8_k *)(a + (size_t)t * astride) + b;
+        /* sd_q4_k_scales on 8 rows: bytes [j][r] of scales 0-3, 4-7 and mins 0-3, 4-7 */
+        const __m256i u0 = _mm256_loadu_si256((const __m256i *)blk->scales[0]);
+        const __m256i u1 = _mm256_loadu_si256((const __m256i *)blk->scales[4]);
+        const __m256i u2 = _mm256_loadu_si256((const __m256i *)blk->scales[8]);
+        const __m256i sc03 = _mm256_and_si256(u0, m6), m03 = _mm256_and_si256(u1, m6);
+        const __m256i sc47 =
+            _mm256_or_si256(_mm256_and_si256(u2, m4), _mm256_and_si256(_mm256_srli_epi16(u0, 2), top));
+        const __m256i m47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u2, 4), m4),
+                                            _mm256_and_si256(_mm256_srli_epi16(u1, 2), top));
+        __m256i scp[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            scp[j] = row_pairs(j < 4 ? sc03 : sc47, j % 4);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->dmin));
+        __m256 dy[K8_TMAX], dminy[K8_TMAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const __m256 yd = _mm256_broadcast_ss(&ab[t]->d);
+            dy[t] = _mm256_mul_ps(d, yd);
+            dminy[t] = _mm256_mul_ps(dmin, yd);
+        }
+#pragma GCC unroll 1
+        for (int l = 0; l < 8; l++) {
+            const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)blk5->qh[l]) : m4;
+            __m256i s[K8_TMAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                const __m256i raw =
+                    _mm256_loadu_si256((const __m256i *)(q5 ? blk5->qs[l][p] : blk->qs[l][p]));
+                __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                if (q5) { /* bit 2p (2p + 1) of each qh byte to bit 4 */
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(p < 2 ? _mm256_slli_epi16(qh, 4 - 2 * p)
+                                                                    : _mm256_srli_epi16(qh, 2 * p - 4),
+                                                              bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(p < 2 ? _mm256_slli_epi16(qh, 3 - 2 * p)
+                                                                    : _mm256_srli_epi16(qh, 2 * p - 3),
+                                                              bit4));
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++) { /* elements 64p + 4l .. (sub-block 2p) and 32 further on */
+                    const int8_t *yq = ab[t]->qs + 64 * p + 4 * l;
+                    /* one chain per activation row: the opaque asm keeps the compiler from
+                     * reassociating the sums into a tree of temporaries that spills */
+                    s[t] = _mm256_add_epi32(
+                        s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, dword_to_all(yq)), scp[2 * p]));
+                    __asm__("" : "+x"(s[t]));
+                    s[t] = _mm256_add_epi32(
+                        s[t],
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(hi, dword_to_all(yq + 32)), scp[2 * p + 1]));
+                    __asm__("" : "+x"(s[t]));
+                }
+            }
+            /* M_l = m_l (bsums[2l] + bsums[2l + 1]); fnmadd's -(dmin y.d) M + acc is the reference's
+             * fmaf(-dmin, M, acc) (negation is exact) */
+            const __m256i mp = row_pairs(l < 4 ? m03 : m47, l % 4);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const __m256i mins = _mm256_madd_epi16(mp, dword_to_all(&ab[t]->bsums[2 * l]));
+                acc[t][l] = _mm256_fmadd_ps(dy[t], _mm256_cvtepi32_ps(s[t]), acc[t][l]);
+                acc[t][l] = _mm256_fnmadd_ps(dminy[t], _mm256_cvtepi32_ps(mins), acc[t][l]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) { /* sd_hsum8 over the lanes, for 8 rows at once */
+        const __m256 *v = acc[t];
+        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
+                                         _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
+        _mm256_storeu_ps(y + (size_t)t * (size_t)ldy, sum);
+    }
+}
+
+#define TILE_K8_FN(T)                                                                                        \
+    static __attribute__((noinline)) void tile_k8_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,      \
+                                                       size_t astride, float *y, int64_t ldy) {              \
+        tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, false);                                                  \
+    }                                                                                                        \
+    static __attribute__((noinline)) void tile_k8q5_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
+                                                         size_t astride, float *y, int64_t ldy) {            \
+        tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, true);                                                   \
+    }
+TILE_K8_FN(1)
+TILE_K8_FN(2)
+TILE_K8_FN(3)
+TILE_K8_FN(4)
+TILE_K8_FN(5)
+TILE_K8_FN(6)
+TILE_K8_FN(7)
+TILE_K8_FN(8)
+
+typedef void (*tile_k8_fn)(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                           int64_t ldy);
+static const tile_k8_fn tiles_k8[K8_TMAX + 1] = {
+    NULL, tile_k8_t1, tile_k8_t2, tile_k8_t3, tile_k8_t4, tile_k8_t5, tile_k8_t6, tile_k8_t7, tile_k8_t8,
+};
+static const tile_k8_fn tiles_k8q5[K8_TMAX + 1] = {
+    NULL,         tile_k8q5_t1, tile_k8q5_t2, tile_k8q5_t3, tile_k8q5_t4,
+    tile_k8q5_t5, tile_k8q5_t6, tile_k8q5_t7, tile_k8q5_t8,
+};
+
+/* Output rows [r0, r1) (multiples of 8) of repacked Q4_K or Q5_K for all n activation rows (act_q8_k
+ * rows). */
+static void rows_q4_k_r8(const sd_weight *w, const void *act, int n, int64_t r0, int64_t r1, float *y,
+                         int64_t ldy) {
+    const bool q5 = w->type == SD_TYPE_Q5_K;
+    const int64_t nb = w->cols / SD_QK_K;
+    const size_t astride = act_row_stride(w->type, w->cols);
+    const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
+    const tile_k8_fn *tiles = q5 ? tiles_k8q5 : tiles_k8;
+    const int n_tiles = (n + K8_TMAX - 1) / K8_TMAX;
+    for (int64_t r = r0; r < r1; r += 8) {
+        const uint8_t *wg = (const uint8_t *)w->packed + (size_t)(r / 8) * (size_t)nb * rec_bytes;
+        for (int i0 = 0, tile = 0; tile < n_tiles; tile++) {
+            const int T = tile_len(n, i0, n_tiles, tile);
+            tiles[T](wg, nb, (const uint8_t *)act + (size_t)i0 * astride, astride, y + (int64_t)i0 * ldy + r,
+                     ldy);
+            i0 += T;
+        }
     }
 }
 
@@ -689,6 +920,8 @@ static int tile_rows_max(sd_type type) {
 /* Weight rows per group for a tile of T activation rows: R x T accumulators plus R unpacked weights
  * must fit the register file (16 vectors with AVX2, 32 with AVX-512VL). */
 static int group_rows(sd_type type, int T) {
+    /* Q4_K / Q5_K decode: two rows side by side (tile_q4_5_k) */
+    if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) return T == 1 ? 2 : 1;
     if (is_k_quant(type)) return 1;
 #if SD_X86_VNNI
     return T <= 4 ? 4 : 2;
@@ -702,6 +935,10 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
                      float *y, int64_t ldy) {
     if (w->packed && w->type == SD_TYPE_Q4_0 && r0 % 8 == 0 && r1 % 8 == 0) {
         rows_q4_0_r8(w, act, n, r0, r1, y, ldy);
+        return;
+    }
+    if (w->packed && (w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q5_K) && r0 % 8 == 0 && r1 % 8 == 0) {
+        rows_q4_k_r8(w, act, n, r0, r1, y, ldy);
         return;
     }
     tile_rows(w, act, x, n, r0, r1, y, ldy);

@@ -1,13 +1,14 @@
 /* The x86 kernels of the weight types llama-quantize's mixes add to the first seven: Q4_1, Q5_0, Q5_1 and
  * IQ4_NL (blocks of 32, against Q8_0 activations) and Q2_K, Q3_K, Q5_K and IQ4_XS (super-blocks of 256,
- * against Q8_K). Part of gemm_x86.c's translation unit (included there once, after tile_driver.h, and so
- * compiled into both the avx2 and the avx512vnni set; the latter runs the same AVX2 instructions, with no
- * dpbusd variant): tile kernels for the shared tiling driver, in quant.h's lane order bit for bit, and
- * the activation layouts they read.
+ * against Q8_K; Q5_K runs gemm_x86.c's Q4_K kernel with the fifth bit added, on its activation layout). Part
+ * of gemm_x86.c's translation unit (included there once, after tile_driver.h, and so compiled into both the
+ * avx2 and the avx512vnni set; the latter runs the same AVX2 instructions, with no dpbusd variant): tile
+ * kernels for the shared tiling driver, in quant.h's lane order bit for bit, and the activation layouts they
+ * read.
  *
  * Every weight block is unpacked once per tile into 8-bit operands for maddubs: unsigned quants where the
- * type has them (Q4_1, Q5_1, Q2_K, Q3_K and Q5_K, the last two plus their zero point, corrected with the
- * activation group sums as Q6_K is), and the absolute values of signed values with their signs moved onto
+ * type has them (Q4_1, Q5_1, Q2_K and Q3_K, the last plus its zero point, corrected with the activation
+ * group sums as Q6_K is), and the absolute values of signed values with their signs moved onto
  * the activations (Q5_0, IQ4_NL and IQ4_XS, whose levels come from one pshufb of the nibbles). */
 #ifndef SD_GEMM_X86_TYPES_H
 #define SD_GEMM_X86_TYPES_H
@@ -16,6 +17,7 @@
 INLINE float hsum8(__m256 v);
 INLINE float fp16_to_fp32(uint16_t h);
 INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t b, size_t step);
+INLINE void tile_q4_5_k(const tile_args *p, int R, int T, bool q5);
 
 static bool more_has_type(sd_type type) {
     switch (type) {
@@ -210,29 +212,8 @@ INLINE __m256i scale_pair(int lo, int hi) {
 }
 
 INLINE void unpack_k(const uint8_t *row, int64_t b, sd_type type, unpacked_k *u) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i m2 = _mm256_set1_epi8(0x03);
     switch (type) {
-    case SD_TYPE_Q5_K: {
-        const sd_block_q5_k *blk = (const sd_block_q5_k *)row + b;
-        uint8_t sc[8], m[8];
-        sd_q4_k_scales(blk->scales, sc, m);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)blk->qh);
-        for (int j = 0; j < 4; j++) {
-            const __m256i raw = _mm256_loadu_si256((const __m256i *)(blk->qs + 32 * j));
-            u->q[2 * j] = _mm256_or_si256(_mm256_and_si256(raw, m4), bit_set(qh, 2 * j, 0x10));
-            u->q[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
-                                              bit_set(qh, 2 * j + 1, 0x10));
-        }
-        for (int j = 0; j < 8; j++)
-            u->sc[j] = _mm256_set1_epi16(sc[j]);
-        uint64_t m64;
-        memcpy(&m64, m, 8);
-        const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m64));
-        u->g16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-        u->d = fp16_to_fp32(blk->d);
-        u->dmin = fp16_to_fp32(blk->dmin);
-        break;
-    }
     case SD_TYPE_Q2_K: {
         const sd_block_q2_k *blk = (const sd_block_q2_k *)row + b;
         for (int h = 0; h < 2; h++) {
@@ -284,7 +265,7 @@ INLINE void tile_k_more(const tile_args *p, const int R, const int T, const sd_t
     const size_t wstride = p->wstride, astride = p->astride;
     const int64_t nb = p->len, ldy = p->ldy;
     const size_t bsize = sd_type_traits_of((uint32_t)type)->type_size;
-    const bool has_min = type == SD_TYPE_Q2_K || type == SD_TYPE_Q5_K;
+    const bool has_min = type == SD_TYPE_Q2_K;
     __m256 acc[4][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
@@ -351,8 +332,8 @@ INLINE void tile_more(const tile_args *p, sd_type type, const int R, const int T
     case SD_TYPE_Q3_K:
         tile_k_more(p, R, T, SD_TYPE_Q3_K);
         break;
-    case SD_TYPE_Q5_K:
-        tile_k_more(p, R, T, SD_TYPE_Q5_K);
+    case SD_TYPE_Q5_K: /* gemm_x86.c's Q4_K kernel with the fifth bit */
+        tile_q4_5_k(p, R, T, true);
         break;
     case SD_TYPE_IQ4_XS:
         tile_k_more(p, R, T, SD_TYPE_IQ4_XS);

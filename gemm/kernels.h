@@ -30,6 +30,42 @@ static_assert(sizeof(sd_q4_0_r8) == 8 * sizeof(sd_block_q4_0), "sd_q4_0_r8 holds
 /* Repacks rows x cols Q4_0 weights (rows % 8 == 0, cols % 32 == 0) from src into dst (same size). */
 void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols);
 
+/* Q4_K repacked by sd_weight_init for the x86 SIMD sets (rows a multiple of 8): the rows in groups of 8,
+ * and for each group its super-blocks in order, each as the 8 rows' fp16 d and dmin, their 12 packed
+ * scale bytes transposed (scales[i][r] is byte i of row r's, so one 32-byte load and the masks and
+ * shifts that decode one row's scales decode 4 scales or mins of all 8 rows), and their quants by lane:
+ * 32-bit lane r of qs[l][p] holds row r's qs[32p + 4l .. 32p + 4l + 3], whose low nibbles are lane l of
+ * sub-block 2p in quant.h's order (elements 64p + 4l ..) and high nibbles lane l of sub-block 2p + 1. A
+ * broadcast activation dword meets 8 rows in one maddubs, a lane per output row, and qs[l]'s 4 loads
+ * complete the lane-l sums S_l of all 8 rows: the 8 per-lane float accumulators of each row become 8
+ * vectors over the rows, and the final sum over lanes is 7 vector adds for 8 outputs (the plain layout
+ * needs the scale decode, 8 scale shuffles and the float steps once per row, not per 8 rows). Same
+ * 1152 bytes as the 8 blocks: row group g of a matrix with nb super-blocks per row starts at record
+ * g * nb. */
+typedef struct {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[SD_K_SCALE_SIZE][8];
+    uint8_t qs[8][4][32];
+} sd_q4_k_r8;
+static_assert(sizeof(sd_q4_k_r8) == 8 * sizeof(sd_block_q4_k), "sd_q4_k_r8 holds 8 Q4_K blocks");
+
+/* Repacks rows x cols Q4_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
+void sd_q4_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
+
+/* Q5_K repacked as Q4_K (sd_q4_k_r8, the same kernels), with the fifth bits by lane after the scales:
+ * 32-bit lane r of qh[l] holds row r's qh[4l .. 4l + 3], whose bit j is the fifth bit of lane l of
+ * sub-block j. Same 1408 bytes as the 8 blocks. */
+typedef struct {
+    uint16_t d[8], dmin[8];
+    uint8_t scales[SD_K_SCALE_SIZE][8];
+    uint8_t qh[8][32];
+    uint8_t qs[8][4][32];
+} sd_q5_k_r8;
+static_assert(sizeof(sd_q5_k_r8) == 8 * sizeof(sd_block_q5_k), "sd_q5_k_r8 holds 8 Q5_K blocks");
+
+/* Repacks rows x cols Q5_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
+void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
+
 /* Q4_0 repacked by sd_weight_init for the NEON sets (rows a multiple of 4): the rows in groups of 4, and
  * for each group its blocks in order, each as the 4 rows' fp16 scales followed by qs[2P + h] for row
  * pair P (rows 2P, 2P + 1) and half h: bytes 8h..8h+7 of row 2P's qs, then the same of row 2P + 1, each

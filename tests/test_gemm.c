@@ -388,6 +388,63 @@ static void test_init_errors(void) {
     CHECK(w.packed == NULL, "q4_0 with 12 rows repacked");
     sd_weight_release(&w);
     CHECK(w.packed == NULL, "release clears packed");
+#if defined(__x86_64__)
+    { /* Q4_K on the x86 SIMD sets (sd_q4_k_r8): 16 rows x 512 cols = 2 groups x 2 super-blocks, the
+       * same bytes with each row's scales transposed and its quants in 32-bit lanes */
+        enum { KR = 16, KB = 2 };
+        static uint8_t q4k[KR * KB * sizeof(sd_block_q4_k)];
+        for (size_t i = 0; i < sizeof q4k; i++)
+            q4k[i] = (uint8_t)rnd();
+        const sd_kernel_set *best[1];
+        sd_gemm_kernel_sets(best, 1);
+        CHECK(sd_weight_init(&w, SD_TYPE_Q4_K, KR, KB * SD_QK_K, q4k, err, sizeof err) == SD_STATUS_OK,
+              "q4_K 16 x 512");
+        CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q4_K not repacked for %s", best[0]->name);
+        const sd_q4_k_r8 *pk = w.packed;
+        for (int r = 0; pk && r < KR; r++) {
+            for (int b = 0; b < KB; b++) {
+                const sd_block_q4_k *src = (const sd_block_q4_k *)q4k + r * KB + b;
+                const sd_q4_k_r8 *rec = &pk[(r / 8) * KB + b];
+                CHECK(rec->d[r % 8] == src->d && rec->dmin[r % 8] == src->dmin, "q4_K scales row %d", r);
+                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
+                    CHECK(rec->scales[i][r % 8] == src->scales[i], "q4_K row %d scale byte %d", r, i);
+                for (int i = 0; i < SD_QK_K / 2; i++) { /* byte i: lane (i % 32) / 4 of pair i / 32 */
+                    const int got = rec->qs[(i % 32) / 4][i / 32][4 * (r % 8) + i % 4];
+                    CHECK(got == src->qs[i], "q4_K row %d block %d byte %d: %d != %d", r, b, i, got,
+                          src->qs[i]);
+                }
+            }
+        }
+        sd_weight_release(&w);
+        /* Q5_K (sd_q5_k_r8): the same, and the fifth bits by lane */
+        static uint8_t q5k[KR * KB * sizeof(sd_block_q5_k)];
+        for (size_t i = 0; i < sizeof q5k; i++)
+            q5k[i] = (uint8_t)rnd();
+        CHECK(sd_weight_init(&w, SD_TYPE_Q5_K, KR, KB * SD_QK_K, q5k, err, sizeof err) == SD_STATUS_OK,
+              "q5_K 16 x 512");
+        CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q5_K not repacked for %s", best[0]->name);
+        const sd_q5_k_r8 *pk5 = w.packed;
+        for (int r = 0; pk5 && r < KR; r++) {
+            for (int b = 0; b < KB; b++) {
+                const sd_block_q5_k *src = (const sd_block_q5_k *)q5k + r * KB + b;
+                const sd_q5_k_r8 *rec = &pk5[(r / 8) * KB + b];
+                CHECK(rec->d[r % 8] == src->d && rec->dmin[r % 8] == src->dmin, "q5_K scales row %d", r);
+                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
+                    CHECK(rec->scales[i][r % 8] == src->scales[i], "q5_K row %d scale byte %d", r, i);
+                for (int i = 0; i < SD_QK_K / 8; i++)
+                    CHECK(rec->qh[i / 4][4 * (r % 8) + i % 4] == src->qh[i], "q5_K row %d qh byte %d", r, i);
+                for (int i = 0; i < SD_QK_K / 2; i++)
+                    CHECK(rec->qs[(i % 32) / 4][i / 32][4 * (r % 8) + i % 4] == src->qs[i],
+                          "q5_K row %d block %d byte %d", r, b, i);
+            }
+        }
+        sd_weight_release(&w);
+        CHECK(sd_weight_init(&w, SD_TYPE_Q4_K, 12, SD_QK_K, q4k, err, sizeof err) == SD_STATUS_OK,
+              "q4_K 12 x 256");
+        CHECK(w.packed == NULL, "q4_K with 12 rows repacked");
+        sd_weight_release(&w);
+    }
+#endif
 }
 
 /* Forcing a kernel set: by name, by SPECDEC_KERNELS, refusal of a set the CPU lacks and of an unknown
@@ -567,6 +624,18 @@ int main(void) {
                 run_case(type, 24, 64, fills[fi], X_RANDOM, ns_short, 4, "extreme quants 24 rows");
             run_case(type, 24, 64, FILL_RANDOM, X_HUGE, ns_short, 4, "huge x 24 rows");
             run_case(type, 8, 32, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties 8 rows");
+        }
+        if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) {
+            /* rows a multiple of 8: the 8-row interleaved kernels on x86 (sd_q4_k_r8, sd_q5_k_r8), tiles of
+             * every n */
+            run_case(type, 40, 512, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random 40 rows");
+            run_case(type, 64, 2048, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
+                     "random 64 rows k=2048");
+            const fill_mode fills[] = {FILL_MAX, FILL_MIN, FILL_ZERO_SCALE};
+            for (size_t fi = 0; fi < SD_ARRAY_LEN(fills); fi++)
+                run_case(type, 24, 512, fills[fi], X_RANDOM, ns_short, 4, "extreme quants 24 rows");
+            run_case(type, 24, 256, FILL_RANDOM, X_HUGE, ns_short, 4, "huge x 24 rows");
+            run_case(type, 8, 256, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties 8 rows");
         }
         run_case(type, 5, bs == 1 ? 8 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one block");
         run_case(type, 1, bs == 1 ? 3 : bs, FILL_RANDOM, X_RANDOM, ns_short, 4, "one row");
