@@ -18,12 +18,22 @@ replay() { "$SPECDEC" bench-replay -m "$M/codepair-target-q4_0.gguf" -md "$M/cod
 
 A=23.56,26.71,29.63,35.04,38.05,42.57,50.76,55.13,66.53,75.13,78.22,79.55,90.07,92.61,102.38,105.96,114.01
 C=24.2,24.5,25.0,25.6,26.5,27.5,28.6
-# A sanitizer build replays costs A only: C runs the same code on the same records (SD_TEST_SANITIZED).
+# A sanitizer build (SD_TEST_SANITIZED=1) runs the same code on less: costs A only, 3 prompts, shorter
+# generations, and checks that the reports are complete; the margins, deterministic functions of the same
+# code, are checked by the plain build.
+quick=0
+[ "${SD_TEST_SANITIZED:-0}" = 1 ] && quick=1
 cost_sets="A C"
-[ "${SD_TEST_SANITIZED:-0}" = 1 ] && cost_sets=A
+mixed_args=()
+echo_n=48
+[ $quick = 1 ] && cost_sets=A && mixed_args=(--n-prompts 3 -n 32) && echo_n=24
 for costs in $cost_sets; do
-    replay --t-v-ms "${!costs}" --t-d-ms 0.25 >"$OUT/$costs.md" 2>"$OUT/$costs.err" || { err "replay ($costs) exited $?"; cat "$OUT/$costs.err"; continue; }
+    replay "${mixed_args[@]}" --t-v-ms "${!costs}" --t-d-ms 0.25 >"$OUT/$costs.md" 2>"$OUT/$costs.err" || { err "replay ($costs) exited $?"; cat "$OUT/$costs.err"; continue; }
     cat "$OUT/$costs.md"
+    if [ $quick = 1 ]; then
+        grep -q '^| adaptive |' "$OUT/$costs.md" || err "costs $costs: no adaptive row"
+        continue
+    fi
     for kind in code boilerplate prose all; do
         grep -q "^- $kind: adaptive .*, within 5%" "$OUT/$costs.md" || err "costs $costs: adaptive not within 5% on $kind"
     done
@@ -36,10 +46,10 @@ done
 # the combination's adaptive speed-up within 3% of the better single source's, the n-gram source used.
 ECHO="$(dirname "$PROMPTS")/echo.jsonl"
 for s in draft ngram draft,ngram; do
-    replay -f "$ECHO" -n 48 --spec "$s" --t-v-ms "$A" --t-d-ms 0.25 >"$OUT/src-$s.md" 2>"$OUT/src.err" \
+    replay -f "$ECHO" -n $echo_n --spec "$s" --t-v-ms "$A" --t-d-ms 0.25 >"$OUT/src-$s.md" 2>"$OUT/src.err" \
         || { err "replay --spec $s exited $?"; cat "$OUT/src.err"; }
 done
-python3 - "$OUT" <<'PY' || fail=1
+python3 - "$OUT" $quick <<'PY' || fail=1
 import sys
 def adaptive(name):
     for line in open("%s/src-%s.md" % (sys.argv[1], name)):
@@ -51,7 +61,7 @@ def adaptive(name):
 print("adaptive on echo.jsonl: draft %sx, ngram %sx, draft,ngram %sx (n-gram drafted %s)" % (d, g, b, bn))
 bad = []
 if None in (d, g, b): bad.append("a replay lacks the adaptive row")
-elif b < 0.97 * max(d, g): bad.append("draft,ngram %.2fx below the better single source %.2fx" % (b, max(d, g)))
+elif sys.argv[2] == "0" and b < 0.97 * max(d, g): bad.append("draft,ngram %.2fx below the better single source %.2fx" % (b, max(d, g)))
 if not bn or not gn: bad.append("the n-gram source drafted nothing")
 for x in bad: print("FAIL:", x)
 sys.exit(1 if bad else 0)
