@@ -154,6 +154,9 @@ INLINE void unpack_b32(const uint8_t *blk, sd_type type, int8x16_t v[2]) {
  * fmla per activation row into acc_m, whose lane r is weight row r's offset accumulator. */
 INLINE void tile_b32(const tile_args *p, const int R, const int T, const sd_type type) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    /* nor for 4 rows and tiles of 2 or more, Q4_0's shapes (group_rows: a tile of T_max - 1 rows shares
+     * the R of a T_max tile): not compiling them saves compile time */
+    if (R == 4 && T > 1) return;
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride, bsize = b32_block_bytes(type);
     const int64_t nb = p->len, ldy = p->ldy;
@@ -333,6 +336,9 @@ INLINE int32x4_t pair_dot(int16x8_t bsums, int16x8_t g) {
  * 127), through scvtf where not (Q5_K's sums reach 8 * 63 * 4 * 31 * 127, IQ4_XS's 8 * 32 * 4 * 127^2). */
 INLINE void tile_k_more(const tile_args *p, const int R, const int T, const sd_type type) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    /* nor do these types get 4 rows for tiles of 2 or more, or 2 rows for tiles of 3 or 4 (group_rows: a
+     * tile of T_max - 1 rows shares the R of a T_max tile); not compiling them saves compile time */
+    if ((R == 4 && T > 1) || (R == 2 && T > 2)) return;
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride, wblock = k_more_block_bytes(type);
     const int64_t nb = p->len, ldy = p->ldy;
