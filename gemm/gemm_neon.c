@@ -11,7 +11,9 @@
  * references bit for bit. smmla's 8-deep sums mix two of those lanes, so it serves Q4_0 only, whose
  * contract is the block's whole integer dot (quant.h); Q8_0, Q4_K and Q6_K use sdot in every set (an
  * smmla with half of each 8-byte operand zero keeps the lanes apart but does 16 useful multiplies, as
- * one sdot does, plus the shuffles to build its operands).
+ * one sdot does, plus the shuffles to build its operands). gemm_neon_types.h adds the types of
+ * llama-quantize's mixes (Q4_1, Q5_0, Q5_1, IQ4_NL; Q2_K, Q3_K, Q5_K, IQ4_XS) the same way, through
+ * has_type.
  *
  * Small-n design as on x86: R weight rows x T activation rows per tile, each weight block loaded and
  * unpacked once per tile and applied to all T activation rows held in registers. */
@@ -47,7 +49,13 @@
 #define TILE_ROWS_Q4_0 8
 #define TILE_ROWS 4
 
+#define TILE_MORE_TYPES 1 /* tile_more: gemm_neon_types.h */
 #include "tile_driver.h"
+
+/* gemm_neon_types.h's, included below after the helpers it shares with this file's kernels */
+static bool more_has_type(sd_type type);
+static size_t more_act_row_stride(sd_type type, int64_t k);
+static void more_quantize_act(sd_type type, const float *x, int64_t k, void *row);
 
 /* Exact fp16 -> fp32 in one instruction (the same bits as sd_fp16_to_fp32 for every non-NaN). */
 INLINE float fp16_to_fp32(uint16_t h) {
@@ -83,7 +91,7 @@ static size_t act_row_stride(sd_type type, int64_t k) {
     case SD_TYPE_Q6_K:
         return (size_t)(k / SD_QK_K) * sizeof(act_q8_k);
     default:
-        return 0;
+        return more_act_row_stride(type, k);
     }
 }
 
@@ -221,6 +229,7 @@ static void neon_quantize_act(sd_type type, const float *x, int64_t k, int n, in
     act = (uint8_t *)act + (size_t)i * act_row_stride(type, k);
     if (type == SD_TYPE_Q8_0) quantize_q8_0(x, k, act);
     if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) quantize_q8_k(x, act, k);
+    more_quantize_act(type, x, k, act);
 }
 
 /* ---- tiles: R weight rows (w, wstride bytes apart) x T activation rows ---- */
@@ -666,6 +675,8 @@ INLINE void tile_q6_k(const tile_args *p, const int R, const int T) {
     tile_k(p, R, T, true);
 }
 
+#include "gemm_neon_types.h"
+
 /* ---- tile shapes for the driver ---- */
 
 /* Q4_0: all rows interleaved (act_q8_0's comment); the others one activation row after another. */
@@ -675,16 +686,18 @@ static bool act_block_major(sd_type type) {
 
 /* Q4_0 tiles of 4 weight rows x up to 8 activation rows: 8 unpacked weight vectors, 8 accumulators (sdot:
  * one per activation row; smmla: one per row pair x activation pair) and the activation groups fit the
- * 32 registers. Q8_0 keeps R x T <= 8 pairs of accumulators with T <= 4; Q4_K and Q6_K hold a pair of
- * integer and a pair of float accumulators per (R, T), so 4 x 1, 2 x 2, then 1 x 3 or 1 x 4. */
+ * 32 registers. Q8_0 and the other 32-wide types keep R x T <= 8 pairs of accumulators with T <= 4; the
+ * 256-wide types hold a pair of integer and a pair of float accumulators per (R, T), so 4 x 1, 2 x 2, then
+ * 1 x 3 or 1 x 4. */
 static int tile_rows_max(sd_type type) {
     return type == SD_TYPE_Q4_0 ? TILE_ROWS_Q4_0 : TILE_ROWS;
 }
 
 static int group_rows(sd_type type, int T) {
     if (type == SD_TYPE_Q4_0 || T == 1) return 4;
-    /* Q4_K / Q6_K: R x T pairs of integer and of float accumulators; 1 x 4 leaves room for the unit */
-    return (type == SD_TYPE_Q4_K || type == SD_TYPE_Q6_K) && T > 2 ? 1 : 2;
+    /* the 256-wide types: R x T pairs of integer and of float accumulators; 1 x 4 leaves room for the
+     * unit */
+    return sd_act_type_of(type) == SD_TYPE_Q8_K && T > 2 ? 1 : 2;
 }
 
 /* The sd_q4_0_r4 copy is laid out in groups of 4 rows: a range that does not start and end on one uses
@@ -737,6 +750,7 @@ static void neon_dequantize(sd_type type, const void *src, float *dst, int64_t n
 
 const sd_kernel_set KSET = {
     .name = KNAME,
+    .has_type = more_has_type,
     .act_bytes = neon_act_bytes,
     .quantize_act = neon_quantize_act,
     .rows = neon_rows,
