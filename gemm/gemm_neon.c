@@ -262,6 +262,8 @@ INLINE float32x4_t load_scales(const uint8_t *blk0, size_t stride, const int R) 
  * (lane r of the block's dx * dy vector). */
 INLINE void tile_q8_0(const tile_args *p, const int R, const int T) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    /* nor 4 rows with tiles of 2 or more (group_rows never asks): not compiling them saves compile time */
+    if (R == 4 && T > 1) return;
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride;
     const int64_t nb = p->len, ldy = p->ldy;
@@ -514,6 +516,8 @@ INLINE void k_unpack_unit(const uint8_t *wblk, const bool q6, const int u, const
 
 INLINE void tile_k(const tile_args *p, const int R, const int T, const bool q6) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    /* nor 4 rows with tiles of 2 or more, 2 rows with tiles of 3 or more (group_rows never asks) */
+    if ((R == 4 && T > 1) || (R == 2 && T > 2)) return;
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride;
     const size_t wblock = q6 ? sizeof(sd_block_q6_k) : sizeof(sd_block_q4_k);
@@ -621,6 +625,8 @@ INLINE float load_w1(const uint8_t *w, int64_t e, sd_type type) {
 
 INLINE void tile_float(const tile_args *p, const int R, const int T, const sd_type type) {
     if (T > TILE_ROWS) return; /* instantiated for Q4_0's tiles only: tile_rows_max */
+    /* nor 4 rows with tiles of 2 or more (group_rows never asks) */
+    if (R == 4 && T > 1) return;
     const uint8_t *w = p->w, *a = p->a;
     const size_t wstride = p->wstride, astride = p->astride;
     const int64_t k = p->len, ldy = p->ldy;

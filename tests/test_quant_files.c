@@ -107,7 +107,9 @@ static void check_file(const char *dir, const char *gguf) {
         rc = sd_engine_create(m, NULL, &p, &e, err, sizeof err);
         CHECK(rc == 0, "%s: %s", gguf, err);
     }
-    for (char *line = strtok(text, "\n"); e && line; line = strtok(NULL, "\n")) {
+    /* a sanitizer build checks each file's first prompt: every weight type's kernels, a third of the time */
+    for (char *line = strtok(text, "\n"); e && line && !(test_sanitized() && lines > 0);
+         line = strtok(NULL, "\n")) {
         cJSON *j = cJSON_Parse(line);
         CHECK(j != NULL, "%s: bad JSON line", jsonl);
         if (!j) continue;

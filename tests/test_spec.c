@@ -65,6 +65,8 @@ static void check_greedy_pair(const char *target_file, const char *draft_file) {
          * automatic (-4: adaptive) schedules. */
         const int ks[] = {1, 2, 3, 5, 8, 16, -1, -2, -3, -4};
         for (size_t ki = 0; ki < SD_ARRAY_LEN(ks); ki++) {
+            /* a sanitizer build skips the middle lengths: the same code as k = 2 and k = 16 */
+            if (test_sanitized() && (ks[ki] == 3 || ks[ki] == 5 || ks[ki] == 8)) continue;
             p.draft_k = ks[ki] >= 0 ? ks[ki] : ks[ki] == -3 ? 4 : -1;
             p.draft_p_min = ks[ki] == -2 ? 0.6f : 0.0f;
             p.schedule = ks[ki] == -3 ? SD_SCHEDULE_PIPE : ks[ki] == -4 ? SD_SCHEDULE_AUTO : SD_SCHEDULE_SEQ;
