@@ -19,31 +19,9 @@ INLINE float fp16_to_fp32(uint16_t h);
 INLINE void prefetch_next_group(const uint8_t *w, size_t wstride, int R, int64_t b, size_t step);
 INLINE void tile_q4_5_k(const tile_args *p, int R, int T, bool q5);
 
-static bool more_has_type(sd_type type) {
-    switch (type) {
-    case SD_TYPE_Q4_1:
-    case SD_TYPE_Q5_0:
-    case SD_TYPE_Q5_1:
-    case SD_TYPE_IQ4_NL:
-    case SD_TYPE_Q2_K:
-    case SD_TYPE_Q3_K:
-    case SD_TYPE_Q5_K:
-    case SD_TYPE_IQ4_XS:
-        return true;
-    default:
-        return false;
-    }
-}
+#include "more_types.h"
 
-/* One Q8_0 activation block for the 32-wide types: its quants, its fp16 scale widened, and the sum of
- * its quants (the offset m of Q4_1 / Q5_1 multiplies it). The 256-wide types read Q8_K rows as
- * sd_quantize_row_q8_k_ref writes them (sd_block_q8_k). Rows lie one after another. */
-typedef struct {
-    int8_t qs[32];
-    float d;
-    int32_t sum;
-} act_q8_0s;
-static_assert(sizeof(act_q8_0s) == 40, "act_q8_0s is 40 bytes");
+/* The 256-wide types read Q8_K rows as sd_quantize_row_q8_k_ref writes them (sd_block_q8_k). */
 
 static size_t more_act_row_stride(sd_type type, int64_t k) {
     if (!more_has_type(type)) return 0;
