@@ -39,6 +39,27 @@ int sd_weight_init(sd_weight *w, sd_type type, int64_t rows, int64_t cols, const
     return sd_weight_init_with(w, ks, type, rows, cols, data, err, err_len);
 }
 
+typedef void (*repack_fn)(const void *src, void *dst, int64_t rows, int64_t cols);
+
+/* The copy kernel set ks reads weights of `type` from, made at load (NULL: it reads the file's rows). */
+static repack_fn repack_for(sd_type type, int64_t rows, const sd_kernel_set *ks) {
+    if (ks == &sd_kernels_scalar) return NULL;
+#if defined(__x86_64__)
+    /* The x86 kernels multiply 8 interleaved rows per instruction: Q4_0 (about 2.5x less compute per block
+     * than row by row), Q4_K and Q5_K (sd_q4_k_r8, sd_q5_k_r8: scales decoded and float steps taken once
+     * per 8 rows). */
+    if (rows % 8 != 0) return NULL;
+    if (type == SD_TYPE_Q4_0) return sd_q4_0_repack;
+    if (type == SD_TYPE_Q4_K) return sd_q4_k_repack;
+    if (type == SD_TYPE_Q5_K) return sd_q5_k_repack;
+#elif defined(__aarch64__)
+    /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
+    if (type == SD_TYPE_Q4_0 && rows % 4 == 0) return sd_q4_0_repack_r4;
+#endif
+    (void)type, (void)rows;
+    return NULL;
+}
+
 int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int64_t rows, int64_t cols,
                         const void *data, char *err, size_t err_len) {
     memset(w, 0, sizeof *w);
@@ -61,34 +82,12 @@ int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int
     w->data = data;
     w->row_bytes = sd_type_row_bytes((uint32_t)type, cols);
     w->packed = NULL;
-    if (type == SD_TYPE_Q4_0 && rows % 8 == 0 && ks != &sd_kernels_scalar) {
-        /* The x86 kernels multiply 8 interleaved rows per instruction from the repacked copy (about 2.5x
-         * less compute per block than row by row). Without memory the plain layout still works. */
-#if defined(__x86_64__)
+    const repack_fn repack = repack_for(type, rows, ks);
+    if (repack) { /* without memory the plain layout still works */
         const size_t bytes = w->row_bytes * (size_t)rows;
         w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (w->packed) sd_q4_0_repack(data, w->packed, rows, cols);
-#endif
+        if (w->packed) repack(data, w->packed, rows, cols);
     }
-    if ((type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) && rows % 8 == 0 && ks != &sd_kernels_scalar) {
-        /* The x86 kernels read 8 rows per maddubs from the lane-interleaved copy (sd_q4_k_r8,
-         * sd_q5_k_r8): scales decoded and float steps taken once per 8 rows. Without memory the plain
-         * layout still works. */
-#if defined(__x86_64__)
-        const size_t bytes = w->row_bytes * (size_t)rows;
-        w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (w->packed && type == SD_TYPE_Q4_K) sd_q4_k_repack(data, w->packed, rows, cols);
-        if (w->packed && type == SD_TYPE_Q5_K) sd_q5_k_repack(data, w->packed, rows, cols);
-#endif
-    }
-#if defined(__aarch64__)
-    if (type == SD_TYPE_Q4_0 && rows % 4 == 0 && ks != &sd_kernels_scalar) {
-        /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
-        const size_t bytes = w->row_bytes * (size_t)rows;
-        w->packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        if (w->packed) sd_q4_0_repack_r4(data, w->packed, rows, cols);
-    }
-#endif
     return SD_STATUS_OK;
 }
 
