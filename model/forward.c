@@ -15,6 +15,10 @@
 
 /* Rows of logits a state keeps (speculative verification needs k + 1 rows; prefill needs one). */
 #define MAX_LOGIT_ROWS 64
+/* Passes of up to this many rows are measured (sd_forward_set_measured_pool): decode steps, verify passes
+ * (at most SD_MAX_DRAFT_LEN + 1 rows) and a draft's catch-up; prompt chunks larger than it use the pool. */
+#define MEASURED_MAX_ROWS 33
+#define MEASURED_SIZE_CLASSES 5
 
 struct sd_forward {
     const sd_model *m;
@@ -38,10 +42,10 @@ struct sd_forward {
     float *logits;             /* [logit_rows][n_vocab] */
     void *gemm_scratch;
     size_t gemm_scratch_bytes;
-    bool measured_pool; /* one-row passes run where pool_choice says (sd_forward_set_measured_pool) */
-    sd_pool_choice pool_choice;
-    sd_forward_profile *profile; /* NULL: not timed */
-    double phase_start;          /* sd_time_seconds() at the end of the previous phase */
+    bool measured_pool; /* small passes run where pool_choice says (sd_forward_set_measured_pool) */
+    sd_pool_choice pool_choice[MEASURED_SIZE_CLASSES]; /* one per class of pass size, see size_class */
+    sd_forward_profile *profile;                       /* NULL: not timed */
+    double phase_start; /* sd_time_seconds() at the end of the previous phase */
 };
 
 void sd_forward_set_profile(sd_forward *f, sd_forward_profile *profile) {
@@ -245,17 +249,31 @@ uint64_t sd_forward_kv_bytes(const sd_forward *f) {
     return sd_forward_kv_bytes_needed(f->m, f->n_ctx, f->type_k, f->type_v);
 }
 
+static void reset_pool_choices(sd_forward *f) {
+    for (int i = 0; i < MEASURED_SIZE_CLASSES; i++)
+        sd_pool_choice_reset(&f->pool_choice[i]);
+}
+
+/* The measured choice of a pass of n rows, NULL for a pass that always uses the pool. Sizes whose passes
+ * cost alike share one: a decode step, a verify pass of 2, of 3-4, of 5-8 and of 9-MEASURED_MAX_ROWS
+ * rows (where the pool's share of the work grows, so where it starts to win differs). */
+static sd_pool_choice *size_class(sd_forward *f, int32_t n) {
+    if (!f->measured_pool || n > MEASURED_MAX_ROWS || sd_pool_n_workers(f->pool) < 2) return NULL;
+    int c = n == 1 ? 0 : n == 2 ? 1 : n <= 4 ? 2 : n <= 8 ? 3 : 4;
+    return &f->pool_choice[c];
+}
+
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool) {
     int n = pool ? sd_pool_n_workers(pool) : 1;
     if (n > f->n_workers) return SD_STATUS_INVALID_ARGUMENT;
-    if (pool != f->pool) sd_pool_choice_reset(&f->pool_choice); /* the old pool's timings say nothing */
+    if (pool != f->pool) reset_pool_choices(f); /* the old pool's timings say nothing */
     f->pool = pool;
     return SD_STATUS_OK;
 }
 
 void sd_forward_set_measured_pool(sd_forward *f, bool measured) {
     f->measured_pool = measured;
-    sd_pool_choice_reset(&f->pool_choice);
+    reset_pool_choices(f);
 }
 
 void sd_forward_truncate(sd_forward *f, int32_t n_keep) {
@@ -624,18 +642,18 @@ int sd_forward_run(sd_forward *f, const int32_t *tokens, int32_t n, bool all_log
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
             return sd_error(err, err_len, SD_STATUS_INVALID_ARGUMENT, "token id %d out of range [0, %d)",
                             tokens[i], hp->n_vocab);
-    /* A measured one-row pass may run on this thread alone: f->pool is then NULL for its duration (every
-     * dispatch of the pass runs inline) and restored after. */
+    /* A measured pass may run on this thread alone: f->pool is then NULL for its duration (every dispatch
+     * of the pass runs inline) and restored after. */
     sd_pool *pool = f->pool;
-    bool measured = f->measured_pool && n == 1 && sd_pool_n_workers(pool) > 1;
-    if (measured && sd_pool_choice_caller_only(&f->pool_choice)) f->pool = NULL;
-    double t0 = measured ? sd_time_seconds() : 0.0;
+    sd_pool_choice *choice = size_class(f, n);
+    if (choice && sd_pool_choice_caller_only(choice)) f->pool = NULL;
+    double t0 = choice ? sd_time_seconds() : 0.0;
     for (int32_t done = 0; done < n;) {
         int32_t chunk = SD_MIN(n - done, f->max_batch);
         run_chunk(f, tokens + done, chunk, all_logits);
         done += chunk;
     }
-    if (measured) sd_pool_choice_record(&f->pool_choice, sd_time_seconds() - t0);
+    if (choice) sd_pool_choice_record(choice, sd_time_seconds() - t0);
     f->pool = pool;
     return SD_STATUS_OK;
 }

@@ -54,10 +54,11 @@ uint64_t sd_forward_kv_bytes(const sd_forward *f);
  * scratch is sized for those): a schedule that switches CPU sets. SD_STATUS_INVALID_ARGUMENT if larger. */
 int sd_forward_set_pool(sd_forward *f, sd_pool *pool);
 
-/* Whether one-row passes (decode steps) run on the pool or on the calling thread alone, whichever a
- * running measurement finds faster (pool_choice.h): for a draft model, whose small matrix products can
- * cost more in waiting for the pool's workers than they gain from a second core. Off by default (every
- * pass uses the pool); passes of several rows always use the pool. Results are the same bits either way. */
+/* Whether small passes (decode steps, verify passes, up to 33 rows) run on the pool or on the calling
+ * thread alone, whichever a running measurement finds faster for passes of that size (pool_choice.h): for
+ * a model whose small matrix products cost more in waiting for the pool's workers than they gain from a
+ * second core (a draft, a target that sits in cache, a loaded machine). Off by default (every pass uses
+ * the pool); larger passes always use the pool. Results are the same bits either way. */
 void sd_forward_set_measured_pool(sd_forward *f, bool measured);
 
 /* Forgets every position from n_keep on (rolling back rejected draft tokens, or reset with 0). */

@@ -41,8 +41,8 @@ static void check_model(const char *file) {
             sd_pool_free(pool);
             break;
         }
-        /* One-row passes alternate between the pool and the calling thread while the measured choice
-         * probes (pool_choice.h), so the reference below mixes both, and batched rows must match it. */
+        /* Passes alternate between the pool and the calling thread while the measured choices
+         * probe (pool_choice.h), so the reference below mixes both, and batched rows must match it. */
         sd_forward_set_measured_pool(f, true);
         /* Reference: prefix, then one token at a time. */
         CHECK(sd_forward_run(f, toks, N_PREFIX, false, err, sizeof err) == 0, "%s", err);
