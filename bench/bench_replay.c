@@ -211,9 +211,9 @@ static int parse_opts(int argc, char **argv, rp_opts *o) {
 
 /* ---- Recording ---- */
 
-static bool keep_all(void *user, int32_t i, float p_top) {
+static sd_draft_verdict keep_all(void *user, int32_t i, float p_top) {
     (void)user, (void)i, (void)p_top;
-    return true;
+    return SD_DRAFT_KEEP;
 }
 
 /* The target's greedy output for prompt (n_out tokens, at most n_want), then at each position the
@@ -322,11 +322,13 @@ static void replay_prompt(rp_policy *p, const rp_trace *tr, int32_t depth, doubl
         while (model && j < k) {
             passes++;
             if (trace) predicted[j] = sd_controller_acceptance_at(&p->ctrl, j, conf[j]);
-            if (!sd_controller_keep_drafting(&p->ctrl, j, conf[j])) break;
+            const sd_draft_verdict v = sd_controller_judge_draft(&p->ctrl, j, conf[j]);
+            if (v == SD_DRAFT_WITHHOLD) break;
             j++;
+            if (v == SD_DRAFT_KEEP_LAST) break;
         }
         while (src == SD_SOURCE_NGRAM && j < n_ngram &&
-               (!adaptive || sd_controller_keep_drafting(&p->ctrl, j, conf[j])))
+               (!adaptive || sd_controller_judge_draft(&p->ctrl, j, conf[j]) != SD_DRAFT_WITHHOLD))
             j++;
         const int32_t n_acc = SD_MIN(j, model                    ? tr->accept[t]
                                         : src == SD_SOURCE_NGRAM ? tr->ngram_accept[t]

@@ -222,15 +222,22 @@ static float top_probability(const float *logits, int32_t n) {
 
 /* Draws draft i of a round from the current logits (q row kept in q_row when sampling, the top
  * probability in *conf, NAN when `stop` neither tests it nor has a gate). Returns the token, -1 when `stop`
- * ends the draft here, or a negative status below -1. A NULL stop never ends it (the guess of
- * sd_drafter_extend has a p_min only). */
-static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *q_row, float *conf) {
+ * ends the draft here (the token withheld), or a negative status below -1; *last says whether the gate
+ * kept the token but ends the draft after it. A NULL stop never ends it (the guess of sd_drafter_extend
+ * has a p_min only). */
+static int32_t draw(sd_drafter *d, int32_t i, const sd_draft_stop *stop, float *q_row, float *conf,
+                    bool *last) {
     const float *logits = mapped_logits(d);
     /* 4096 exps for a 4096-token vocabulary: only when something reads it */
     const bool judged = stop && (stop->p_min > 0 || stop->gate);
     *conf = judged ? top_probability(logits, d->n_vocab) : NAN;
+    *last = false;
     if (stop && stop->p_min > 0 && *conf < stop->p_min) return -1;
-    if (stop && stop->gate && !stop->gate(stop->gate_user, i, *conf)) return -1;
+    if (stop && stop->gate) {
+        const sd_draft_verdict verdict = stop->gate(stop->gate_user, i, *conf);
+        if (verdict == SD_DRAFT_WITHHOLD) return -1;
+        *last = verdict == SD_DRAFT_KEEP_LAST;
+    }
     if (sd_sampler_is_greedy(d->sampler)) return sd_sampler_sample(d->sampler, logits);
     int rc = sd_sampler_probs(d->sampler, logits, q_row);
     return rc < 0 ? rc : sd_sampler_sample_probs(d->sampler, q_row);
@@ -244,7 +251,8 @@ static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop,
     int32_t j = 0;
     *withheld = -1;
     while (j < k) {
-        int32_t tok = draw(d, j, stop, q_rows + (size_t)j * (size_t)d->n_vocab, &conf[j]);
+        bool last;
+        int32_t tok = draw(d, j, stop, q_rows + (size_t)j * (size_t)d->n_vocab, &conf[j], &last);
         if (tok == -1) {
             /* greedy: the draft's choice is the argmax, which draws nothing from the PRNG */
             if (sd_sampler_is_greedy(d->sampler)) *withheld = sd_sampler_sample(d->sampler, mapped_logits(d));
@@ -252,7 +260,8 @@ static int32_t draft_tokens(sd_drafter *d, int32_t k, const sd_draft_stop *stop,
         }
         if (tok < 0) return sd_error(err, err_len, tok, "draft sampling failed");
         tokens[j++] = tok;
-        if (j == k) break; /* the next proposal starts from the context; the last draft need not be fed */
+        /* the next proposal starts from the context: the last draft need not be fed */
+        if (j == k || last) break;
         int rc = feed(d, &tok, 1, err, err_len);
         if (rc == SD_STATUS_INVALID_ARGUMENT) break;
         if (rc < 0) return rc;
@@ -318,7 +327,8 @@ int sd_drafter_extend(sd_drafter *d, const int32_t *ctx, int32_t n_ctx_tokens, c
     /* Guess the token the target will emit after the drafts (the bonus token when all are accepted). */
     const sd_draft_stop guess_stop = {.p_min = stop ? stop->p_min : 0.0f};
     float guess_conf;
-    int32_t guess = draw(d, 0, &guess_stop, d->ahead_q, &guess_conf);
+    bool last;
+    int32_t guess = draw(d, 0, &guess_stop, d->ahead_q, &guess_conf, &last);
     if (guess == -1) return SD_STATUS_OK;
     if (guess < 0) return sd_error(err, err_len, guess, "draft sampling failed");
     d->seq[n] = guess;

@@ -48,9 +48,16 @@ int sd_drafter_set_sampler(sd_drafter *d, const sd_sampler_params *params, char 
  * the first proposal does not pay for it. */
 int sd_drafter_sync(sd_drafter *d, const int32_t *ctx, int32_t n, char *err, size_t err_len);
 
-/* Decides whether draft i (0-based in its round), drawn when the draft's top probability was p_top, is
- * kept; false drops it and ends the draft (e.g. sd_controller_keep_drafting). */
-typedef bool (*sd_draft_gate_fn)(void *user, int32_t i, float p_top);
+/* A gate's verdict on a draft token the draft has just drawn (its pass already paid). */
+typedef enum sd_draft_verdict {
+    SD_DRAFT_WITHHOLD,  /* drop it and end the draft */
+    SD_DRAFT_KEEP_LAST, /* keep it and end the draft: another token would not pay for its pass */
+    SD_DRAFT_KEEP,      /* keep it and draw the next */
+} sd_draft_verdict;
+
+/* Judges draft i (0-based in its round), drawn when the draft's top probability was p_top (e.g.
+ * sd_controller_judge_draft). */
+typedef sd_draft_verdict (*sd_draft_gate_fn)(void *user, int32_t i, float p_top);
 
 /* When a draft stops early. p_top is the draft's largest probability at temperature 1. */
 typedef struct sd_draft_stop {

@@ -209,9 +209,9 @@ int sd_xvocab_sync(sd_xvocab *x, const int32_t *ctx, int32_t n, char *err, size_
 }
 
 /* Keeps every draft token: the controller's gate is asked about target ids instead. */
-static bool keep_all(void *user, int32_t i, float p_top) {
+static sd_draft_verdict keep_all(void *user, int32_t i, float p_top) {
     (void)user, (void)i, (void)p_top;
-    return true;
+    return SD_DRAFT_KEEP;
 }
 
 /* The length of the longest prefix of s[0..n) that ends on a whole UTF-8 character. */
@@ -274,7 +274,9 @@ int32_t sd_xvocab_propose(sd_xvocab *x, const int32_t *ctx, int32_t n, int32_t k
         while (di + 1 < jd && x->dprop_end[di] < end)
             di++;
         float conf = dconf[di];
-        if (stop && stop->gate && !stop->gate(stop->gate_user, j, conf)) break;
+        /* the proposal is drafted already: the next target id costs no draft pass, so only a withheld
+         * one ends it */
+        if (stop && stop->gate && stop->gate(stop->gate_user, j, conf) == SD_DRAFT_WITHHOLD) break;
         x->conf[j] = conf;
         tokens[j] = x->tprop[j];
         j++;

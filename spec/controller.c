@@ -227,23 +227,27 @@ sd_draft_source sd_controller_choose_source(sd_controller *c, int32_t n_ngram, f
     return c->source;
 }
 
-bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top) {
+sd_draft_verdict sd_controller_judge_draft(sd_controller *c, int32_t i, float p_top) {
     const sd_source_stats *st = round_stats(c);
-    const double a = acceptance_at(st, i, p_top);
-    const double all = c->round_all_accepted * a;
-    bool keep = i < c->k_min || !sd_controller_is_adaptive(c) || !costs_known(c, c->source);
-    if (!keep) {
-        const double t_now = i * st->t_draft + sd_controller_verify_cost(c, i + 1);
-        const double t_next = (i + 1) * st->t_draft + sd_controller_verify_cost(c, i + 2);
-        /* rate_seconds > 0 here: every round that measured a verify cost added to it */
-        keep = all >= c->rate_tokens / c->rate_seconds * (t_next - t_now);
-        if (!keep && c->round_explore) {
-            c->round_explore = false;
-            keep = true;
-        }
+    const double all = c->round_all_accepted * acceptance_at(st, i, p_top);
+    if (i < c->k_min || !sd_controller_is_adaptive(c) || !costs_known(c, c->source)) {
+        c->round_all_accepted = all;
+        return SD_DRAFT_KEEP;
     }
-    if (keep) c->round_all_accepted = all;
-    return keep;
+    /* rate_seconds > 0 here: every round that measured a verify cost added to it */
+    const double rate = c->rate_tokens / c->rate_seconds;
+    const double t_keep = sd_controller_verify_cost(c, i + 2) - sd_controller_verify_cost(c, i + 1);
+    bool keep = all >= rate * t_keep;
+    /* The next draft is drawn when this one pays for its verification and a draft pass more. */
+    bool next = keep && i + 1 < c->round_k && all >= rate * (t_keep + st->t_draft);
+    if (!next && c->round_explore) { /* one draft past the stop */
+        c->round_explore = false;
+        next = keep;
+        keep = true;
+    }
+    if (!keep) return SD_DRAFT_WITHHOLD;
+    c->round_all_accepted = all;
+    return next || i + 1 >= c->round_k ? SD_DRAFT_KEEP : SD_DRAFT_KEEP_LAST;
 }
 
 static void blend(double *avg, double sample) {

@@ -18,7 +18,8 @@
  * The round protocol, the same for the decoder (spec/decode.c), bench-replay and the tests' simulations:
  *   k = sd_controller_begin_round(c, k_limit);    at most k drafts this round (0: a plain round)
  *   for i = 0, 1, ... < k: the draft proposes draft i with top probability p_top;
- *       if (!sd_controller_keep_drafting(c, i, p_top)) stop: draft i is withheld, not verified
+ *       v = sd_controller_judge_draft(c, i, p_top);
+ *       SD_DRAFT_WITHHOLD: stop, draft i is not verified; SD_DRAFT_KEEP_LAST: keep it and stop
  *   the target verifies the j kept drafts;
  *   sd_controller_end_round(c, &outcome);         j, accepted, times, the withheld draft's fate
  * The caller supplies only drafts, verification results and times; which rounds draft nothing (and
@@ -30,7 +31,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "specdec.h" /* SD_MAX_DRAFT_LEN */
+#include "draft/drafter.h" /* sd_draft_verdict */
+#include "specdec.h"       /* SD_MAX_DRAFT_LEN */
 
 /* Rounds between plain rounds (see sd_controller_begin_round). */
 #define SD_PLAIN_ROUND_EVERY 256
@@ -86,7 +88,7 @@ typedef struct sd_controller {
     double episode_tokens, episode_seconds;
     double episode_total_tokens, episode_total_seconds;
     bool round_restarts; /* the round in progress is a probe's first: the draft catches up in it */
-    /* the round in progress, for sd_controller_keep_drafting: the probability that every draft kept so
+    /* the round in progress, for sd_controller_judge_draft: the probability that every draft kept so
      * far is accepted, and whether this round may draft one token past the stop */
     double round_all_accepted;
     bool round_explore;
@@ -103,13 +105,13 @@ void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
  * model alone. */
 void sd_controller_set_sources(sd_controller *c, unsigned sources);
 
-/* Whether the draft lengths adapt (k_min < k_max). With a fixed k sd_controller_keep_drafting keeps
+/* Whether the draft lengths adapt (k_min < k_max). With a fixed k sd_controller_judge_draft keeps
  * every draft, so a caller may skip it (and the draft need not compute p_top). */
 bool sd_controller_is_adaptive(const sd_controller *c);
 
 /* Begins a round: returns the most tokens it may draft, in [0, k_limit] (k_limit: what the caller can
  * take, e.g. the context's room and the tokens still wanted). The bound is k_max once the costs are
- * measured (sd_controller_keep_drafting then ends each draft where another token no longer pays),
+ * measured (sd_controller_judge_draft then ends each draft where another token no longer pays),
  * before that min(4, k_max) (at least k_min); a fixed k is itself. The first round, and then one in
  * SD_PLAIN_ROUND_EVERY rounds (counted across generations), drafts nothing when k_min is 0, so that the
  * cost of a plain single-token target pass is measured (the k = 0 option, the floor and the speed-up
@@ -146,16 +148,20 @@ sd_draft_source sd_controller_choose_source(sd_controller *c, int32_t n_ngram, f
 bool sd_controller_draft_idle(const sd_controller *c);
 
 /* The gate: whether draft i (0-based) of the round, which the draft proposed with top probability
- * p_top, is worth verifying; false ends the round's draft (draft i is withheld). Called for i = 0, 1, ...
- * in order, at most up to the bound sd_controller_begin_round returned. With a the acceptance
- * sd_controller_acceptance_at predicts for it, adding it raises the expected tokens of the round by
- * g = (probability that drafts 0..i are all accepted) and its cost T(i) = i t_d + t_v(i + 1) by
- * dT = t_d + t_v(i + 2) - t_v(i + 1); it is kept if g >= R dT, R the tokens per second recent rounds
- * achieved. (Long-run throughput is total tokens over total time, not the mean of each round's E / T;
- * a token that pays at least R per second of its cost raises it; this is Dinkelbach's rule, and R
- * converges to the best rate the policy can reach.) Always true below k_min; with a fixed k or before
- * the costs are measured, true. */
-bool sd_controller_keep_drafting(sd_controller *c, int32_t i, float p_top);
+ * p_top, is worth verifying, and whether the draft should go on to draw draft i + 1. Called for i = 0,
+ * 1, ... in order, at most up to the bound sd_controller_begin_round returned. With a the acceptance
+ * sd_controller_acceptance_at predicts for it, verifying it raises the expected tokens of the round by
+ * g = (probability that drafts 0..i are all accepted) and costs dT = t_v(i + 2) - t_v(i + 1) (its draft
+ * pass is paid already); it is kept if g >= R dT, R the tokens per second recent rounds achieved.
+ * (Long-run throughput is total tokens over total time, not the mean of each round's E / T; a token that
+ * pays at least R per second of its cost raises it; this is Dinkelbach's rule, and R converges to the
+ * best rate the policy can reach.) Drawing draft i + 1 costs a draft pass more, t_d + t_v(i + 3) -
+ * t_v(i + 2), for g times the acceptance of position i + 1 (its p_top is not known before the pass):
+ * when that does not pay the verdict is SD_DRAFT_KEEP_LAST, and the round verifies draft i without
+ * paying a pass for a draft it would withhold. Always SD_DRAFT_KEEP below k_min, with a fixed k or before
+ * the costs are measured. Callers whose proposal costs nothing more per token (n-gram and
+ * cross-vocabulary drafts) treat SD_DRAFT_KEEP_LAST as SD_DRAFT_KEEP. */
+sd_draft_verdict sd_controller_judge_draft(sd_controller *c, int32_t i, float p_top);
 
 /* What a round showed, for sd_controller_end_round. */
 typedef struct sd_round_outcome {

@@ -40,8 +40,8 @@ struct sd_decoder {
     sd_draft_stop stop; /* the configured p_min, and the controller deciding each draft */
 };
 
-static bool keep_drafting(void *user, int32_t i, float p_top) {
-    return sd_controller_keep_drafting(user, i, p_top);
+static sd_draft_verdict judge_draft(void *user, int32_t i, float p_top) {
+    return sd_controller_judge_draft(user, i, p_top);
 }
 
 static void run_extend(void *arg) {
@@ -84,7 +84,7 @@ int sd_decoder_create(sd_verifier *verifier, sd_drafter *drafter, const sd_vocab
     sd_controller_set_sources(&d->ctrl, (drafter ? SD_SPEC_DRAFT : 0u) | (d->ngram ? SD_SPEC_NGRAM : 0u));
     /* A fixed k needs no gate (nor the draft's confidences it reads). */
     d->stop = (sd_draft_stop){.p_min = cfg->p_min,
-                              .gate = sd_controller_is_adaptive(&d->ctrl) ? keep_drafting : NULL,
+                              .gate = sd_controller_is_adaptive(&d->ctrl) ? judge_draft : NULL,
                               .gate_user = &d->ctrl};
     *out = d;
     return SD_STATUS_OK;
@@ -156,7 +156,8 @@ static int shift_context(sd_decoder *d, int32_t *n_tokens, char *err, size_t err
 static int32_t gate_ngram(sd_decoder *d, int32_t n_ngram) {
     const bool adaptive = sd_controller_is_adaptive(&d->ctrl);
     int32_t j = 0;
-    while (j < n_ngram && (!adaptive || sd_controller_keep_drafting(&d->ctrl, j, d->ngram_conf[j]))) {
+    while (j < n_ngram &&
+           (!adaptive || sd_controller_judge_draft(&d->ctrl, j, d->ngram_conf[j]) != SD_DRAFT_WITHHOLD)) {
         d->drafts[j] = d->ngram_drafts[j];
         j++;
     }

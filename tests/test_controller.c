@@ -98,11 +98,13 @@ static int draft_through_gate(sd_controller *c, text_kind t, int k, float *p_top
         const float p = (float)(t.lo + (t.hi - t.lo) * uniform());
         p_top[j] = p;
         accept[j] = accepted(t, p);
-        if (!sd_controller_keep_drafting(c, j, p)) {
+        const sd_draft_verdict v = sd_controller_judge_draft(c, j, p);
+        if (v == SD_DRAFT_WITHHOLD) {
             *withheld = true;
             break;
         }
         j++;
+        if (v == SD_DRAFT_KEEP_LAST) break;
     }
     return j;
 }
@@ -213,7 +215,7 @@ static void run_source_round(sim *s, source_text t, source_totals *tot) {
     if (src == SD_SOURCE_MODEL) {
         j = draft_through_gate(c, t.model, k, p_top, accept, &withheld);
     } else if (src == SD_SOURCE_NGRAM) {
-        while (j < n_ngram && sd_controller_keep_drafting(c, j, conf)) {
+        while (j < n_ngram && sd_controller_judge_draft(c, j, conf) != SD_DRAFT_WITHHOLD) {
             p_top[j] = conf;
             accept[j] = target[j] == NGRAM_TOKEN;
             j++;
@@ -313,7 +315,7 @@ int main(void) {
     sd_controller_end_round(&c.c, &(sd_round_outcome){.t_verify_s = t_verify(1)});
     CHECK(sd_controller_begin_round(&c.c, SD_MAX_DRAFT_LEN) == 4,
           "before the draft's cost is known it proposes 4");
-    CHECK(sd_controller_keep_drafting(&c.c, 3, 0.01f),
+    CHECK(sd_controller_judge_draft(&c.c, 3, 0.01f) == SD_DRAFT_KEEP,
           "before the draft's cost is known every draft is kept");
 
     /* Confident text: long drafts. */
@@ -329,7 +331,12 @@ int main(void) {
     /* A draft that is more confident than right (acceptance p^3): the calibration learns it. */
     sim_init(&c, 0, 16, T_DRAFT);
     run(&c, MISCALIBRATED, 600);
-    const double a75 = sd_controller_acceptance_at(&c.c, 0, 0.75f);
+    /* the estimate moves with the last few dozen drafts: its mean over 8 moments 100 rounds apart */
+    double a75 = 0.0;
+    for (int i = 0; i < 8; i++) {
+        run(&c, MISCALIBRATED, 100);
+        a75 += sd_controller_acceptance_at(&c.c, 0, 0.75f) / 8;
+    }
     CHECK(a75 > 0.3 && a75 < 0.55, "acceptance at p_top 0.75 learned as %.2f (true 0.42)", a75);
     CHECK(sd_controller_acceptance(&c.c, 0) > 0.0, "per-position acceptance is tracked too");
 
