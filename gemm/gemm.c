@@ -46,12 +46,13 @@ static repack_fn repack_for(sd_type type, int64_t rows, const sd_kernel_set *ks)
     if (ks == &sd_kernels_scalar) return NULL;
 #if defined(__x86_64__)
     /* The x86 kernels multiply 8 interleaved rows per instruction: Q4_0 (about 2.5x less compute per block
-     * than row by row), Q4_K and Q5_K (sd_q4_k_r8, sd_q5_k_r8: scales decoded and float steps taken once
-     * per 8 rows). */
+     * than row by row), Q4_K, Q5_K and Q6_K (sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8: scales decoded and float
+     * steps taken once per 8 rows). */
     if (rows % 8 != 0) return NULL;
     if (type == SD_TYPE_Q4_0) return sd_q4_0_repack;
     if (type == SD_TYPE_Q4_K) return sd_q4_k_repack;
     if (type == SD_TYPE_Q5_K) return sd_q5_k_repack;
+    if (type == SD_TYPE_Q6_K) return sd_q6_k_repack;
 #elif defined(__aarch64__)
     /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
     if (type == SD_TYPE_Q4_0 && rows % 4 == 0) return sd_q4_0_repack_r4;
@@ -91,7 +92,7 @@ int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int
     return SD_STATUS_OK;
 }
 
-/* The x86 8-row records (sd_q4_0_r8, sd_q4_k_r8, sd_q5_k_r8): for each group of 8 rows and
+/* The x86 8-row records (sd_q4_0_r8, sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8): for each group of 8 rows and
  * each block index b, one record of the 8 blocks' bytes, filled row by row by put(record, row r's block
  * b, r). */
 typedef void (*put_row_fn)(void *rec, const void *blk, int r);
@@ -155,6 +156,15 @@ static void put_q5_k(void *rec, const void *blk, int r) {
     lanes_to_row_lane(out->qs[0][0], in->qs, 4, r);
 }
 
+static void put_q6_k(void *rec, const void *blk, int r) {
+    sd_q6_k_r8 *out = rec;
+    const sd_block_q6_k *in = blk;
+    out->d[r] = in->d;
+    bytes_to_column((uint8_t *)out->scales[0], in->scales, SD_QK_K / 16, r);
+    lanes_to_row_lane(out->qh[0][0], in->qh, 2, r);
+    lanes_to_row_lane(out->ql[0][0], in->ql, 4, r);
+}
+
 void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
     repack_rows8(src, dst, rows, cols, SD_QK4_0, sizeof(sd_block_q4_0), put_q4_0);
 }
@@ -165,6 +175,10 @@ void sd_q4_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
 
 void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
     repack_rows8(src, dst, rows, cols, SD_QK_K, sizeof(sd_block_q5_k), put_q5_k);
+}
+
+void sd_q6_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    repack_rows8(src, dst, rows, cols, SD_QK_K, sizeof(sd_block_q6_k), put_q6_k);
 }
 
 void sd_weight_release(sd_weight *w) {

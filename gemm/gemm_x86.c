@@ -598,7 +598,7 @@ INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
     tile_q4_5_k(p, R, T, false);
 }
 
-/* ---- K-quants repacked 8 rows per group (sd_q4_k_r8, sd_q5_k_r8) ---- */
+/* ---- K-quants repacked 8 rows per group (sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8) ---- */
 
 /* 8 output rows x T activation rows, a lane per output row: the accumulators are [activation row][quant.h
  * lane l], lane r of each vector output row r, and the final sum over lanes is 7 vector adds for 8
@@ -607,7 +607,7 @@ INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
  * registers too (the scale pairs then come from the stack): 8 measured faster than two tiles of 4. The
  * group's records are one sequential stream, prefetched K8_PREFETCH records ahead. */
 #define K8_TMAX 8
-#define K8_PREFETCH 2 /* records (2304 bytes of Q4_K) */
+#define K8_PREFETCH 2 /* records (2304 bytes of Q4_K, 3360 of Q6_K) */
 
 /* Bytes [q][r] of v (4 entries of 8 rows) for entry q as int16 pairs (x_r, x_r) in 32-bit lane r: the
  * maddubs pair sums of row r times x_r in one madd. */
@@ -753,6 +753,88 @@ INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t
     k8_store(acc, T, y, ldy);
 }
 
+/* Row scale bytes sc[r] (8 rows, signed) as int16 pairs (sc_r, sc_r) in 32-bit lane r: one broadcast
+ * load, byte r into the high byte of both words of lane r, and the arithmetic shift that sign-extends
+ * it. */
+INLINE __m256i signed_row_pairs(const int8_t sc[8]) {
+    int64_t v;
+    memcpy(&v, sc, sizeof v);
+    const char z = (char)0x80;
+    const __m256i high = _mm256_shuffle_epi8(
+        _mm256_set1_epi64x(v), _mm256_setr_epi8(z, 0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z, 4, z, 4, z,
+                                                5, z, 5, z, 6, z, 6, z, 7, z, 7));
+    return _mm256_srai_epi16(high, 8);
+}
+
+/* Two rows of scale bytes sc[0][r], sc[1][r] as the int16 pair (sc[0][r], sc[1][r]) in 32-bit lane r,
+ * against a bsums pair in one madd. */
+INLINE __m256i signed_row_scale_pairs(const int8_t sc[2][8]) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)sc);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, _mm_srli_si128(x, 8)));
+}
+
+/* Q6_K records (sd_q6_k_r8), as Q4_K: per record the 16 sub-block scales of the 8 rows as int16 pairs
+ * (signed_row_pairs: 2 integer operations each); then for each lane l and chunk c (32 elements, its lane l
+ * in sub-block 2c + l / 4) the 8 rows' 6-bit quants from one ql and one qh vector in 4 integer operations,
+ * one maddubs, madd and add per activation row; per lane the zero-point correction of quant.h (32 (bsums
+ * x scales), one madd and shift for 8 rows) and one conversion and fma. About 70 operations per (row,
+ * super-block) at n = 1 against about 90 row by row, where each chunk's scale is shuffled into place and
+ * the zero point and float steps are taken per row. */
+INLINE void tile_q6_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                         int64_t ldy, const int T) {
+    __m256 acc[K8_TMAX][8];
+    k8_zero(acc, T);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const sd_q6_k_r8 *blk = (const sd_q6_k_r8 *)wg + b;
+        const act_q8_k *ab[K8_TMAX];
+        k8_begin(wg, sizeof *blk, b, a, astride, T, ab);
+        __m256i scp[SD_QK_K / 16];
+#pragma GCC unroll 16
+        for (int j = 0; j < SD_QK_K / 16; j++)
+            scp[j] = signed_row_pairs(blk->scales[j]);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d));
+        __m256 dy[K8_TMAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            dy[t] = _mm256_mul_ps(d, _mm256_broadcast_ss(&ab[t]->d));
+#pragma GCC unroll 1
+        for (int l = 0; l < 8; l++) {
+            const __m256i *lane_sc = scp + l / 4; /* chunk c's: lane_sc[2c] */
+            __m256i s[K8_TMAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)blk->qh[l][h]);
+                /* chunk 4h + u: the nibbles of ql[l][2h + u % 2] (high ones for u >= 2), bit pair u of qh */
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)blk->ql[l][2 * h + u % 2]);
+                    const __m256i lo = _mm256_and_si256(u < 2 ? raw : _mm256_srli_epi16(raw, 4), m4);
+                    const __m256i up = u < 2    ? _mm256_slli_epi16(qh, 4 - 2 * u)
+                                       : u == 2 ? qh
+                                                : _mm256_srli_epi16(qh, 2);
+                    const __m256i wq = _mm256_or_si256(lo, _mm256_and_si256(up, bits45));
+                    const int c = 4 * h + u;
+                    k8_madd(s, wq, lane_sc[2 * c], ab, 32 * c + 4 * l, T);
+                }
+            }
+            /* S_l -= 32 (bsums[2l] sc[2l] + bsums[2l + 1] sc[2l + 1]); acc[l] = fmaf(d, S_l, acc[l]) */
+            const __m256i zp = signed_row_scale_pairs(blk->scales + 2 * l);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const __m256i corr =
+                    _mm256_slli_epi32(_mm256_madd_epi16(zp, dword_to_all(&ab[t]->bsums[2 * l])), 5);
+                acc[t][l] =
+                    _mm256_fmadd_ps(dy[t], _mm256_cvtepi32_ps(_mm256_sub_epi32(s[t], corr)), acc[t][l]);
+            }
+        }
+    }
+    k8_store(acc, T, y, ldy);
+}
+
 #define TILE_K8_FN(T)                                                                                        \
     static __attribute__((noinline)) void tile_k8q4_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
                                                          size_t astride, float *y, int64_t ldy) {            \
@@ -761,6 +843,10 @@ INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t
     static __attribute__((noinline)) void tile_k8q5_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
                                                          size_t astride, float *y, int64_t ldy) {            \
         tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, true);                                                   \
+    }                                                                                                        \
+    static __attribute__((noinline)) void tile_k8q6_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
+                                                         size_t astride, float *y, int64_t ldy) {            \
+        tile_q6_k_r8(wg, nb, a, astride, y, ldy, T);                                                         \
     }
 TILE_K8_FN(1)
 TILE_K8_FN(2)
@@ -780,6 +866,7 @@ typedef void (*tile_k8_fn)(const uint8_t *wg, int64_t nb, const uint8_t *a, size
     }
 static const tile_k8_fn tiles_k8q4[K8_TMAX + 1] = TILE_K8_LIST(q4);
 static const tile_k8_fn tiles_k8q5[K8_TMAX + 1] = TILE_K8_LIST(q5);
+static const tile_k8_fn tiles_k8q6[K8_TMAX + 1] = TILE_K8_LIST(q6);
 
 /* The tile kernels of a K-quant type sd_weight_init repacks 8 rows per group, and its record size; NULL
  * for the others. */
@@ -791,6 +878,9 @@ static const tile_k8_fn *k8_tiles(sd_type type, size_t *rec_bytes) {
     case SD_TYPE_Q5_K:
         *rec_bytes = sizeof(sd_q5_k_r8);
         return tiles_k8q5;
+    case SD_TYPE_Q6_K:
+        *rec_bytes = sizeof(sd_q6_k_r8);
+        return tiles_k8q6;
     default:
         *rec_bytes = 0;
         return NULL;
