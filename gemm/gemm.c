@@ -46,12 +46,13 @@ static repack_fn repack_for(sd_type type, int64_t rows, const sd_kernel_set *ks)
     if (ks == &sd_kernels_scalar) return NULL;
 #if defined(__x86_64__)
     /* The x86 kernels multiply 8 interleaved rows per instruction: Q4_0 (about 2.5x less compute per block
-     * than row by row), Q4_K and Q5_K (sd_q4_k_r8, sd_q5_k_r8: scales decoded and float steps taken once
-     * per 8 rows). */
+     * than row by row), Q4_K, Q5_K and Q6_K (sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8: scales decoded and float
+     * steps taken once per 8 rows). */
     if (rows % 8 != 0) return NULL;
     if (type == SD_TYPE_Q4_0) return sd_q4_0_repack;
     if (type == SD_TYPE_Q4_K) return sd_q4_k_repack;
     if (type == SD_TYPE_Q5_K) return sd_q5_k_repack;
+    if (type == SD_TYPE_Q6_K) return sd_q6_k_repack;
 #elif defined(__aarch64__)
     /* The NEON sets read two rows per operand from 4-row records (sd_q4_0_r4): no shuffles per block */
     if (type == SD_TYPE_Q4_0 && rows % 4 == 0) return sd_q4_0_repack_r4;
@@ -91,66 +92,93 @@ int sd_weight_init_with(sd_weight *w, const sd_kernel_set *ks, sd_type type, int
     return SD_STATUS_OK;
 }
 
-void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
-    const int64_t nb = cols / SD_QK4_0;
-    const sd_block_q4_0 *in = src;
-    sd_q4_0_r8 *out = dst;
+/* The x86 8-row records (sd_q4_0_r8, sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8): for each group of 8 rows and
+ * each block index b, one record of the 8 blocks' bytes, filled row by row by put(record, row r's block
+ * b, r). */
+typedef void (*put_row_fn)(void *rec, const void *blk, int r);
+
+static void repack_rows8(const void *src, void *dst, int64_t rows, int64_t cols, int64_t block_elems,
+                         size_t block_bytes, put_row_fn put) {
+    const int64_t nb = cols / block_elems;
+    const uint8_t *in = src;
+    uint8_t *rec = dst;
     for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, out++) {
-            for (int r = 0; r < 8; r++) {
-                const sd_block_q4_0 *blk = &in[(g * 8 + r) * nb + b];
-                out->d[r] = blk->d;
-                for (int e = 0; e < SD_QK4_0; e++) { /* element e of row r: qs[e / 8][4r + e % 4] */
-                    const int q = e < 16 ? blk->qs[e] & 0xF : blk->qs[e - 16] >> 4;
-                    uint8_t *byte = &out->qs[e / 8][4 * r + e % 4];
-                    *byte = (uint8_t)(e % 8 < 4 ? (*byte & 0xF0) | q : (*byte & 0x0F) | (q << 4));
-                }
-            }
+        for (int64_t b = 0; b < nb; b++, rec += 8 * block_bytes) {
+            for (int r = 0; r < 8; r++)
+                put(rec, in + ((size_t)(g * 8 + r) * (size_t)nb + (size_t)b) * block_bytes, r);
         }
     }
+}
+
+/* Row r's parts x 32 bytes to dst [8][parts][32] by quant.h lane: bytes 32p + 4l .. 32p + 4l + 3 (lane l
+ * of part p) to 32-bit lane r of dst[l][p]. */
+static void lanes_to_row_lane(uint8_t *dst, const uint8_t *src, int parts, int r) {
+    for (int l = 0; l < 8; l++) {
+        for (int p = 0; p < parts; p++)
+            memcpy(dst + ((size_t)l * (size_t)parts + (size_t)p) * 32 + 4 * (size_t)r, src + 32 * p + 4 * l,
+                   4);
+    }
+}
+
+/* Row r's n bytes to column r of dst [n][8]. */
+static void bytes_to_column(uint8_t *dst, const void *src, int n, int r) {
+    for (int i = 0; i < n; i++)
+        dst[8 * i + r] = ((const uint8_t *)src)[i];
+}
+
+static void put_q4_0(void *rec, const void *blk, int r) {
+    sd_q4_0_r8 *out = rec;
+    const sd_block_q4_0 *in = blk;
+    out->d[r] = in->d;
+    for (int e = 0; e < SD_QK4_0; e++) { /* element e of row r: qs[e / 8][4r + e % 4] */
+        const int q = e < 16 ? in->qs[e] & 0xF : in->qs[e - 16] >> 4;
+        uint8_t *byte = &out->qs[e / 8][4 * r + e % 4];
+        *byte = (uint8_t)(e % 8 < 4 ? (*byte & 0xF0) | q : (*byte & 0x0F) | (q << 4));
+    }
+}
+
+static void put_q4_k(void *rec, const void *blk, int r) {
+    sd_q4_k_r8 *out = rec;
+    const sd_block_q4_k *in = blk;
+    out->d[r] = in->d;
+    out->dmin[r] = in->dmin;
+    bytes_to_column(out->scales[0], in->scales, SD_K_SCALE_SIZE, r);
+    lanes_to_row_lane(out->qs[0][0], in->qs, 4, r);
+}
+
+static void put_q5_k(void *rec, const void *blk, int r) {
+    sd_q5_k_r8 *out = rec;
+    const sd_block_q5_k *in = blk;
+    out->d[r] = in->d;
+    out->dmin[r] = in->dmin;
+    bytes_to_column(out->scales[0], in->scales, SD_K_SCALE_SIZE, r);
+    lanes_to_row_lane(out->qh[0], in->qh, 1, r);
+    lanes_to_row_lane(out->qs[0][0], in->qs, 4, r);
+}
+
+static void put_q6_k(void *rec, const void *blk, int r) {
+    sd_q6_k_r8 *out = rec;
+    const sd_block_q6_k *in = blk;
+    out->d[r] = in->d;
+    bytes_to_column((uint8_t *)out->scales[0], in->scales, SD_QK_K / 16, r);
+    lanes_to_row_lane(out->qh[0][0], in->qh, 2, r);
+    lanes_to_row_lane(out->ql[0][0], in->ql, 4, r);
+}
+
+void sd_q4_0_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    repack_rows8(src, dst, rows, cols, SD_QK4_0, sizeof(sd_block_q4_0), put_q4_0);
 }
 
 void sd_q4_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
-    const int64_t nb = cols / SD_QK_K;
-    const sd_block_q4_k *in = src;
-    sd_q4_k_r8 *out = dst;
-    for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, out++) {
-            for (int r = 0; r < 8; r++) {
-                const sd_block_q4_k *blk = &in[(g * 8 + r) * nb + b];
-                out->d[r] = blk->d;
-                out->dmin[r] = blk->dmin;
-                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
-                    out->scales[i][r] = blk->scales[i];
-                for (int l = 0; l < 8; l++) {
-                    for (int p = 0; p < 4; p++)
-                        memcpy(&out->qs[l][p][4 * r], &blk->qs[32 * p + 4 * l], 4);
-                }
-            }
-        }
-    }
+    repack_rows8(src, dst, rows, cols, SD_QK_K, sizeof(sd_block_q4_k), put_q4_k);
 }
 
 void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
-    const int64_t nb = cols / SD_QK_K;
-    const sd_block_q5_k *in = src;
-    sd_q5_k_r8 *out = dst;
-    for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, out++) {
-            for (int r = 0; r < 8; r++) {
-                const sd_block_q5_k *blk = &in[(g * 8 + r) * nb + b];
-                out->d[r] = blk->d;
-                out->dmin[r] = blk->dmin;
-                for (int i = 0; i < SD_K_SCALE_SIZE; i++)
-                    out->scales[i][r] = blk->scales[i];
-                for (int l = 0; l < 8; l++) {
-                    memcpy(&out->qh[l][4 * r], &blk->qh[4 * l], 4);
-                    for (int p = 0; p < 4; p++)
-                        memcpy(&out->qs[l][p][4 * r], &blk->qs[32 * p + 4 * l], 4);
-                }
-            }
-        }
-    }
+    repack_rows8(src, dst, rows, cols, SD_QK_K, sizeof(sd_block_q5_k), put_q5_k);
+}
+
+void sd_q6_k_repack(const void *src, void *dst, int64_t rows, int64_t cols) {
+    repack_rows8(src, dst, rows, cols, SD_QK_K, sizeof(sd_block_q6_k), put_q6_k);
 }
 
 void sd_weight_release(sd_weight *w) {

@@ -598,21 +598,16 @@ INLINE void tile_q4_k(const tile_args *p, const int R, const int T) {
     tile_q4_5_k(p, R, T, false);
 }
 
-/* ---- Q4_K repacked 8 rows per group (sd_q4_k_r8) ---- */
+/* ---- K-quants repacked 8 rows per group (sd_q4_k_r8, sd_q5_k_r8, sd_q6_k_r8) ---- */
 
-/* 8 output rows x T activation rows, a lane per output row. Per record (one super-block of 8 rows): the
- * 8 rows' scales and mins decoded by 3 loads and 9 integer operations, each sub-block's scale as int16
- * pairs per row by one permute and one shuffle; then for each quant.h lane l, 4 loads and 12 integer
- * operations per activation row (broadcast activation dwords, maddubs, madd by the scale pairs, add)
- * give S_l of all 8 rows, and one conversion and fma each for the scales and the mins fold it into that
- * lane's accumulator vector. About 50 operations per (row, super-block) at n = 1 against about 90 row by
- * row. The lane loop stays rolled (the accumulators live in memory, the 8 scale-pair vectors in
- * registers) and each activation row's sum is one chain: fully unrolled, or with the compiler free to
- * reassociate the sums, the T = 4 kernel spilled 700 times. Up to 8 activation rows per tile with 16
+/* 8 output rows x T activation rows, a lane per output row: the accumulators are [activation row][quant.h
+ * lane l], lane r of each vector output row r, and the final sum over lanes is 7 vector adds for 8
+ * outputs. Each activation row's integer sum is one chain: fully unrolled, or with the compiler free to
+ * reassociate the sums, the Q4_K T = 4 kernel spilled 700 times. Up to 8 activation rows per tile with 16
  * registers too (the scale pairs then come from the stack): 8 measured faster than two tiles of 4. The
  * group's records are one sequential stream, prefetched K8_PREFETCH records ahead. */
 #define K8_TMAX 8
-#define K8_PREFETCH 2 /* records (2304 bytes) */
+#define K8_PREFETCH 2 /* records (2304 bytes of Q4_K, 3360 of Q6_K) */
 
 /* Bytes [q][r] of v (4 entries of 8 rows) for entry q as int16 pairs (x_r, x_r) in 32-bit lane r: the
  * maddubs pair sums of row r times x_r in one madd. */
@@ -631,16 +626,63 @@ INLINE __m256i dword_to_all(const void *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* q5: Q5_K records (sd_q5_k_r8), the same with the fifth bits of lane l in qh[l] */
-INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
-                         int64_t ldy, const int T, const bool q5) {
-    __m256 acc[K8_TMAX][8]; /* [activation row][lane l], lane r of each vector output row r */
+INLINE void k8_zero(__m256 acc[K8_TMAX][8], const int T) {
 #pragma GCC unroll 8
     for (int t = 0; t < T; t++) {
 #pragma GCC unroll 8
         for (int l = 0; l < 8; l++)
             acc[t][l] = _mm256_setzero_ps();
     }
+}
+
+/* Record b of the group (rec_bytes each) begins: the prefetch K8_PREFETCH records ahead, and each
+ * activation row's super-block b. */
+INLINE void k8_begin(const uint8_t *wg, size_t rec_bytes, int64_t b, const uint8_t *a, size_t astride,
+                     const int T, const act_q8_k *ab[K8_TMAX]) {
+    const char *ahead = (const char *)wg + (size_t)(b + K8_PREFETCH) * rec_bytes;
+    for (size_t o = 0; o < rec_bytes; o += 64)
+        _mm_prefetch(ahead + o, _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        ab[t] = (const act_q8_k *)(a + (size_t)t * astride) + b;
+}
+
+/* s[t] += the maddubs pair sums of the 8 rows' quants wq (4 per 32-bit lane) against the activation dword
+ * at element off of row t, times the rows' scale pairs sc. The opaque asm keeps one chain per activation
+ * row (see above). */
+INLINE void k8_madd(__m256i s[K8_TMAX], __m256i wq, __m256i sc, const act_q8_k *const ab[K8_TMAX], int off,
+                    const int T) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        s[t] = _mm256_add_epi32(
+            s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wq, dword_to_all(ab[t]->qs + off)), sc));
+        __asm__("" : "+x"(s[t]));
+    }
+}
+
+/* sd_hsum8 over the lanes, for 8 rows at once: y[t * ldy + r] for the group's rows r. */
+INLINE void k8_store(__m256 acc[K8_TMAX][8], const int T, float *y, int64_t ldy) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        const __m256 *v = acc[t];
+        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
+                                         _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
+        _mm256_storeu_ps(y + (size_t)t * (size_t)ldy, sum);
+    }
+}
+
+/* Q4_K and Q5_K records (q5: sd_q5_k_r8, the same with the fifth bits of lane l in qh[l]). Per record: the
+ * 8 rows' scales and mins decoded by 3 loads and 9 integer operations, each sub-block's scale as int16
+ * pairs per row by one permute and one shuffle; then for each quant.h lane l, 4 loads and 12 integer
+ * operations per activation row (broadcast activation dwords, maddubs, madd by the scale pairs, add)
+ * give S_l of all 8 rows, and one conversion and fma each for the scales and the mins fold it into that
+ * lane's accumulator vector. About 50 operations per (row, super-block) at n = 1 against about 90 row by
+ * row. The lane loop stays rolled (the accumulators live in memory, the 8 scale-pair vectors in
+ * registers). */
+INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                         int64_t ldy, const int T, const bool q5) {
+    __m256 acc[K8_TMAX][8];
+    k8_zero(acc, T);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), top = _mm256_set1_epi8(0x30),
                   bit4 = _mm256_set1_epi8(0x10);
     const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
@@ -649,13 +691,8 @@ INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t
         const uint8_t *rec = wg + (size_t)b * rec_bytes;
         const sd_q4_k_r8 *blk = (const sd_q4_k_r8 *)rec;
         const sd_q5_k_r8 *blk5 = (const sd_q5_k_r8 *)rec;
-        const char *ahead = (const char *)rec + K8_PREFETCH * rec_bytes;
-        for (size_t o = 0; o < rec_bytes; o += 64)
-            _mm_prefetch(ahead + o, _MM_HINT_T0);
         const act_q8_k *ab[K8_TMAX];
-#pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
-            ab[t] = (const act_q8_k *)(a + (size_t)t * astride) + b;
+        k8_begin(wg, rec_bytes, b, a, astride, T, ab);
         /* sd_q4_k_scales on 8 rows: bytes [j][r] of scales 0-3, 4-7 and mins 0-3, 4-7 */
         const __m256i u0 = _mm256_loadu_si256((const __m256i *)blk->scales[0]);
         const __m256i u1 = _mm256_loadu_si256((const __m256i *)blk->scales[4]);
@@ -698,19 +735,9 @@ INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t
                                                                     : _mm256_srli_epi16(qh, 2 * p - 3),
                                                               bit4));
                 }
-#pragma GCC unroll 8
-                for (int t = 0; t < T; t++) { /* elements 64p + 4l .. (sub-block 2p) and 32 further on */
-                    const int8_t *yq = ab[t]->qs + 64 * p + 4 * l;
-                    /* one chain per activation row: the opaque asm keeps the compiler from
-                     * reassociating the sums into a tree of temporaries that spills */
-                    s[t] = _mm256_add_epi32(
-                        s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, dword_to_all(yq)), scp[2 * p]));
-                    __asm__("" : "+x"(s[t]));
-                    s[t] = _mm256_add_epi32(
-                        s[t],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(hi, dword_to_all(yq + 32)), scp[2 * p + 1]));
-                    __asm__("" : "+x"(s[t]));
-                }
+                /* elements 64p + 4l .. (sub-block 2p) and 32 further on (sub-block 2p + 1) */
+                k8_madd(s, lo, scp[2 * p], ab, 64 * p + 4 * l, T);
+                k8_madd(s, hi, scp[2 * p + 1], ab, 64 * p + 32 + 4 * l, T);
             }
             /* M_l = m_l (bsums[2l] + bsums[2l + 1]); fnmadd's -(dmin y.d) M + acc is the reference's
              * fmaf(-dmin, M, acc) (negation is exact) */
@@ -723,23 +750,103 @@ INLINE void tile_q4_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t
             }
         }
     }
+    k8_store(acc, T, y, ldy);
+}
+
+/* Row scale bytes sc[r] (8 rows, signed) as int16 pairs (sc_r, sc_r) in 32-bit lane r: one broadcast
+ * load, byte r into the high byte of both words of lane r, and the arithmetic shift that sign-extends
+ * it. */
+INLINE __m256i signed_row_pairs(const int8_t sc[8]) {
+    int64_t v;
+    memcpy(&v, sc, sizeof v);
+    const char z = (char)0x80;
+    const __m256i high = _mm256_shuffle_epi8(
+        _mm256_set1_epi64x(v), _mm256_setr_epi8(z, 0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z, 4, z, 4, z,
+                                                5, z, 5, z, 6, z, 6, z, 7, z, 7));
+    return _mm256_srai_epi16(high, 8);
+}
+
+/* Two rows of scale bytes sc[0][r], sc[1][r] as the int16 pair (sc[0][r], sc[1][r]) in 32-bit lane r,
+ * against a bsums pair in one madd. */
+INLINE __m256i signed_row_scale_pairs(const int8_t sc[2][8]) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)sc);
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, _mm_srli_si128(x, 8)));
+}
+
+/* Q6_K records (sd_q6_k_r8), as Q4_K: per record the 16 sub-block scales of the 8 rows as int16 pairs
+ * (signed_row_pairs: 2 integer operations each); then for each lane l and chunk c (32 elements, its lane l
+ * in sub-block 2c + l / 4) the 8 rows' 6-bit quants from one ql and one qh vector in 4 integer operations,
+ * one maddubs, madd and add per activation row; per lane the zero-point correction of quant.h (32 (bsums
+ * x scales), one madd and shift for 8 rows) and one conversion and fma. About 70 operations per (row,
+ * super-block) at n = 1 against about 90 row by row, where each chunk's scale is shuffled into place and
+ * the zero point and float steps are taken per row. */
+INLINE void tile_q6_k_r8(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
+                         int64_t ldy, const int T) {
+    __m256 acc[K8_TMAX][8];
+    k8_zero(acc, T);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const sd_q6_k_r8 *blk = (const sd_q6_k_r8 *)wg + b;
+        const act_q8_k *ab[K8_TMAX];
+        k8_begin(wg, sizeof *blk, b, a, astride, T, ab);
+        __m256i scp[SD_QK_K / 16];
+#pragma GCC unroll 16
+        for (int j = 0; j < SD_QK_K / 16; j++)
+            scp[j] = signed_row_pairs(blk->scales[j]);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk->d));
+        __m256 dy[K8_TMAX];
 #pragma GCC unroll 8
-    for (int t = 0; t < T; t++) { /* sd_hsum8 over the lanes, for 8 rows at once */
-        const __m256 *v = acc[t];
-        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(v[0], v[4]), _mm256_add_ps(v[2], v[6])),
-                                         _mm256_add_ps(_mm256_add_ps(v[1], v[5]), _mm256_add_ps(v[3], v[7])));
-        _mm256_storeu_ps(y + (size_t)t * (size_t)ldy, sum);
+        for (int t = 0; t < T; t++)
+            dy[t] = _mm256_mul_ps(d, _mm256_broadcast_ss(&ab[t]->d));
+#pragma GCC unroll 1
+        for (int l = 0; l < 8; l++) {
+            const __m256i *lane_sc = scp + l / 4; /* chunk c's: lane_sc[2c] */
+            __m256i s[K8_TMAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)blk->qh[l][h]);
+                /* chunk 4h + u: the nibbles of ql[l][2h + u % 2] (high ones for u >= 2), bit pair u of qh */
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    const __m256i raw = _mm256_loadu_si256((const __m256i *)blk->ql[l][2 * h + u % 2]);
+                    const __m256i lo = _mm256_and_si256(u < 2 ? raw : _mm256_srli_epi16(raw, 4), m4);
+                    const __m256i up = u < 2    ? _mm256_slli_epi16(qh, 4 - 2 * u)
+                                       : u == 2 ? qh
+                                                : _mm256_srli_epi16(qh, 2);
+                    const __m256i wq = _mm256_or_si256(lo, _mm256_and_si256(up, bits45));
+                    const int c = 4 * h + u;
+                    k8_madd(s, wq, lane_sc[2 * c], ab, 32 * c + 4 * l, T);
+                }
+            }
+            /* S_l -= 32 (bsums[2l] sc[2l] + bsums[2l + 1] sc[2l + 1]); acc[l] = fmaf(d, S_l, acc[l]) */
+            const __m256i zp = signed_row_scale_pairs(blk->scales + 2 * l);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                const __m256i corr =
+                    _mm256_slli_epi32(_mm256_madd_epi16(zp, dword_to_all(&ab[t]->bsums[2 * l])), 5);
+                acc[t][l] =
+                    _mm256_fmadd_ps(dy[t], _mm256_cvtepi32_ps(_mm256_sub_epi32(s[t], corr)), acc[t][l]);
+            }
+        }
     }
+    k8_store(acc, T, y, ldy);
 }
 
 #define TILE_K8_FN(T)                                                                                        \
-    static __attribute__((noinline)) void tile_k8_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,      \
-                                                       size_t astride, float *y, int64_t ldy) {              \
+    static __attribute__((noinline)) void tile_k8q4_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
+                                                         size_t astride, float *y, int64_t ldy) {            \
         tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, false);                                                  \
     }                                                                                                        \
     static __attribute__((noinline)) void tile_k8q5_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
                                                          size_t astride, float *y, int64_t ldy) {            \
         tile_q4_k_r8(wg, nb, a, astride, y, ldy, T, true);                                                   \
+    }                                                                                                        \
+    static __attribute__((noinline)) void tile_k8q6_t##T(const uint8_t *wg, int64_t nb, const uint8_t *a,    \
+                                                         size_t astride, float *y, int64_t ldy) {            \
+        tile_q6_k_r8(wg, nb, a, astride, y, ldy, T);                                                         \
     }
 TILE_K8_FN(1)
 TILE_K8_FN(2)
@@ -752,23 +859,40 @@ TILE_K8_FN(8)
 
 typedef void (*tile_k8_fn)(const uint8_t *wg, int64_t nb, const uint8_t *a, size_t astride, float *y,
                            int64_t ldy);
-static const tile_k8_fn tiles_k8[K8_TMAX + 1] = {
-    NULL, tile_k8_t1, tile_k8_t2, tile_k8_t3, tile_k8_t4, tile_k8_t5, tile_k8_t6, tile_k8_t7, tile_k8_t8,
-};
-static const tile_k8_fn tiles_k8q5[K8_TMAX + 1] = {
-    NULL,         tile_k8q5_t1, tile_k8q5_t2, tile_k8q5_t3, tile_k8q5_t4,
-    tile_k8q5_t5, tile_k8q5_t6, tile_k8q5_t7, tile_k8q5_t8,
-};
+#define TILE_K8_LIST(q)                                                                                      \
+    {                                                                                                        \
+        NULL, tile_k8##q##_t1, tile_k8##q##_t2, tile_k8##q##_t3, tile_k8##q##_t4, tile_k8##q##_t5,           \
+            tile_k8##q##_t6, tile_k8##q##_t7, tile_k8##q##_t8                                                \
+    }
+static const tile_k8_fn tiles_k8q4[K8_TMAX + 1] = TILE_K8_LIST(q4);
+static const tile_k8_fn tiles_k8q5[K8_TMAX + 1] = TILE_K8_LIST(q5);
+static const tile_k8_fn tiles_k8q6[K8_TMAX + 1] = TILE_K8_LIST(q6);
 
-/* Output rows [r0, r1) (multiples of 8) of repacked Q4_K or Q5_K for all n activation rows (act_q8_k
- * rows). */
-static void rows_q4_k_r8(const sd_weight *w, const void *act, int n, int64_t r0, int64_t r1, float *y,
-                         int64_t ldy) {
-    const bool q5 = w->type == SD_TYPE_Q5_K;
+/* The tile kernels of a K-quant type sd_weight_init repacks 8 rows per group, and its record size; NULL
+ * for the others. */
+static const tile_k8_fn *k8_tiles(sd_type type, size_t *rec_bytes) {
+    switch (type) {
+    case SD_TYPE_Q4_K:
+        *rec_bytes = sizeof(sd_q4_k_r8);
+        return tiles_k8q4;
+    case SD_TYPE_Q5_K:
+        *rec_bytes = sizeof(sd_q5_k_r8);
+        return tiles_k8q5;
+    case SD_TYPE_Q6_K:
+        *rec_bytes = sizeof(sd_q6_k_r8);
+        return tiles_k8q6;
+    default:
+        *rec_bytes = 0;
+        return NULL;
+    }
+}
+
+/* Output rows [r0, r1) (multiples of 8) of a repacked K-quant matrix (tiles and rec_bytes from k8_tiles)
+ * for all n activation rows (act_q8_k rows). */
+static void rows_k_r8(const sd_weight *w, const tile_k8_fn *tiles, size_t rec_bytes, const void *act, int n,
+                      int64_t r0, int64_t r1, float *y, int64_t ldy) {
     const int64_t nb = w->cols / SD_QK_K;
     const size_t astride = act_row_stride(w->type, w->cols);
-    const size_t rec_bytes = q5 ? sizeof(sd_q5_k_r8) : sizeof(sd_q4_k_r8);
-    const tile_k8_fn *tiles = q5 ? tiles_k8q5 : tiles_k8;
     const int n_tiles = (n + K8_TMAX - 1) / K8_TMAX;
     for (int64_t r = r0; r < r1; r += 8) {
         const uint8_t *wg = (const uint8_t *)w->packed + (size_t)(r / 8) * (size_t)nb * rec_bytes;
@@ -937,8 +1061,10 @@ static void x86_rows(const sd_weight *w, const void *act, const float *x, int n,
         rows_q4_0_r8(w, act, n, r0, r1, y, ldy);
         return;
     }
-    if (w->packed && (w->type == SD_TYPE_Q4_K || w->type == SD_TYPE_Q5_K) && r0 % 8 == 0 && r1 % 8 == 0) {
-        rows_q4_k_r8(w, act, n, r0, r1, y, ldy);
+    size_t rec_bytes;
+    const tile_k8_fn *k8 = k8_tiles(w->type, &rec_bytes);
+    if (w->packed && k8 && r0 % 8 == 0 && r1 % 8 == 0) {
+        rows_k_r8(w, k8, rec_bytes, act, n, r0, r1, y, ldy);
         return;
     }
     tile_rows(w, act, x, n, r0, r1, y, ldy);

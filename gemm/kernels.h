@@ -66,6 +66,26 @@ static_assert(sizeof(sd_q5_k_r8) == 8 * sizeof(sd_block_q5_k), "sd_q5_k_r8 holds
 /* Repacks rows x cols Q5_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
 void sd_q5_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
 
+/* Q6_K repacked as Q4_K (rows in groups of 8, a record per super-block of the group, quants by lane): the
+ * 8 rows' fp16 d, their 16 signed scales transposed (scales[j][r] is row r's scale j: one 8-byte load per
+ * sub-block for all 8 rows), then the 2 high bits and the low nibbles by lane. 32-bit lane r of qh[l][h]
+ * holds row r's qh[32h + 4l .. 32h + 4l + 3], whose bit pair u is above lane l of chunk 4h + u (quant.h's
+ * chunks of 32 elements); lane r of ql[l][2h + s] holds row r's ql[64h + 32s + 4l ..], whose low nibbles
+ * are lane l of chunk 4h + s and high nibbles lane l of chunk 4h + 2 + s. A broadcast activation dword
+ * meets 8 rows in one maddubs, as with Q4_K, and the scale steps and the fma are taken once per 8 rows.
+ * Same 1680 bytes as the 8 blocks: row group g of a matrix with nb super-blocks per row starts at record
+ * g * nb. */
+typedef struct {
+    uint16_t d[8];
+    int8_t scales[SD_QK_K / 16][8];
+    uint8_t qh[8][2][32];
+    uint8_t ql[8][4][32];
+} sd_q6_k_r8;
+static_assert(sizeof(sd_q6_k_r8) == 8 * sizeof(sd_block_q6_k), "sd_q6_k_r8 holds 8 Q6_K blocks");
+
+/* Repacks rows x cols Q6_K weights (rows % 8 == 0, cols % 256 == 0) from src into dst (same size). */
+void sd_q6_k_repack(const void *src, void *dst, int64_t rows, int64_t cols);
+
 /* Q4_0 repacked by sd_weight_init for the NEON sets (rows a multiple of 4): the rows in groups of 4, and
  * for each group its blocks in order, each as the 4 rows' fp16 scales followed by qs[2P + h] for row
  * pair P (rows 2P, 2P + 1) and half h: bytes 8h..8h+7 of row 2P's qs, then the same of row 2P + 1, each

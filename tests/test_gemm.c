@@ -439,9 +439,37 @@ static void test_init_errors(void) {
             }
         }
         sd_weight_release(&w);
+        /* Q6_K (sd_q6_k_r8): the scales transposed, the high bit pairs and the low nibbles by lane */
+        static uint8_t q6k[KR * KB * sizeof(sd_block_q6_k)];
+        for (size_t i = 0; i < sizeof q6k; i++)
+            q6k[i] = (uint8_t)rnd();
+        CHECK(sd_weight_init(&w, SD_TYPE_Q6_K, KR, KB * SD_QK_K, q6k, err, sizeof err) == SD_STATUS_OK,
+              "q6_K 16 x 512");
+        CHECK(w.packed != NULL || best[0] == &sd_kernels_scalar, "q6_K not repacked for %s", best[0]->name);
+        const sd_q6_k_r8 *pk6 = w.packed;
+        for (int r = 0; pk6 && r < KR; r++) {
+            for (int b = 0; b < KB; b++) {
+                const sd_block_q6_k *src = (const sd_block_q6_k *)q6k + r * KB + b;
+                const sd_q6_k_r8 *rec = &pk6[(r / 8) * KB + b];
+                CHECK(rec->d[r % 8] == src->d, "q6_K d row %d", r);
+                for (int j = 0; j < SD_QK_K / 16; j++)
+                    CHECK(rec->scales[j][r % 8] == src->scales[j], "q6_K row %d scale %d", r, j);
+                for (int i = 0; i < SD_QK_K / 4; i++) /* byte i: lane (i % 32) / 4 of half i / 32 */
+                    CHECK(rec->qh[(i % 32) / 4][i / 32][4 * (r % 8) + i % 4] == src->qh[i],
+                          "q6_K row %d block %d qh byte %d", r, b, i);
+                for (int i = 0; i < SD_QK_K / 2; i++)
+                    CHECK(rec->ql[(i % 32) / 4][i / 32][4 * (r % 8) + i % 4] == src->ql[i],
+                          "q6_K row %d block %d ql byte %d", r, b, i);
+            }
+        }
+        sd_weight_release(&w);
         CHECK(sd_weight_init(&w, SD_TYPE_Q4_K, 12, SD_QK_K, q4k, err, sizeof err) == SD_STATUS_OK,
               "q4_K 12 x 256");
         CHECK(w.packed == NULL, "q4_K with 12 rows repacked");
+        sd_weight_release(&w);
+        CHECK(sd_weight_init(&w, SD_TYPE_Q6_K, 12, SD_QK_K, q6k, err, sizeof err) == SD_STATUS_OK,
+              "q6_K 12 x 256");
+        CHECK(w.packed == NULL, "q6_K with 12 rows repacked");
         sd_weight_release(&w);
     }
 #endif
@@ -625,9 +653,9 @@ int main(void) {
             run_case(type, 24, 64, FILL_RANDOM, X_HUGE, ns_short, 4, "huge x 24 rows");
             run_case(type, 8, 32, FILL_MAX, X_HALVES, ns_short, 4, "rounding ties 8 rows");
         }
-        if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K) {
-            /* rows a multiple of 8: the 8-row interleaved kernels on x86 (sd_q4_k_r8, sd_q5_k_r8), tiles of
-             * every n */
+        if (type == SD_TYPE_Q4_K || type == SD_TYPE_Q5_K || type == SD_TYPE_Q6_K) {
+            /* rows a multiple of 8: the 8-row interleaved kernels on x86 (sd_q4_k_r8, sd_q5_k_r8,
+             * sd_q6_k_r8), tiles of every n */
             run_case(type, 40, 512, FILL_RANDOM, X_RANDOM, ns_all, n_all, "random 40 rows");
             run_case(type, 64, 2048, FILL_RANDOM, X_RANDOM, ns_mid, (int)SD_ARRAY_LEN(ns_mid),
                      "random 64 rows k=2048");
