@@ -12,6 +12,10 @@
 /* A winner that wins again by more than CLEAR_MARGIN (a large model on the pool of a quiet machine) runs
  * twice as long before the next probe, up to MAX_EXPLOIT_PASSES, so that probing costs it almost nothing. */
 #define CLEAR_MARGIN 1.25
+/* A first caller pass more than EARLY_MARGIN slower than the first pool pass (a large model on a quiet
+ * machine) ends the probe there, for the pool: the 7 more slow passes would tell nothing new and cost
+ * most of what probing costs such a model. */
+#define EARLY_MARGIN 1.5
 #define MAX_EXPLOIT_PASSES 16384
 
 void sd_pool_choice_reset(sd_pool_choice *c) {
@@ -42,6 +46,7 @@ void sd_pool_choice_record(sd_pool_choice *c, double seconds) {
         int arm = c->pass % 2;
         c->seconds[arm] += seconds;
         c->count[arm]++;
+        if (c->pass == 1 && c->seconds[1] > EARLY_MARGIN * c->seconds[0]) c->pass = PROBE_PASSES - 1;
         if (c->pass + 1 == PROBE_PASSES) decide(c);
     }
     if (++c->pass == PROBE_PASSES + c->exploit) { /* next cycle: probe again */

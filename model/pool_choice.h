@@ -1,13 +1,14 @@
-/* Whether a repeated small pass (a draft's one-token decode step) runs faster on its thread pool or on the
+/* Whether a repeated small pass (a decode step, a verify pass of a few tokens) runs faster on its thread pool or on the
  * calling thread alone, decided by timing both and revisited as the machine's load changes.
  *
  * A one-token pass of a small model is a few dozen matrix-vector products of a few hundred KB each: on the
  * pool, each product waits for the slowest worker, and a worker that shares its core with another process
  * can stall it for a scheduler time slice. On the calling thread there is no wait at all, but only one
  * core streams the weights. Which wins depends on the model, the machine and what else runs on it, so it
- * is measured: a probe alternates the two for PROBE_PASSES passes, the one with the smaller mean time runs
- * the next EXPLOIT_PASSES passes (more when it keeps winning clearly), then the probe repeats. Both give
- * the same bits (a pass's results do not depend on the thread count), so the choice changes speed only. */
+ * is measured: a probe alternates the two for PROBE_PASSES passes (or ends after the first two when the
+ * calling thread is far slower), the one with the smaller mean time runs the next EXPLOIT_PASSES passes
+ * (more when it keeps winning clearly), then the probe repeats. Both give the same bits (a pass's results
+ * do not depend on the thread count), so the choice changes speed only. */
 #ifndef SD_POOL_CHOICE_H
 #define SD_POOL_CHOICE_H
 

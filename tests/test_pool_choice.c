@@ -29,13 +29,19 @@ int main(void) {
     /* A clear win doubles the time to the next probe (992 passes now). */
     CHECK(run(&c, 992, 2.0, 1.0) == 992, "a clear winner runs twice as long");
     /* Load changes: the pool becomes faster and wins the next probe. */
-    CHECK(run(&c, 16, 1.0, 2.0) == 8, "probe");
+    CHECK(run(&c, 2, 1.0, 2.0) == 1, "probe (ended after a pass of each: the caller is far slower)");
     CHECK(!sd_pool_choice_caller_only(&c), "the pool wins once it is faster");
     CHECK(run(&c, 496, 1.0, 2.0) == 0, "and runs every pass, back to 496 after the change");
     /* A close call (within 25%) keeps the shortest cycle. */
     CHECK(run(&c, 16, 1.0, 1.1) == 8, "probe");
     CHECK(run(&c, 496, 1.0, 1.1) == 0, "close win for the pool");
     CHECK(run(&c, 16, 1.0, 1.1) == 8, "probe after 496 passes again");
+    /* A caller far slower than the pool (a large model): the probe ends after one pass of each. */
+    sd_pool_choice_reset(&c);
+    CHECK(run(&c, 2, 1.0, 2.0) == 1, "one probe pass on each");
+    CHECK(run(&c, 496, 1.0, 2.0) == 0, "then the pool, without the rest of the probe");
+    CHECK(run(&c, 2, 1.0, 2.0) == 1, "the next probe starts after the 496");
+    CHECK(run(&c, 992, 1.0, 2.0) == 0, "and a clear winner runs twice as long");
     /* Ties go to the calling thread (it leaves the other cores to others). */
     sd_pool_choice_reset(&c);
     run(&c, 16, 1.0, 1.0);
