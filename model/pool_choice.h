@@ -1,5 +1,5 @@
-/* Whether a repeated small pass (a decode step, a verify pass of a few tokens) runs faster on its thread pool or on the
- * calling thread alone, decided by timing both and revisited as the machine's load changes.
+/* Whether a repeated small pass (a decode step, a verify pass of a few tokens) runs faster on its thread pool
+ * or on the calling thread alone, decided by timing both and revisited as the machine's load changes.
  *
  * A one-token pass of a small model is a few dozen matrix-vector products of a few hundred KB each: on the
  * pool, each product waits for the slowest worker, and a worker that shares its core with another process
