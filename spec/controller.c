@@ -25,6 +25,10 @@
 /* Weight, in tested drafts, of the prior that each position's acceptance starts from. */
 #define PRIOR_WEIGHT 2.0
 #define FIRST_PRIOR 0.6
+/* The n-gram source's: its proposals on ordinary text are mostly wrong (0.1-0.3 on code and prose), and a
+ * prior as high as the model's hands it rounds the model would have drafted better until it has missed a
+ * few times; on repetitive text it is right at once and learns so within a few rounds. */
+#define FIRST_PRIOR_NGRAM 0.3
 
 /* Adaptive rounds between explorations (see sd_controller_begin_round). */
 #define EXPLORE_EVERY 8
@@ -47,7 +51,8 @@
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max) {
     *c = (sd_controller){.sources = SD_SPEC_DRAFT, .source = SD_SOURCE_MODEL};
     for (int s = 0; s < SD_SOURCE_COUNT; s++)
-        c->src[s] = (sd_source_stats){.w = {0.0, 0.5, 0.5}};
+        c->src[s] = (sd_source_stats){.w = {0.0, 0.5, 0.5}, .prior = FIRST_PRIOR};
+    c->src[SD_SOURCE_NGRAM].prior = FIRST_PRIOR_NGRAM;
     c->k_min = SD_MAX(0, SD_MIN(k_min, SD_MAX_DRAFT_LEN));
     c->k_max = SD_MAX(c->k_min, SD_MIN(k_max, SD_MAX_DRAFT_LEN));
     c->backoff = FIRST_PAUSE;
@@ -78,7 +83,7 @@ static bool model_usable(const sd_controller *c) {
 }
 
 static double position_acceptance(const sd_source_stats *st, int32_t i) {
-    double a = FIRST_PRIOR;
+    double a = st->prior;
     for (int32_t p = 0; p <= i && p < SD_MAX_DRAFT_LEN; p++)
         a = (st->acc_hits[p] + PRIOR_WEIGHT * a) / (st->acc_trials[p] + PRIOR_WEIGHT);
     return a;

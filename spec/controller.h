@@ -47,8 +47,10 @@ typedef enum sd_draft_source {
 
 /* What the controller has measured of one source. */
 typedef struct sd_source_stats {
-    /* acceptance at each draft position: decayed counts of drafts accepted and drafts tested */
+    /* acceptance at each draft position: decayed counts of drafts accepted and drafts tested, and the
+     * first position's prior (see sd_controller_init) */
     double acc_hits[SD_MAX_DRAFT_LEN], acc_trials[SD_MAX_DRAFT_LEN];
+    double prior;
     /* acceptance of a draft (given the earlier ones of its round were accepted) as a logistic model
      * learned online: sigmoid(w[0] + w[1] logit(p_top) + w[2] logit(position's acceptance)); the draft's
      * confidence says which tokens are easy, the position's recent acceptance how easy the text is now
@@ -95,10 +97,10 @@ typedef struct sd_controller {
     int32_t round_k; /* the bound sd_controller_begin_round returned */
 } sd_controller;
 
-/* Starts with no measurements: acceptance priors of 0.6 at the first position, each deeper position's
- * prior being the estimate of the one before (worth 2 tested drafts each), the logistic model weighing
- * the draft's confidence and the position's acceptance equally, and no costs. k_min and k_max are
- * clamped to [0, SD_MAX_DRAFT_LEN]. */
+/* Starts with no measurements: acceptance priors of 0.6 at the first position (0.3 for n-gram drafts), each
+ * deeper position's prior being the estimate of the one before (worth 2 tested drafts each), the logistic
+ * model weighing the draft's confidence and the position's acceptance equally, and no costs. k_min and k_max
+ * are clamped to [0, SD_MAX_DRAFT_LEN]. */
 void sd_controller_init(sd_controller *c, int32_t k_min, int32_t k_max);
 
 /* The sources that may draft (SD_SPEC_DRAFT, SD_SPEC_NGRAM bits); after sd_controller_init, the draft
