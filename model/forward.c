@@ -16,8 +16,8 @@
 /* Rows of logits a state keeps (speculative verification needs k + 1 rows; prefill needs one). */
 #define MAX_LOGIT_ROWS 64
 /* Passes of up to this many rows are measured (sd_forward_set_measured_pool): decode steps, verify passes
- * (at most SD_MAX_DRAFT_LEN + 1 rows) and a draft's catch-up; prompt chunks larger than it use the pool. */
-#define MEASURED_MAX_ROWS 33
+ * and a draft's catch-up; prompt chunks larger than it use the pool. */
+#define MEASURED_MAX_ROWS (SD_MAX_DRAFT_LEN + 1)
 #define MEASURED_SIZE_CLASSES 5
 
 struct sd_forward {

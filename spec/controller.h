@@ -157,11 +157,12 @@ bool sd_controller_draft_idle(const sd_controller *c);
  * pass is paid already); it is kept if g >= R dT, R the tokens per second recent rounds achieved.
  * (Long-run throughput is total tokens over total time, not the mean of each round's E / T; a token that
  * pays at least R per second of its cost raises it; this is Dinkelbach's rule, and R converges to the
- * best rate the policy can reach.) Drawing draft i + 1 costs a draft pass more, t_d + t_v(i + 3) -
- * t_v(i + 2), for g times the acceptance of position i + 1 (its p_top is not known before the pass):
- * when that does not pay the verdict is SD_DRAFT_KEEP_LAST, and the round verifies draft i without
- * paying a pass for a draft it would withhold. Always SD_DRAFT_KEEP below k_min, with a fixed k or before
- * the costs are measured. Callers whose proposal costs nothing more per token (n-gram and
+ * best rate the policy can reach.) Draft i + 1 is drawn only when draft i would also pay for a draft
+ * pass more, g >= R (dT + t_d); otherwise the verdict is SD_DRAFT_KEEP_LAST, and the round verifies draft
+ * i without paying a pass for a draft it would likely withhold. Once in 8 adaptive rounds (see
+ * sd_controller_begin_round) the first verdict that would stop the draft goes one step further instead
+ * (withhold becomes keep-last, keep-last becomes keep). Always SD_DRAFT_KEEP below k_min, with a fixed k or
+ * before the costs are measured. Callers whose proposal costs nothing more per token (n-gram and
  * cross-vocabulary drafts) treat SD_DRAFT_KEEP_LAST as SD_DRAFT_KEEP. */
 sd_draft_verdict sd_controller_judge_draft(sd_controller *c, int32_t i, float p_top);
 
